@@ -1,0 +1,33 @@
+"""Reading images and label maps from files, and writing label maps."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as `(H, W, 3) uint8 RGB`, upright (EXIF orientation applied), any mode converted."""
+    with Image.open(path) as image:
+        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """A label-id PNG (8-bit grey or palette, or 16-bit) as `(H, W)` integer class ids."""
+    with Image.open(path) as image:
+        labels = np.array(image)
+    if labels.ndim != 2:
+        raise ValueError(f"{path}: a label map must be single-channel class ids, got shape {labels.shape} "
+                         f"(mode {image.mode}); colour-coded masks need converting first")
+    return labels
+
+
+def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
+    """Save `(H, W)` class ids in [0, 255] as an 8-bit PNG (lossless)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.min(initial=0) < 0 or labels.max(initial=0) > 255:
+        raise ValueError(f"expected (H, W) class ids in [0, 255], got shape {labels.shape}")
+    path = Path(path)
+    Image.fromarray(labels.astype(np.uint8), mode="L").save(path)
+    return path
