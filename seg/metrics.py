@@ -248,10 +248,6 @@ class SegmentationMetrics:
         if self.boundary is not None:
             self.boundary.update(pred=pred, target=target)
 
-    def counts(self) -> list[Tensor]:
-        """The accumulated count tensors (for summing across processes in distributed evaluation)."""
-        return [self.confusion.matrix] + ([self.boundary.counts] if self.boundary is not None else [])
-
     def compute(self) -> SegmentationScores:
         scores = self.confusion.compute()
         if self.boundary is not None:

@@ -106,8 +106,8 @@ def download_camvid(out_dir: str | os.PathLike, *, url: str = SOURCE_URL, sha256
     """Fetch CamVid into `out_dir` in the SegNet layout; returns `out_dir`.
 
     The archive is any zip holding `.../CamVid/<folder>/<name>.png` for the six split folders (as
-    the SegNet tutorial's repository does). Only those PNGs are extracted, by file name alone, so
-    an archive cannot write outside `out_dir`.
+    the SegNet tutorial's repository does). Only those PNGs are extracted, and by file name alone;
+    entries with absolute paths or ".." are skipped, so an archive cannot write outside `out_dir`.
     """
     out_dir = Path(out_dir)
     folders = {f for split in SPLITS for f in (split, f"{split}annot")}
@@ -118,9 +118,11 @@ def download_camvid(out_dir: str | os.PathLike, *, url: str = SOURCE_URL, sha256
         with zipfile.ZipFile(archive) as zf:
             members = []
             for info in zf.infolist():
-                parts = PurePosixPath(info.filename).parts
-                if (len(parts) >= 3 and parts[-3] == "CamVid" and parts[-2] in folders
-                        and parts[-1].endswith(".png") and not info.is_dir()):
+                path = PurePosixPath(info.filename)
+                parts = path.parts
+                if path.is_absolute() or ".." in parts or info.is_dir():
+                    continue  # never follow an archive out of its own tree
+                if len(parts) >= 3 and parts[-3] == "CamVid" and parts[-2] in folders and parts[-1].endswith(".png"):
                     members.append((info, parts[-2], parts[-1]))
             if not members:
                 raise ValueError(f"{url} holds no CamVid/<split>/*.png files: is it the SegNet tutorial archive?")

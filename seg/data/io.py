@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """An image file as `(H, W, 3) uint8 RGB`, upright (EXIF orientation applied), any mode converted."""
     with Image.open(path) as image:
-        return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        return np.array(ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:

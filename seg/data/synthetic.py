@@ -11,6 +11,8 @@ from typing import Callable
 import numpy as np
 from torch.utils.data import Dataset
 
+# Each split is its own seeded set of scenes, so validation images are never training images.
+SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 CLASSES = ("background", "disc", "square", "triangle")
 PALETTE = ((40, 40, 40), (230, 25, 75), (60, 180, 75), (0, 130, 200))
 # Each shape class has its own hue; per-object jitter and texture keep colour alone from being

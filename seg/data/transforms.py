@@ -28,7 +28,7 @@ def image_to_tensor(image: np.ndarray) -> Tensor:
     """`(H, W, 3) uint8 RGB` -> `(3, H, W) float32` in [0, 1]."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
+    return torch.from_numpy(np.array(image, copy=not image.flags.writeable)).permute(2, 0, 1).float().div_(255)
 
 
 def normalize(image: Tensor) -> Tensor:
@@ -72,6 +72,17 @@ class Resize:
 
     def __call__(self, image: Tensor, mask: Tensor) -> Pair:
         return resize_pair(image, mask, self.size)
+
+
+class ResizeImage:
+    """Resize the image only, keeping the mask at full size: evaluation scores the prediction,
+    upsampled back, against the original labels."""
+
+    def __init__(self, size: tuple[int, int]):
+        self.size = tuple(size)
+
+    def __call__(self, image: Tensor, mask: Tensor) -> Pair:
+        return resize_pair(image, mask[:1, :1], self.size)[0], mask
 
 
 class RandomScale:
@@ -146,6 +157,6 @@ def train_transform(*, crop_size: tuple[int, int], scale_range: tuple[float, flo
 
 
 def eval_transform(*, resize: tuple[int, int] | None = None) -> Compose:
-    """The evaluation pipeline: [resize], normalise. No randomness."""
-    return Compose([ToTensors()] + ([Resize(resize)] if resize else []) + [Normalize()])
+    """The evaluation pipeline: [resize the image, not the mask], normalise. No randomness."""
+    return Compose([ToTensors()] + ([ResizeImage(resize)] if resize else []) + [Normalize()])
 

@@ -1,0 +1,76 @@
+"""Model weights as safetensors with a JSON card beside them: `name.safetensors` + `name.json`.
+
+The card says everything needed to rebuild and trust the model: the architecture and its
+arguments, the classes and palette, the input size, the data, the exact training command and
+the validation metrics. Weights load only from safetensors (no pickle), into a model the
+registry builds from the card.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .models import build_model
+
+
+def card_path(weights: str | os.PathLike) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, *, card: dict, half: bool = False) -> Path:
+    """Write the weights to `path` (.safetensors) and `card` beside it; `half` stores floats as fp16.
+
+    `card` must hold "architecture" ({"name", "arguments"}) and "classes".
+    """
+    missing = {"architecture", "classes"} - card.keys()
+    if missing:
+        raise ValueError(f"a model card needs {sorted(missing)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {}
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        state[name] = tensor.half() if half and tensor.is_floating_point() else tensor
+    save_file(state, path, metadata={"format": "pt"})
+    card = {**card, "weights": path.name, "weights_dtype": "float16" if half else "float32"}
+    card_path(path).write_text(json.dumps(card, indent=2) + "\n")
+    return path
+
+
+def read_card(weights: str | os.PathLike) -> dict:
+    path = card_path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f"{weights} has no model card {path.name} beside it: the card says which "
+                                "architecture to build; keep the two files together")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+
+
+def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """Build the card's architecture, load the weights, return `(model in eval mode on device, card)`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights at {path}")
+    card = read_card(path)
+    try:
+        arch = card["architecture"]
+        model = build_model(arch["name"], num_classes=len(card["classes"]), **arch.get("arguments", {}))
+    except KeyError as error:
+        raise ValueError(f"{card_path(path)} lacks {error}: a card needs architecture.name and classes") from None
+    try:
+        state = load_file(path)
+    except (SafetensorError, OSError) as error:
+        raise ValueError(f"{path} is not a readable safetensors file ({error}): download or train it again") from None
+    expected = model.state_dict()
+    try:
+        model.load_state_dict({k: v.to(expected[k].dtype) if k in expected else v for k, v in state.items()})
+    except RuntimeError as error:
+        raise ValueError(f"{path} does not fit the card's architecture {arch}: {error}") from None
+    return model.to(device).eval(), card

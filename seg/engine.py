@@ -1,0 +1,65 @@
+"""One training epoch and one evaluation pass, for any model, loss and loader."""
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .inference import upsample_logits
+from .metrics import SegmentationMetrics, SegmentationScores
+
+
+def train_one_epoch(model: nn.Module, loader: DataLoader, *, loss_fn: Callable[[Tensor, Tensor], Tensor],
+                    optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float], step: int,
+                    scaler: torch.amp.GradScaler | None = None, amp_dtype: torch.dtype | None = None,
+                    progress: bool = True, desc: str = "train") -> tuple[float, int]:
+    """Train over `loader` once; returns (mean loss, global step after the epoch).
+
+    lr_at: learning rate for a global step (set before every step). amp_dtype: autocast dtype
+    (CUDA mixed precision) or None; scaler: a GradScaler when that dtype is float16.
+    Loader items: images `(B, 3, H, W)` float, masks `(B, H, W)` int64.
+    """
+    device = next(model.parameters()).device
+    model.train()
+    total, batches = 0.0, 0
+    bar = tqdm(loader, desc=desc, disable=not progress, leave=False)
+    for images, masks in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(images)  # (B, C, H, W)
+        loss = loss_fn(logits.float(), masks)  # losses in float32: softmax sums are fragile in half
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"the loss became {loss.item()} at step {step}: lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        step += 1
+        total, batches = total + loss.item(), batches + 1
+        bar.set_postfix(loss=f"{total / batches:.4f}")
+    return total / max(batches, 1), step
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: DataLoader, *, num_classes: int, boundary_tolerance: int | None = 2,
+             amp_dtype: torch.dtype | None = None, progress: bool = True, desc: str = "eval") -> SegmentationScores:
+    """Score the model over `loader`, whose masks may be larger than its images: logits are
+    upsampled to each mask's size before the argmax, so scores are always at label resolution."""
+    device = next(model.parameters()).device
+    model.eval()
+    metrics = SegmentationMetrics(num_classes, boundary_tolerance=boundary_tolerance)
+    for images, masks in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(images.to(device, non_blocking=True))
+        masks = masks.to(device, non_blocking=True)
+        metrics.update(pred=upsample_logits(logits.float(), masks.shape[-2:]).argmax(1), target=masks)
+    return metrics.compute()

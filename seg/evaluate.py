@@ -1,0 +1,130 @@
+"""Score a checkpoint on a dataset split, or a folder of predicted label PNGs against ground truth.
+
+    python -m seg.evaluate --checkpoint runs/unet/model.safetensors --data-dir DIR --split val [--json out.json]
+    python -m seg.evaluate --pred-dir PRED --gt-dir GT --num-classes 11 --ignore-index 11
+
+Prints a per-class table (IoU, Dice, accuracy, boundary F) and the summary. Scores are always at
+the ground truth's resolution; classes absent from both sides show as "-" and stay out of the means.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .checkpoint import load_model
+from .data import DATASETS, build_dataset
+from .data.io import read_labels
+from .data.transforms import eval_transform
+from .engine import evaluate
+from .labels import IGNORE_INDEX
+from .metrics import SegmentationMetrics, SegmentationScores
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m seg.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    c = p.add_argument_group("a checkpoint on a dataset")
+    c.add_argument("--checkpoint", type=Path, help="model .safetensors with its .json card beside it")
+    c.add_argument("--data", choices=DATASETS, help="dataset (default: the one in the card)")
+    c.add_argument("--data-dir", help="CamVid folder (default: $SEG_CAMVID_DIR)")
+    c.add_argument("--split", default="val", help="split to score (default: val)")
+    c.add_argument("--limit", type=int, help="score only the first N images")
+    c.add_argument("--batch-size", type=int, default=4)
+    c.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    f = p.add_argument_group("a folder of predictions")
+    f.add_argument("--pred-dir", type=Path, help="predicted label-id PNGs")
+    f.add_argument("--gt-dir", type=Path, help="ground-truth label-id PNGs with the same file names")
+    f.add_argument("--num-classes", type=int, help="number of classes")
+    f.add_argument("--ignore-index", type=int, default=IGNORE_INDEX,
+                   help=f"ground-truth label to ignore (default: {IGNORE_INDEX}; CamVid's raw void is 11)")
+    f.add_argument("--class-names", nargs="+", help="names for the table (default: class ids)")
+    p.add_argument("--boundary-tolerance", type=int, default=2, help="boundary F-score tolerance in pixels")
+    p.add_argument("--json", type=Path, help="also write the scores to this JSON file")
+    args = p.parse_args(argv)
+    if (args.checkpoint is None) == (args.pred_dir is None):
+        p.error("give either --checkpoint (score a model) or --pred-dir with --gt-dir and --num-classes")
+    if args.pred_dir is not None and (args.gt_dir is None or args.num_classes is None):
+        p.error("--pred-dir needs --gt-dir and --num-classes")
+    if args.num_classes is not None and args.num_classes < 1:
+        p.error("--num-classes must be at least 1")
+    return args
+
+
+def format_table(scores: SegmentationScores, class_names: list[str]) -> str:
+    """The per-class table and the summary lines, as printed."""
+    def cell(x: float | None) -> str:
+        return "     -" if x is None else f"{100 * x:6.2f}"
+
+    table = scores.to_dict(class_names)
+    width = max(10, *(len(n) for n in class_names))
+    lines = [f"{'class':<{width}}    IoU   Dice    Acc  BndF"]
+    for name, row in table["per_class"].items():
+        lines.append(f"{name:<{width}} {cell(row['iou'])} {cell(row['dice'])} {cell(row['accuracy'])}"
+                     f" {cell(row['boundary_f'])}")
+    lines.append(f"mIoU {cell(table['miou'])}  mean Dice {cell(table['mean_dice'])}  pixel acc "
+                 f"{cell(table['pixel_accuracy'])}  mean class acc {cell(table['mean_class_accuracy'])}  "
+                 f"fwIoU {cell(table['fwiou'])}  boundary F {cell(table['mean_boundary_f'])}")
+    return "\n".join(lines)
+
+
+def score_folders(pred_dir: Path, gt_dir: Path, *, num_classes: int, ignore_index: int,
+                  boundary_tolerance: int) -> tuple[SegmentationScores, int]:
+    """Score every ground-truth PNG against the prediction of the same name; (scores, image count)."""
+    gt_files = sorted(gt_dir.glob("*.png"))
+    if not gt_files:
+        raise FileNotFoundError(f"{gt_dir} holds no PNG label maps")
+    missing = [p.name for p in gt_files if not (pred_dir / p.name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} ground-truth files have no prediction in {pred_dir}, "
+                                f"e.g. {missing[0]}: predictions need the same file names")
+    metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index, boundary_tolerance=boundary_tolerance)
+    for gt_path in tqdm(gt_files, desc="scoring", leave=False):
+        pred, gt = read_labels(pred_dir / gt_path.name), read_labels(gt_path)
+        if pred.shape != gt.shape:
+            raise ValueError(f"{gt_path.name}: prediction is {pred.shape}, ground truth {gt.shape}: "
+                             "predictions must be at the ground truth's size")
+        metrics.update(pred=pred, target=gt)
+    return metrics.compute(), len(gt_files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.checkpoint is not None:
+        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, card = load_model(args.checkpoint, device=device)
+        class_names = card["classes"]
+        data = args.data or card.get("data", {}).get("dataset", "camvid")
+        options = {k: card["data"][k] for k in ("synthetic_images", "image_size", "object_size")
+                   if data == "synthetic" and k in card.get("data", {})}
+        dataset = build_dataset(data, args.split, root=args.data_dir, limit=args.limit,
+                                transform=eval_transform(resize=card.get("input_size")), **options)
+        loader = DataLoader(dataset, batch_size=args.batch_size)
+        scores = evaluate(model, loader, num_classes=len(class_names), boundary_tolerance=args.boundary_tolerance)
+        source, count = f"{args.checkpoint} on {data} {args.split}", len(dataset)
+    else:
+        scores, count = score_folders(args.pred_dir, args.gt_dir, num_classes=args.num_classes,
+                                      ignore_index=args.ignore_index, boundary_tolerance=args.boundary_tolerance)
+        class_names = args.class_names or [str(i) for i in range(args.num_classes)]
+        if len(class_names) != args.num_classes:
+            raise ValueError(f"--class-names gives {len(class_names)} names for {args.num_classes} classes")
+        source = f"{args.pred_dir} against {args.gt_dir}"
+    print(f"{source}: {count} images")
+    print(format_table(scores, class_names))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        result = {"source": source, "images": count, "boundary_tolerance": args.boundary_tolerance,
+                  **scores.to_dict(class_names)}
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")

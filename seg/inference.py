@@ -1,0 +1,39 @@
+"""From an image to a label map: normalise, run the model, resize the logits, then take the argmax."""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .data.transforms import image_to_tensor, normalize
+
+
+def upsample_logits(logits: Tensor, size: tuple[int, int]) -> Tensor:
+    """`(B, C, h, w)` logits -> `(B, C, H, W)`, bilinear.
+
+    Resizing the logits and then taking the argmax keeps boundaries smooth and sub-pixel
+    accurate; taking the argmax first and resizing labels would make them blocky.
+    """
+    if tuple(logits.shape[-2:]) == tuple(size):
+        return logits
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, image: np.ndarray, *, input_size: tuple[int, int] | None = None) -> Tensor:
+    """Logits `(1, C, H, W)` float32 at the image's own size, on the model's device.
+
+    image: `(H, W, 3) uint8 RGB`. input_size: (h, w) the model runs at, e.g. the resolution it
+    was trained at (a model card's `input_size`); None runs at the image's size. The model must
+    already be in eval mode.
+    """
+    device = next(model.parameters()).device
+    x = normalize(image_to_tensor(image))[None].to(device)  # (1, 3, H, W)
+    if input_size is not None and tuple(input_size) != x.shape[-2:]:
+        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False, antialias=True)
+    return upsample_logits(model(x).float(), image.shape[:2])
+
+
+def segment(model: nn.Module, image: np.ndarray, *, input_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Label map `(H, W) uint8` for an `(H, W, 3) uint8 RGB` image (see `predict_logits`)."""
+    return predict_logits(model, image, input_size=input_size)[0].argmax(0).byte().cpu().numpy()

@@ -1,0 +1,62 @@
+"""Segment images with a checkpoint; write a label-id PNG and a colour overlay for each.
+
+    python -m seg.predict photo.jpg more/*.png --checkpoint runs/unet/model.safetensors --out predictions/
+
+For `photo.jpg` it writes `photo_labels.png` (class ids, 8-bit; score it with `seg.evaluate
+--pred-dir`) and `photo_overlay.png` (the card's palette over the photo).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from .checkpoint import load_model
+from .data.io import read_image, write_labels
+from .inference import segment
+from .visualize import overlay
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m seg.predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("images", nargs="+", type=Path, help="image files (PNG, JPEG, ...)")
+    p.add_argument("--checkpoint", type=Path, required=True, help="model .safetensors with its .json card")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    args = p.parse_args(argv)
+    if not 0 <= args.alpha <= 1:
+        p.error("--alpha must be in [0, 1]")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, card = load_model(args.checkpoint, device=device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in tqdm(args.images, desc="segmenting", disable=len(args.images) < 2):
+        try:
+            image = read_image(path)
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
+            print(f"skipped {path}: not a readable image ({error})", file=sys.stderr)
+            failed += 1
+            continue
+        labels = segment(model, image, input_size=card.get("input_size"))
+        write_labels(args.out / f"{path.stem}_labels.png", labels)
+        Image.fromarray(overlay(image, labels, card["palette"], alpha=args.alpha)).save(args.out / f"{path.stem}_overlay.png")
+    print(f"wrote {2 * (len(args.images) - failed)} files to {args.out}"
+          + (f"; {failed} inputs skipped" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")

@@ -1,0 +1,248 @@
+"""Train a segmentation model from scratch, keeping the best checkpoint by validation mIoU.
+
+    python -m seg.train                                   # U-Net on synthetic scenes, about a minute on a CPU
+    python -m seg.train --model unet --data camvid --data-dir DIR --loss ce+dice --class-weights median
+    torchrun --nproc_per_node 4 -m seg.train --model deeplabv3 --data camvid ...   # several GPUs (DDP)
+
+Every epoch it trains, evaluates on val at label resolution, and writes `last.pt` (everything
+needed to --resume). When val mIoU improves it writes `model.safetensors` and its JSON card
+`model.json` (architecture, classes, palette, input size, data, the command, val metrics, time).
+"""
+
+import argparse
+import json
+import os
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from . import system
+from .checkpoint import save_model
+from .data import DATASETS, build_dataset
+from .data.transforms import eval_transform, train_transform
+from .engine import evaluate, train_one_epoch
+from .labels import IGNORE_INDEX
+from .losses import LOSSES, WEIGHTINGS, build_loss, class_pixel_stats, class_weights
+from .models import MODELS, build_model, count_parameters
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m seg.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    m = p.add_argument_group("model")
+    m.add_argument("--model", choices=list(MODELS), default="unet", help="architecture (default: unet)")
+    m.add_argument("--width-mult", type=float, default=0.5, help="channel width multiplier (default: 0.5)")
+    m.add_argument("--model-args", type=json.loads, default={},
+                   help='extra constructor arguments as JSON, e.g. \'{"output_stride": 8, "rates": [12, 24, 36]}\'')
+    d = p.add_argument_group("data")
+    d.add_argument("--data", choices=DATASETS, default="synthetic", help="dataset (default: synthetic)")
+    d.add_argument("--data-dir", help="CamVid folder in the SegNet layout (default: $SEG_CAMVID_DIR)")
+    d.add_argument("--resize", type=int, nargs=2, metavar=("H", "W"),
+                   help="train and run the model at this size (e.g. 180 240 on a CPU); scores stay at label size")
+    d.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="random crop size (default: the image size)")
+    d.add_argument("--scale", type=float, nargs=2, default=(0.75, 1.5), metavar=("MIN", "MAX"),
+                   help="random scale range (default: 0.75 1.5)")
+    d.add_argument("--jitter", type=float, default=0.3, help="colour jitter strength, 0 for none (default: 0.3)")
+    d.add_argument("--limit-train", type=int, help="use only the first N training images")
+    d.add_argument("--limit-val", type=int, help="use only the first N validation images")
+    d.add_argument("--synthetic-images", type=int, default=256, help="synthetic training scenes (val: a quarter)")
+    d.add_argument("--image-size", type=int, nargs=2, default=(128, 128), metavar=("H", "W"),
+                   help="synthetic scene size (default: 128 128)")
+    d.add_argument("--object-size", type=float, default=0.2,
+                   help="synthetic object radius as a fraction of the shorter side (default: 0.2)")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--loss", choices=LOSSES, default="ce", help="loss (default: ce)")
+    o.add_argument("--class-weights", choices=WEIGHTINGS, default="none",
+                   help="cross-entropy class weights from the training set's pixel counts (default: none)")
+    o.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
+    o.add_argument("--batch-size", type=int, default=8, help="images per step, per process (default: 8)")
+    o.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (default: 2e-3)")
+    o.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: 1e-4)")
+    o.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps (default: 50)")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<model>)")
+    r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    r.add_argument("--seed", type=int, default=0, help="seed for weights, sampling and augmentation")
+    r.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    r.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    r.add_argument("--workers", type=int, default=2, help="data-loading processes (default: 2)")
+    r.add_argument("--fp16-weights", action="store_true", help="store the best weights as float16")
+    r.add_argument("--boundary-tolerance", type=int, default=2, help="boundary F-score tolerance in pixels")
+    r.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    args = p.parse_args(argv)
+    for name in ("epochs", "batch_size", "synthetic_images"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    for name in ("limit_train", "limit_val"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr <= 0:
+        p.error("--lr must be positive")
+    if args.loss == "dice" and args.class_weights != "none":
+        p.error("--class-weights applies to cross-entropy: use --loss ce or ce+dice")
+    args.out = args.out or Path("runs") / args.model
+    return args
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def get_lr(step: int, *, peak: float, warmup: int, total: int) -> float:
+    """Linear warm-up to `peak`, then polynomial decay (power 0.9) to zero at `total` steps."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (1 - progress) ** 0.9
+
+
+def setup_distributed() -> tuple[int, int]:
+    """(rank, world size); starts the process group when launched by torchrun with several processes."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), world_size
+    return 0, 1
+
+
+def run_command(argv: list[str] | None) -> str:
+    argv = sys.argv[1:] if argv is None else argv
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    launcher = f"torchrun --nproc_per_node {world} -m seg.train" if world > 1 else "python -m seg.train"
+    return " ".join([launcher] + [shlex.quote(a) for a in argv])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rank, world_size = setup_distributed()
+    is_main = rank == 0
+    log = print if is_main else (lambda *a, **k: None)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(args.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
+    seed_everything(args.seed + rank)  # different augmentations per process, same initial weights below
+
+    # data
+    data_options = dict(root=args.data_dir, synthetic_images=args.synthetic_images,
+                        image_size=tuple(args.image_size), object_size=args.object_size)
+    train_set = build_dataset(args.data, "train", limit=args.limit_train, **data_options)
+    val_set = build_dataset(args.data, "val", limit=args.limit_val, transform=eval_transform(resize=args.resize),
+                            **data_options)
+    height, width = args.resize or train_set.read(0)[1].shape
+    train_set.transform = train_transform(crop_size=tuple(args.crop or (height, width)), scale_range=tuple(args.scale),
+                                          resize=args.resize, jitter=args.jitter)
+    classes, palette = list(train_set.classes), [list(c) for c in train_set.palette]
+    num_classes = len(classes)
+    sampler = DistributedSampler(train_set, seed=args.seed) if world_size > 1 else None
+    generator = torch.Generator().manual_seed(args.seed + rank)
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
+                              num_workers=args.workers, drop_last=len(train_set) >= args.batch_size,
+                              pin_memory=device.type == "cuda", generator=generator,
+                              persistent_workers=args.workers > 0)
+    val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
+
+    # loss
+    weights = None
+    if args.class_weights != "none":
+        stats = class_pixel_stats(train_set.masks(), num_classes, ignore_index=IGNORE_INDEX)
+        weights = class_weights(stats, args.class_weights)
+        log("class weights:", ", ".join(f"{c}={w:.2f}" for c, w in zip(classes, weights.tolist())))
+    loss_fn = build_loss(args.loss, class_weights=weights)
+
+    # model and optimiser
+    torch.manual_seed(args.seed)  # identical initial weights on every process
+    model_arguments = {"width_mult": args.width_mult, **args.model_args}
+    model = build_model(args.model, num_classes=num_classes, **model_arguments).to(device)
+    if world_size > 1 and device.type == "cuda":
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the whole batch
+    net = model  # the unwrapped model: evaluated and saved
+    if world_size > 1:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    use_amp = device.type == "cuda" and not args.no_amp
+    amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
+    total_steps = args.epochs * len(train_loader)
+    lr_at = lambda step: get_lr(step, peak=args.lr, warmup=args.warmup_steps, total=total_steps)  # noqa: E731
+
+    start_epoch, step, best, history, elapsed = 0, 0, -1.0, [], 0.0
+    last_path = args.out / "last.pt"
+    if args.resume:
+        if not last_path.is_file():
+            raise FileNotFoundError(f"--resume: no {last_path} to resume from (check --out)")
+        state = torch.load(last_path, map_location=device, weights_only=True)
+        if state["model_name"] != args.model or state["model_arguments"] != model_arguments:
+            raise ValueError(f"--resume: {last_path} holds {state['model_name']} {state['model_arguments']}, "
+                             f"not {args.model} {model_arguments}")
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        start_epoch, step, best = state["epoch"], state["step"], state["best_miou"]
+        history, elapsed = state["history"], state["elapsed_s"]
+        log(f"resumed from {last_path} at epoch {start_epoch}, best val mIoU {best:.4f}")
+
+    log(f"{args.model}: {count_parameters(net) / 1e6:.2f}M parameters on {system.describe(device)}"
+        f"{f' x {world_size} processes' if world_size > 1 else ''}")
+    log(f"data: {args.data}, {len(train_set)} train / {len(val_set)} val images at {height}x{width}, "
+        f"{len(train_loader)} steps per epoch, {total_steps} in all")
+    progress = is_main and not args.no_progress
+    for epoch in range(start_epoch, args.epochs):
+        started = time.time()
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        loss, step = train_one_epoch(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, lr_at=lr_at,
+                                     step=step, scaler=scaler, amp_dtype=amp_dtype, progress=progress,
+                                     desc=f"epoch {epoch + 1}/{args.epochs}")
+        if is_main:
+            scores = evaluate(net, val_loader, num_classes=num_classes, boundary_tolerance=args.boundary_tolerance,
+                              amp_dtype=amp_dtype, progress=progress)
+            elapsed += time.time() - started
+            history.append({"epoch": epoch + 1, "train_loss": round(loss, 5), "val_miou": round(scores.miou, 5)})
+            improved = scores.miou > best
+            log(f"epoch {epoch + 1}: loss {loss:.4f}  val mIoU {scores.miou:.4f}  pixel acc "
+                f"{scores.pixel_accuracy:.4f}  boundary F {scores.mean_boundary_f:.4f}  "
+                f"({time.time() - started:.0f}s){'  *best*' if improved else ''}")
+            if improved:
+                best = scores.miou
+                card = {
+                    "architecture": {"name": args.model, "arguments": model_arguments},
+                    "classes": classes, "palette": palette, "ignore_index": IGNORE_INDEX,
+                    "input_size": list(args.resize) if args.resize else None,
+                    "parameters": count_parameters(net),
+                    "data": {"dataset": args.data, "train_images": len(train_set), "val_images": len(val_set),
+                             **({k: v for k, v in data_options.items() if k != "root"} if args.data == "synthetic" else {})},
+                    "training": {"command": run_command(argv), "epoch": epoch + 1, "epochs": args.epochs,
+                                 "seed": args.seed, "hardware": system.describe(device),
+                                 "processes": world_size, "time_s": round(elapsed, 1)},
+                    "val_metrics": scores.to_dict(classes),
+                }
+                save_model(net, args.out / "model.safetensors", card=card, half=args.fp16_weights)
+            args.out.mkdir(parents=True, exist_ok=True)
+            torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scaler": scaler.state_dict() if scaler else None, "epoch": epoch + 1, "step": step,
+                        "best_miou": best, "elapsed_s": elapsed, "model_name": args.model,
+                        "model_arguments": model_arguments, "history": history}, last_path)
+            (args.out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+        if world_size > 1:
+            dist.barrier()
+    log(f"best val mIoU {best:.4f}; weights in {args.out / 'model.safetensors'}")
+    if world_size > 1:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
