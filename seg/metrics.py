@@ -46,9 +46,10 @@ def _check_pair(pred: np.ndarray | Tensor, target: np.ndarray | Tensor, num_clas
                          "resize the prediction to the ground truth's size before scoring")
     pred = pred.to(target.device)
     valid = target != ignore_index
-    for name, labels in (("target", target[valid]), ("pred", pred[valid])):
-        if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
-            bad = sorted(set(labels[(labels < 0) | (labels >= num_classes)].unique().tolist()))
+    for name, labels in (("target", target), ("pred", pred)):
+        out_of_range = valid & ((labels < 0) | (labels >= num_classes))
+        if out_of_range.any():
+            bad = sorted(labels[out_of_range].unique().tolist())
             raise ValueError(f"{name} holds class ids {bad[:10]} outside [0, {num_classes}) "
                              f"(ignore label {ignore_index}): check num_classes and the label mapping")
     return pred, target, valid
@@ -68,8 +69,9 @@ class ConfusionMatrix:
 
     def update(self, *, pred: np.ndarray | Tensor, target: np.ndarray | Tensor) -> None:
         pred, target, valid = _check_pair(pred, target, self.num_classes, self.ignore_index)
-        index = target[valid] * self.num_classes + pred[valid]
-        counts = torch.bincount(index, minlength=self.num_classes**2).reshape(self.num_classes, -1)
+        n = self.num_classes
+        index = torch.where(valid, target * n + pred, n * n)  # ignored pixels go to one spare bin
+        counts = torch.bincount(index.flatten(), minlength=n * n + 1)[:-1].reshape(n, n)
         self.matrix = self.matrix.to(counts.device) + counts
 
     def reset(self) -> None:
@@ -159,13 +161,14 @@ def _boundaries(labels: Tensor, valid: Tensor) -> Tensor:
     Ignored pixels are neither boundaries nor neighbours, so an object's edge against void is
     not an edge (the annotation says nothing about it). The image border is not an edge either.
     """
-    x = labels.unsqueeze(1).float()
-    v = valid.unsqueeze(1)
-    low = F.pad(torch.where(v, x, -1.0), (1, 1, 1, 1), value=-1.0)  # void never wins a max
-    high = F.pad(torch.where(v, x, math.inf), (1, 1, 1, 1), value=math.inf)  # ...nor a min
-    larger = F.max_pool2d(low, 3, stride=1) > x
-    smaller = -F.max_pool2d(-high, 3, stride=1) < x
-    return ((larger | smaller) & v).squeeze(1)
+    h, w = labels.shape[-2:]
+    labels = torch.where(valid, labels, -1)  # -1: void, never a neighbour
+    padded = F.pad(labels, (1, 1, 1, 1), value=-1)
+    edges = torch.zeros_like(valid)
+    for dy, dx in ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)):
+        neighbour = padded[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+        edges |= (neighbour != labels) & (neighbour >= 0)
+    return edges & valid
 
 
 def _disk_offsets(radius: int) -> list[tuple[int, int]]:
