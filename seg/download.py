@@ -6,9 +6,9 @@ The source is the SegNet tutorial's repository (CC BY-NC 4.0: personal and resea
 """
 
 import argparse
-import sys
 from pathlib import Path
 
+from .cli import run
 from .data.camvid import ENV_VAR, SOURCE_URL, download_camvid
 
 
@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m seg.download", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder to create the dataset in")
-    p.add_argument("--url", default=SOURCE_URL, help="zip archive holding CamVid/<split>/*.png (default: SegNet tutorial)")
+    p.add_argument("--url", default=SOURCE_URL,
+                   help="zip archive holding CamVid/<split>/*.png (default: the SegNet tutorial's)")
     p.add_argument("--sha256", help="expected sha256 of the archive; a mismatch keeps nothing")
     args = p.parse_args(argv)
     out = download_camvid(args.out, url=args.url, sha256=args.sha256)
@@ -27,7 +28,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (OSError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run(main)

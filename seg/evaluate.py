@@ -9,7 +9,6 @@ the ground truth's resolution; classes absent from both sides show as "-" and st
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .checkpoint import load_model
+from .cli import run
 from .data import DATASETS, build_dataset
 from .data.io import read_labels
 from .data.transforms import eval_transform
@@ -50,6 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("give either --checkpoint (score a model) or --pred-dir with --gt-dir and --num-classes")
     if args.pred_dir is not None and (args.gt_dir is None or args.num_classes is None):
         p.error("--pred-dir needs --gt-dir and --num-classes")
+    if args.limit is not None and args.limit < 1:
+        p.error("--limit must be at least 1")
     if args.num_classes is not None and args.num_classes < 1:
         p.error("--num-classes must be at least 1")
     return args
@@ -124,7 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run(main)

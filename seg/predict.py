@@ -15,6 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from .checkpoint import load_model
+from .cli import run
 from .data.io import read_image, write_labels
 from .inference import segment
 from .visualize import overlay
@@ -49,14 +50,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         labels = segment(model, image, input_size=card.get("input_size"))
         write_labels(args.out / f"{path.stem}_labels.png", labels)
-        Image.fromarray(overlay(image, labels, card["palette"], alpha=args.alpha)).save(args.out / f"{path.stem}_overlay.png")
+        coloured = overlay(image, labels, card["palette"], alpha=args.alpha)
+        Image.fromarray(coloured).save(args.out / f"{path.stem}_overlay.png")
     print(f"wrote {2 * (len(args.images) - failed)} files to {args.out}"
           + (f"; {failed} inputs skipped" if failed else ""))
     return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run(main)

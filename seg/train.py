@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from . import system
 from .checkpoint import save_model
+from .cli import run
 from .data import DATASETS, build_dataset
 from .data.transforms import eval_transform, train_transform
 from .engine import evaluate, train_one_epoch
@@ -86,9 +87,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0:
         p.error("--lr must be positive")
+    if not isinstance(args.model_args, dict):
+        p.error('--model-args must be a JSON object, e.g. \'{"output_stride": 8}\'')
     if args.loss == "dice" and args.class_weights != "none":
         p.error("--class-weights applies to cross-entropy: use --loss ce or ce+dice")
     args.out = args.out or Path("runs") / args.model
+    args.model_arguments = {"width_mult": args.width_mult, **args.model_args}  # what the card records
     return args
 
 
@@ -120,6 +124,27 @@ def run_command(argv: list[str] | None) -> str:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     launcher = f"torchrun --nproc_per_node {world} -m seg.train" if world > 1 else "python -m seg.train"
     return " ".join([launcher] + [shlex.quote(a) for a in argv])
+
+
+def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch.nn.Module, classes: list[str],
+               palette: list[list[int]], scores, epoch: int, elapsed: float, world_size: int,
+               device: torch.device, train_images: int, val_images: int) -> dict:
+    """Everything a reader needs to rebuild, reproduce and judge the checkpoint."""
+    data = {"dataset": args.data, "train_images": train_images, "val_images": val_images}
+    if args.data == "synthetic":  # the scenes are defined by these, not by a folder
+        data.update(synthetic_images=args.synthetic_images, image_size=list(args.image_size),
+                    object_size=args.object_size)
+    return {
+        "architecture": {"name": args.model, "arguments": args.model_arguments},
+        "classes": classes, "palette": palette, "ignore_index": IGNORE_INDEX,
+        "input_size": list(args.resize) if args.resize else None,
+        "parameters": count_parameters(model),
+        "data": data,
+        "training": {"command": run_command(argv), "epoch": epoch, "epochs": args.epochs, "seed": args.seed,
+                     "loss": args.loss, "class_weights": args.class_weights, "hardware": system.describe(device),
+                     "processes": world_size, "time_s": round(elapsed, 1)},
+        "val_metrics": scores.to_dict(classes),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,8 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # model and optimiser
     torch.manual_seed(args.seed)  # identical initial weights on every process
-    model_arguments = {"width_mult": args.width_mult, **args.model_args}
-    model = build_model(args.model, num_classes=num_classes, **model_arguments).to(device)
+    model = build_model(args.model, num_classes=num_classes, **args.model_arguments).to(device)
     if world_size > 1 and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the whole batch
     net = model  # the unwrapped model: evaluated and saved
@@ -182,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         if not last_path.is_file():
             raise FileNotFoundError(f"--resume: no {last_path} to resume from (check --out)")
         state = torch.load(last_path, map_location=device, weights_only=True)
-        if state["model_name"] != args.model or state["model_arguments"] != model_arguments:
+        if state["model_name"] != args.model or state["model_arguments"] != args.model_arguments:
             raise ValueError(f"--resume: {last_path} holds {state['model_name']} {state['model_arguments']}, "
-                             f"not {args.model} {model_arguments}")
+                             f"not {args.model} {args.model_arguments}")
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scaler is not None and state.get("scaler"):
@@ -216,24 +240,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"({time.time() - started:.0f}s){'  *best*' if improved else ''}")
             if improved:
                 best = scores.miou
-                card = {
-                    "architecture": {"name": args.model, "arguments": model_arguments},
-                    "classes": classes, "palette": palette, "ignore_index": IGNORE_INDEX,
-                    "input_size": list(args.resize) if args.resize else None,
-                    "parameters": count_parameters(net),
-                    "data": {"dataset": args.data, "train_images": len(train_set), "val_images": len(val_set),
-                             **({k: v for k, v in data_options.items() if k != "root"} if args.data == "synthetic" else {})},
-                    "training": {"command": run_command(argv), "epoch": epoch + 1, "epochs": args.epochs,
-                                 "seed": args.seed, "hardware": system.describe(device),
-                                 "processes": world_size, "time_s": round(elapsed, 1)},
-                    "val_metrics": scores.to_dict(classes),
-                }
+                card = model_card(args, argv, model=net, classes=classes, palette=palette, scores=scores,
+                                  epoch=epoch + 1, elapsed=elapsed, world_size=world_size, device=device,
+                                  train_images=len(train_set), val_images=len(val_set))
                 save_model(net, args.out / "model.safetensors", card=card, half=args.fp16_weights)
             args.out.mkdir(parents=True, exist_ok=True)
             torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict() if scaler else None, "epoch": epoch + 1, "step": step,
                         "best_miou": best, "elapsed_s": elapsed, "model_name": args.model,
-                        "model_arguments": model_arguments, "history": history}, last_path)
+                        "model_arguments": args.model_arguments, "history": history}, last_path)
             (args.out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
         if world_size > 1:
             dist.barrier()
@@ -244,7 +259,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run(main)

@@ -57,7 +57,8 @@ def test_errors_a_user_can_hit(tmp_path):
     card_path(path).unlink()
     with pytest.raises(FileNotFoundError, match="card"):
         load_model(path)
-    card_path(path).write_text(json.dumps({**CARD, "architecture": {"name": "unet", "arguments": {"width_mult": 0.25}}}))
+    unet = {"name": "unet", "arguments": {"width_mult": 0.25}}
+    card_path(path).write_text(json.dumps({**CARD, "architecture": unet}))
     with pytest.raises(ValueError, match="does not fit"):
         load_model(path)
     card_path(path).write_text(json.dumps(CARD))

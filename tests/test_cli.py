@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_TRAIN, run_module
 from PIL import Image
 
-from conftest import TINY_TRAIN, run_module
 from seg.data.io import read_labels
 
 
@@ -24,6 +24,8 @@ def test_help(module):
     (["seg.train", "--loss", "dice", "--class-weights", "median"], "--class-weights applies to cross-entropy"),
     (["seg.train", "--data", "camvid", "--data-dir", "/nonexistent"], "fetch it with `python -m seg.download"),
     (["seg.train", "--model-args", "{bad json"], "invalid loads value"),
+    (["seg.train", "--model-args", "[8]"], "--model-args must be a JSON object"),
+    (["seg.train", "--model", "unet", "--model-args", '{"output_stride": 8}', "--epochs", "1"], "does not accept"),
     (["seg.evaluate"], "give either --checkpoint"),
     (["seg.evaluate", "--checkpoint", "/nonexistent.safetensors"], "no weights at"),
     (["seg.predict", "x.png", "--checkpoint", "m.safetensors", "--out", "o", "--alpha", "2"], "--alpha must be in"),
@@ -41,7 +43,9 @@ def test_train_writes_weights_card_and_resumes(trained_checkpoint):
     assert card["architecture"] == {"name": "unet", "arguments": {"width_mult": 0.25}}
     assert card["classes"] == ["background", "disc", "square", "triangle"] and len(card["palette"]) == 4
     assert card["training"]["command"].startswith("python -m seg.train --model unet")
-    assert card["data"]["dataset"] == "synthetic" and card["data"]["train_images"] == 192
+    assert card["data"] == {"dataset": "synthetic", "train_images": 192, "val_images": 48, "synthetic_images": 192,
+                            "image_size": [64, 64], "object_size": 0.2}
+    assert card["training"]["loss"] == "ce" and card["training"]["epoch"] == 2
     assert 0 < card["val_metrics"]["miou"] <= 1 and "square" in card["val_metrics"]["per_class"]
     # resume from last.pt: two more epochs continue the step count and the history
     copy = out.parent / "resumed"

@@ -9,11 +9,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from seg.data import CamVid, SyntheticScenes, build_dataset
-from seg.data import camvid
+from seg.data import CamVid, SyntheticScenes, build_dataset, camvid
 from seg.data.io import read_image, read_labels, write_labels
-from seg.data.transforms import (Compose, RandomCrop, RandomHorizontalFlip, RandomScale, ToTensors,
-                                 eval_transform, train_transform)
+from seg.data.transforms import (
+    Compose,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomScale,
+    ToTensors,
+    eval_transform,
+    train_transform,
+)
 from seg.labels import IGNORE_INDEX
 
 
@@ -113,7 +119,8 @@ def test_geometric_augmentations_keep_image_and_mask_aligned():
         # away from block edges (where bilinear blends), the image's colour names the mask's class
         labels = m.float()[None, None]
         interior = (F.max_pool2d(labels, 5, 1, 2) == -F.max_pool2d(-labels, 5, 1, 2))[0, 0] & (m != IGNORE_INDEX)
-        interior[:2], interior[-2:], interior[:, :2], interior[:, -2:] = False, False, False, False  # cropped-off neighbours
+        # the crop cut off the neighbours of its outer frame: those pixels cannot be judged
+        interior[:2], interior[-2:], interior[:, :2], interior[:, -2:] = False, False, False, False
         decoded = (img[0] * 255 / 80).round().long()
         assert interior.sum() > 100
         assert torch.equal(decoded[interior], m[interior])

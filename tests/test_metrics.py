@@ -6,8 +6,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score,
-                                         MulticlassJaccardIndex)
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+    MulticlassJaccardIndex,
+)
 
 from seg.labels import IGNORE_INDEX
 from seg.metrics import BoundaryFScore, ConfusionMatrix, SegmentationMetrics
@@ -44,7 +48,8 @@ def test_confusion_and_scores_match_torchmetrics_accumulated_over_batches():
     assert present.tolist() == [True] * 5 + [False]
     np.testing.assert_allclose(scores.iou[present], reference["iou"].compute().numpy()[present], rtol=1e-6)
     np.testing.assert_allclose(scores.dice[present], reference["f1"].compute().numpy()[present], rtol=1e-6)
-    np.testing.assert_allclose(scores.class_accuracy[present], reference["recall"].compute().numpy()[present], rtol=1e-6)
+    recall = reference["recall"].compute().numpy()
+    np.testing.assert_allclose(scores.class_accuracy[present], recall[present], rtol=1e-6)
     assert scores.pixel_accuracy == pytest.approx(reference["acc"].compute().item())
     assert scores.miou == pytest.approx(reference["iou"].compute().numpy()[present].mean())
     assert math.isnan(scores.iou[5])  # absent, not 0
