@@ -1,4 +1,8 @@
-"""Downloading a file once, streamed, with an optional sha256 check."""
+"""Downloading a file once: streamed, checked against published digests, kept in a cache.
+
+A cached file carries a `<name>.sha256` sidecar written when it was downloaded and verified;
+every later use re-checks it, so a truncated or altered cache file is caught, not loaded.
+"""
 
 import hashlib
 import os
@@ -7,37 +11,69 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+CACHE_ENV_VAR = "SEG_CACHE_DIR"
 
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
+
+def cache_dir() -> Path:
+    """$SEG_CACHE_DIR, else ~/.cache/seg."""
+    return Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "seg").expanduser()
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def download_file(url: str, destination: str | os.PathLike, *, sha256: str | None = None,
+def download_file(url: str, destination: str | os.PathLike, *, digests: dict[str, str] | None = None,
                   progress: bool = True) -> Path:
-    """Stream `url` to `destination` (written under a temporary name, renamed when complete).
+    """Stream `url` to `destination` (under a temporary name, renamed once complete and verified).
 
-    With `sha256`, a mismatch deletes the file and raises ValueError, so a corrupt or tampered
-    download is never used.
+    digests: expected hex digests by algorithm, e.g. {"sha256": ...} or {"md5": ...}. Any mismatch
+    deletes the download and raises ValueError, so a corrupt or tampered file is never used.
     """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".part")
-    with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
-        total = int(response.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {destination.name}",
-                  disable=not progress) as bar:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-                bar.update(len(block))
-    if sha256 is not None:
-        actual = sha256_of(partial)
-        if actual != sha256.lower():
-            partial.unlink()
-            raise ValueError(f"{url}: sha256 is {actual}, expected {sha256}: the download is corrupt "
-                             "or the file changed upstream; nothing was kept")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {destination.name}",
+                      disable=not progress) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+        for algorithm, expected in (digests or {}).items():
+            actual = file_digest(partial, algorithm)
+            if actual != expected.lower():
+                raise ValueError(f"{url}: {algorithm} is {actual}, expected {expected}: the download is corrupt "
+                                 "or the file changed upstream; nothing was kept")
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(destination)
     return destination
+
+
+def cached_download(url: str, filename: str, *, digests: dict[str, str] | None = None, download: bool = True,
+                    progress: bool = True) -> Path:
+    """The cached copy of `url` (in `cache_dir()`), downloading and verifying it the first time.
+
+    Raises FileNotFoundError when it is not cached and `download` is False, and ValueError when
+    the cached file no longer matches the sha256 recorded when it was verified.
+    """
+    path = cache_dir() / filename
+    sidecar = path.with_name(path.name + ".sha256")
+    if path.is_file() and sidecar.is_file():
+        recorded = sidecar.read_text().strip()
+        if file_digest(path) != recorded:
+            raise ValueError(f"{path} no longer matches the sha256 recorded when it was downloaded ({recorded}): "
+                             "delete it to download it again")
+        return path
+    if not download:
+        raise FileNotFoundError(f"{filename} is not in the cache {cache_dir()}")
+    download_file(url, path, digests=digests, progress=progress)
+    sidecar.write_text(file_digest(path) + "\n")
+    return path

@@ -112,7 +112,8 @@ def download_camvid(out_dir: str | os.PathLike, *, url: str = SOURCE_URL, sha256
     out_dir = Path(out_dir)
     folders = {f for split in SPLITS for f in (split, f"{split}annot")}
     with tempfile.TemporaryDirectory() as tmp:
-        archive = download_file(url, Path(tmp) / "camvid.zip", sha256=sha256, progress=progress)
+        archive = download_file(url, Path(tmp) / "camvid.zip", digests={"sha256": sha256} if sha256 else None,
+                                progress=progress)
         if not zipfile.is_zipfile(archive):
             raise ValueError(f"{url} did not return a zip archive")
         with zipfile.ZipFile(archive) as zf:

@@ -1,0 +1,296 @@
+"""SAM (segment_anything: vit_b, vit_l, vit_h) and MobileSAM (mobile_sam: vit_t) behind one interface.
+
+The expensive step, the image embedding, is split from the cheap one, the prompt:
+
+    sam = Sam.load("vit_t")                       # CPU default: MobileSAM
+    result = sam.predict(image, points=[[120, 80]], labels=[1])
+    result = sam.predict(image, points=[[120, 80], [40, 40]], labels=[1, 0], mask_input=result.best_logits)
+
+`predict` embeds the image through a cache keyed by the image's content and the model, bounded
+(least recently used dropped first) and shared safely by concurrent users: no per-image state
+lives in the model object, so two users prompting different images cannot see each other's.
+Every coordinate is in original-image pixels, x then y.
+"""
+
+import hashlib
+import importlib
+import os
+import threading
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..fetch import cached_download
+
+CHECKPOINT_ENV_VAR = "SEG_SAM_CHECKPOINT"  # a local checkpoint file; its variant via SEG_SAM_VARIANT
+
+
+@dataclass(frozen=True)
+class Variant:
+    package: str  # the module that builds it
+    url: str
+    digests: dict  # published digests of the file at `url`
+
+
+# The md5 digests are the ones the SAM release names its files after and that many projects
+# verify against; no sha256 is published. The sha256 of a verified download is recorded beside
+# it in the cache and checked at every load (see seg.fetch).
+VARIANTS = {
+    "vit_t": Variant("mobile_sam", "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt", {}),
+    "vit_b": Variant("segment_anything", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+                     {"md5": "01ec64d29a2fca3f0661936605ae66f8"}),
+    "vit_l": Variant("segment_anything", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
+                     {"md5": "0b3195507c641ddb6910d2bb5adee89c"}),
+    "vit_h": Variant("segment_anything", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_h_4b8939.pth",
+                     {"md5": "4b8939a88964f0f4ff5f5b2642c598a6"}),
+}
+
+
+def _import(package: str):
+    with warnings.catch_warnings():  # mobile_sam's timm imports are noisy and harmless
+        warnings.simplefilter("ignore")
+        try:
+            return importlib.import_module(package)
+        except ImportError as error:
+            pip_name = {"mobile_sam": "mobilesam-mirror", "segment_anything": "segment-anything"}[package]
+            raise ImportError(f"SAM needs the {package} package: pip install {pip_name}") from error
+
+
+def build_sam(variant: str, checkpoint: str | os.PathLike) -> nn.Module:
+    """Build `variant` without weights, then load `checkpoint` (a state-dict .pth) into it.
+
+    The file is read with `weights_only=True`: tensors only, never arbitrary pickled objects.
+    Raises ValueError for an unknown variant, an unreadable file, or weights of another variant.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown SAM variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    module = _import(VARIANTS[variant].package)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = module.sam_model_registry[variant](checkpoint=None)
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 -- torch raises many types for a bad file; all mean the same
+        raise ValueError(f"{checkpoint} is not a readable SAM checkpoint ({type(error).__name__}: {error}); "
+                         "download it again") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{checkpoint} does not hold a state dict of tensors")
+    expected = model.state_dict()
+    missing, unexpected = expected.keys() - state.keys(), state.keys() - expected.keys()
+    wrong_shape = [k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape]
+    if missing or unexpected or wrong_shape:
+        raise ValueError(f"{checkpoint} is not a {variant} checkpoint: {len(missing)} weights missing, "
+                         f"{len(unexpected)} unexpected, {len(wrong_shape)} of another shape "
+                         f"(e.g. {sorted(missing or unexpected or wrong_shape)[0]}); pick the variant it was made for")
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def find_checkpoint(variant: str, checkpoint: str | os.PathLike | None = None, *, download: bool = True) -> Path:
+    """The checkpoint file for `variant`: the argument, else $SEG_SAM_CHECKPOINT when $SEG_SAM_VARIANT
+    names this variant (or is unset), else the cache, downloading it once if `download` is allowed."""
+    if checkpoint is None and os.environ.get(CHECKPOINT_ENV_VAR):
+        if os.environ.get("SEG_SAM_VARIANT", variant) == variant:
+            checkpoint = os.environ[CHECKPOINT_ENV_VAR]
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"no SAM checkpoint at {path}")
+        return path
+    spec = VARIANTS[variant]
+    try:
+        return cached_download(spec.url, f"sam_{variant}{Path(spec.url).suffix}", digests=spec.digests,
+                               download=download)
+    except OSError as error:
+        raise FileNotFoundError(f"SAM {variant} weights are not available ({error}). Download {spec.url} on a "
+                                f"connected machine and set {CHECKPOINT_ENV_VAR}=/path/to/file "
+                                f"(and SEG_SAM_VARIANT={variant})") from None
+
+
+@dataclass(frozen=True)
+class ImageEmbedding:
+    """An image encoded once. features: (1, 256, 64, 64); sizes are (H, W)."""
+
+    features: torch.Tensor
+    original_size: tuple[int, int]
+    input_size: tuple[int, int]  # the image's size after resizing its longer side to the encoder's
+
+
+@dataclass(frozen=True)
+class SamResult:
+    """masks: (M, H, W) bool at the original size; scores: (M,) predicted IoU of each mask;
+    low_res_logits: (M, 256, 256), feed one back as `mask_input` to refine. M is 3 with
+    `multimask=True`, else 1; masks are sorted by score, best first."""
+
+    masks: np.ndarray
+    scores: np.ndarray
+    low_res_logits: np.ndarray
+
+    @property
+    def best_logits(self) -> np.ndarray:
+        return self.low_res_logits[0]
+
+
+def _as_points(points, labels, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    if points is None and labels is None:
+        return None
+    points = np.asarray(points if points is not None else [], dtype=np.float64).reshape(-1, 2)
+    labels = np.asarray(labels if labels is not None else [], dtype=np.float64).reshape(-1)
+    if len(points) != len(labels):
+        raise ValueError(f"got {len(points)} points but {len(labels)} labels: give one label (1 positive, "
+                         "0 negative) per point")
+    if not np.isfinite(points).all():
+        raise ValueError("point coordinates must be finite numbers (x, y) in pixels")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"point labels must be 1 (positive) or 0 (negative), got {sorted(set(labels.tolist()))}")
+    h, w = size
+    outside = (points[:, 0] < 0) | (points[:, 0] > w) | (points[:, 1] < 0) | (points[:, 1] > h)
+    if outside.any():
+        raise ValueError(f"point {points[outside][0].tolist()} is outside the {w}x{h} image: "
+                         "coordinates are (x, y) in original-image pixels")
+    return (points, labels) if len(points) else None
+
+
+def _as_box(box, size: tuple[int, int]) -> np.ndarray | None:
+    if box is None:
+        return None
+    box = np.asarray(box, dtype=np.float64).reshape(-1)
+    h, w = size
+    if box.shape != (4,) or not np.isfinite(box).all():
+        raise ValueError(f"a box is 4 finite numbers x0, y0, x1, y1 in pixels, got {box.tolist()}")
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ValueError(f"box {box.tolist()} has zero area: x1 must exceed x0 and y1 exceed y0")
+    if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
+        raise ValueError(f"box {box.tolist()} reaches outside the {w}x{h} image")
+    return box
+
+
+class Sam:
+    """A SAM model with a bounded, thread-safe cache of image embeddings.
+
+    Args:
+        model: a loaded `segment_anything` / `mobile_sam` Sam in eval mode.
+        variant: its name, part of every cache key.
+        cache_size: how many image embeddings to keep (each 1x256x64x64 float32 = 4 MiB).
+    """
+
+    def __init__(self, model: nn.Module, *, variant: str, cache_size: int = 8):
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.model, self.variant, self.cache_size = model, variant, cache_size
+        self._cache: OrderedDict[str, ImageEmbedding] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[str, threading.Lock] = {}  # one lock per embedding being computed
+        self.encoder_runs = 0  # how many times the image encoder ran (for tests and benchmarks)
+
+    @classmethod
+    def load(cls, variant: str = "vit_t", checkpoint: str | os.PathLike | None = None, *,
+             device: str | torch.device = "cpu", download: bool = True, cache_size: int = 8) -> "Sam":
+        """Find the checkpoint (see `find_checkpoint`), build, load, move to `device`."""
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown SAM variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+        model = build_sam(variant, find_checkpoint(variant, checkpoint, download=download))
+        return cls(model.to(device), variant=variant, cache_size=cache_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _input_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        h, w = size
+        scale = self.model.image_encoder.img_size / max(h, w)
+        return int(h * scale + 0.5), int(w * scale + 0.5)
+
+    def embed(self, image: np.ndarray) -> ImageEmbedding:
+        """The embedding of `(H, W, 3) uint8 RGB` image, from the cache or computed once."""
+        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+            raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got "
+                             f"{getattr(image, 'shape', type(image))} {getattr(image, 'dtype', '')}")
+        digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16)
+        key = f"{self.variant}:{image.shape}:{digest.hexdigest()}"
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:  # a second request for the same image waits for the first instead of recomputing
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+            embedding = self._encode(image)
+            with self._lock:
+                self._cache[key] = embedding
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+                self._pending.pop(key, None)
+        return embedding
+
+    @torch.inference_mode()
+    def _encode(self, image: np.ndarray) -> ImageEmbedding:
+        size = image.shape[:2]
+        input_size = self._input_size(size)
+        x = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None].float()  # (1, 3, H, W) in 0..255
+        x = F.interpolate(x, size=input_size, mode="bilinear", align_corners=False, antialias=True)
+        features = self.model.image_encoder(self.model.preprocess(x))  # normalise, pad to square
+        with self._lock:
+            self.encoder_runs += 1
+        return ImageEmbedding(features=features, original_size=size, input_size=input_size)
+
+    @torch.inference_mode()
+    def predict(self, image: np.ndarray | ImageEmbedding, *, points=None, labels=None, box=None,
+                mask_input: np.ndarray | None = None, multimask: bool = True) -> SamResult:
+        """Masks for a prompt on `image` (`(H, W, 3) uint8` or its `ImageEmbedding`).
+
+        points: (N, 2) float (x, y) in original-image pixels; labels: (N,) 1 positive / 0 negative.
+        box: (4,) x0, y0, x1, y1 in original-image pixels. Points, a box, or both are required.
+        mask_input: (256, 256) low-resolution logits from a previous result, to refine it.
+        """
+        embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
+        size = embedding.original_size
+        point_prompt, box_prompt = _as_points(points, labels, size), _as_box(box, size)
+        if point_prompt is None and box_prompt is None:
+            raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
+        h, w = size
+        to_input = np.array([embedding.input_size[1] / w, embedding.input_size[0] / h])  # x, y scale
+        device = self.device
+        sparse_points = None
+        if point_prompt is not None:
+            coords = torch.as_tensor(point_prompt[0] * to_input, dtype=torch.float32, device=device)[None]
+            sparse_points = (coords, torch.as_tensor(point_prompt[1], dtype=torch.int64, device=device)[None])
+        boxes = None
+        if box_prompt is not None:
+            boxes = torch.as_tensor(box_prompt * np.tile(to_input, 2), dtype=torch.float32, device=device)[None]
+        masks = None
+        if mask_input is not None:
+            mask_input = np.asarray(mask_input, dtype=np.float32)
+            if mask_input.shape not in ((256, 256), (1, 256, 256)):
+                raise ValueError(f"mask_input must be (256, 256) low-resolution logits, got {mask_input.shape}")
+            masks = torch.as_tensor(mask_input, device=device).reshape(1, 1, 256, 256)
+        sparse, dense = self.model.prompt_encoder(points=sparse_points, boxes=boxes, masks=masks)
+        low_res, scores = self.model.mask_decoder(
+            image_embeddings=embedding.features, image_pe=self.model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask)
+        logits = self.model.postprocess_masks(low_res, embedding.input_size, size)  # (1, M, H, W)
+        order = scores[0].argsort(descending=True)
+        return SamResult(masks=(logits[0, order] > self.model.mask_threshold).cpu().numpy(),
+                         scores=scores[0, order].float().cpu().numpy(),
+                         low_res_logits=low_res[0, order].float().cpu().numpy())
+
+    def everything(self, image: np.ndarray, *, points_per_side: int = 16, max_masks: int = 64) -> list[dict]:
+        """Automatic masks from a grid of point prompts, best predicted IoU first, at most `max_masks`.
+
+        Each mask: {"segmentation": (H, W) bool, "area", "bbox" (x, y, w, h), "predicted_iou", ...}.
+        The generator runs its own encoder pass; it is built per call, so calls do not share state.
+        """
+        if points_per_side < 1 or max_masks < 1:
+            raise ValueError("points_per_side and max_masks must be at least 1")
+        module = _import(VARIANTS[self.variant].package)
+        generator = module.SamAutomaticMaskGenerator(self.model, points_per_side=points_per_side)
+        masks = generator.generate(image)
+        return sorted(masks, key=lambda m: m["predicted_iou"], reverse=True)[:max_masks]
