@@ -1,0 +1,123 @@
+"""Speed and peak memory of the pretrained adapters on this machine's CPU.
+
+    python benchmarks/pretrained_speed.py [--clicks 30] [--markdown FILE]
+
+Measures, each model in its own process (so peak memory is that model's alone):
+- SAM vit_t (MobileSAM) and vit_b: image-embedding time, and per-click time after the embedding
+  (a positive point at a random place, multimask), p50 and p95;
+- SegFormer-B0 (the ADE20K configuration, 150 classes): time per 512x512 image.
+Weights are random (the real ones are not reachable from here); time and memory do not depend on
+their values, only on the architecture.
+"""
+
+import argparse
+import datetime
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+MODELS = ("vit_t", "vit_b", "segformer-b0")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def measure_sam(variant: str, clicks: int) -> dict:
+    import torch
+
+    from seg.pretrained.sam import VARIANTS, Sam, _import
+
+    model = _import(VARIANTS[variant].package).sam_model_registry[variant](checkpoint=None).eval()
+    sam = Sam(model, variant=variant, cache_size=4)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (360, 480, 3), dtype=np.uint8) for _ in range(3)]
+    embed = []
+    for img in images:
+        start = time.perf_counter()
+        sam.embed(img)
+        embed.append(time.perf_counter() - start)
+    click = []
+    for _ in range(clicks):
+        x, y = rng.uniform(0, 480), rng.uniform(0, 360)
+        start = time.perf_counter()
+        sam.predict(images[0], points=[[x, y]], labels=[1])
+        click.append(time.perf_counter() - start)
+    assert sam.encoder_runs == 3, "the clicks must reuse the cached embedding"
+    return {"embed_ms": 1000 * statistics.median(embed[1:]), "click_p50_ms": 1000 * percentile(click, 50),
+            "click_p95_ms": 1000 * percentile(click, 95), "threads": torch.get_num_threads()}
+
+
+def measure_segformer(repeats: int = 5) -> dict:
+    import tempfile
+
+    import torch
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    from seg.pretrained.segformer import SegFormer
+
+    # SegformerConfig's defaults are the B0 architecture (hidden sizes 32/64/160/256, decoder 256)
+    config = SegformerConfig(num_labels=150, id2label={i: f"class{i}" for i in range(150)},
+                             label2id={f"class{i}": i for i in range(150)})
+    with tempfile.TemporaryDirectory() as folder:
+        SegformerForSemanticSegmentation(config).save_pretrained(folder)
+        SegformerImageProcessor(size={"height": 512, "width": 512}).save_pretrained(folder)
+        segformer = SegFormer.load(folder)
+    image = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    segformer.segment(image)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        segformer.segment(image)
+        times.append(time.perf_counter() - start)
+    return {"image_512_ms": 1000 * statistics.median(times), "threads": torch.get_num_threads()}
+
+
+def run_one(model: str, clicks: int) -> dict:
+    result = measure_segformer() if model == "segformer-b0" else measure_sam(model, clicks)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clicks", type=int, default=30)
+    parser.add_argument("--markdown", type=Path, help="append the results table to this file")
+    parser.add_argument("--one", choices=MODELS, help=argparse.SUPPRESS)  # internal: measure one model, print JSON
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.clicks)))
+        return 0
+    from seg import system
+
+    results = {}
+    for model in MODELS:
+        out = subprocess.run([sys.executable, __file__, "--one", model, "--clicks", str(args.clicks)],
+                             capture_output=True, text=True, check=True)
+        results[model] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(model, results[model], flush=True)
+    rows = ["| model | image embedding (ms) | click p50 (ms) | click p95 (ms) | 512x512 image (ms) | peak memory (MiB) |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for model, r in results.items():
+        cells = [f"{r[k]:.0f}" if k in r else "" for k in ("embed_ms", "click_p50_ms", "click_p95_ms", "image_512_ms")]
+        rows.append(f"| {model} | " + " | ".join(cells) + f" | {r['peak_rss_mib']:.0f} |")
+    text = (f"Pretrained adapters on the CPU: SAM embedding and per-click time after it ({args.clicks} clicks on a "
+            f"360x480 image), SegFormer-B0 per 512x512 image; peak resident memory of each model's process\n\n"
+            f"Machine: {system.describe()}; {datetime.date.today().isoformat()}. Random weights (speed does not "
+            f"depend on their values).\n\n" + "\n".join(rows) + "\n")
+    print("\n" + text)
+    if args.markdown:
+        with open(args.markdown, "a") as f:
+            f.write("\n## " + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Regenerate benchmarks/RESULTS.md: every benchmark, on this machine, one after another (no other load).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python benchmarks/metrics_speed.py --markdown benchmarks/RESULTS.md
+python benchmarks/model_speed.py --markdown benchmarks/RESULTS.md
+python benchmarks/pretrained_speed.py --markdown benchmarks/RESULTS.md

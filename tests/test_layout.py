@@ -1,0 +1,24 @@
+"""Imports point one way: the library needs torch alone; heavy packages load only in their adapters."""
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+CORE = ["seg", "seg.models", "seg.losses", "seg.metrics", "seg.data", "seg.engine", "seg.inference",
+        "seg.visualize", "seg.checkpoint", "seg.fetch", "seg.pretrained", "seg.pretrained.label_mapping"]
+HEAVY = ["transformers", "segment_anything", "mobile_sam", "timm", "gradio"]
+
+
+def test_core_modules_do_not_import_heavy_dependencies():
+    code = (f"import importlib, sys\nfor m in {CORE!r}: importlib.import_module(m)\n"
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_each_adapter_imports_only_its_own_dependency():
+    code = ("import sys\nimport seg.pretrained.segformer, seg.pretrained.sam\n"
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"  # imported lazily, on load, not at module import
