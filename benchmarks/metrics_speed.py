@@ -8,7 +8,6 @@ speckles, and 5% ignored pixels. Times are medians over `--repeats` runs of upda
 """
 
 import argparse
-import datetime
 import platform
 import statistics
 import sys
@@ -20,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from seg import system  # noqa: E402
+from report import publish  # noqa: E402
+
 from seg.labels import IGNORE_INDEX  # noqa: E402
 from seg.metrics import BoundaryFScore, ConfusionMatrix, SegmentationMetrics  # noqa: E402
 
@@ -70,7 +70,7 @@ def numpy_pixel_loop_confusion(pred: np.ndarray, target: np.ndarray) -> np.ndarr
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--markdown", type=Path, help="write the results table to this file")
+    parser.add_argument("--markdown", type=Path, help="start this results file with the table")
     args = parser.parse_args()
     from torchmetrics.classification import MulticlassConfusionMatrix, MulticlassJaccardIndex
 
@@ -118,14 +118,9 @@ def main() -> int:
         ("per-pixel Python loop indexing numpy arrays (confusion matrix only)",
          timed(lambda: numpy_pixel_loop_confusion(pred_np, target_np), 1)),
     ]
-    header = (f"Metric speed, {SIZE}x{SIZE} label map, {CLASSES} classes, median of {args.repeats} runs "
-              f"(the Python loops: 1 run)\n\nMachine: {system.describe()}, Python {platform.python_version()}; "
-              f"{datetime.date.today().isoformat()}\n")
     table = ["| what | time (ms) |", "| --- | ---: |"] + [f"| {name} | {1000 * t:.1f} |" for name, t in rows]
-    text = header + "\n" + "\n".join(table) + "\n"
-    print(text)
-    if args.markdown:
-        args.markdown.write_text("# Benchmark results\n\n## " + text)
+    publish(f"Metric speed, {SIZE}x{SIZE} label map, {CLASSES} classes", f"Median of {args.repeats} runs "
+            f"(the Python loops: 1 run), Python {platform.python_version()}.", table, args.markdown, new_file=True)
     return 0
 
 

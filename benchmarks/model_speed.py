@@ -8,7 +8,6 @@ does not depend on them.
 """
 
 import argparse
-import datetime
 import statistics
 import sys
 import time
@@ -17,7 +16,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from seg import system  # noqa: E402
+from report import publish  # noqa: E402
+
 from seg.models import MODELS, build_model, count_parameters  # noqa: E402
 
 VARIANTS = [(name, {}) for name in MODELS] + [("deeplabv3", {"output_stride": 8, "rates": (12, 24, 36)})]
@@ -49,12 +49,8 @@ def main() -> int:
             rows.append(f"| {label} | {width} | {count_parameters(model) / 1e6:.2f}M | "
                         f"{latency_ms(model, x, args.repeats):.0f} |")
             print(rows[-1], flush=True)
-    text = (f"Model latency, one 360x480 image, batch 1, CPU, median of {args.repeats} runs\n\n"
-            f"Machine: {system.describe()}; {datetime.date.today().isoformat()}\n\n" + "\n".join(rows) + "\n")
-    print("\n" + text)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write("\n## " + text)
+    publish("Model latency, one 360x480 image, batch 1, CPU", f"Median of {args.repeats} runs.", rows,
+            args.markdown)
     return 0
 
 

@@ -11,7 +11,6 @@ their values, only on the architecture.
 """
 
 import argparse
-import datetime
 import json
 import resource
 import statistics
@@ -95,7 +94,7 @@ def main() -> int:
     if args.one:
         print(json.dumps(run_one(args.one, args.clicks)))
         return 0
-    from seg import system
+    from report import publish
 
     results = {}
     for model in MODELS:
@@ -103,19 +102,15 @@ def main() -> int:
                              capture_output=True, text=True, check=True)
         results[model] = json.loads(out.stdout.strip().splitlines()[-1])
         print(model, results[model], flush=True)
-    rows = ["| model | image embedding (ms) | click p50 (ms) | click p95 (ms) | 512x512 image (ms) | peak memory (MiB) |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    rows = ["| model | image embedding (ms) | click p50 (ms) | click p95 (ms) | 512x512 image (ms) "
+            "| peak memory (MiB) |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for model, r in results.items():
         cells = [f"{r[k]:.0f}" if k in r else "" for k in ("embed_ms", "click_p50_ms", "click_p95_ms", "image_512_ms")]
         rows.append(f"| {model} | " + " | ".join(cells) + f" | {r['peak_rss_mib']:.0f} |")
-    text = (f"Pretrained adapters on the CPU: SAM embedding and per-click time after it ({args.clicks} clicks on a "
-            f"360x480 image), SegFormer-B0 per 512x512 image; peak resident memory of each model's process\n\n"
-            f"Machine: {system.describe()}; {datetime.date.today().isoformat()}. Random weights (speed does not "
-            f"depend on their values).\n\n" + "\n".join(rows) + "\n")
-    print("\n" + text)
-    if args.markdown:
-        with open(args.markdown, "a") as f:
-            f.write("\n## " + text)
+    publish("Pretrained adapters on the CPU",
+            f"SAM: image embedding, then {args.clicks} clicks on a 360x480 image; SegFormer-B0: one 512x512 image; "
+            "peak resident memory of each model's own process. Random weights (speed does not depend on their "
+            "values).", rows, args.markdown)
     return 0
 
 

@@ -10,14 +10,22 @@ from transformers import SegformerConfig, SegformerForSemanticSegmentation, Segf
 from seg.data.camvid import CLASSES
 from seg.metrics import SegmentationMetrics
 from seg.pretrained import segformer as segformer_module
-from seg.pretrained.label_mapping import (ADE20K_TO_CAMVID, CAMVID_WITH_OTHER, CITYSCAPES_TO_CAMVID, OTHER,
-                                          camvid_miou, lookup_table, map_labels)
+from seg.pretrained.label_mapping import (
+    ADE20K_TO_CAMVID,
+    CAMVID_WITH_OTHER,
+    CITYSCAPES_TO_CAMVID,
+    OTHER,
+    camvid_miou,
+    lookup_table,
+    map_labels,
+)
 from seg.pretrained.segformer import SegFormer
 
 CITYSCAPES = list(CITYSCAPES_TO_CAMVID)
 # 150 ADE20K-style labels: a few real ones (with ADE's synonyms) among placeholders
 ADE = [f"thing{i}" for i in range(150)]
-ADE[2], ADE[12], ADE[20], ADE[6], ADE[4] = "sky", "person;individual;someone", "car;auto;automobile", "road;route", "tree"
+ADE[2], ADE[12], ADE[20] = "sky", "person;individual;someone", "car;auto;automobile"
+ADE[6], ADE[4] = "road;route", "tree"
 
 
 def save_segformer(folder, names, *, size=512, seed=0):

@@ -1,10 +1,19 @@
-"""Reading images and label maps from files, and writing label maps."""
+"""Images and label maps: checking an image array, reading both from files, writing label maps."""
 
 import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+
+def check_image(image) -> np.ndarray:
+    """Return `image` if it is an `(H, W, 3) uint8 RGB` array; else ValueError saying what arrived."""
+    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+        shape = getattr(image, "shape", None)
+        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {type(image).__name__} of shape {shape} "
+                         f"and dtype {getattr(image, 'dtype', None)}: convert it to RGB uint8 first")
+    return image
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

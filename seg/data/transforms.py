@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..labels import IGNORE_INDEX
+from .io import check_image
 
 # Per-channel statistics of ordinary photos (ImageNet's), used to centre the inputs. Any fixed
 # values work for from-scratch training; what matters is that training and inference agree,
@@ -26,8 +27,7 @@ Pair = tuple[Tensor, Tensor]
 
 def image_to_tensor(image: np.ndarray) -> Tensor:
     """`(H, W, 3) uint8 RGB` -> `(3, H, W) float32` in [0, 1]."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    check_image(image)
     return torch.from_numpy(np.array(image, copy=not image.flags.writeable)).permute(2, 0, 1).float().div_(255)
 
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.io import check_image
 from ..fetch import cached_download
 
 CHECKPOINT_ENV_VAR = "SEG_SAM_CHECKPOINT"  # a local checkpoint file; its variant via SEG_SAM_VARIANT
@@ -209,9 +210,7 @@ class Sam:
 
     def embed(self, image: np.ndarray) -> ImageEmbedding:
         """The embedding of `(H, W, 3) uint8 RGB` image, from the cache or computed once."""
-        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
-            raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got "
-                             f"{getattr(image, 'shape', type(image))} {getattr(image, 'dtype', '')}")
+        check_image(image)
         digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16)
         key = f"{self.variant}:{image.shape}:{digest.hexdigest()}"
         with self._lock:

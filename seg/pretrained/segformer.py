@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.io import check_image
 from .label_mapping import TABLES, lookup_table, map_labels
 
 MAX_SIDE = 2048
@@ -103,9 +104,7 @@ class SegFormer:
     @torch.inference_mode()
     def segment(self, image: np.ndarray) -> SemanticResult:
         """Label map for an `(H, W, 3) uint8 RGB` image, at the image's size."""
-        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
-            raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {getattr(image, 'shape', type(image))}")
-        h, w = image.shape[:2]
+        h, w = check_image(image).shape[:2]
         scale = min(1.0, MAX_SIDE / max(h, w))
         target = (max(1, round(h * scale)), max(1, round(w * scale)))
         device = next(self.model.parameters()).device
