@@ -188,6 +188,7 @@ def test_bad_prompts_say_what_was_expected(painting_sam, prompt, message):
         painting_sam.predict(image(300, 400), **prompt)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the pickled module below, refused as intended
 def test_bad_checkpoints(vit_t_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="is not a vit_b checkpoint"):
         build_sam("vit_b", vit_t_checkpoint)
