@@ -184,8 +184,10 @@ def test_everything_mode_is_bounded_and_sorted(painting_sam):
     ({"box": [0, 0, 5]}, "4 finite numbers"),
 ])
 def test_bad_prompts_say_what_was_expected(painting_sam, prompt, message):
+    runs = painting_sam.encoder_runs
     with pytest.raises(ValueError, match=message):
-        painting_sam.predict(image(300, 400), **prompt)
+        painting_sam.predict(image(300, 400, seed=99), **prompt)
+    assert painting_sam.encoder_runs == runs  # rejected before the expensive embedding
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the pickled module below, refused as intended

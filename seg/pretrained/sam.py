@@ -222,12 +222,15 @@ class Sam:
             with self._lock:
                 if key in self._cache:
                     return self._cache[key]
-            embedding = self._encode(image)
+            try:
+                embedding = self._encode(image)
+            finally:
+                with self._lock:
+                    self._pending.pop(key, None)
             with self._lock:
                 self._cache[key] = embedding
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
-                self._pending.pop(key, None)
         return embedding
 
     @torch.inference_mode()
@@ -250,11 +253,12 @@ class Sam:
         box: (4,) x0, y0, x1, y1 in original-image pixels. Points, a box, or both are required.
         mask_input: (256, 256) low-resolution logits from a previous result, to refine it.
         """
-        embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
-        size = embedding.original_size
+        size = image.original_size if isinstance(image, ImageEmbedding) else check_image(image).shape[:2]
         point_prompt, box_prompt = _as_points(points, labels, size), _as_box(box, size)
         if point_prompt is None and box_prompt is None:
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
+        # the prompt is checked before the embedding, so a bad one costs nothing
+        embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
         h, w = size
         to_input = np.array([embedding.input_size[1] / w, embedding.input_size[0] / h])  # x, y scale
         device = self.device
