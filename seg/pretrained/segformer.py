@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.io import check_image
-from .label_mapping import TABLES, lookup_table, map_labels
+from .label_mapping import CAMVID_CLASSES, TABLES, lookup_table, map_labels
 
 MAX_SIDE = 2048
 KNOWN_MODELS = {  # hub id -> label space of its classes
@@ -50,9 +50,8 @@ class SemanticResult:
 
 def guess_label_space(class_names: list[str]) -> str | None:
     """"camvid", "cityscapes" or "ade20k" from the class names, or None."""
-    from ..data.camvid import CLASSES
     names = [n.lower() for n in class_names]
-    if names == [c.lower() for c in CLASSES]:
+    if names == [c.lower() for c in CAMVID_CLASSES]:
         return "camvid"
     if len(names) == 19 and names[:3] == ["road", "sidewalk", "building"]:
         return "cityscapes"
@@ -72,7 +71,7 @@ class SegFormer:
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, *, device: str | torch.device = "cpu",
-             cache_dir: str | None = None, local_files_only: bool | None = None) -> "SegFormer":
+             cache_dir: str | None = None, local_files_only: bool = False) -> "SegFormer":
         """Load a Hub id (downloaded once into the Hugging Face cache) or a `save_pretrained` folder.
 
         The local cache is tried first; the Hub only when the model is not cached and
