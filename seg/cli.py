@@ -1,7 +1,14 @@
-"""Shared plumbing of the command lines: expected failures end in a one-line message, not a traceback."""
+"""Shared plumbing of the command lines: the device choice, and expected failures as one-line messages."""
 
 import sys
 from typing import Callable, NoReturn
+
+import torch
+
+
+def choose_device(name: str | None, *, index: int = 0) -> torch.device:
+    """The `--device` a user named, else CUDA (GPU `index`) when there is one, else the CPU."""
+    return torch.device(name or (f"cuda:{index}" if torch.cuda.is_available() else "cpu"))
 
 
 def run(main: Callable[[], int]) -> NoReturn:

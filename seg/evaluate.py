@@ -11,12 +11,11 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .checkpoint import load_model
-from .cli import run
+from .cli import choose_device, run
 from .data import DATASETS, build_dataset
 from .data.io import read_labels
 from .data.transforms import eval_transform
@@ -97,7 +96,7 @@ def score_folders(pred_dir: Path, gt_dir: Path, *, num_classes: int, ignore_inde
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.checkpoint is not None:
-        device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = choose_device(args.device)
         model, card = load_model(args.checkpoint, device=device)
         class_names = card["classes"]
         data = args.data or card.get("data", {}).get("dataset", "camvid")

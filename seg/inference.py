@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data.transforms import image_to_tensor, normalize
+from .data.transforms import image_to_tensor, normalize, resize_image
 
 
 def upsample_logits(logits: Tensor, size: tuple[int, int]) -> Tensor:
@@ -28,10 +28,11 @@ def predict_logits(model: nn.Module, image: np.ndarray, *, input_size: tuple[int
     already be in eval mode.
     """
     device = next(model.parameters()).device
-    x = normalize(image_to_tensor(image))[None].to(device)  # (1, 3, H, W)
-    if input_size is not None and tuple(input_size) != x.shape[-2:]:
-        x = F.interpolate(x, size=tuple(input_size), mode="bilinear", align_corners=False, antialias=True)
-    return upsample_logits(model(x).float(), image.shape[:2])
+    x = image_to_tensor(image)  # (3, H, W)
+    if input_size is not None and tuple(input_size) != image.shape[:2]:
+        x = resize_image(x, input_size)  # the resize evaluation uses (seg.data.transforms.eval_transform)
+    logits = model(normalize(x)[None].to(device))
+    return upsample_logits(logits.float(), image.shape[:2])
 
 
 def segment(model: nn.Module, image: np.ndarray, *, input_size: tuple[int, int] | None = None) -> np.ndarray:

@@ -68,7 +68,9 @@ class ConfusionMatrix:
         self.matrix = torch.zeros(num_classes, num_classes, dtype=torch.int64)
 
     def update(self, *, pred: np.ndarray | Tensor, target: np.ndarray | Tensor) -> None:
-        pred, target, valid = _check_pair(pred, target, self.num_classes, self.ignore_index)
+        self._add(*_check_pair(pred, target, self.num_classes, self.ignore_index))
+
+    def _add(self, pred: Tensor, target: Tensor, valid: Tensor) -> None:
         n = self.num_classes
         index = torch.where(valid, target * n + pred, n * n)  # ignored pixels go to one spare bin
         counts = torch.bincount(index.flatten(), minlength=n * n + 1)[:-1].reshape(n, n)
@@ -208,7 +210,9 @@ class BoundaryFScore:
         self.counts = torch.zeros(4, num_classes, dtype=torch.int64)
 
     def update(self, *, pred: np.ndarray | Tensor, target: np.ndarray | Tensor) -> None:
-        pred, target, valid = _check_pair(pred, target, self.num_classes, self.ignore_index)
+        self._add(*_check_pair(pred, target, self.num_classes, self.ignore_index))
+
+    def _add(self, pred: Tensor, target: Tensor, valid: Tensor) -> None:
         pred_edges = torch.where(_boundaries(pred, valid), pred, -1)  # class at edges, -1 elsewhere
         true_edges = torch.where(_boundaries(target, valid), target, -1)
 
@@ -247,9 +251,10 @@ class SegmentationMetrics:
             self.boundary = BoundaryFScore(num_classes, tolerance=boundary_tolerance, ignore_index=ignore_index)
 
     def update(self, *, pred: np.ndarray | Tensor, target: np.ndarray | Tensor) -> None:
-        self.confusion.update(pred=pred, target=target)
+        checked = _check_pair(pred, target, self.confusion.num_classes, self.confusion.ignore_index)  # once for both
+        self.confusion._add(*checked)
         if self.boundary is not None:
-            self.boundary.update(pred=pred, target=target)
+            self.boundary._add(*checked)
 
     def compute(self) -> SegmentationScores:
         scores = self.confusion.compute()

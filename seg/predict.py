@@ -10,12 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from .checkpoint import load_model
-from .cli import run
+from .cli import choose_device, run
 from .data.io import read_image, write_labels
 from .inference import segment
 from .visualize import overlay
@@ -37,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = choose_device(args.device)
     model, card = load_model(args.checkpoint, device=device)
     args.out.mkdir(parents=True, exist_ok=True)
     failed = 0

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from . import system
 from .checkpoint import save_model
-from .cli import run
+from .cli import choose_device, run
 from .data import DATASETS, build_dataset
 from .data.transforms import eval_transform, train_transform
 from .engine import evaluate, train_one_epoch
@@ -150,7 +150,7 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))  # set by torchrun; 0 in a plain run
-    device = torch.device(args.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"))
+    device = choose_device(args.device, index=local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # before the process group, so NCCL binds each process to its GPU
     rank, world_size = setup_distributed(device)

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from seg.data import build_dataset
 from seg.data.transforms import eval_transform, train_transform
 from seg.engine import evaluate, train_one_epoch
-from seg.inference import segment
+from seg.inference import segment, upsample_logits
 from seg.losses import build_loss
 from seg.models import build_model
 
@@ -45,3 +45,8 @@ def test_short_training_run_learns_synthetic_scenes():
     with torch.no_grad():
         batched = model(val_set[0][0][None]).argmax(1)[0].numpy()
     np.testing.assert_array_equal(segment(model, image), batched)
+    # ...and at a reduced input size, the labels of evaluation's resize-then-upsample path
+    small = eval_transform(resize=(40, 48))(image, np.zeros(image.shape[:2], np.uint8))[0]
+    with torch.no_grad():
+        reduced = upsample_logits(model(small[None]), image.shape[:2]).argmax(1)[0].numpy()
+    np.testing.assert_array_equal(segment(model, image, input_size=(40, 48)), reduced)

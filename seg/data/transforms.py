@@ -38,11 +38,16 @@ def normalize(image: Tensor) -> Tensor:
     return (image - mean) / std
 
 
+def resize_image(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """`(3, H, W)` float in [0, 1] -> `(3, *size)`, bilinear with antialiasing (no aliasing when shrinking)."""
+    image = F.interpolate(image[None], size=tuple(size), mode="bilinear", align_corners=False, antialias=True)[0]
+    return image.clamp_(0, 1)
+
+
 def resize_pair(image: Tensor, mask: Tensor, size: tuple[int, int]) -> Pair:
     """Resize to `size` (H, W): bilinear for the image, nearest for the mask."""
-    image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False, antialias=True)[0]
     mask = F.interpolate(mask[None, None].float(), size=size, mode="nearest-exact")[0, 0].long()
-    return image.clamp_(0, 1), mask
+    return resize_image(image, size), mask
 
 
 class Compose:
@@ -82,7 +87,7 @@ class ResizeImage:
         self.size = tuple(size)
 
     def __call__(self, image: Tensor, mask: Tensor) -> Pair:
-        return resize_pair(image, mask[:1, :1], self.size)[0], mask
+        return resize_image(image, self.size), mask
 
 
 class RandomScale:
