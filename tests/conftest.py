@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,3 +45,41 @@ def trained_checkpoint(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
     run_module("seg.train", *TINY_TRAIN, "--epochs", "2", "--out", str(out))
     return out / "model.safetensors"
+
+
+@pytest.fixture(scope="session")
+def vit_t_checkpoint(tmp_path_factory):
+    """MobileSAM's architecture with random weights, saved as the state-dict .pth the release ships."""
+    from seg.pretrained import sam as sam_module
+
+    torch.manual_seed(0)
+    model = sam_module._import("mobile_sam").sam_model_registry["vit_t"](checkpoint=None)
+    path = tmp_path_factory.mktemp("sam") / "mobile_sam.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory) -> Path:
+    """A weights folder in the shipped layout (see seg.zoo), with small random-initialised models:
+    three CamVid CNNs, a SegFormer-B0 folder, and the synthetic demo models."""
+    from seg.checkpoint import save_model
+    from seg.data import camvid, synthetic
+    from seg.models import build_model
+    from seg.models.segformer import save_pretrained_folder
+
+    root = tmp_path_factory.mktemp("weights")
+    (root / "camvid").mkdir()
+    (root / "synthetic").mkdir()
+    torch.manual_seed(0)
+    for name, classes, palette, folder in [(n, camvid.CLASSES, camvid.PALETTE, "camvid") for n in ("fcn32s", "fcn8s", "unet")] + \
+            [(n, synthetic.CLASSES, synthetic.PALETTE, "synthetic") for n in ("fcn32s", "fcn8s", "unet")]:
+        arguments = {"width_mult": 0.25}
+        model = build_model(name, num_classes=len(classes), **arguments)
+        card = {"architecture": {"name": name, "arguments": arguments}, "classes": list(classes),
+                "palette": [list(c) for c in palette], "input_size": [90, 120] if folder == "camvid" else None}
+        save_model(model, root / folder / f"{name}.safetensors", card=card, half=True)
+    segformer = build_model("segformer_b0", num_classes=len(camvid.CLASSES))
+    save_pretrained_folder(segformer, root / "camvid" / "segformer-b0", classes=list(camvid.CLASSES),
+                           input_size=(90, 120))
+    return root

@@ -18,16 +18,6 @@ from seg.pretrained.sam import Sam, build_sam, find_checkpoint
 
 
 @pytest.fixture(scope="session")
-def vit_t_checkpoint(tmp_path_factory):
-    """MobileSAM's architecture with random weights, saved as the state-dict .pth the release ships."""
-    torch.manual_seed(0)
-    model = sam_module._import("mobile_sam").sam_model_registry["vit_t"](checkpoint=None)
-    path = tmp_path_factory.mktemp("sam") / "mobile_sam.pt"
-    torch.save(model.state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="session")
 def real_sam(vit_t_checkpoint):
     return Sam.load("vit_t", vit_t_checkpoint, download=False)
 

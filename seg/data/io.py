@@ -40,3 +40,23 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
     path = Path(path)
     Image.fromarray(labels.astype(np.uint8), mode="L").save(path)
     return path
+
+
+def fit_image(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Shrink `(H, W, 3) uint8` so its longer side is at most `max_side` (antialiased); returns
+    the image and the scale applied (1.0 when it already fits, so small images stay untouched)."""
+    check_image(image)
+    scale = max_side / max(image.shape[:2])
+    if scale >= 1:
+        return image, 1.0
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return np.array(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)), scale
+
+
+def read_raw(path: str | os.PathLike) -> np.ndarray:
+    """A label file's stored values, untouched: palette indices stay indices, colours stay colours."""
+    try:
+        with Image.open(path) as image:
+            return np.array(image)
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ValueError(f"{Path(path).name} is not a readable image ({error}): upload a PNG") from None

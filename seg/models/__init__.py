@@ -13,6 +13,7 @@ from torch import nn
 
 from .deeplabv3 import DeepLabV3
 from .fcn import FCN
+from .segformer import SegFormer
 from .unet import UNet
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -20,6 +21,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "fcn8s": partial(FCN, skips=("layer3", "layer2")),
     "unet": UNet,
     "deeplabv3": DeepLabV3,
+    "segformer_b0": SegFormer,  # builds with transformers (imported only then)
 }
 
 

@@ -60,6 +60,19 @@ def guess_label_space(class_names: list[str]) -> str | None:
     return None
 
 
+def is_cached(name_or_path: str | os.PathLike) -> bool:
+    """Whether `SegFormer.load(name_or_path)` can work offline: a `save_pretrained` folder, or a
+    Hub id whose config is in the Hugging Face cache. Cheap: transformers is not imported."""
+    if os.path.isfile(os.path.join(name_or_path, "config.json")):
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(str(name_or_path), "config.json"), str)
+    except ValueError:  # not a valid repository id
+        return False
+
+
 class SegFormer:
     """A SegFormer model with its image processor; stateless per call, so safe to share."""
 
@@ -99,6 +112,20 @@ class SegFormer:
                 f"`huggingface-cli download {name}` (it fills the cache used offline), or save the model and "
                 "its processor with save_pretrained and pass that folder") from None
         return cls(model.to(device), processor, name=name)
+
+    @torch.inference_mode()
+    def probabilities(self, image: np.ndarray) -> torch.Tensor:
+        """`(C, H, W)` float32 class probabilities at the image's size, in this model's classes.
+
+        The same resize as `segment` (logits bilinearly to the image, then softmax), so their
+        argmax equals `segment`'s labels below MAX_SIDE; used by test-time augmentation and the CRF.
+        """
+        h, w = check_image(image).shape[:2]
+        device = next(self.model.parameters()).device
+        inputs = self.processor(images=image, return_tensors="pt").to(device)
+        logits = self.model(**inputs).logits  # (1, C, h/4, w/4) of the processed size
+        logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
+        return logits[0].softmax(0).cpu()
 
     @torch.inference_mode()
     def segment(self, image: np.ndarray) -> SemanticResult:

@@ -1,0 +1,500 @@
+"""Segmentation explorer: compare networks trained from scratch with SegFormer, prompt SAM, learn
+how the architectures differ, and read the leaderboard. UI only: every computation is in `seg/`.
+
+    python app.py          # http://127.0.0.1:7860, offline, on the weights in weights/
+
+Environment: SEG_WEIGHTS_DIR (our weights), SEG_SEGFORMER_MODELS (Hub ids or folders),
+SEG_SAM_CHECKPOINT + SEG_SAM_VARIANT (a SAM checkpoint), SEG_CAMVID_DIR (dataset samples),
+SEG_ALLOW_DOWNLOAD=1 (fetch missing pretrained models on first use), GRADIO_SERVER_NAME/PORT.
+"""
+
+import json
+import os
+import tempfile
+from functools import wraps
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from seg import demos
+from seg.charts import per_class_chart
+from seg.compare import disagreement, predict, score
+from seg.data.camvid import CLASSES, CamVid
+from seg.data.camvid import ENV_VAR as CAMVID_ENV_VAR
+from seg.data.ground_truth import parse_ground_truth, read_ground_truth
+from seg.data.io import fit_image, read_image, read_raw
+from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
+from seg.export import rle_encode, save_json, save_png, save_prediction
+from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
+from seg.prompts import MODES, Prompts, draw_prompts, relate
+from seg.visualize import colorize, overlay
+from seg.zoo import Zoo
+
+ROOT = Path(__file__).resolve().parent
+MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone
+MAX_FILE_SIZE = "20mb"
+EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.jpg"))
+LEADERBOARD = ROOT / "leaderboard"
+ZOO = Zoo(os.environ.get("SEG_WEIGHTS_DIR") or ROOT / "weights",
+          allow_download=os.environ.get("SEG_ALLOW_DOWNLOAD") == "1")
+
+
+def user_errors(fn):
+    """Show the library's ValueError / FileNotFoundError to the user as a message, not a trace."""
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, FileNotFoundError) as error:
+            raise gr.Error(str(error), print_exception=False) from None
+    return wrapper
+
+
+def load_photo(path: str | None) -> np.ndarray:
+    """The uploaded photo, upright, RGB, at most MAX_SIDE on its longer side."""
+    if not path:
+        raise ValueError("no image: upload a photo or pick an example first")
+    try:
+        image = read_image(path)
+    except Exception as error:  # Pillow raises many types for broken files
+        raise ValueError(f"{Path(path).name} is not a readable image ({type(error).__name__}): upload a PNG or "
+                         "JPEG photo") from None
+    return fit_image(image, MAX_SIDE)[0]
+
+
+def load_truth(path: str | None, image: np.ndarray):
+    """The ground truth for `image` (or None), resized with nearest neighbour if the photo was."""
+    if not path:
+        return None
+    raw = read_raw(path)
+    if raw.shape[:2] != image.shape[:2] and max(raw.shape[:2]) > MAX_SIDE:  # the photo was shrunk too
+        raw = np.array(Image.fromarray(raw).resize(image.shape[1::-1], Image.Resampling.NEAREST))
+    return parse_ground_truth(raw, image_shape=image.shape)
+
+
+def legend_html(names, palette) -> str:
+    chips = "".join(f'<span class="chip"><i style="background:rgb{tuple(c)}"></i>{n}</span>'
+                    for n, c in zip(names, palette))
+    return f'<div class="legend">{chips}</div>'
+
+
+def status_markdown() -> str:
+    lines = [f"**Ready:** {', '.join(ZOO.semantic_names().values()) or 'no semantic model'}"
+             f"{' · SAM ' + ZOO.sam_variant if ZOO.sam_available() else ''}."]
+    missing = ZOO.missing()
+    if missing:
+        lines.append("<details><summary>Unavailable models and how to enable them "
+                     f"({len(missing)})</summary>\n\n" + "\n".join(f"- **{m}**: {how}" for m, how in missing)
+                     + "\n\n</details>")
+    return "\n\n".join(lines)
+
+
+# ---------------------------------------------------------------- Compare
+@user_errors
+def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress()):
+    image = load_photo(image_path)
+    if not keys:
+        raise ValueError("no model chosen: tick at least one model")
+    truth = load_truth(truth_path, image)
+    predictions, gallery, timing, rows, per_class = {}, [], [], [], {}
+    out = Path(tempfile.mkdtemp(prefix="seg-compare-"))
+    for i, key in enumerate(keys):
+        progress(i / len(keys), desc=f"running {ZOO.semantic_names()[key]}")
+        p = predict(ZOO.semantic(key), image, key=key, title=ZOO.semantic_names()[key], tta=tta, crf=crf)
+        predictions[key] = p.labels
+        gallery.append((overlay(image, p.labels, PALETTE_WITH_OTHER), f"{p.title} · {p.seconds * 1000:.0f} ms"))
+        timing.append({"model": p.title, "time (ms)": round(p.seconds * 1000)})
+        save_prediction(out, key.replace("/", "_"), p.labels, PALETTE_WITH_OTHER)
+        if truth is not None:
+            s = score(p.labels, truth.labels)
+            rows.append({"model": p.title, "mIoU": s["miou"], "Dice": s["mean_dice"],
+                         "pixel acc.": s["pixel_accuracy"], "boundary F": s["boundary_f"],
+                         "'other'": s["other_fraction"]})
+            per_class[p.title] = {c: v["iou"] for c, v in s["per_class"].items()}
+    metrics = pd.DataFrame(rows).round(3) if rows else pd.DataFrame(columns=["model", "mIoU"])
+    chart = per_class_chart(per_class, CLASSES, title="IoU per class (against your ground truth)") \
+        if per_class else None
+    files = sorted(str(f) for f in out.iterdir())
+    if rows:
+        files.append(str(save_json(out / "metrics.json", {"image": Path(image_path).name, "tta": tta, "crf": crf,
+                                                          "ground_truth_format": truth.format, "models": rows})))
+    note = f"Ground truth read as: {truth.format}." if truth is not None else \
+        "Add a ground truth (label ids or CamVid colours, PNG) to see metrics."
+    choices = [(ZOO.semantic_names()[k], k) for k in predictions]
+    pair = [c[1] for c in choices[:2]]
+    return (gallery, pd.DataFrame(timing), metrics, chart, files, note, predictions,
+            gr.update(choices=choices, value=pair[0] if pair else None),
+            gr.update(choices=choices, value=pair[-1] if pair else None))
+
+
+@user_errors
+def show_disagreement(image_path, truth_path, predictions, a, b):
+    if not predictions or a not in predictions or b not in predictions:
+        raise ValueError("run a comparison with at least two models first, then pick two of them")
+    image = load_photo(image_path)
+    truth = load_truth(truth_path, image)
+    picture, stats = disagreement(image, predictions[a], predictions[b], truth.labels if truth else None)
+    text = f"They differ on **{stats['differ']:.1%}** of the pixels."
+    if truth is not None:
+        text += (f" There, the ground truth sides with **A** on {stats['a_right']:.1%} of the image (blue), with "
+                 f"**B** on {stats['b_right']:.1%} (orange); both are wrong on {stats['both_wrong']:.1%} (crimson).")
+    return picture, text
+
+
+def pick_sample(name):
+    root = os.environ.get(CAMVID_ENV_VAR)
+    if not name or not root:
+        return gr.update(), gr.update()
+    data = CamVid(root, "val")
+    index = [p.name for p in data.images].index(name)
+    return str(data.images[index]), str(data.labels[index])
+
+
+# ---------------------------------------------------------------- Prompt SAM
+def sam_open(path):
+    """A new image for SAM: fresh prompts, no mask (the embedding is computed at the first click)."""
+    if not path:
+        return None, None, Prompts(), None, [], "Upload an image or send the one from Compare."
+    try:
+        image = load_photo(path)
+    except ValueError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    return image, image, Prompts(), None, [], "Click the object: each click updates the mask."
+
+
+@user_errors
+def sam_update(image, prompts: Prompts, previous):
+    """Run SAM for `prompts`; returns the canvas, the mask choices, the result state and a note."""
+    if image is None:
+        raise ValueError("no image: upload one first")
+    if not prompts.ready():
+        return draw_prompts(image, prompts), [], None, "Box: click the opposite corner." if prompts.corners else ""
+    sam = ZOO.sam()
+    result = sam.predict(image, **prompts.to_sam(), multimask=True,
+                         mask_input=previous["logits"] if previous and prompts.box is None else None)
+    state = {"masks": result.masks, "scores": result.scores.tolist(), "chosen": 0,
+             "logits": result.best_logits}
+    choices = [(draw_prompts(image, prompts, m), f"mask {i + 1} · predicted IoU {s:.2f}")
+               for i, (m, s) in enumerate(zip(result.masks, result.scores))]
+    return draw_prompts(image, prompts, result.masks[0]), choices, state, \
+        f"{len(prompts.clicks)} prompt(s); the best of {len(result.masks)} masks is shown."
+
+
+def sam_click(image, prompts, mode, previous, evt: gr.SelectData):
+    x, y = evt.index
+    prompts = prompts.click(x, y, mode)
+    return (prompts, *sam_update(image, prompts, previous))
+
+
+def sam_undo(image, prompts):
+    prompts = prompts.undo()
+    return (prompts, *sam_update(image, prompts, None))
+
+
+def sam_clear(image):
+    return Prompts(), image, [], None, "Prompts cleared."
+
+
+def sam_choose(image, prompts, result, evt: gr.SelectData):
+    if not result:
+        return gr.update(), result
+    result = {**result, "chosen": evt.index}
+    return draw_prompts(image, prompts, result["masks"][evt.index]), result
+
+
+@user_errors
+def sam_export(result):
+    if not result:
+        raise ValueError("no mask yet: click on the image first")
+    mask = result["masks"][result["chosen"]]
+    out = Path(tempfile.mkdtemp(prefix="seg-sam-"))
+    png = save_png(out / "sam_mask.png", mask.astype(np.uint8) * 255)
+    rle = save_json(out / "sam_mask_coco_rle.json", {**rle_encode(mask), "score": result["scores"][result["chosen"]]})
+    return [str(png), str(rle)]
+
+
+@user_errors
+def sam_relate(image, prompts: Prompts, result, keys, truth_path):
+    if not result:
+        raise ValueError("no mask yet: click on the image first")
+    clicks = [p for p in prompts.points if p[2] == 1] or prompts.points
+    if clicks:
+        point = clicks[-1][:2]
+    else:  # a box alone: its centre
+        x0, y0, x1, y1 = prompts.box
+        point = ((x0 + x1) / 2, (y0 + y1) / 2)
+    names = ZOO.semantic_names()
+    predictions = {names[k]: predict(ZOO.semantic(k), image).labels for k in keys or []}
+    truth = load_truth(truth_path, image) if truth_path else None
+    rows = relate(result["masks"][result["chosen"]], point, predictions, CAMVID_WITH_OTHER,
+                  truth.labels if truth is not None else None)
+    return pd.DataFrame(rows).round(3)
+
+
+# ---------------------------------------------------------------- Learn
+def learn_scene(seed):
+    seed = int(seed) + 1
+    image, labels = demos.new_scene(seed)
+    models = ZOO.synthetic()
+    if not models:
+        raise gr.Error("the synthetic demo weights are missing from weights/synthetic: run "
+                       "`recipes/camvid_cpu.sh synthetic`", print_exception=False)
+    results = demos.scene_comparison(models, image, labels)
+    big = lambda a: np.kron(a, np.ones((3, 3, 1), dtype=np.uint8))
+    gallery = [(big(colorize(labels, SYNTHETIC_PALETTE)), "ground truth")] + [
+        (big(colorize(r["labels"], SYNTHETIC_PALETTE)), f"{name}: boundary F {r['boundary_f']:.2f}, mIoU {r['miou']:.2f}")
+        for name, r in results.items()]
+    table = pd.DataFrame([{"model": n, "boundary F (1 px)": r["boundary_f"], "mIoU": r["miou"]}
+                          for n, r in results.items()]).round(3)
+    return seed, big(image), gallery, table
+
+
+def learn_train(race, object_size, steps, progress=gr.Progress()):
+    if race is None or abs(race.object_size - object_size) > 1e-9:
+        race = demos.LossRace(object_size=object_size)
+    for _ in progress.tqdm(range(int(steps)), desc="training both models"):
+        race.step()
+    curve = pd.DataFrame([{"step": i + 1, "loss": v, "trained with": name}
+                          for name, values in race.history.items() for i, v in enumerate(values)])
+    image, labels = race.val.read(0)
+    preds = race.predict(image)
+    iou = race.foreground_iou()
+    big = lambda a: np.kron(a, np.ones((4, 4, 1), dtype=np.uint8))
+    gallery = [(big(image), "scene"), (big(colorize(labels, SYNTHETIC_PALETTE)), "ground truth")] + [
+        (big(colorize(p, SYNTHETIC_PALETTE)), f"{name}: object IoU {iou[name]:.2f}") for name, p in preds.items()]
+    text = (f"After {race.steps} steps, mean IoU over the object classes: cross-entropy **{iou['ce']:.2f}**, "
+            f"Dice **{iou['dice']:.2f}**. Objects are {object_size:.0%} of the side.")
+    return race, curve, gallery, text
+
+
+def learn_receptive(choice):
+    rates = RECEPTIVE_PRESETS[choice]
+    field = demos.receptive_field(rates)
+    picture = (255 * (field > 0)).astype(np.uint8)
+    heat = np.stack([picture, (255 * field / field.max()).astype(np.uint8), picture // 3], axis=-1)
+    covered = int((field > 0).sum())
+    return np.kron(heat, np.ones((9, 9, 1), dtype=np.uint8)), \
+        f"Rates {rates}: the centre output sees **{covered}** input pixels of a {len(field)}x{len(field)} window."
+
+
+RECEPTIVE_PRESETS = {"one 3x3, rate 1": (1,), "one 3x3, rate 2": (2,), "one 3x3, rate 4": (4,),
+                     "three layers, rates 2-2-2 (gridding)": (2, 2, 2),
+                     "three layers, rates 1-2-3 (hybrid, no holes)": (1, 2, 3),
+                     "four layers, rates 1-2-4-8": (1, 2, 4, 8)}
+
+
+# ---------------------------------------------------------------- Leaderboard
+def leaderboard_table() -> pd.DataFrame:
+    path = LEADERBOARD / "leaderboard.json"
+    if not path.is_file():
+        return pd.DataFrame(columns=["model"])
+    board = json.loads(path.read_text())
+    return pd.DataFrame([{"model": m["title"], "val mIoU": m["miou"], "boundary F": m["boundary_f"],
+                          "pixel acc.": m["pixel_accuracy"], "parameters (M)": round(m["parameters"] / 1e6, 2),
+                          "CPU ms / 360x480": m["cpu_ms"], "trained": m["training"]} for m in board["models"]])
+
+
+# ---------------------------------------------------------------- API (scripted use)
+@user_errors
+def api_segment(image_path, model):
+    """Segment an image with a named model: the label-id PNG and {model, seconds, classes, size}."""
+    names = ZOO.semantic_names()
+    if model not in names:
+        raise ValueError(f"unknown or unavailable model {model!r}: choose one of {', '.join(names)}")
+    image = load_photo(image_path)
+    p = predict(ZOO.semantic(model), image, key=model, title=names[model])
+    out = Path(tempfile.mkdtemp(prefix="seg-api-"))
+    labels = save_png(out / "labels.png", p.labels)
+    return str(labels), {"model": model, "seconds": round(p.seconds, 4), "classes": list(CAMVID_WITH_OTHER),
+                         "height": image.shape[0], "width": image.shape[1]}
+
+
+@user_errors
+def api_sam(image_path, points, labels, box):
+    """A SAM prompt. points: JSON [[x, y], ...]; labels: JSON [1, 0, ...]; box: JSON [x0, y0, x1, y1]
+    or empty. Coordinates in the pixels of the image as segmented (longer side at most MAX_SIDE)."""
+    def parse(text, what):
+        try:
+            return json.loads(text) if text not in (None, "", "null") else None
+        except json.JSONDecodeError:
+            raise ValueError(f"{what} must be JSON, e.g. [[120, 80]] for points, got {text!r}") from None
+    image = load_photo(image_path)
+    result = ZOO.sam().predict(image, points=parse(points, "points"), labels=parse(labels, "labels"),
+                               box=parse(box, "box"), multimask=True)
+    out = Path(tempfile.mkdtemp(prefix="seg-api-"))
+    mask = save_png(out / "mask.png", result.masks[0].astype(np.uint8) * 255)
+    return str(mask), {"score": float(result.scores[0]), "scores": result.scores.tolist(),
+                       "rle": rle_encode(result.masks[0])}
+
+
+@user_errors
+def api_score(prediction_path, truth_path):
+    """Score a label-id PNG prediction against a ground truth PNG (ids or CamVid colours): metrics JSON."""
+    if not prediction_path or not truth_path:
+        raise ValueError("both a prediction (label-id PNG) and a ground truth PNG are needed")
+    prediction = read_raw(prediction_path)
+    if prediction.ndim != 2:
+        raise ValueError(f"the prediction must be a single-channel label-id PNG, got shape {prediction.shape}")
+    truth = read_ground_truth(truth_path, image_shape=prediction.shape)
+    return {"ground_truth_format": truth.format, **score(prediction, truth.labels)}
+
+
+# ---------------------------------------------------------------- layout
+CSS = """
+.legend {display:flex; flex-wrap:wrap; gap:6px 14px; font-size:0.85rem; margin:4px 0}
+.chip {display:inline-flex; align-items:center; gap:5px}
+.chip i {width:14px; height:14px; border-radius:3px; display:inline-block; border:1px solid #0002}
+#title h1 {margin-bottom:0}
+"""
+
+
+def build() -> gr.Blocks:
+    names = ZOO.semantic_names()
+    defaults = [k for k in ("fcn32s", "fcn8s", "unet") if k in names] or list(names)[:1]
+    camvid_root = os.environ.get(CAMVID_ENV_VAR)
+    samples = [p.name for p in CamVid(camvid_root, "val").images] if camvid_root else []
+    with gr.Blocks(title="Segmentation explorer") as demo:
+        gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "
+                    "SegFormer and SAM, measured against your ground truth.", elem_id="title")
+        gr.Markdown(status_markdown())
+        predictions = gr.State({})
+        with gr.Tab("Compare"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    image_in = gr.Image(type="filepath", label="Photo", height=300)
+                    truth_in = gr.File(label="Ground truth (optional): label-id or CamVid-colour PNG",
+                                       file_types=[".png"], type="filepath")
+                    if EXAMPLES:
+                        gr.Examples(EXAMPLES, inputs=image_in, label="Examples (synthetic scenes we drew)")
+                    if samples:
+                        sample = gr.Dropdown(samples, label="CamVid val sample (image + ground truth)")
+                        sample.change(pick_sample, sample, [image_in, truth_in])
+                    models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=defaults, label="Models")
+                    with gr.Row():
+                        tta = gr.Checkbox(label="Test-time augmentation (flips x 3 scales)")
+                        crf = gr.Checkbox(label="Dense CRF refinement")
+                    go = gr.Button("Segment", variant="primary")
+                with gr.Column(scale=2):
+                    gallery = gr.Gallery(label="Predictions", columns=2, height=420, object_fit="contain")
+                    gr.HTML(legend_html(CAMVID_WITH_OTHER, PALETTE_WITH_OTHER))
+                    truth_note = gr.Markdown()
+                    with gr.Row():
+                        timing = gr.Dataframe(label="Time per model", interactive=False)
+                        metrics = gr.Dataframe(label="Metrics against the ground truth", interactive=False)
+                    chart = gr.Image(label="Per-class IoU", type="numpy", interactive=False)
+                    downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON", file_count="multiple")
+            with gr.Accordion("Where do two models disagree?", open=False):
+                with gr.Row():
+                    model_a = gr.Dropdown(label="Model A")
+                    model_b = gr.Dropdown(label="Model B")
+                    diff_go = gr.Button("Show disagreement")
+                diff_image = gr.Image(label="Disagreement", interactive=False)
+                diff_text = gr.Markdown()
+            go.click(run_compare, [image_in, truth_in, models, tta, crf],
+                     [gallery, timing, metrics, chart, downloads, truth_note, predictions, model_a, model_b],
+                     api_name="compare")
+            diff_go.click(show_disagreement, [image_in, truth_in, predictions, model_a, model_b],
+                          [diff_image, diff_text], api_name="disagreement")
+
+        with gr.Tab("Prompt SAM"):
+            sam_image, prompts, sam_result = gr.State(None), gr.State(Prompts()), gr.State(None)
+            with gr.Row():
+                with gr.Column(scale=2):
+                    canvas = gr.Image(type="filepath", label="Click on the image", height=480,
+                                      sources=["upload", "clipboard"])
+                    with gr.Row():
+                        mode = gr.Radio(list(MODES), value="positive", label="Next click",
+                                        info="box: two clicks on opposite corners")
+                        from_compare = gr.Button("Use the Compare photo")
+                        undo = gr.Button("Undo")
+                        clear = gr.Button("Clear")
+                    sam_note = gr.Markdown()
+                with gr.Column(scale=1):
+                    choices = gr.Gallery(label="Masks (click one to choose)", columns=1, height=420)
+                    export = gr.Button("Export the chosen mask (PNG + COCO RLE)")
+                    sam_files = gr.File(label="Mask files", file_count="multiple")
+            relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?")
+            relate_table = gr.Dataframe(label="Class at the click, and overlap with SAM's mask", interactive=False)
+            reset = [sam_image, canvas, prompts, sam_result, choices, sam_note]
+            canvas.upload(sam_open, canvas, reset)
+            from_compare.click(sam_open, image_in, reset)
+            canvas.select(sam_click, [sam_image, prompts, mode, sam_result],
+                          [prompts, canvas, choices, sam_result, sam_note])
+            undo.click(sam_undo, [sam_image, prompts], [prompts, canvas, choices, sam_result, sam_note])
+            clear.click(sam_clear, sam_image, [prompts, canvas, choices, sam_result, sam_note])
+            choices.select(sam_choose, [sam_image, prompts, sam_result], [canvas, sam_result])
+            export.click(sam_export, sam_result, sam_files)
+            relate_go.click(sam_relate, [sam_image, prompts, sam_result, models, truth_in], relate_table)
+
+        with gr.Tab("Learn"):
+            gr.Markdown("### Skip connections: FCN-32s vs FCN-8s vs U-Net\nFCN-32s predicts on a grid 32 times "
+                        "coarser than the image and upsamples it; FCN-8s adds finer features from two earlier "
+                        "stages; U-Net decodes back to full resolution with a skip at every scale. Watch the "
+                        "boundaries.")
+            seed = gr.State(0)
+            with gr.Row():
+                scene = gr.Image(label="Scene", interactive=False, height=300)
+                scene_preds = gr.Gallery(label="Predictions", columns=4, height=300)
+            with gr.Row():
+                new_scene = gr.Button("New scene", variant="primary")
+                scene_table = gr.Dataframe(interactive=False)
+            new_scene.click(learn_scene, seed, [seed, scene, scene_preds, scene_table])
+
+            gr.Markdown("### Cross-entropy vs Dice on a small foreground\nTwo copies of one small U-Net see the "
+                        "same batches. With tiny objects, most pixels are background: cross-entropy can get a "
+                        "low loss by predicting background everywhere; Dice scores each class's overlap, so the "
+                        "objects count as much as the background.")
+            race = gr.State(None)
+            with gr.Row():
+                object_size = gr.Slider(0.03, 0.3, value=0.06, step=0.01, label="Object size (fraction of side)")
+                steps = gr.Number(value=50, precision=0, minimum=1, maximum=200, label="Steps")
+                train = gr.Button("Train 50 steps", variant="primary")
+            with gr.Row():
+                curve = gr.LinePlot(x="step", y="loss", color="trained with", label="Training loss", height=260)
+                race_preds = gr.Gallery(label="Held-out scene", columns=4, height=260)
+            race_text = gr.Markdown()
+            train.click(learn_train, [race, object_size, steps], [race, curve, race_preds, race_text])
+
+            gr.Markdown("### Dilated convolutions and gridding\nA 3x3 kernel at rate r samples 9 pixels r apart. "
+                        "Stacking equal rates leaves holes the network never sees; mixing rates fills them.")
+            with gr.Row():
+                preset = gr.Radio(list(RECEPTIVE_PRESETS), value="three layers, rates 2-2-2 (gridding)",
+                                  label="Layers")
+                field = gr.Image(label="Input pixels that reach the centre output (brighter: more paths)",
+                                 interactive=False, height=380)
+            field_text = gr.Markdown()
+            preset.change(learn_receptive, preset, [field, field_text])
+            demo.load(learn_receptive, preset, [field, field_text])
+
+        with gr.Tab("Leaderboard"):
+            gr.Markdown("Our from-scratch models on CamVid val (101 images, 11 classes, void ignored), measured "
+                        "with `python -m seg.evaluate`; CPU latency on 2 cores. See `leaderboard/` and "
+                        "`docs/training.md`.")
+            gr.Dataframe(leaderboard_table(), interactive=False)
+            if (LEADERBOARD / "per_class_iou.png").is_file():
+                gr.Image(str(LEADERBOARD / "per_class_iou.png"), label="Per-class IoU", interactive=False)
+
+        with gr.Row(visible=False):  # endpoints for scripted use (see README, "Use via API")
+            api_image, api_model = gr.Image(type="filepath"), gr.Textbox()
+            api_points, api_labels, api_box = gr.Textbox(), gr.Textbox(), gr.Textbox()
+            api_pred, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
+            api_file, api_json = gr.File(), gr.JSON()
+            gr.Button().click(api_segment, [api_image, api_model], [api_file, api_json], api_name="segment")
+            gr.Button().click(api_sam, [api_image, api_points, api_labels, api_box], [api_file, api_json],
+                              api_name="sam_prompt")
+            gr.Button().click(api_score, [api_pred, api_truth], api_json, api_name="score")
+    return demo
+
+
+def main() -> None:
+    demo = build()
+    demo.queue(default_concurrency_limit=2, max_size=64)  # 2 CPU jobs at a time; the rest wait in line
+    # host and port: Gradio's defaults (127.0.0.1:7860), or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Spaces)
+    demo.launch(max_file_size=MAX_FILE_SIZE, ssr_mode=False, css=CSS, theme=gr.themes.Soft())
+
+
+if __name__ == "__main__":
+    main()

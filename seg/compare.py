@@ -1,0 +1,110 @@
+"""Comparing semantic models on one image: run each (optionally with TTA and a CRF), score each
+against a ground truth in CamVid's classes, and show where two of them disagree.
+
+Predictions are CamVid ids 0-10, plus OTHER (11) where a pretrained model found a class CamVid
+does not have; OTHER is scored as wrong, never dropped (it is a 12th column of the confusion
+matrix that the means leave out).
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .data.camvid import CLASSES
+from .labels import IGNORE_INDEX
+from .metrics import SegmentationMetrics
+from .postprocess import dense_crf, tta_probabilities
+from .pretrained.label_mapping import OTHER
+
+TTA_SCALES = (0.75, 1.0, 1.25)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """labels: (H, W) uint8 CamVid ids (+ OTHER); seconds: wall time of the whole prediction."""
+
+    key: str
+    title: str
+    labels: np.ndarray
+    seconds: float
+
+
+def predict(model, image: np.ndarray, *, key: str = "", title: str = "", tta: bool = False,
+            crf: bool = False) -> Prediction:
+    """Run a `seg.zoo` semantic model on `(H, W, 3) uint8` image.
+
+    tta: average over scales TTA_SCALES and horizontal flips; crf: refine with a dense CRF.
+    """
+    started = time.perf_counter()
+    if tta:
+        probs = tta_probabilities(model.probabilities, image, flips=True, scales=TTA_SCALES)
+    else:
+        probs = model.probabilities(image)
+    if crf:
+        probs = dense_crf(image, probs)
+    labels = model.to_camvid(np.asarray(probs.argmax(0)))
+    return Prediction(key, title, labels, time.perf_counter() - started)
+
+
+def score(labels: np.ndarray, ground_truth: np.ndarray, *, boundary_tolerance: int = 2) -> dict:
+    """Metrics of CamVid-id `labels` against `ground_truth` (IGNORE_INDEX for void), JSON-ready.
+
+    Means are over the 11 CamVid classes present in the ground truth or the prediction;
+    pixels predicted as OTHER count as wrong in pixel accuracy and in their true class's IoU.
+    """
+    metrics = SegmentationMetrics(OTHER + 1, boundary_tolerance=boundary_tolerance)
+    metrics.update(pred=labels, target=ground_truth)
+    s = metrics.compute()
+
+    def mean(values) -> float | None:
+        values = np.asarray(values, dtype=np.float64)[:OTHER]
+        values = values[~np.isnan(values)]
+        return round(float(values.mean()), 6) if values.size else None
+
+    def value(x) -> float | None:
+        return None if x is None or np.isnan(x) else round(float(x), 6)
+
+    per_class = {name: {"iou": value(s.iou[i]), "dice": value(s.dice[i]),
+                        "boundary_f": value(s.boundary_f[i]) if s.boundary_f is not None else None}
+                 for i, name in enumerate(CLASSES)}
+    return {"miou": mean(s.iou), "mean_dice": mean(s.dice), "pixel_accuracy": value(s.pixel_accuracy),
+            "boundary_f": mean(s.boundary_f) if s.boundary_f is not None else None,
+            "other_fraction": round(float((labels == OTHER)[ground_truth != IGNORE_INDEX].mean()), 6)
+            if (ground_truth != IGNORE_INDEX).any() else None,
+            "per_class": per_class}
+
+
+# Disagreement colours: where A alone is right, B alone is right, both wrong, or no truth to judge.
+A_RIGHT, B_RIGHT, BOTH_WRONG, DIFFERENT = (30, 136, 229), (255, 152, 0), (216, 27, 96), (255, 0, 255)
+
+
+def disagreement(image: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 ground_truth: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+    """Where label maps `a` and `b` differ, painted over a dimmed `image`, with pixel shares.
+
+    Without a ground truth every differing pixel is magenta. With one: blue where only A agrees
+    with it, orange where only B does, crimson where neither does (void pixels are left dimmed).
+    Returns `(H, W, 3) uint8` and {"differ", "a_right", "b_right", "both_wrong"} as fractions of
+    the image (the last three None without a ground truth).
+    """
+    if not (image.shape[:2] == a.shape == b.shape):
+        raise ValueError(f"image {image.shape[:2]} and label maps {a.shape}, {b.shape} must be the same size")
+    picture = (image.astype(np.float32) * 0.35 + 255 * 0.15).astype(np.uint8)
+    differ = a != b
+    total = differ.size
+    stats = {"differ": round(float(differ.mean()), 6), "a_right": None, "b_right": None, "both_wrong": None}
+    if ground_truth is None:
+        picture[differ] = DIFFERENT
+        return picture, stats
+    if ground_truth.shape != a.shape:
+        raise ValueError(f"ground truth is {ground_truth.shape}, predictions are {a.shape}: same size needed")
+    known = differ & (ground_truth != IGNORE_INDEX)
+    a_right = known & (a == ground_truth)
+    b_right = known & (b == ground_truth)
+    both_wrong = known & ~a_right & ~b_right
+    for where, colour in ((a_right, A_RIGHT), (b_right, B_RIGHT), (both_wrong, BOTH_WRONG)):
+        picture[where] = colour
+    stats.update(a_right=round(a_right.sum() / total, 6), b_right=round(b_right.sum() / total, 6),
+                 both_wrong=round(both_wrong.sum() / total, 6))
+    return picture, stats

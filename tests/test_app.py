@@ -1,0 +1,213 @@
+"""The app: its handlers called directly, and the launched server driven through gradio_client.
+
+The weights are small random-initialised models in the shipped layout (conftest `weights_dir`)
+and a random MobileSAM checkpoint, so every code path runs offline; what the tests check is the
+plumbing (shapes, files, metrics, errors), not the quality of random models.
+"""
+
+import importlib
+import json
+import os
+import socket
+import sys
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from seg.data.camvid import PALETTE
+from seg.export import rle_decode
+from seg.prompts import Prompts
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def app(weights_dir, vit_t_checkpoint, camvid_dir):
+    env = {"SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),
+           "SEG_SAM_VARIANT": "vit_t", "SEG_CAMVID_DIR": str(camvid_dir)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sys.path.insert(0, ROOT)
+    sys.modules.pop("app", None)
+    module = importlib.import_module("app")
+    yield module
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def sample(camvid_dir):
+    image = sorted((camvid_dir / "val").glob("*.png"))[0]
+    return image, camvid_dir / "valannot" / image.name
+
+
+@pytest.fixture
+def colour_truth(sample, tmp_path):
+    ids = np.array(Image.open(sample[1]))
+    lut = np.zeros((256, 3), np.uint8)
+    lut[:len(PALETTE)] = PALETTE
+    path = tmp_path / "truth_colour.png"
+    Image.fromarray(lut[ids]).save(path)
+    return path
+
+
+def test_the_catalogue_lists_what_loads_and_says_how_to_get_the_rest(app):
+    names = app.ZOO.semantic_names()
+    assert {"fcn32s", "fcn8s", "unet", "segformer-b0"} <= names.keys()
+    missing = dict(app.ZOO.missing())
+    assert any("deeplabv3" in m.lower() for m in missing)  # not in the test weights
+    assert any("huggingface-cli download" in how for how in missing.values())  # pretrained SegFormer is not cached
+    status = app.status_markdown()
+    assert "Unavailable models and how to enable them" in status and "SAM vit_t" in status
+
+
+@pytest.mark.parametrize("truth_kind", ["ids", "colours"])
+def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
+    truth = sample[1] if truth_kind == "ids" else colour_truth
+    keys = ["fcn32s", "unet", "segformer-b0"]
+    gallery, timing, metrics, chart, files, note, predictions, a, b = app.run_compare(
+        str(sample[0]), str(truth), keys, False, False)
+    assert len(gallery) == 3 and gallery[0][0].shape == (360, 480, 3)
+    assert list(metrics["model"]) == [app.ZOO.semantic_names()[k] for k in keys]
+    assert metrics[["mIoU", "pixel acc.", "boundary F"]].notna().all().all()
+    assert ("label ids" in note) if truth_kind == "ids" else ("colour-coded" in note)
+    assert chart.ndim == 3 and len(timing) == 3
+    names = sorted(os.path.basename(f) for f in files)
+    assert "metrics.json" in names and "fcn32s_labels.png" in names and "unet_colour.png" in names
+    saved = json.loads(open([f for f in files if f.endswith("metrics.json")][0]).read())
+    assert [m["model"] for m in saved["models"]] == list(metrics["model"])
+    labels = np.array(Image.open([f for f in files if f.endswith("fcn32s_labels.png")][0]))
+    assert np.array_equal(labels, predictions["fcn32s"])
+    picture, text = app.show_disagreement(str(sample[0]), str(truth), predictions, "fcn32s", "unet")
+    assert picture.shape == (360, 480, 3) and "differ on" in text and "sides with" in text
+
+
+def test_both_ground_truth_formats_give_the_same_scores(app, sample, colour_truth):
+    by_ids = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s"], False, False)[2]
+    by_colours = app.run_compare(str(sample[0]), str(colour_truth), ["fcn8s"], False, False)[2]
+    assert by_ids.equals(by_colours)
+
+
+def test_tta_and_crf_run_through_the_comparison(app, sample):
+    """Their effect is tested on known answers in test_postprocess; here: they are wired in."""
+    refined = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s", "segformer-b0"], True, True)
+    assert refined[6]["fcn8s"].shape == (360, 480) and refined[2]["mIoU"].notna().all()
+    assert (refined[1]["time (ms)"] > 0).all()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("text.png", "not a readable image"),
+    ("truth_wrong_size", "made for this image"),
+    ("no_model", "no model chosen"),
+])
+def test_compare_errors_are_messages(app, sample, tmp_path, bad, message):
+    image, truth, keys = str(sample[0]), str(sample[1]), ["fcn8s"]
+    if bad == "text.png":
+        image = tmp_path / "text.png"
+        image.write_text("not an image")
+    elif bad == "truth_wrong_size":
+        truth = tmp_path / "small.png"
+        Image.fromarray(np.zeros((10, 10), np.uint8)).save(truth)
+    else:
+        keys = []
+    with pytest.raises(gr.Error, match=message):
+        app.run_compare(str(image), str(truth), keys, False, False)
+
+
+def test_sam_clicks_box_undo_and_export(app, sample):
+    image = app.load_photo(str(sample[0]))
+    sam = app.ZOO.sam()
+    runs = sam.encoder_runs
+    prompts, result = Prompts(), None
+    for x, y, mode in [(240, 180, "positive"), (100, 50, "negative"), (200, 150, "box")]:
+        prompts = prompts.click(x, y, mode)
+        canvas, choices, result, note = app.sam_update(image, prompts, result)
+        assert canvas.shape == image.shape and len(choices) == 3
+    assert "opposite corner" in app.sam_update(image, Prompts().click(5, 5, "box"), None)[3]
+    prompts = prompts.click(300, 250, "box")
+    canvas, choices, result, note = app.sam_update(image, prompts, result)
+    assert prompts.box == (200, 150, 300, 250)
+    assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
+    scores = result["scores"]
+    assert scores == sorted(scores, reverse=True)
+    png, rle = app.sam_export(result)
+    mask = np.array(Image.open(png)) > 0
+    assert np.array_equal(mask, result["masks"][0])
+    assert np.array_equal(rle_decode(json.loads(open(rle).read())), mask)
+    prompts = prompts.undo()
+    assert prompts.box is None and len(prompts.clicks) == 3
+
+
+def test_sam_relates_the_object_to_the_semantic_models(app, sample):
+    image = app.load_photo(str(sample[0]))
+    prompts = Prompts().click(240, 300, "positive")
+    result = app.sam_update(image, prompts, None)[2]
+    table = app.sam_relate(image, prompts, result, ["fcn8s", "unet"], str(sample[1]))
+    assert list(table["model"]) == ["SAM", "FCN-8s (from scratch)", "U-Net (from scratch)", "ground truth"]
+    truth_class = table["class"].iloc[-1]
+    assert truth_class in app.CAMVID_WITH_OTHER  # the true class at the click
+    assert table["iou_with_sam"].between(0, 1).all() and table["iou_with_truth"].between(0, 1).all()
+
+
+def test_learn_demos(app):
+    seed, scene, gallery, table = app.learn_scene(0)
+    assert seed == 1 and len(gallery) == 4 and list(table["model"]) == ["fcn32s", "fcn8s", "unet"]
+    race, curve, gallery, text = app.learn_train(None, 0.06, 3)
+    assert race.steps == 3 and len(curve) == 6 and "cross-entropy" in text
+    race, *_ = app.learn_train(race, 0.06, 2)
+    assert race.steps == 5  # the same user's models keep training
+    field, text = app.learn_receptive("three layers, rates 2-2-2 (gridding)")
+    assert "49" in text  # 7x7 samples, two apart: the holes of gridding
+
+
+def test_api_handlers(app, sample, tmp_path):
+    path, info = app.api_segment(str(sample[0]), "fcn8s")
+    labels = np.array(Image.open(path))
+    assert labels.shape == (360, 480) and info["model"] == "fcn8s" and info["seconds"] > 0
+    scores = app.api_score(path, str(sample[1]))
+    assert 0 <= scores["miou"] <= 1 and scores["ground_truth_format"].startswith("label ids")
+    mask_path, sam = app.api_sam(str(sample[0]), "[[240, 180]]", "[1]", "")
+    assert np.array(Image.open(mask_path)).shape == (360, 480) and 0 <= sam["score"] <= 1
+    with pytest.raises(gr.Error, match="unknown or unavailable model"):
+        app.api_segment(str(sample[0]), "../../etc/passwd")
+    with pytest.raises(gr.Error, match="must be JSON"):
+        app.api_sam(str(sample[0]), "[[1, 2]", "[1]", "")
+    with pytest.raises(gr.Error, match="outside"):
+        app.api_sam(str(sample[0]), "[[4000, 10]]", "[1]", "")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    demo = app.build()
+    demo.queue(default_concurrency_limit=2)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True,
+                max_file_size=app.MAX_FILE_SIZE)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def test_the_api_through_gradio_client(server, sample):
+    """The README's "Use via API" example, run against the launched app."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    labels_png, info = client.predict(handle_file(str(sample[0])), "unet", api_name="/segment")
+    assert np.array(Image.open(labels_png)).shape == (360, 480) and info["model"] == "unet"
+    mask_png, sam = client.predict(handle_file(str(sample[0])), "[[240, 180]]", "[1]", "", api_name="/sam_prompt")
+    assert np.array(Image.open(mask_png)).dtype == np.uint8 and len(sam["scores"]) == 3
+    metrics = client.predict(handle_file(labels_png), handle_file(str(sample[1])), api_name="/score")
+    assert set(metrics) >= {"miou", "mean_dice", "pixel_accuracy", "boundary_f", "per_class"}
+    with pytest.raises(Exception, match="unknown or unavailable model"):
+        client.predict(handle_file(str(sample[0])), "nope", api_name="/segment")
