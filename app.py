@@ -36,7 +36,7 @@ from seg.zoo import Zoo
 ROOT = Path(__file__).resolve().parent
 MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone
 MAX_FILE_SIZE = "20mb"
-EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.jpg"))
+EXAMPLES = [[str(p), str(p.with_name(p.stem + "_labels.png"))] for p in sorted((ROOT / "examples").glob("*.jpg"))]
 LEADERBOARD = ROOT / "leaderboard"
 ZOO = Zoo(os.environ.get("SEG_WEIGHTS_DIR") or ROOT / "weights",
           allow_download=os.environ.get("SEG_ALLOW_DOWNLOAD") == "1")
@@ -364,11 +364,12 @@ def build() -> gr.Blocks:
         with gr.Tab("Compare"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    image_in = gr.Image(type="filepath", label="Photo", height=300)
+                    image_in = gr.Image(type="filepath", label="Photo", height=300, elem_id="photo")
                     truth_in = gr.File(label="Ground truth (optional): label-id or CamVid-colour PNG",
-                                       file_types=[".png"], type="filepath")
+                                       file_types=[".png"], type="filepath", elem_id="truth")
                     if EXAMPLES:
-                        gr.Examples(EXAMPLES, inputs=image_in, label="Examples (synthetic scenes we drew)")
+                        gr.Examples(EXAMPLES, inputs=[image_in, truth_in],
+                                    label="Examples: street scenes we drew, with exact ground truth")
                     if samples:
                         sample = gr.Dropdown(samples, label="CamVid val sample (image + ground truth)")
                         sample.change(pick_sample, sample, [image_in, truth_in])
@@ -376,14 +377,16 @@ def build() -> gr.Blocks:
                     with gr.Row():
                         tta = gr.Checkbox(label="Test-time augmentation (flips x 3 scales)")
                         crf = gr.Checkbox(label="Dense CRF refinement")
-                    go = gr.Button("Segment", variant="primary")
+                    go = gr.Button("Segment", variant="primary", elem_id="segment")
                 with gr.Column(scale=2):
-                    gallery = gr.Gallery(label="Predictions", columns=2, height=420, object_fit="contain")
+                    gallery = gr.Gallery(label="Predictions", columns=2, height=420, object_fit="contain",
+                                         elem_id="predictions")
                     gr.HTML(legend_html(CAMVID_WITH_OTHER, PALETTE_WITH_OTHER))
                     truth_note = gr.Markdown()
                     with gr.Row():
                         timing = gr.Dataframe(label="Time per model", interactive=False)
-                        metrics = gr.Dataframe(label="Metrics against the ground truth", interactive=False)
+                        metrics = gr.Dataframe(label="Metrics against the ground truth", interactive=False,
+                                               elem_id="metrics")
                     chart = gr.Image(label="Per-class IoU", type="numpy", interactive=False)
                     downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON", file_count="multiple")
             with gr.Accordion("Where do two models disagree?", open=False):
@@ -404,16 +407,16 @@ def build() -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=2):
                     canvas = gr.Image(type="filepath", label="Click on the image", height=480,
-                                      sources=["upload", "clipboard"])
+                                      sources=["upload", "clipboard"], elem_id="sam-canvas")
                     with gr.Row():
                         mode = gr.Radio(list(MODES), value="positive", label="Next click",
                                         info="box: two clicks on opposite corners")
-                        from_compare = gr.Button("Use the Compare photo")
+                        from_compare = gr.Button("Use the Compare photo", elem_id="from-compare")
                         undo = gr.Button("Undo")
                         clear = gr.Button("Clear")
-                    sam_note = gr.Markdown()
+                    sam_note = gr.Markdown(elem_id="sam-note")
                 with gr.Column(scale=1):
-                    choices = gr.Gallery(label="Masks (click one to choose)", columns=1, height=420)
+                    choices = gr.Gallery(label="Masks (click one to choose)", columns=1, height=420, elem_id="sam-masks")
                     export = gr.Button("Export the chosen mask (PNG + COCO RLE)")
                     sam_files = gr.File(label="Mask files", file_count="multiple")
             relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?")
@@ -489,11 +492,16 @@ def build() -> gr.Blocks:
     return demo
 
 
+def launch_options() -> dict:
+    """Everything `launch` needs besides host and port (the tests launch with the same)."""
+    return {"max_file_size": MAX_FILE_SIZE, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft()}
+
+
 def main() -> None:
     demo = build()
     demo.queue(default_concurrency_limit=2, max_size=64)  # 2 CPU jobs at a time; the rest wait in line
     # host and port: Gradio's defaults (127.0.0.1:7860), or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Spaces)
-    demo.launch(max_file_size=MAX_FILE_SIZE, ssr_mode=False, css=CSS, theme=gr.themes.Soft())
+    demo.launch(**launch_options())
 
 
 if __name__ == "__main__":

@@ -54,8 +54,17 @@ def read_card(weights: str | os.PathLike) -> dict:
 
 
 def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Build the card's architecture, load the weights, return `(model in eval mode on device, card)`."""
+    """Build the card's architecture, load the weights, return `(model in eval mode on device, card)`.
+
+    path: a .safetensors file with its card beside it, or a SegFormer `save_pretrained` folder
+    holding its card as model.json (see `seg.models.segformer`).
+    """
     path = Path(path)
+    if path.is_dir():
+        from .models.segformer import load_pretrained_folder
+
+        card = read_card(path / "model.safetensors")
+        return load_pretrained_folder(path).to(device).eval(), card
     if not path.is_file():
         raise FileNotFoundError(f"no weights at {path}")
     card = read_card(path)

@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m seg.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     c = p.add_argument_group("a checkpoint on a dataset")
-    c.add_argument("--checkpoint", type=Path, help="model .safetensors with its .json card beside it")
+    c.add_argument("--checkpoint", type=Path,
+                   help="model .safetensors with its .json card beside it, or a SegFormer folder we trained")
     c.add_argument("--data", choices=DATASETS, help="dataset (default: the one in the card)")
     c.add_argument("--data-dir", help="CamVid folder (default: $SEG_CAMVID_DIR)")
     c.add_argument("--split", default="val", help="split to score (default: val)")

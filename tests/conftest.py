@@ -1,6 +1,8 @@
 """Shared fixtures: where CamVid lives, and a small trained checkpoint for the command-line tests."""
 
+import importlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,48 @@ def weights_dir(tmp_path_factory) -> Path:
     save_pretrained_folder(segformer, root / "camvid" / "segformer-b0", classes=list(camvid.CLASSES),
                            input_size=(90, 120))
     return root
+
+
+@pytest.fixture(scope="session")
+def sample(camvid_dir) -> tuple[Path, Path]:
+    """The first CamVid val image and its label-id ground truth."""
+    image = sorted((camvid_dir / "val").glob("*.png"))[0]
+    return image, camvid_dir / "valannot" / image.name
+
+
+@pytest.fixture(scope="session")
+def app(weights_dir, vit_t_checkpoint, camvid_dir):
+    """app.py imported with the test weights, a random SAM checkpoint and CamVid samples."""
+    env = {"SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),
+           "SEG_SAM_VARIANT": "vit_t", "SEG_CAMVID_DIR": str(camvid_dir)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    sys.modules.pop("app", None)
+    module = importlib.import_module("app")
+    yield module
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(app):
+    """The app launched on a free loopback port, as `python app.py` does."""
+    demo = app.build()
+    demo.queue(default_concurrency_limit=2)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **app.launch_options())
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+

@@ -5,11 +5,8 @@ and a random MobileSAM checkpoint, so every code path runs offline; what the tes
 plumbing (shapes, files, metrics, errors), not the quality of random models.
 """
 
-import importlib
 import json
 import os
-import socket
-import sys
 
 import gradio as gr
 import numpy as np
@@ -19,31 +16,6 @@ from PIL import Image
 from seg.data.camvid import PALETTE
 from seg.export import rle_decode
 from seg.prompts import Prompts
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def app(weights_dir, vit_t_checkpoint, camvid_dir):
-    env = {"SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),
-           "SEG_SAM_VARIANT": "vit_t", "SEG_CAMVID_DIR": str(camvid_dir)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    sys.path.insert(0, ROOT)
-    sys.modules.pop("app", None)
-    module = importlib.import_module("app")
-    yield module
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-@pytest.fixture(scope="module")
-def sample(camvid_dir):
-    image = sorted((camvid_dir / "val").glob("*.png"))[0]
-    return image, camvid_dir / "valannot" / image.name
 
 
 @pytest.fixture
@@ -179,23 +151,6 @@ def test_api_handlers(app, sample, tmp_path):
         app.api_sam(str(sample[0]), "[[1, 2]", "[1]", "")
     with pytest.raises(gr.Error, match="outside"):
         app.api_sam(str(sample[0]), "[[4000, 10]]", "[1]", "")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(app):
-    demo = app.build()
-    demo.queue(default_concurrency_limit=2)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, ssr_mode=False, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE)
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
 
 
 def test_the_api_through_gradio_client(server, sample):

@@ -7,8 +7,10 @@ pretraining on 367 images. transformers is imported when this model is built, ne
 
 `forward` returns logits at the input size (like every model in the registry): SegFormer's own
 logits are at 1/4 resolution and are resized bilinearly, as its post-processing does.
-`save_pretrained_folder` writes the `save_pretrained` layout that `seg.pretrained.SegFormer`
-loads, so trained weights also run through the pretrained code path.
+Shipped weights use transformers' own layout, so one copy serves both worlds:
+`save_pretrained_folder` writes the `save_pretrained` folder that `seg.pretrained.SegFormer`
+loads, and `load_pretrained_folder` (used by `seg.checkpoint.load_model` for a folder) reads it
+back into this class.
 """
 
 import os
@@ -32,10 +34,13 @@ class SegFormer(nn.Module):
         from transformers import SegformerConfig, SegformerForSemanticSegmentation
 
         config = SegformerConfig(num_labels=num_classes, drop_path_rate=drop_path_rate, **B0)
-        self.net = SegformerForSemanticSegmentation(config)
+        net = SegformerForSemanticSegmentation(config)
+        self.config = config
+        self.segformer, self.decode_head = net.segformer, net.decode_head  # transformers' parameter names
 
     def forward(self, x: Tensor) -> Tensor:
-        logits = self.net(pixel_values=x).logits  # (B, C, H/4, W/4)
+        features = self.segformer(x, output_hidden_states=True).hidden_states  # 4 scales, 1/4 to 1/32
+        logits = self.decode_head(features)  # (B, C, H/4, W/4)
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
@@ -46,14 +51,26 @@ def save_pretrained_folder(model: SegFormer, folder: str | os.PathLike, *, class
     input_size: (h, w) the model was trained at; the processor resizes every image to it and
     normalises with the statistics our training used.
     """
-    from transformers import SegformerImageProcessor
+    from transformers import SegformerForSemanticSegmentation, SegformerImageProcessor
 
     folder = Path(folder)
-    net = model.net
-    net.config.id2label = dict(enumerate(classes))
-    net.config.label2id = {name: i for i, name in enumerate(classes)}
+    config = model.config
+    config.id2label = dict(enumerate(classes))
+    config.label2id = {name: i for i, name in enumerate(classes)}
+    net = SegformerForSemanticSegmentation(config)
+    net.load_state_dict(model.state_dict())
     net.save_pretrained(folder)
     processor = SegformerImageProcessor(size={"height": input_size[0], "width": input_size[1]},
                                         image_mean=list(MEAN), image_std=list(STD), do_reduce_labels=False)
     processor.save_pretrained(folder)
     return folder
+
+
+def load_pretrained_folder(folder: str | os.PathLike) -> SegFormer:
+    """A `save_pretrained` folder (as written by `save_pretrained_folder`) as a SegFormer module."""
+    from transformers import SegformerForSemanticSegmentation
+
+    net = SegformerForSemanticSegmentation.from_pretrained(folder, local_files_only=True)
+    model = SegFormer(num_classes=net.config.num_labels)
+    model.load_state_dict(net.state_dict())  # the same module names in memory
+    return model

@@ -1,0 +1,57 @@
+"""Copy the trained runs into weights/ (the layout seg.zoo reads), with their cards.
+
+    python recipes/ship.py [--runs runs] [--weights weights]
+
+CNNs keep the float16 safetensors that training wrote (--fp16-weights); SegFormer-B0 becomes a
+transformers `save_pretrained` folder (float32: its LayerNorms and attention are the part of the
+model where half precision is least safe, and it is 15 MB) with its card as model.json.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from seg.checkpoint import load_model  # noqa: E402
+from seg.models.segformer import save_pretrained_folder  # noqa: E402
+
+CAMVID = ("fcn32s", "fcn8s", "unet", "deeplabv3")
+SYNTHETIC = ("fcn32s", "fcn8s", "unet")
+
+
+def copy_run(run: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(run / "model.safetensors", target)
+    shutil.copyfile(run / "model.json", target.with_suffix(".json"))
+    print(f"{run} -> {target} ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--weights", type=Path, default=Path("weights"))
+    args = parser.parse_args()
+    for name in CAMVID:
+        if (args.runs / name / "model.safetensors").is_file():
+            copy_run(args.runs / name, args.weights / "camvid" / f"{name}.safetensors")
+    run = args.runs / "segformer-b0"
+    if (run / "model.safetensors").is_file():
+        model, card = load_model(run / "model.safetensors")
+        folder = args.weights / "camvid" / "segformer-b0"
+        shutil.rmtree(folder, ignore_errors=True)
+        save_pretrained_folder(model.float(), folder, classes=card["classes"], input_size=tuple(card["input_size"]))
+        card = {**card, "weights": "model.safetensors", "weights_dtype": "float32",
+                "format": "transformers save_pretrained folder (SegformerForSemanticSegmentation)"}
+        (folder / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+        size = sum(f.stat().st_size for f in folder.iterdir())
+        print(f"{run} -> {folder} ({size / 1e6:.1f} MB)")
+    for name in SYNTHETIC:
+        if (args.runs / f"synthetic-{name}" / "model.safetensors").is_file():
+            copy_run(args.runs / f"synthetic-{name}", args.weights / "synthetic" / f"{name}.safetensors")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The library pieces behind the app: ground-truth formats, COCO RLE, prompts, the catalogue, comparison."""
+
+import numpy as np
+import pytest
+from pycocotools import mask as coco_mask
+
+from seg.compare import disagreement, score
+from seg.data.camvid import PALETTE, VOID_LABEL
+from seg.data.ground_truth import parse_ground_truth
+from seg.export import rle_decode, rle_encode
+from seg.labels import IGNORE_INDEX
+from seg.prompts import Prompts, region_at, relate
+from seg.pretrained.label_mapping import OTHER
+
+
+def test_ground_truth_ids_colours_and_grey_rgb_agree():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 12, (20, 30)).astype(np.uint8)  # 11 = void
+    lut = np.array(list(PALETTE) + [(0, 0, 0)], np.uint8)
+    expected = np.where(ids == VOID_LABEL, IGNORE_INDEX, ids)
+    for array, kind in [(ids, "label ids"), (lut[ids], "colour-coded"), (np.stack([ids] * 3, -1), "grey RGB"),
+                        (np.concatenate([lut[ids], np.full((20, 30, 1), 255, np.uint8)], -1), "colour-coded")]:
+        gt = parse_ground_truth(array, image_shape=(20, 30, 3))
+        assert np.array_equal(gt.labels, expected) and kind in gt.format
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((10, 10), np.uint8), "made for this image"),
+    (np.full((20, 30), 40, np.uint8), "class ids \\[40\\]"),
+    (np.full((20, 30, 3), (1, 2, 3), np.uint8), "outside the CamVid palette"),
+    (np.full((20, 30), 1000, np.uint16), "8-bit PNG"),
+    (np.zeros((20, 30, 2), np.uint8), "label-id or colour PNG"),
+])
+def test_ground_truth_refusals_say_what_was_expected(array, message):
+    with pytest.raises(ValueError, match=message):
+        parse_ground_truth(array, image_shape=(20, 30, 3))
+
+
+def test_rle_matches_pycocotools():
+    rng = np.random.default_rng(1)
+    for h, w in [(1, 1), (7, 5), (64, 48), (3, 200)]:
+        for density in (0.0, 0.1, 0.5, 1.0):
+            mask = rng.random((h, w)) < density
+            ours = rle_encode(mask)
+            theirs = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+            assert ours["counts"] == theirs["counts"].decode() and ours["size"] == list(theirs["size"])
+            assert np.array_equal(rle_decode(ours), mask)
+
+
+def test_prompts_points_boxes_and_undo():
+    p = Prompts().click(10, 20, "positive").click(5, 5, "negative")
+    assert p.points == [(10, 20, 1), (5, 5, 0)] and p.box is None and p.ready()
+    p = p.click(50, 40, "box")
+    assert p.box is None and p.corners == [(50, 40)]
+    p = p.click(30, 60, "box")
+    assert p.box == (30, 40, 50, 60)
+    p2 = p.click(0, 0, "box")  # a new first corner keeps the finished box until its second corner
+    assert p2.box == (30, 40, 50, 60) and p2.corners == [(0, 0)]
+    assert p.undo().box is None and p.undo().undo().undo().points == [(10, 20, 1)]
+    assert p.to_sam() == {"points": [(10, 20), (5, 5)], "labels": [1, 0], "box": (30, 40, 50, 60)}
+    with pytest.raises(ValueError, match="finite"):
+        Prompts().click(float("nan"), 1, "positive")
+    with pytest.raises(ValueError, match="click mode"):
+        Prompts().click(1, 1, "lasso")
+
+
+def test_relate_measures_regions_at_the_click():
+    labels = np.zeros((10, 10), np.uint8)
+    labels[2:5, 2:5] = 8  # a car, and a second, separate car
+    labels[7:9, 7:9] = 8
+    assert region_at(labels, 3, 3).sum() == 9  # only the connected car under the click
+    mask = np.zeros((10, 10), bool)
+    mask[2:5, 2:6] = True  # SAM's mask: 12 pixels, 9 shared with the car
+    truth = labels.copy()
+    rows = relate(mask, (3, 3), {"model": labels}, [str(i) for i in range(12)], truth)
+    assert [r["model"] for r in rows] == ["SAM", "model", "ground truth"]
+    assert rows[1]["class"] == "8" and rows[1]["iou_with_sam"] == pytest.approx(9 / 12)
+    assert rows[1]["iou_with_truth"] == 1.0 and rows[0]["iou_with_truth"] == pytest.approx(9 / 12)
+
+
+def test_score_counts_other_as_wrong_and_leaves_it_out_of_the_means():
+    truth = np.array([[0, 0, 1, 1]], np.uint8)
+    perfect = score(truth.copy(), truth)
+    assert perfect["miou"] == 1.0 and perfect["pixel_accuracy"] == 1.0
+    other = truth.copy()
+    other[0, 3] = OTHER
+    s = score(other, truth)
+    assert s["pixel_accuracy"] == 0.75 and s["other_fraction"] == 0.25
+    assert s["miou"] == pytest.approx((1 + 0.5) / 2)  # class 1: 1 of 2 pixels; "other" is not a 12th class
+
+
+def test_disagreement_sides_with_the_ground_truth():
+    image = np.zeros((1, 4, 3), np.uint8)
+    a = np.array([[0, 1, 1, 2]], np.uint8)
+    b = np.array([[0, 2, 1, 3]], np.uint8)
+    truth = np.array([[0, 1, 1, IGNORE_INDEX]], np.uint8)
+    picture, stats = disagreement(image, a, b, truth)
+    assert stats == {"differ": 0.5, "a_right": 0.25, "b_right": 0.0, "both_wrong": 0.0}
+    assert tuple(picture[0, 1]) == (30, 136, 229)
+    assert disagreement(image, a, b)[1]["a_right"] is None
+
+
+def test_segformer_from_scratch_loads_through_the_pretrained_adapter(weights_dir):
+    from seg.zoo import Zoo
+
+    zoo = Zoo(weights_dir, segformers=())
+    model = zoo.semantic("segformer-b0")
+    assert model.segformer.label_space == "camvid"
+    assert model.segformer.processor.size == {"height": 90, "width": 120}  # the size it was trained at
+    image = np.random.default_rng(0).integers(0, 255, (61, 83, 3), dtype=np.uint8)
+    probs = model.probabilities(image)
+    assert probs.shape == (11, 61, 83) and np.allclose(probs.sum(0), 1, atol=1e-4)
+    labels = model.segformer.segment(image).labels
+    assert np.array_equal(labels, probs.argmax(0).numpy())  # the adapter's post-processing, same answer
+    assert zoo.semantic("segformer-b0") is model  # loaded once

@@ -1,0 +1,71 @@
+"""The app in a real headless Chromium (Debian's, driven by Playwright): upload a photo and its
+ground truth, compare models, then click two points for SAM. Screenshots go to
+artifacts/screenshots/ for a person to look at."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's chromium, installed with apt-get when missing (never Playwright's own download)."""
+    if not Path(CHROMIUM).is_file():
+        if shutil.which("apt-get") is None:
+            pytest.fail("no /usr/bin/chromium and no apt-get to install it: `apt-get install -y chromium`")
+        for command in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
+                        ["apt-get", "install", "-y", "chromium"]):
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+            if done.returncode == 0 and command[1] == "install":
+                break
+        if not Path(CHROMIUM).is_file():
+            pytest.fail(f"`apt-get install -y chromium` did not provide {CHROMIUM}:\n{done.stderr[-2000:]}")
+    return CHROMIUM
+
+
+@pytest.fixture
+def page(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
+
+
+def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(server)
+    page.get_by_text("Segmentation explorer").first.wait_for()
+    page.locator("#photo input[type=file]").set_input_files(str(sample[0]))
+    page.locator("#truth input[type=file]").set_input_files(str(sample[1]))
+    page.locator("#photo img").first.wait_for(timeout=30_000)
+    page.locator("#segment").click()
+    page.locator("#predictions img").nth(2).wait_for(timeout=120_000)  # three models, three overlays
+    expect(page.locator("#metrics")).to_contain_text("U-Net (from scratch)", timeout=30_000)
+    table = page.locator("#metrics").inner_text()
+    assert all(m in table for m in ("mIoU", "boundary F", "FCN-32s (from scratch)", "FCN-8s (from scratch)"))
+    assert "label ids" in page.locator("body").inner_text()  # the ground truth's format is stated
+    page.screenshot(path=str(SCREENSHOTS / "compare.png"), full_page=True)
+
+    page.get_by_role("tab", name="Prompt SAM").click()
+    page.locator("#from-compare").click()
+    canvas = page.locator("#sam-canvas img").first
+    canvas.wait_for(timeout=30_000)
+    page.locator("#sam-note").get_by_text("Click the object").wait_for(timeout=30_000)
+    box = canvas.bounding_box()
+    for fx, fy in ((0.5, 0.75), (0.3, 0.4)):  # two clicks: road, then a second positive point
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        page.locator("#sam-note").get_by_text(f"{1 if fx == 0.5 else 2} prompt(s)").wait_for(timeout=120_000)
+    assert page.locator("#sam-masks img").count() >= 3  # multimask output, each with its score
+    assert "predicted IoU" in page.locator("#sam-masks").inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "sam.png"), full_page=True)
