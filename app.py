@@ -25,7 +25,7 @@ from seg.compare import disagreement, predict, score
 from seg.data.camvid import CLASSES, CamVid
 from seg.data.camvid import ENV_VAR as CAMVID_ENV_VAR
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
-from seg.data.io import fit_image, read_image, read_raw
+from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
 from seg.export import rle_encode, save_json, save_png, save_prediction
 from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
@@ -53,16 +53,20 @@ def user_errors(fn):
     return wrapper
 
 
-def load_photo(path: str | None) -> np.ndarray:
-    """The uploaded photo, upright, RGB, at most MAX_SIDE on its longer side."""
+def load_original(path: str | None) -> np.ndarray:
+    """The uploaded photo, upright, RGB, at its own size."""
     if not path:
         raise ValueError("no image: upload a photo or pick an example first")
     try:
-        image = read_image(path)
-    except Exception as error:  # Pillow raises many types for broken files
-        raise ValueError(f"{Path(path).name} is not a readable image ({type(error).__name__}): upload a PNG or "
-                         "JPEG photo") from None
-    return fit_image(image, MAX_SIDE)[0]
+        return read_image(path)
+    except Exception as error:  # Pillow raises many types for broken, truncated or oversized files
+        raise ValueError(f"{Path(path).name} is not a readable image ({type(error).__name__}: {error}): upload a "
+                         "PNG or JPEG photo of at most 89 megapixels") from None
+
+
+def load_photo(path: str | None) -> np.ndarray:
+    """The uploaded photo, upright, RGB, at most MAX_SIDE on its longer side (the working size)."""
+    return fit_image(load_original(path), MAX_SIDE)[0]
 
 
 def load_truth(path: str | None, image: np.ndarray):
@@ -300,34 +304,52 @@ def leaderboard_table() -> pd.DataFrame:
 # ---------------------------------------------------------------- API (scripted use)
 @user_errors
 def api_segment(image_path, model):
-    """Segment an image with a named model: the label-id PNG and {model, seconds, classes, size}."""
+    """Segment an image with a named model: the label-id PNG (at the image's own size) and
+    {model, seconds, classes, height, width}."""
     names = ZOO.semantic_names()
     if model not in names:
         raise ValueError(f"unknown or unavailable model {model!r}: choose one of {', '.join(names)}")
-    image = load_photo(image_path)
+    original = load_original(image_path)
+    image, _ = fit_image(original, MAX_SIDE)
     p = predict(ZOO.semantic(model), image, key=model, title=names[model])
     out = Path(tempfile.mkdtemp(prefix="seg-api-"))
-    labels = save_png(out / "labels.png", p.labels)
+    labels = save_png(out / "labels.png", resize_labels(p.labels, original.shape[:2]))
     return str(labels), {"model": model, "seconds": round(p.seconds, 4), "classes": list(CAMVID_WITH_OTHER),
-                         "height": image.shape[0], "width": image.shape[1]}
+                         "height": original.shape[0], "width": original.shape[1]}
+
+
+def parse_json(text, what: str, example: str):
+    try:
+        return json.loads(text) if text not in (None, "", "null") else None
+    except json.JSONDecodeError:
+        raise ValueError(f"{what} must be JSON such as {example}, got {text!r}") from None
 
 
 @user_errors
 def api_sam(image_path, points, labels, box):
-    """A SAM prompt. points: JSON [[x, y], ...]; labels: JSON [1, 0, ...]; box: JSON [x0, y0, x1, y1]
-    or empty. Coordinates in the pixels of the image as segmented (longer side at most MAX_SIDE)."""
-    def parse(text, what):
-        try:
-            return json.loads(text) if text not in (None, "", "null") else None
-        except json.JSONDecodeError:
-            raise ValueError(f"{what} must be JSON, e.g. [[120, 80]] for points, got {text!r}") from None
-    image = load_photo(image_path)
-    result = ZOO.sam().predict(image, points=parse(points, "points"), labels=parse(labels, "labels"),
-                               box=parse(box, "box"), multimask=True)
+    """A SAM prompt. points: JSON [[x, y], ...]; labels: JSON [1, 0, ...] (1 positive); box: JSON
+    [x0, y0, x1, y1] or empty. Coordinates and the returned mask are in the image's own pixels;
+    SAM sees the image shrunk to MAX_SIDE and the prompts mapped onto it."""
+    original = load_original(image_path)
+    image, scale = fit_image(original, MAX_SIDE)
+    points, labels = parse_json(points, "points", "[[120, 80]]"), parse_json(labels, "labels", "[1]")
+    box = parse_json(box, "box", "[10, 20, 200, 160]")
+    h, w = original.shape[:2]
+    try:
+        corners = np.asarray(points if points is not None else np.zeros((0, 2)), dtype=np.float64).reshape(-1, 2)
+        if box is not None:
+            corners = np.concatenate([corners, np.asarray(box, dtype=np.float64).reshape(2, 2)])
+    except (ValueError, TypeError):
+        raise ValueError(f"points must be [[x, y], ...] and a box [x0, y0, x1, y1]; got {points!r} and {box!r}") from None
+    for x, y in corners:  # checked at the original size, before any scaling
+        if not (0 <= x <= w and 0 <= y <= h):
+            raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image: use pixel coordinates inside it")
+    scaled = lambda v: None if v is None else (np.asarray(v, dtype=np.float64) * scale).tolist()  # noqa: E731
+    result = ZOO.sam().predict(image, points=scaled(points), labels=labels, box=scaled(box), multimask=True)
+    mask = resize_labels(result.masks[0], (h, w))
     out = Path(tempfile.mkdtemp(prefix="seg-api-"))
-    mask = save_png(out / "mask.png", result.masks[0].astype(np.uint8) * 255)
-    return str(mask), {"score": float(result.scores[0]), "scores": result.scores.tolist(),
-                       "rle": rle_encode(result.masks[0])}
+    path = save_png(out / "mask.png", mask.astype(np.uint8) * 255)
+    return str(path), {"score": float(result.scores[0]), "scores": result.scores.tolist(), "rle": rle_encode(mask)}
 
 
 @user_errors
@@ -481,7 +503,8 @@ def build() -> gr.Blocks:
                 gr.Image(str(LEADERBOARD / "per_class_iou.png"), label="Per-class IoU", interactive=False)
 
         with gr.Row(visible=False):  # endpoints for scripted use (see README, "Use via API")
-            api_image, api_model = gr.Image(type="filepath"), gr.Textbox()
+            # files, not gr.Image: our reader, not the component's, meets broken uploads and says why
+            api_image, api_model = gr.File(type="filepath"), gr.Textbox()
             api_points, api_labels, api_box = gr.Textbox(), gr.Textbox(), gr.Textbox()
             api_pred, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
             api_file, api_json = gr.File(), gr.JSON()

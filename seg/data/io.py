@@ -17,9 +17,19 @@ def check_image(image) -> np.ndarray:
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as `(H, W, 3) uint8 RGB`, upright (EXIF orientation applied), any mode converted."""
+    """An image file as `(H, W, 3) uint8 RGB`, upright (EXIF orientation applied), any mode converted.
+
+    16-bit and 32-bit grey images are scaled to 8 bits (Pillow's own conversion would clip them
+    to white); an animated image gives its first frame; transparency is dropped.
+    """
     with Image.open(path) as image:
-        return np.array(ImageOps.exif_transpose(image).convert("RGB"))
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            grey = np.array(image).astype(np.float64)
+            top = 65535.0 if image.mode.startswith("I;16") else max(float(grey.max()), 1.0)
+            grey = np.clip(grey / top * 255 + 0.5, 0, 255).astype(np.uint8)
+            return np.repeat(grey[..., None], 3, axis=2)
+        return np.array(image.convert("RGB"))
 
 
 def read_labels(path: str | os.PathLike) -> np.ndarray:
@@ -60,3 +70,12 @@ def read_raw(path: str | os.PathLike) -> np.ndarray:
             return np.array(image)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise ValueError(f"{Path(path).name} is not a readable image ({error}): upload a PNG") from None
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`(h, w)` uint8 labels (or a bool mask) to `size` (H, W) with nearest neighbour: the way back
+    from `fit_image`'s working size to the original image."""
+    if labels.shape == tuple(size):
+        return labels
+    resized = Image.fromarray(labels.astype(np.uint8)).resize((size[1], size[0]), Image.Resampling.NEAREST)
+    return np.array(resized).astype(labels.dtype)

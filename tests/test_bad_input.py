@@ -1,0 +1,142 @@
+"""A corpus of bad and unusual inputs, generated here, sent through the launched app's API.
+
+Every case ends either in a correct answer (unusual but valid images) or in a message that says
+what was expected (broken input); afterwards the server still answers a normal request and its
+memory is back near where it started.
+"""
+
+import ctypes
+import gc
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+MB = 1 << 20
+
+
+def rss() -> int:
+    """Resident memory after a collection, with freed heap handed back to the system (glibc keeps
+    freed blocks otherwise, which would count memory nobody holds)."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims a huge size (a decompression bomb) but holds almost no data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def save(path: Path, image: Image.Image, **options) -> Path:
+    image.save(path, **options)
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    good_png = save(d / "good.png", photo)
+    files = {"good": good_png}
+    data = good_png.read_bytes()
+    (d / "corrupt.png").write_bytes(data[:40] + b"\0" * 50 + data[90:])
+    files["corrupt png"] = d / "corrupt.png"
+    jpeg = io.BytesIO()
+    photo.save(jpeg, format="JPEG")
+    (d / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 3])
+    files["truncated jpeg"] = d / "truncated.jpg"
+    (d / "text.png").write_text("this is not an image")
+    files["text named .png"] = d / "text.png"
+    (d / "empty.png").write_bytes(b"")
+    files["zero bytes"] = d / "empty.png"
+    (d / "bomb.png").write_bytes(png_header_only(20000, 20000))
+    files["decompression bomb"] = d / "bomb.png"
+    files["1x1"] = save(d / "one.png", Image.new("RGB", (1, 1), (200, 10, 10)))
+    files["16-bit"] = save(d / "deep.png", Image.fromarray((np.arange(60 * 80).reshape(60, 80) * 13).astype(np.uint16)))
+    files["palette"] = save(d / "palette.png", photo.convert("P"))
+    files["grayscale"] = save(d / "grey.png", photo.convert("L"))
+    files["rgba"] = save(d / "rgba.png", photo.convert("RGBA"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to show upright
+    files["exif rotated"] = save(d / "rotated.jpg", photo, exif=exif.tobytes())
+    frames = [Image.new("RGB", (80, 60), c) for c in ((255, 0, 0), (0, 255, 0))]
+    files["animated gif"] = save(d / "anim.gif", frames[0], save_all=True, append_images=frames[1:], duration=100)
+    yy, xx = np.mgrid[0:8000, 0:10000]
+    files["10000x8000"] = save(d / "huge.jpg", Image.fromarray(np.stack([(xx // 40) % 256, (yy // 32) % 256,
+                                                                           np.full_like(xx, 90)], -1).astype(np.uint8)),
+                               quality=70)
+    del yy, xx
+    (d / "too_big.png").write_bytes(b"\0" * (21 * MB))
+    files["over the upload limit"] = d / "too_big.png"
+    return files
+
+
+VALID = {"1x1": (1, 1), "16-bit": (60, 80), "palette": (60, 80), "grayscale": (60, 80), "rgba": (60, 80),
+         "exif rotated": (80, 60), "animated gif": (60, 80), "10000x8000": (8000, 10000), "good": (60, 80)}
+BROKEN = {"corrupt png": "not a readable image", "truncated jpeg": "not a readable image",
+          "text named .png": "not a readable image", "zero bytes": "not a readable image",
+          "decompression bomb": "not a readable image", "over the upload limit": "(size|large|limit)"}
+
+
+def test_the_corpus_through_the_api(server, corpus, sample, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    client.predict(handle_file(str(corpus["good"])), "fcn8s", api_name="/segment")  # warm: models loaded
+    client.predict(handle_file(str(corpus["good"])), "[[5, 5]]", "[1]", "", api_name="/sam_prompt")
+    before = rss()
+
+    for name, (h, w) in VALID.items():
+        labels, info = client.predict(handle_file(str(corpus[name])), "fcn8s", api_name="/segment")
+        assert (info["height"], info["width"]) == (h, w), name  # upright, at the image's own size
+        assert np.array(Image.open(labels)).shape == (h, w), name
+    for name, message in BROKEN.items():
+        with pytest.raises(Exception, match=message):
+            client.predict(handle_file(str(corpus[name])), "fcn8s", api_name="/segment")
+
+    # SAM on the 10000x8000 photo: the prompt is given and answered in the photo's own pixels
+    mask, sam = client.predict(handle_file(str(corpus["10000x8000"])), "[[9000, 7000]]", "[1]", "",
+                               api_name="/sam_prompt")
+    assert np.array(Image.open(mask)).shape == (8000, 10000) and sam["rle"]["size"] == [8000, 10000]
+    image = handle_file(str(sample[0]))
+    for points, labels, box, message in [
+        ("[[900, 10]]", "[1]", "", "outside"), ("[[-5, 10]]", "[1]", "", "outside"),
+        ("[[NaN, 10]]", "[1]", "", "outside"), ("", "", "", "needs a prompt"),
+        ("", "", "[10, 10, 10, 50]", "zero area|empty"), ("[[1, 2], [3]]", "[1, 1]", "", "must be \\[\\[x, y\\]"),
+        ("[[10, 10]]", "[1, 0]", "", "label"), ("{bad json", "[1]", "", "must be JSON"),
+    ]:
+        with pytest.raises(Exception, match=message):
+            client.predict(image, points, labels, box, api_name="/sam_prompt")
+
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(small)
+    unknown = tmp_path / "unknown.png"
+    Image.fromarray(np.full((360, 480), 40, np.uint8)).save(unknown)
+    rgb = tmp_path / "rgb.png"
+    Image.fromarray(np.full((360, 480, 3), (5, 6, 7), np.uint8)).save(rgb)
+    prediction = handle_file(str(sample[1]))
+    for truth, message in [(small, "made for this image"), (unknown, "class ids \\[40\\]"),
+                           (rgb, "outside the CamVid palette"), (corpus["text named .png"], "not a readable image")]:
+        with pytest.raises(Exception, match=message):
+            client.predict(prediction, handle_file(str(truth)), api_name="/score")
+    with pytest.raises(Exception, match="unknown or unavailable model"):
+        client.predict(image, "../weights/camvid/fcn8s", api_name="/segment")
+
+    # still serving, and the memory the corpus took is given back
+    labels, info = client.predict(image, "fcn8s", api_name="/segment")
+    assert info["height"] == 360 and np.array(Image.open(labels)).shape == (360, 480)
+    grown = (rss() - before) / MB
+    print(f"RSS after the corpus: {grown:+.0f} MiB")
+    assert grown < 100, f"memory grew by {grown:.0f} MiB over the corpus"
