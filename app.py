@@ -10,6 +10,7 @@ SEG_ALLOW_DOWNLOAD=1 (fetch missing pretrained models on first use), GRADIO_SERV
 
 import json
 import os
+import shutil
 import tempfile
 from functools import wraps
 from pathlib import Path
@@ -149,12 +150,21 @@ def show_disagreement(image_path, truth_path, predictions, a, b):
 
 
 def pick_sample(name):
+    """A CamVid val image and its ground truth, copied to a temporary folder (Gradio serves only
+    uploads, temporary files and the project's own folder, never the dataset's)."""
     root = os.environ.get(CAMVID_ENV_VAR)
     if not name or not root:
         return gr.update(), gr.update()
     data = CamVid(root, "val")
-    index = [p.name for p in data.images].index(name)
-    return str(data.images[index]), str(data.labels[index])
+    names = [p.name for p in data.images]
+    if name not in names:
+        raise gr.Error(f"{name!r} is not a CamVid val image", print_exception=False)
+    out = Path(tempfile.mkdtemp(prefix="seg-sample-"))
+    index = names.index(name)
+    image, truth = out / name, out / f"{Path(name).stem}_labels.png"
+    shutil.copyfile(data.images[index], image)
+    shutil.copyfile(data.labels[index], truth)
+    return str(image), str(truth)
 
 
 # ---------------------------------------------------------------- Prompt SAM
@@ -517,7 +527,8 @@ def build() -> gr.Blocks:
 
 def launch_options() -> dict:
     """Everything `launch` needs besides host and port (the tests launch with the same)."""
-    return {"max_file_size": MAX_FILE_SIZE, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft()}
+    return {"max_file_size": MAX_FILE_SIZE, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
+            "show_error": True}
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ case "${1:-}" in
     # U-Net runs its convolutions at full resolution: a quarter of the width keeps it to ~4x FCN's cost.
     train unet        --model unet --width-mult 0.25 "${BEST_LOSS[@]}"
     # An epoch of SegFormer-B0 takes ~2 min on 2 cores: fewer epochs.
-    train segformer-b0 --model segformer_b0 "${BEST_LOSS[@]}" --epochs 12
+    train segformer-b0 --model segformer_b0 "${BEST_LOSS[@]}" --epochs 8
     ;;
   synthetic)
     for model in fcn32s fcn8s unet; do

@@ -2,6 +2,7 @@
 
 import importlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -88,10 +89,17 @@ def weights_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample(camvid_dir) -> tuple[Path, Path]:
-    """The first CamVid val image and its label-id ground truth."""
+def sample(camvid_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """The first CamVid val image and its label-id ground truth, as uploads: copied into Gradio's
+    upload folder, the only place the app's handlers read files from."""
+    from gradio.utils import get_upload_folder
+
     image = sorted((camvid_dir / "val").glob("*.png"))[0]
-    return image, camvid_dir / "valannot" / image.name
+    folder = Path(get_upload_folder()) / tmp_path_factory.mktemp("upload").name
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(image, folder / image.name)
+    shutil.copyfile(camvid_dir / "valannot" / image.name, folder / f"{image.stem}_labels.png")
+    return folder / image.name, folder / f"{image.stem}_labels.png"
 
 
 @pytest.fixture(scope="session")

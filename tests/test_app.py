@@ -126,6 +126,15 @@ def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     assert table["iou_with_sam"].between(0, 1).all() and table["iou_with_truth"].between(0, 1).all()
 
 
+def test_the_sample_picker_copies_camvid_files_out_of_the_dataset(app, camvid_dir):
+    name = sorted((camvid_dir / "val").glob("*.png"))[0].name
+    image, truth = app.pick_sample(name)
+    assert not image.startswith(str(camvid_dir)) and np.array_equal(
+        np.array(Image.open(truth)), np.array(Image.open(camvid_dir / "valannot" / name)))
+    with pytest.raises(gr.Error, match="not a CamVid val image"):
+        app.pick_sample("../../etc/passwd")
+
+
 def test_learn_demos(app):
     seed, scene, gallery, table = app.learn_scene(0)
     assert seed == 1 and len(gallery) == 4 and list(table["model"]) == ["fcn32s", "fcn8s", "unet"]

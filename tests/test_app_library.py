@@ -9,8 +9,8 @@ from seg.data.camvid import PALETTE, VOID_LABEL
 from seg.data.ground_truth import parse_ground_truth
 from seg.export import rle_decode, rle_encode
 from seg.labels import IGNORE_INDEX
-from seg.prompts import Prompts, region_at, relate
 from seg.pretrained.label_mapping import OTHER
+from seg.prompts import Prompts, region_at, relate
 
 
 def test_ground_truth_ids_colours_and_grey_rgb_agree():
