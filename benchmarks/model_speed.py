@@ -43,10 +43,11 @@ def main() -> int:
     x = torch.randn(1, 3, 360, 480)
     rows = ["| model | width | parameters | latency (ms) |", "| --- | ---: | ---: | ---: |"]
     for name, kwargs in VARIANTS:
-        for width in args.widths:
-            model = build_model(name, num_classes=11, width_mult=width, **kwargs).eval()
+        for width in args.widths if name != "segformer_b0" else (None,):  # SegFormer-B0's widths are fixed
+            options = {**kwargs, **({"width_mult": width} if width is not None else {})}
+            model = build_model(name, num_classes=11, **options).eval()
             label = name + (f" (output stride {kwargs['output_stride']})" if kwargs else "")
-            rows.append(f"| {label} | {width} | {count_parameters(model) / 1e6:.2f}M | "
+            rows.append(f"| {label} | {width or 'B0'} | {count_parameters(model) / 1e6:.2f}M | "
                         f"{latency_ms(model, x, args.repeats):.0f} |")
             print(rows[-1], flush=True)
     publish("Model latency, one 360x480 image, batch 1, CPU", f"Median of {args.repeats} runs.", rows,

@@ -5,3 +5,5 @@ cd "$(dirname "$0")/.."
 python benchmarks/metrics_speed.py --markdown benchmarks/RESULTS.md
 python benchmarks/model_speed.py --markdown benchmarks/RESULTS.md
 python benchmarks/pretrained_speed.py --markdown benchmarks/RESULTS.md
+python benchmarks/app_speed.py --markdown benchmarks/RESULTS.md
+python benchmarks/load_test.py --markdown benchmarks/RESULTS.md

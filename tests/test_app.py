@@ -7,6 +7,8 @@ plumbing (shapes, files, metrics, errors), not the quality of random models.
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -175,3 +177,12 @@ def test_the_api_through_gradio_client(server, sample):
     assert set(metrics) >= {"miou", "mean_dice", "pixel_accuracy", "boundary_f", "per_class"}
     with pytest.raises(Exception, match="unknown or unavailable model"):
         client.predict(handle_file(str(sample[0])), "nope", api_name="/segment")
+
+
+def test_concurrent_clients_with_mixed_requests(server, tmp_path):
+    """The load test's harness (benchmarks/load_test.py), small: every request must succeed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from load_test import run_load
+
+    latencies, failures = run_load(server, tmp_path, clients=3, requests=4, images=4, models=["fcn8s", "unet"])
+    assert failures == [] and sum(len(v) for v in latencies.values()) == 12

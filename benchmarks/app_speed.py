@@ -1,0 +1,165 @@
+"""The app on this machine: cold start, memory with every model loaded, per-model latency,
+the whole comparison, SAM in process and through the API.
+
+    python benchmarks/app_speed.py [--clicks 20] [--markdown FILE]
+
+`python app.py` runs as a subprocess on the shipped weights (weights/) with a random-weight
+MobileSAM checkpoint made here (the real one is not reachable from this machine; speed does not
+depend on the values). Cold start: from launching the process to the page answering, and to the
+first /segment answer (which loads the model). Latencies are medians after one warm-up.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from report import publish  # noqa: E402
+
+from seg.compare import predict  # noqa: E402
+from seg.pretrained import sam as sam_module  # noqa: E402
+from seg.zoo import Zoo  # noqa: E402
+
+PORT = 7961
+
+
+def random_sam_checkpoint(folder: Path) -> Path:
+    torch.manual_seed(0)
+    model = sam_module._import("mobile_sam").sam_model_registry["vit_t"](checkpoint=None)
+    path = folder / "mobile_sam_random.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmHWM:",)):  # peak resident set size of the process
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def street(size: tuple[int, int]) -> np.ndarray:
+    """A photo-like test image: a smooth scene with noise (the content does not change the time)."""
+    rng = np.random.default_rng(0)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([yy * 200 // h, xx * 200 // w, (yy + xx) * 100 // (h + w) + 50], -1)
+    return np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def in_process(rows: list[str], clicks: int, checkpoint: Path) -> None:
+    zoo = Zoo(ROOT / "weights", segformers=(), sam_checkpoint=checkpoint)
+    rows += ["| model | 360x480 (ms) | 1024x768 (ms) |", "| --- | ---: | ---: |"]
+    small, large = street((360, 480)), street((768, 1024))
+    total = 0.0
+    for key, title in zoo.semantic_names().items():
+        model = zoo.semantic(key)
+        a = median_ms(lambda: predict(model, small), 5)
+        b = median_ms(lambda: predict(model, large), 3)
+        total += a
+        rows.append(f"| {title} | {a:.0f} | {b:.0f} |")
+        print(rows[-1], flush=True)
+    scratch = [k for k in zoo.semantic_names()]
+    whole = median_ms(lambda: [predict(zoo.semantic(k), small) for k in scratch], 3)
+    rows += ["", f"Whole comparison, all {len(scratch)} from-scratch models on one 360x480 image: **{whole:.0f} ms** "
+             "(target: under 1000 ms)."]
+    sam = zoo.sam()
+    image = street((360, 480))
+    started = time.perf_counter()
+    embedding = sam.embed(image)
+    embed_ms = 1000 * (time.perf_counter() - started)
+    rng = np.random.default_rng(0)
+    times = []
+    for _ in range(clicks):
+        point = [[float(rng.uniform(0, 480)), float(rng.uniform(0, 360))]]
+        started = time.perf_counter()
+        sam.predict(embedding, points=point, labels=[1])
+        times.append(1000 * (time.perf_counter() - started))
+    rows += [f"SAM vit_t in process: embedding {embed_ms:.0f} ms; click p50 **{np.percentile(times, 50):.0f} ms**, "
+             f"p95 {np.percentile(times, 95):.0f} ms (target: under 50 ms)."]
+
+
+def through_the_app(rows: list[str], clicks: int, checkpoint: Path, workdir: Path) -> None:
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    env = {**os.environ, "SEG_SAM_CHECKPOINT": str(checkpoint), "SEG_SAM_VARIANT": "vit_t",
+           "GRADIO_SERVER_PORT": str(PORT), "SEG_SEGFORMER_MODELS": ""}
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{PORT}/"
+    try:
+        while True:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.perf_counter() - started > 120:
+                raise RuntimeError("app.py did not start")
+            time.sleep(0.05)
+        ready = time.perf_counter() - started
+        photo = workdir / "street.png"
+        Image.fromarray(street((360, 480))).save(photo)
+        client = Client(url, verbose=False)
+        client.predict(handle_file(str(photo)), "fcn8s", api_name="/segment")
+        first = time.perf_counter() - started
+        rows += ["", f"Cold start of `python app.py`: page answering after **{ready:.1f} s** (target: under 10 s); "
+                 f"first /segment answer after {first:.1f} s."]
+        client.predict(handle_file(str(photo)), "[[240, 180]]", "[1]", "", api_name="/sam_prompt")  # embeds once
+        rng = np.random.default_rng(1)
+        times = []
+        for _ in range(clicks):
+            point = f"[[{rng.uniform(0, 480):.1f}, {rng.uniform(0, 360):.1f}]]"
+            t0 = time.perf_counter()
+            client.predict(handle_file(str(photo)), point, "[1]", "", api_name="/sam_prompt")
+            times.append(1000 * (time.perf_counter() - t0))
+        rows.append(f"SAM click through the API (gradio_client, upload included, embedding cached): p50 "
+                    f"**{np.percentile(times, 50):.0f} ms**, p95 {np.percentile(times, 95):.0f} ms (target: under 150 ms).")
+        for key in Zoo(ROOT / "weights", segformers=()).semantic_names():  # load every model, then read the peak
+            client.predict(handle_file(str(photo)), key, api_name="/segment")
+        rows.append(f"Peak memory of the app with every available model loaded and one SAM embedding: "
+                    f"**{rss_mib(server.pid):.0f} MiB**.")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = random_sam_checkpoint(Path(tmp))
+        in_process(rows, args.clicks, checkpoint)
+        through_the_app(rows, args.clicks, checkpoint, Path(tmp))
+    publish("The app: latency per model, comparison, SAM, cold start, memory",
+            "Shipped weights; SAM vit_t with random weights; medians after a warm-up.", rows, args.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
