@@ -32,7 +32,7 @@ from seg.export import rle_encode, save_json, save_png, save_prediction
 from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
 from seg.prompts import MODES, Prompts, draw_prompts, relate
 from seg.visualize import colorize, overlay
-from seg.zoo import Zoo
+from seg.zoo import TITLES, Zoo
 
 ROOT = Path(__file__).resolve().parent
 MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone
@@ -259,14 +259,14 @@ def learn_scene(seed):
     results = demos.scene_comparison(models, image, labels)
     big = lambda a: np.kron(a, np.ones((3, 3, 1), dtype=np.uint8))
     gallery = [(big(colorize(labels, SYNTHETIC_PALETTE)), "ground truth")] + [
-        (big(colorize(r["labels"], SYNTHETIC_PALETTE)), f"{name}: boundary F {r['boundary_f']:.2f}, mIoU {r['miou']:.2f}")
+        (big(colorize(r["labels"], SYNTHETIC_PALETTE)), f"{TITLES[name]} · BF {r['boundary_f']:.2f}")
         for name, r in results.items()]
-    table = pd.DataFrame([{"model": n, "boundary F (1 px)": r["boundary_f"], "mIoU": r["miou"]}
+    table = pd.DataFrame([{"model": TITLES[n], "boundary F (1 px)": r["boundary_f"], "mIoU": r["miou"]}
                           for n, r in results.items()]).round(3)
     return seed, big(image), gallery, table
 
 
-def learn_train(race, object_size, steps, progress=gr.Progress()):
+def learn_train(race, object_size, steps: int = 50, progress=gr.Progress()):
     if race is None or abs(race.object_size - object_size) > 1e-9:
         race = demos.LossRace(object_size=object_size)
     for _ in progress.tqdm(range(int(steps)), desc="training both models"):
@@ -278,7 +278,8 @@ def learn_train(race, object_size, steps, progress=gr.Progress()):
     iou = race.foreground_iou()
     big = lambda a: np.kron(a, np.ones((4, 4, 1), dtype=np.uint8))
     gallery = [(big(image), "scene"), (big(colorize(labels, SYNTHETIC_PALETTE)), "ground truth")] + [
-        (big(colorize(p, SYNTHETIC_PALETTE)), f"{name}: object IoU {iou[name]:.2f}") for name, p in preds.items()]
+        (big(colorize(p, SYNTHETIC_PALETTE)), f"{'CE' if name == 'ce' else 'Dice'} · IoU {iou[name]:.2f}")
+        for name, p in preds.items()]
     text = (f"After {race.steps} steps, mean IoU over the object classes: cross-entropy **{iou['ce']:.2f}**, "
             f"Dice **{iou['dice']:.2f}**. Objects are {object_size:.0%} of the side.")
     return race, curve, gallery, text
@@ -472,9 +473,9 @@ def build() -> gr.Blocks:
             seed = gr.State(0)
             with gr.Row():
                 scene = gr.Image(label="Scene", interactive=False, height=300)
-                scene_preds = gr.Gallery(label="Predictions", columns=4, height=300)
+                scene_preds = gr.Gallery(label="Predictions", columns=4, height=300, elem_id="scene-preds")
             with gr.Row():
-                new_scene = gr.Button("New scene", variant="primary")
+                new_scene = gr.Button("New scene", variant="primary", elem_id="new-scene")
                 scene_table = gr.Dataframe(interactive=False)
             new_scene.click(learn_scene, seed, [seed, scene, scene_preds, scene_table])
 
@@ -484,14 +485,14 @@ def build() -> gr.Blocks:
                         "objects count as much as the background.")
             race = gr.State(None)
             with gr.Row():
-                object_size = gr.Slider(0.03, 0.3, value=0.06, step=0.01, label="Object size (fraction of side)")
-                steps = gr.Number(value=50, precision=0, minimum=1, maximum=200, label="Steps")
-                train = gr.Button("Train 50 steps", variant="primary")
+                object_size = gr.Slider(0.04, 0.3, value=0.08, step=0.01, label="Object size (fraction of side)",
+                                        info="changing it starts both models afresh")
+                train = gr.Button("Train 50 steps", variant="primary", elem_id="train")
             with gr.Row():
                 curve = gr.LinePlot(x="step", y="loss", color="trained with", label="Training loss", height=260)
                 race_preds = gr.Gallery(label="Held-out scene", columns=4, height=260)
-            race_text = gr.Markdown()
-            train.click(learn_train, [race, object_size, steps], [race, curve, race_preds, race_text])
+            race_text = gr.Markdown(elem_id="race-text")
+            train.click(learn_train, [race, object_size], [race, curve, race_preds, race_text])
 
             gr.Markdown("### Dilated convolutions and gridding\nA 3x3 kernel at rate r samples 9 pixels r apart. "
                         "Stacking equal rates leaves holes the network never sees; mixing rates fills them.")

@@ -139,10 +139,10 @@ def test_the_sample_picker_copies_camvid_files_out_of_the_dataset(app, camvid_di
 
 def test_learn_demos(app):
     seed, scene, gallery, table = app.learn_scene(0)
-    assert seed == 1 and len(gallery) == 4 and list(table["model"]) == ["fcn32s", "fcn8s", "unet"]
-    race, curve, gallery, text = app.learn_train(None, 0.06, 3)
+    assert seed == 1 and len(gallery) == 4 and list(table["model"]) == ["FCN-32s", "FCN-8s", "U-Net"]
+    race, curve, gallery, text = app.learn_train(None, 0.08, 3)
     assert race.steps == 3 and len(curve) == 6 and "cross-entropy" in text
-    race, *_ = app.learn_train(race, 0.06, 2)
+    race, *_ = app.learn_train(race, 0.08, 2)
     assert race.steps == 5  # the same user's models keep training
     field, text = app.learn_receptive("three layers, rates 2-2-2 (gridding)")
     assert "49" in text  # 7x7 samples, two apart: the holes of gridding

@@ -69,3 +69,18 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     assert page.locator("#sam-masks img").count() >= 3  # multimask output, each with its score
     assert "predicted IoU" in page.locator("#sam-masks").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "sam.png"), full_page=True)
+
+
+def test_learn_and_leaderboard_tabs_in_a_browser(server, page):
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(server)
+    page.get_by_role("tab", name="Learn").click()
+    page.locator("#new-scene").click()
+    page.locator("#scene-preds img").nth(3).wait_for(timeout=60_000)  # ground truth + three models
+    page.locator("#train").click()
+    expect(page.locator("#race-text")).to_contain_text("After 50 steps", timeout=300_000)
+    page.screenshot(path=str(SCREENSHOTS / "learn.png"), full_page=True)
+    page.get_by_role("tab", name="Leaderboard").click()
+    page.screenshot(path=str(SCREENSHOTS / "leaderboard.png"), full_page=True)
