@@ -22,7 +22,7 @@ from PIL import Image
 
 from seg import demos
 from seg.charts import per_class_chart
-from seg.compare import disagreement, predict, score
+from seg.compare import compare, disagreement, predict, score
 from seg.data.camvid import CLASSES, CamVid
 from seg.data.camvid import ENV_VAR as CAMVID_ENV_VAR
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
@@ -98,41 +98,43 @@ def status_markdown() -> str:
 
 
 # ---------------------------------------------------------------- Compare
+def check_models(keys) -> dict:
+    """key -> (title, model) for the chosen keys; ValueError for none or an unknown one."""
+    names = ZOO.semantic_names()
+    if not keys:
+        raise ValueError("no model chosen: tick at least one model")
+    unknown = [k for k in keys if k not in names]
+    if unknown:
+        raise ValueError(f"unknown or unavailable model(s) {unknown}: choose from {', '.join(names)}")
+    return {k: (names[k], ZOO.semantic(k)) for k in keys}
+
+
 @user_errors
 def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress()):
     image = load_photo(image_path)
-    if not keys:
-        raise ValueError("no model chosen: tick at least one model")
+    models = check_models(keys)
     truth = load_truth(truth_path, image)
-    predictions, gallery, timing, rows, per_class = {}, [], [], [], {}
+    result = compare(models, image, truth.labels if truth else None, tta=tta, crf=crf,
+                     progress=lambda f, d: progress(f, desc=d))
     out = Path(tempfile.mkdtemp(prefix="seg-compare-"))
-    for i, key in enumerate(keys):
-        progress(i / len(keys), desc=f"running {ZOO.semantic_names()[key]}")
-        p = predict(ZOO.semantic(key), image, key=key, title=ZOO.semantic_names()[key], tta=tta, crf=crf)
-        predictions[key] = p.labels
-        gallery.append((overlay(image, p.labels, PALETTE_WITH_OTHER), f"{p.title} · {p.seconds * 1000:.0f} ms"))
-        timing.append({"model": p.title, "time (ms)": round(p.seconds * 1000)})
-        save_prediction(out, key.replace("/", "_"), p.labels, PALETTE_WITH_OTHER)
-        if truth is not None:
-            s = score(p.labels, truth.labels)
-            rows.append({"model": p.title, "mIoU": s["miou"], "Dice": s["mean_dice"],
-                         "pixel acc.": s["pixel_accuracy"], "boundary F": s["boundary_f"],
-                         "'other'": s["other_fraction"]})
-            per_class[p.title] = {c: v["iou"] for c, v in s["per_class"].items()}
-    metrics = pd.DataFrame(rows).round(3) if rows else pd.DataFrame(columns=["model", "mIoU"])
-    chart = per_class_chart(per_class, CLASSES, title="IoU per class (against your ground truth)") \
-        if per_class else None
-    files = sorted(str(f) for f in out.iterdir())
-    if rows:
+    files = [str(f) for k, p in result.predictions.items()
+             for f in save_prediction(out, k.replace("/", "_"), p.labels, PALETTE_WITH_OTHER)]
+    if truth is not None:
         files.append(str(save_json(out / "metrics.json", {"image": Path(image_path).name, "tta": tta, "crf": crf,
-                                                          "ground_truth_format": truth.format, "models": rows})))
-    note = f"Ground truth read as: {truth.format}." if truth is not None else \
+                                                          "ground_truth_format": truth.format, "runs": result.rows})))
+    gallery = [(overlay(image, p.labels, PALETTE_WITH_OTHER), f"{p.title} · {p.seconds * 1000:.0f} ms")
+               for p in result.predictions.values()]
+    timing = pd.DataFrame([{"model": p.title, "time (ms)": round(p.seconds * 1000)}
+                           for p in result.predictions.values()])
+    metrics = pd.DataFrame(result.rows).round(3) if result.rows else pd.DataFrame(columns=["model", "mIoU"])
+    chart = per_class_chart(result.per_class, CLASSES, title="IoU per class (against your ground truth)") \
+        if result.per_class else None
+    note = f"Ground truth read as: {truth.format}." if truth else \
         "Add a ground truth (label ids or CamVid colours, PNG) to see metrics."
-    choices = [(ZOO.semantic_names()[k], k) for k in predictions]
-    pair = [c[1] for c in choices[:2]]
-    return (gallery, pd.DataFrame(timing), metrics, chart, files, note, predictions,
-            gr.update(choices=choices, value=pair[0] if pair else None),
-            gr.update(choices=choices, value=pair[-1] if pair else None))
+    choices = [(p.title, k) for k, p in result.predictions.items()]
+    predictions = {k: p.labels for k, p in result.predictions.items()}
+    return (gallery, timing, metrics, chart, files, note, predictions,
+            gr.update(choices=choices, value=choices[0][1]), gr.update(choices=choices, value=choices[-1][1]))
 
 
 @user_errors
@@ -351,7 +353,8 @@ def api_sam(image_path, points, labels, box):
         if box is not None:
             corners = np.concatenate([corners, np.asarray(box, dtype=np.float64).reshape(2, 2)])
     except (ValueError, TypeError):
-        raise ValueError(f"points must be [[x, y], ...] and a box [x0, y0, x1, y1]; got {points!r} and {box!r}") from None
+        raise ValueError(f"points must be [[x, y], ...] and a box [x0, y0, x1, y1]; got {points!r} and {box!r}") \
+            from None
     for x, y in corners:  # checked at the original size, before any scaling
         if not (0 <= x <= w and 0 <= y <= h):
             raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image: use pixel coordinates inside it")
@@ -421,7 +424,8 @@ def build() -> gr.Blocks:
                         metrics = gr.Dataframe(label="Metrics against the ground truth", interactive=False,
                                                elem_id="metrics")
                     chart = gr.Image(label="Per-class IoU", type="numpy", interactive=False)
-                    downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON", file_count="multiple")
+                    downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON",
+                                        file_count="multiple")
             with gr.Accordion("Where do two models disagree?", open=False):
                 with gr.Row():
                     model_a = gr.Dropdown(label="Model A")
@@ -449,7 +453,8 @@ def build() -> gr.Blocks:
                         clear = gr.Button("Clear")
                     sam_note = gr.Markdown(elem_id="sam-note")
                 with gr.Column(scale=1):
-                    choices = gr.Gallery(label="Masks (click one to choose)", columns=1, height=420, elem_id="sam-masks")
+                    choices = gr.Gallery(label="Masks (click one to choose)", columns=1, height=420,
+                                         elem_id="sam-masks")
                     export = gr.Button("Export the chosen mask (PNG + COCO RLE)")
                     sam_files = gr.File(label="Mask files", file_count="multiple")
             relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?")

@@ -108,3 +108,45 @@ def disagreement(image: np.ndarray, a: np.ndarray, b: np.ndarray,
     stats.update(a_right=round(a_right.sum() / total, 6), b_right=round(b_right.sum() / total, 6),
                  both_wrong=round(both_wrong.sum() / total, 6))
     return picture, stats
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What `compare` found: predictions by key, and one metrics row per run (with a ground truth).
+
+    rows: {"model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"}; with TTA or a CRF each
+    model has two rows, the refined one and "(plain)", so their effect on the metrics is visible.
+    per_class: model title -> {class name: IoU or None}, the refined runs only.
+    """
+
+    predictions: dict[str, Prediction]
+    rows: list[dict]
+    per_class: dict[str, dict[str, float | None]]
+
+
+def _row(title: str, s: dict) -> dict:
+    return {"model": title, "mIoU": s["miou"], "Dice": s["mean_dice"], "pixel acc.": s["pixel_accuracy"],
+            "boundary F": s["boundary_f"], "'other'": s["other_fraction"]}
+
+
+def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = None, *, tta: bool = False,
+            crf: bool = False, progress=None) -> Comparison:
+    """Run every model on `image` and score it. models: key -> (title, `seg.zoo` model).
+
+    progress: optional callable(fraction, description).
+    """
+    predictions, rows, per_class = {}, [], {}
+    for i, (key, (title, model)) in enumerate(models.items()):
+        if progress:
+            progress(i / len(models), f"running {title}")
+        p = predict(model, image, key=key, title=title, tta=tta, crf=crf)
+        predictions[key] = p
+        if ground_truth is None:
+            continue
+        s = score(p.labels, ground_truth)
+        rows.append(_row(title + (f" + {' + '.join(n for n, on in (('TTA', tta), ('CRF', crf)) if on)}"
+                                  if tta or crf else ""), s))
+        per_class[title] = {c: v["iou"] for c, v in s["per_class"].items()}
+        if tta or crf:  # the same model without refinement, to show what refinement changed
+            rows.append(_row(f"{title} (plain)", score(predict(model, image).labels, ground_truth)))
+    return Comparison(predictions, rows, per_class)

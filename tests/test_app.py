@@ -54,7 +54,7 @@ def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
     names = sorted(os.path.basename(f) for f in files)
     assert "metrics.json" in names and "fcn32s_labels.png" in names and "unet_colour.png" in names
     saved = json.loads(open([f for f in files if f.endswith("metrics.json")][0]).read())
-    assert [m["model"] for m in saved["models"]] == list(metrics["model"])
+    assert [m["model"] for m in saved["runs"]] == list(metrics["model"])
     labels = np.array(Image.open([f for f in files if f.endswith("fcn32s_labels.png")][0]))
     assert np.array_equal(labels, predictions["fcn32s"])
     picture, text = app.show_disagreement(str(sample[0]), str(truth), predictions, "fcn32s", "unet")
@@ -71,7 +71,11 @@ def test_tta_and_crf_run_through_the_comparison(app, sample):
     """Their effect is tested on known answers in test_postprocess; here: they are wired in."""
     refined = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s", "segformer-b0"], True, True)
     assert refined[6]["fcn8s"].shape == (360, 480) and refined[2]["mIoU"].notna().all()
+    assert list(refined[2]["model"]) == ["FCN-8s (from scratch) + TTA + CRF", "FCN-8s (from scratch) (plain)",
+                                         "SegFormer-B0 (from scratch) + TTA + CRF", "SegFormer-B0 (from scratch) (plain)"]
     assert (refined[1]["time (ms)"] > 0).all()
+    with pytest.raises(gr.Error, match="unknown or unavailable"):
+        app.run_compare(str(sample[0]), None, ["fcn8s", "nope"], False, False)
 
 
 @pytest.mark.parametrize("bad, message", [
