@@ -104,7 +104,11 @@ class Zoo:
         for name in SCRATCH_ORDER:
             weights, folder = camvid / f"{name}.safetensors", camvid / name
             if weights.is_file():
-                arch = read_card(weights)["architecture"]["name"]
+                try:
+                    arch = read_card(weights)["architecture"]["name"]
+                except (OSError, ValueError, KeyError, TypeError) as error:  # one broken card must not stop the app
+                    missing.append((name, f"{weights}: its model card is unreadable ({error}); train or copy it again"))
+                    continue
                 entries[name] = Entry(name, f"{TITLES.get(arch, arch)} (from scratch)", "scratch", str(weights))
             elif (folder / "config.json").is_file():
                 entries[name] = Entry(name, "SegFormer-B0 (from scratch)", "segformer", str(folder))

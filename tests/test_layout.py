@@ -6,8 +6,10 @@ import sys
 from conftest import ROOT
 
 CORE = ["seg", "seg.models", "seg.losses", "seg.metrics", "seg.data", "seg.engine", "seg.inference",
-        "seg.visualize", "seg.checkpoint", "seg.fetch", "seg.pretrained", "seg.pretrained.label_mapping"]
-HEAVY = ["transformers", "segment_anything", "mobile_sam", "timm", "gradio"]
+        "seg.visualize", "seg.checkpoint", "seg.fetch", "seg.pretrained", "seg.pretrained.label_mapping",
+        "seg.zoo", "seg.compare", "seg.postprocess", "seg.prompts", "seg.export", "seg.charts", "seg.demos",
+        "seg.data.ground_truth"]
+HEAVY = ["transformers", "segment_anything", "mobile_sam", "timm", "gradio", "pydensecrf", "scipy", "pandas"]
 
 
 def test_core_modules_do_not_import_heavy_dependencies():
@@ -22,3 +24,9 @@ def test_each_adapter_imports_only_its_own_dependency():
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"  # imported lazily, on load, not at module import
+
+
+def test_nothing_in_the_library_imports_the_app():
+    for path in (ROOT / "seg").rglob("*.py"):
+        text = path.read_text()
+        assert "import app" not in text and "from app" not in text and "import gradio" not in text, path
