@@ -3,6 +3,7 @@
 #
 #   recipes/camvid_cpu.sh ablation   # FCN-8s, 12 epochs, with three losses; the best one is kept
 #   recipes/camvid_cpu.sh models     # FCN-32s, FCN-8s, DeepLabv3, U-Net, SegFormer-B0 with that loss
+#                                    # (= the stages "cnn" and "slow", which can also run alone)
 #   recipes/camvid_cpu.sh synthetic  # the small models behind the app's teaching demos
 #
 # Every run writes runs/<name>/model.safetensors with its JSON card (which repeats the exact
@@ -30,14 +31,17 @@ case "${1:-}" in
     train ablation-ce-median --model fcn8s --loss ce --class-weights median --epochs 12
     train ablation-ce-dice   --model fcn8s --loss ce+dice --epochs 12
     ;;
-  models)
+  models) "$0" cnn && "$0" slow ;;
+  cnn)
     train fcn32s      --model fcn32s "${BEST_LOSS[@]}"
     train fcn8s       --model fcn8s "${BEST_LOSS[@]}"
     train deeplabv3   --model deeplabv3 "${BEST_LOSS[@]}"
-    # U-Net runs its convolutions at full resolution: a quarter of the width keeps it to ~4x FCN's cost.
+    ;;
+  slow)
+    # U-Net runs its convolutions at full resolution: a quarter of the width keeps an epoch near
+    # 50 s on 2 cores. SegFormer-B0 costs ~2 min an epoch: fewer epochs, to fit one session.
     train unet        --model unet --width-mult 0.25 "${BEST_LOSS[@]}"
-    # An epoch of SegFormer-B0 takes ~2 min on 2 cores: fewer epochs.
-    train segformer-b0 --model segformer_b0 "${BEST_LOSS[@]}" --epochs 8
+    train segformer-b0 --model segformer_b0 "${BEST_LOSS[@]}" --epochs 6
     ;;
   synthetic)
     for model in fcn32s fcn8s unet; do
@@ -45,5 +49,5 @@ case "${1:-}" in
         --fp16-weights --no-progress --seed 0 --out "runs/synthetic-$model" 2>&1 | tee "runs/synthetic-$model.log"
     done
     ;;
-  *) echo "usage: $0 ablation|models|synthetic" >&2; exit 2 ;;
+  *) echo "usage: $0 ablation|models|cnn|slow|synthetic" >&2; exit 2 ;;
 esac
