@@ -112,7 +112,8 @@ def write_markdown(board: dict, path: Path) -> None:
              f"{board['split']}, measured with `python -m seg.evaluate` on the shipped weights; CPU latency of one "
              f"360x480 image through `seg.inference.segment`, on {board['machine']}, {board['date']}. "
              "Regenerate with `python leaderboard/build.py`.", "",
-             "| model | val mIoU | boundary F | pixel acc. | mean Dice | parameters | weights | CPU ms | input | trained |",
+             "| model | val mIoU | boundary F | pixel acc. | mean Dice | parameters | weights | CPU ms | input "
+             "| trained |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for r in board["models"]:
         size = "x".join(map(str, r["input_size"])) if r["input_size"] else "image size"

@@ -3,8 +3,9 @@
     python recipes/ship.py [--runs runs] [--weights weights]
 
 CNNs keep the float16 safetensors that training wrote (--fp16-weights); SegFormer-B0 becomes a
-transformers `save_pretrained` folder (float32: its LayerNorms and attention are the part of the
-model where half precision is least safe, and it is 15 MB) with its card as model.json.
+transformers `save_pretrained` folder with its card as model.json, in float32 (15 MB): transformers
+5 loads a folder in its stored dtype, and a float16 folder would hand `from_pretrained` users a
+half-precision model on the CPU.
 """
 
 import argparse

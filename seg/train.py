@@ -92,7 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.loss == "dice" and args.class_weights != "none":
         p.error("--class-weights applies to cross-entropy: use --loss ce or ce+dice")
     args.out = args.out or Path("runs") / args.model
-    args.model_arguments = {"width_mult": args.width_mult, **args.model_args}  # what the card records
+    # what the card records; SegFormer-B0 has its published, fixed widths
+    width = {} if args.model == "segformer_b0" else {"width_mult": args.width_mult}
+    args.model_arguments = {**width, **args.model_args}
     return args
 
 
