@@ -128,8 +128,10 @@ def main() -> int:
     rows = ["| endpoint | requests | p50 (ms) | p95 (ms) |", "| --- | ---: | ---: | ---: |"]
     for kind, values in latencies.items():
         if values:
-            rows.append(f"| /{kind} | {len(values)} | {np.percentile(values, 50):.0f} | {np.percentile(values, 95):.0f} |")
-    rows += ["", f"{total} requests from {args.clients} concurrent clients in {wall:.0f} s; **{len(failures)} failed**.",
+            p50, p95 = np.percentile(values, 50), np.percentile(values, 95)
+            rows.append(f"| /{kind} | {len(values)} | {p50:.0f} | {p95:.0f} |")
+    rows += ["", f"{total} requests from {args.clients} concurrent clients in {wall:.0f} s; "
+             f"**{len(failures)} failed**.",
              "Server memory (RSS) after n requests: " + ", ".join(f"{n}: {m:.0f} MiB" for n, m in memory) + "."]
     rows += [f"- failure: {f}" for f in failures[:5]]
     publish(f"Load test: {args.clients} clients x {args.requests} mixed requests on loopback",

@@ -51,19 +51,23 @@ def rle_encode(mask: np.ndarray) -> dict:
     flat = mask.ravel(order="F").astype(np.int8)
     changes = np.flatnonzero(np.diff(flat)) + 1
     bounds = np.concatenate([[0], changes, [flat.size]])
-    runs = np.diff(bounds).tolist()
+    runs = np.diff(bounds)
     if flat.size and flat[0] == 1:
-        runs = [0] + runs  # the first run counts zeros
-    chars = []
-    for i, run in enumerate(runs):
-        x = run - runs[i - 2] if i > 2 else run
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            more = x != -1 if c & 0x10 else x != 0
-            chars.append(chr(c + 48 + (0x20 if more else 0)))
-    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": "".join(chars)}
+        runs = np.concatenate([[0], runs])  # the first run counts zeros
+    x = runs.astype(np.int64)
+    x[3:] -= runs[1:-2]  # from the fourth run on, the delta to the run two back
+    # Each value becomes 5-bit groups, low bits first; a set 0x20 bit means another group follows.
+    # All runs are encoded at once, one group per round, with a mask of the runs still writing.
+    groups, writing = [], np.ones(len(x), dtype=bool)
+    while writing.any():
+        c = x & 0x1F
+        x = x >> 5  # arithmetic shift: negative deltas end at -1
+        more = np.where(c & 0x10, x != -1, x != 0)
+        groups.append((np.where(writing, c + 48 + 0x20 * more, 0).astype(np.uint8)))
+        writing &= more
+    chars = np.stack(groups, axis=1) if groups else np.zeros((0, 1), np.uint8)  # (runs, rounds), 0 = unused
+    counts = chars[chars > 0].tobytes().decode("ascii")  # row-major: run by run, groups in order
+    return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
 
 
 def rle_decode(rle: dict) -> np.ndarray:

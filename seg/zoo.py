@@ -148,7 +148,8 @@ class Zoo:
     def semantic(self, key: str) -> ScratchModel | SegFormerModel:
         """The model `key` (see `semantic_names`), loaded on first use."""
         if key not in self.entries:
-            raise ValueError(f"unknown or unavailable model {key!r}: choose one of {', '.join(self.entries) or '(none)'}")
+            choices = ", ".join(self.entries) or "(none)"
+            raise ValueError(f"unknown or unavailable model {key!r}: choose one of {choices}")
         entry = self.entries[key]
         if entry.kind == "scratch":
             return self._once(key, lambda: ScratchModel(*load_model(entry.source, device=self.device)))

@@ -75,8 +75,9 @@ def weights_dir(tmp_path_factory) -> Path:
     (root / "camvid").mkdir()
     (root / "synthetic").mkdir()
     torch.manual_seed(0)
-    for name, classes, palette, folder in [(n, camvid.CLASSES, camvid.PALETTE, "camvid") for n in ("fcn32s", "fcn8s", "unet")] + \
-            [(n, synthetic.CLASSES, synthetic.PALETTE, "synthetic") for n in ("fcn32s", "fcn8s", "unet")]:
+    models = [(n, camvid.CLASSES, camvid.PALETTE, "camvid") for n in ("fcn32s", "fcn8s", "unet")]
+    models += [(n, synthetic.CLASSES, synthetic.PALETTE, "synthetic") for n in ("fcn32s", "fcn8s", "unet")]
+    for name, classes, palette, folder in models:
         arguments = {"width_mult": 0.25}
         model = build_model(name, num_classes=len(classes), **arguments)
         card = {"architecture": {"name": name, "arguments": arguments}, "classes": list(classes),

@@ -72,7 +72,8 @@ def test_tta_and_crf_run_through_the_comparison(app, sample):
     refined = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s", "segformer-b0"], True, True)
     assert refined[6]["fcn8s"].shape == (360, 480) and refined[2]["mIoU"].notna().all()
     assert list(refined[2]["model"]) == ["FCN-8s (from scratch) + TTA + CRF", "FCN-8s (from scratch) (plain)",
-                                         "SegFormer-B0 (from scratch) + TTA + CRF", "SegFormer-B0 (from scratch) (plain)"]
+                                         "SegFormer-B0 (from scratch) + TTA + CRF",
+                                         "SegFormer-B0 (from scratch) (plain)"]
     assert (refined[1]["time (ms)"] > 0).all()
     with pytest.raises(gr.Error, match="unknown or unavailable"):
         app.run_compare(str(sample[0]), None, ["fcn8s", "nope"], False, False)

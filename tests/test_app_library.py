@@ -45,6 +45,10 @@ def test_rle_matches_pycocotools():
             theirs = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
             assert ours["counts"] == theirs["counts"].decode() and ours["size"] == list(theirs["size"])
             assert np.array_equal(rle_decode(ours), mask)
+    blobs = np.zeros((360, 480), dtype=bool)  # long runs: multi-group values and negative deltas
+    blobs[40:300, 10:200] = True
+    blobs[100:101, 300:] = True
+    assert rle_encode(blobs)["counts"] == coco_mask.encode(np.asfortranarray(blobs.astype(np.uint8)))["counts"].decode()
 
 
 def test_prompts_points_boxes_and_undo():

@@ -51,12 +51,14 @@ def test_examples_are_served_but_nothing_beside_them(server, app):
 def test_weights_load_only_through_safe_loaders():
     """Every torch.load in the code passes weights_only=True; model weights are read with safetensors."""
     calls = []
-    for path in [ROOT / "app.py", *ROOT.glob("seg/**/*.py"), *ROOT.glob("recipes/*.py"), *ROOT.glob("leaderboard/*.py")]:
+    sources = [ROOT / "app.py", *ROOT.glob("seg/**/*.py"), *ROOT.glob("recipes/*.py"), *ROOT.glob("leaderboard/*.py")]
+    for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load" and \
                     getattr(node.func.value, "id", None) == "torch":
                 calls.append(path.name)
                 options = {k.arg: k.value for k in node.keywords}
-                assert isinstance(options.get("weights_only"), ast.Constant) and options["weights_only"].value is True, \
+                weights_only = options.get("weights_only")
+                assert isinstance(weights_only, ast.Constant) and weights_only.value is True, \
                     f"{path}: torch.load without weights_only=True"
     assert calls, "expected the SAM loader and the training resume to use torch.load"
