@@ -304,14 +304,24 @@ RECEPTIVE_PRESETS = {"one 3x3, rate 1": (1,), "one 3x3, rate 2": (2,), "one 3x3,
 
 
 # ---------------------------------------------------------------- Leaderboard
-def leaderboard_table() -> pd.DataFrame:
+def leaderboard() -> tuple[str, pd.DataFrame]:
+    """The caption and the table of leaderboard/leaderboard.json (percentages, one decimal)."""
     path = LEADERBOARD / "leaderboard.json"
     if not path.is_file():
-        return pd.DataFrame(columns=["model"])
+        return "No leaderboard yet: run `python leaderboard/build.py`.", pd.DataFrame(columns=["model"])
     board = json.loads(path.read_text())
-    return pd.DataFrame([{"model": m["title"], "val mIoU": m["miou"], "boundary F": m["boundary_f"],
-                          "pixel acc.": m["pixel_accuracy"], "parameters (M)": round(m["parameters"] / 1e6, 2),
-                          "CPU ms / 360x480": m["cpu_ms"], "trained": m["training"]} for m in board["models"]])
+    ref = board["reference"]
+    caption = (f"Our from-scratch models on {board['split']}, measured with `python -m seg.evaluate` on the shipped "
+               f"weights; CPU latency of one 360x480 image on {board['machine']}, {board['date']}. For scale: "
+               f"{ref['title']} scores {100 * ref['miou']:.1f} mIoU at about {ref['cpu_ms']} ms. "
+               "How they were trained: `docs/training.md`.")
+    pct = lambda x: None if x is None else round(100 * x, 1)  # noqa: E731
+    table = pd.DataFrame([{"model": m["title"], "val mIoU (%)": pct(m["miou"]),
+                           "boundary F (%)": pct(m["boundary_f"]), "pixel acc. (%)": pct(m["pixel_accuracy"]),
+                           "parameters (M)": round(m["parameters"] / 1e6, 2), "CPU ms / 360x480": m["cpu_ms"],
+                           "trained": m["training"].split(" on ")[0]}  # the machine is in the caption
+                          for m in board["models"]])
+    return caption, table
 
 
 # ---------------------------------------------------------------- API (scripted use)
@@ -423,7 +433,7 @@ def build() -> gr.Blocks:
                         timing = gr.Dataframe(label="Time per model", interactive=False)
                         metrics = gr.Dataframe(label="Metrics against the ground truth", interactive=False,
                                                elem_id="metrics")
-                    chart = gr.Image(label="Per-class IoU", type="numpy", interactive=False)
+                    chart = gr.Image(show_label=False, type="numpy", interactive=False)  # titled inside
                     downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON",
                                         file_count="multiple")
             with gr.Accordion("Where do two models disagree?", open=False):
@@ -511,12 +521,11 @@ def build() -> gr.Blocks:
             demo.load(learn_receptive, preset, [field, field_text])
 
         with gr.Tab("Leaderboard"):
-            gr.Markdown("Our from-scratch models on CamVid val (101 images, 11 classes, void ignored), measured "
-                        "with `python -m seg.evaluate`; CPU latency on 2 cores. See `leaderboard/` and "
-                        "`docs/training.md`.")
-            gr.Dataframe(leaderboard_table(), interactive=False)
-            if (LEADERBOARD / "per_class_iou.png").is_file():
-                gr.Image(str(LEADERBOARD / "per_class_iou.png"), label="Per-class IoU", interactive=False)
+            caption, table = leaderboard()
+            gr.Markdown(caption)
+            gr.Dataframe(table, interactive=False, elem_id="leaderboard")
+            if (LEADERBOARD / "per_class_iou.png").is_file():  # the chart carries its own title
+                gr.Image(str(LEADERBOARD / "per_class_iou.png"), show_label=False, interactive=False)
 
         with gr.Row(visible=False):  # endpoints for scripted use (see README, "Use via API")
             # files, not gr.Image: our reader, not the component's, meets broken uploads and says why

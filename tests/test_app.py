@@ -153,6 +153,14 @@ def test_learn_demos(app):
     assert "49" in text  # 7x7 samples, two apart: the holes of gridding
 
 
+def test_the_leaderboard_tab_shows_the_shipped_figures(app):
+    board = json.loads((app.LEADERBOARD / "leaderboard.json").read_text())
+    caption, table = app.leaderboard()
+    assert list(table["model"]) == [m["title"] for m in board["models"]]
+    assert list(table["val mIoU (%)"]) == [round(100 * m["miou"], 1) for m in board["models"]]
+    assert board["machine"] in caption and "ESPNet" in caption
+
+
 def test_api_handlers(app, sample, tmp_path):
     path, info = app.api_segment(str(sample[0]), "fcn8s")
     labels = np.array(Image.open(path))

@@ -83,4 +83,5 @@ def test_learn_and_leaderboard_tabs_in_a_browser(server, page):
     expect(page.locator("#race-text")).to_contain_text("After 50 steps", timeout=300_000)
     page.screenshot(path=str(SCREENSHOTS / "learn.png"), full_page=True)
     page.get_by_role("tab", name="Leaderboard").click()
+    expect(page.locator("#leaderboard")).to_contain_text("FCN-8s", timeout=30_000)
     page.screenshot(path=str(SCREENSHOTS / "leaderboard.png"), full_page=True)
