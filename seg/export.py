@@ -63,9 +63,9 @@ def rle_encode(mask: np.ndarray) -> dict:
         c = x & 0x1F
         x = x >> 5  # arithmetic shift: negative deltas end at -1
         more = np.where(c & 0x10, x != -1, x != 0)
-        groups.append((np.where(writing, c + 48 + 0x20 * more, 0).astype(np.uint8)))
+        groups.append(np.where(writing, c + 48 + 0x20 * more, 0).astype(np.uint8))
         writing &= more
-    chars = np.stack(groups, axis=1) if groups else np.zeros((0, 1), np.uint8)  # (runs, rounds), 0 = unused
+    chars = np.stack(groups, axis=1)  # (runs, rounds), 0 = unused; there is always a first run
     counts = chars[chars > 0].tobytes().decode("ascii")  # row-major: run by run, groups in order
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": counts}
 
