@@ -1,6 +1,7 @@
 """The teaching demos, as functions an app (or a notebook) calls.
 
-- `scene_comparison`: FCN-32s vs FCN-8s vs U-Net on one synthetic scene, with boundary F-scores.
+- `scene_comparison`: FCN-32s vs FCN-8s vs U-Net on one synthetic scene, with boundary F-scores;
+  `average_scores`: the same over many scenes.
 - `LossRace`: cross-entropy and Dice training side by side on a small foreground.
 - `receptive_field`: where a stack of dilated 3x3 convolutions looks, gridding included.
 """
@@ -38,6 +39,18 @@ def scene_comparison(models: dict, image: np.ndarray, labels: np.ndarray, *,
         scores = metrics.compute()
         results[name] = {"labels": pred, "miou": float(scores.miou), "boundary_f": float(scores.mean_boundary_f)}
     return results
+
+
+def average_scores(models: dict, seeds, *, boundary_tolerance: int = 1) -> dict[str, dict]:
+    """Each model's scores accumulated over the scenes `new_scene(seed)` for `seeds`: name ->
+    {"miou", "boundary_f"}. One scene can go against the trend; this is the trend."""
+    metrics = {name: SegmentationMetrics(len(CLASSES), boundary_tolerance=boundary_tolerance) for name in models}
+    for seed in seeds:
+        image, labels = new_scene(seed)
+        for name, entry in models.items():
+            metrics[name].update(pred=segment(entry.model, image, input_size=entry.input_size), target=labels)
+    return {name: {"miou": float(s.miou), "boundary_f": float(s.mean_boundary_f)}
+            for name, s in ((name, m.compute()) for name, m in metrics.items())}
 
 
 class LossRace:

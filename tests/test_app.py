@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from seg import demos
 from seg.data.camvid import PALETTE
 from seg.export import rle_decode
 from seg.prompts import Prompts
@@ -145,6 +146,8 @@ def test_the_sample_picker_copies_camvid_files_out_of_the_dataset(app, camvid_di
 def test_learn_demos(app):
     seed, scene, gallery, table = app.learn_scene(0)
     assert seed == 1 and len(gallery) == 4 and list(table["model"]) == ["FCN-32s", "FCN-8s", "U-Net"]
+    averages = demos.average_scores(app.ZOO.synthetic(), app.AVERAGE_SCENES)
+    assert list(table["BF, 32 scenes"]) == [round(averages[k]["boundary_f"], 3) for k in averages]
     race, curve, gallery, text = app.learn_train(None, 0.08, 3)
     assert race.steps == 3 and len(curve) == 6 and "cross-entropy" in text
     race, *_ = app.learn_train(race, 0.08, 2)

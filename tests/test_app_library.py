@@ -117,3 +117,16 @@ def test_segformer_from_scratch_loads_through_the_pretrained_adapter(weights_dir
     labels = model.segformer.segment(image).labels
     assert np.array_equal(labels, probs.argmax(0).numpy())  # the adapter's post-processing, same answer
     assert zoo.semantic("segformer-b0") is model  # loaded once
+
+
+def test_scene_averages_accumulate_the_single_scene_scores(weights_dir):
+    from seg import demos
+    from seg.zoo import Zoo
+
+    models = Zoo(weights_dir, segformers=()).synthetic()
+    image, labels = demos.new_scene(5)
+    one = demos.scene_comparison(models, image, labels)
+    averaged = demos.average_scores(models, [5])
+    for name in models:  # one scene: the accumulated scores are that scene's
+        assert averaged[name]["miou"] == pytest.approx(one[name]["miou"])
+        assert averaged[name]["boundary_f"] == pytest.approx(one[name]["boundary_f"])
