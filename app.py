@@ -170,6 +170,14 @@ def pick_sample(name):
 
 
 # ---------------------------------------------------------------- Prompt SAM
+def sam_notice() -> str:
+    """Empty when SAM can load; otherwise what is missing and how to enable it, for the tab's top."""
+    if ZOO.sam_available():
+        return ""
+    how = dict(ZOO.missing()).get(f"SAM {ZOO.sam_variant}", "")
+    return f"**SAM is not available on this server**: {how}. The semantic models work without it."
+
+
 def sam_open(path):
     """A new image for SAM: fresh prompts, no mask (the embedding is computed at the first click)."""
     if not path:
@@ -462,6 +470,7 @@ def build() -> gr.Blocks:
                           [diff_image, diff_text], api_name="disagreement")
 
         with gr.Tab("Prompt SAM"):
+            gr.Markdown(sam_notice(), visible=bool(sam_notice()), elem_id="sam-unavailable")
             sam_image, prompts, sam_result = gr.State(None), gr.State(Prompts()), gr.State(None)
             with gr.Row():
                 with gr.Column(scale=2):

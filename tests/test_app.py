@@ -41,6 +41,15 @@ def test_the_catalogue_lists_what_loads_and_says_how_to_get_the_rest(app):
     assert "Unavailable models and how to enable them" in status and "SAM vit_t" in status
 
 
+def test_the_sam_tab_says_when_sam_is_missing(app, weights_dir, tmp_path, monkeypatch):
+    assert app.sam_notice() == ""  # the fixture's checkpoint is there
+    monkeypatch.delenv("SEG_SAM_CHECKPOINT", raising=False)
+    monkeypatch.setenv("SEG_CACHE_DIR", str(tmp_path))  # an empty download cache
+    monkeypatch.setattr(app, "ZOO", app.Zoo(weights_dir, segformers=()))
+    notice = app.sam_notice()
+    assert "SAM is not available" in notice and "SEG_SAM_CHECKPOINT" in notice
+
+
 @pytest.mark.parametrize("truth_kind", ["ids", "colours"])
 def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
     truth = sample[1] if truth_kind == "ids" else colour_truth
