@@ -470,7 +470,8 @@ def build() -> gr.Blocks:
                           [diff_image, diff_text], api_name="disagreement")
 
         with gr.Tab("Prompt SAM"):
-            gr.Markdown(sam_notice(), visible=bool(sam_notice()), elem_id="sam-unavailable")
+            notice = sam_notice()
+            gr.Markdown(notice, visible=bool(notice), elem_id="sam-unavailable")
             sam_image, prompts, sam_result = gr.State(None), gr.State(Prompts()), gr.State(None)
             with gr.Row():
                 with gr.Column(scale=2):
