@@ -3,7 +3,7 @@
 #
 #   recipes/camvid_cpu.sh ablation   # FCN-8s, 12 epochs, with three losses; the best one is kept
 #   recipes/camvid_cpu.sh models     # FCN-32s, FCN-8s, DeepLabv3, U-Net, SegFormer-B0 with that loss
-#                                    # (= the stages "cnn" and "slow", which can also run alone)
+#                                    # (= "cnn" then "slow"; "slow" = "unet" then "segformer")
 #   recipes/camvid_cpu.sh synthetic  # the small models behind the app's teaching demos
 #
 # Every run writes runs/<name>/model.safetensors with its JSON card (which repeats the exact
@@ -32,16 +32,20 @@ case "${1:-}" in
     train ablation-ce-dice   --model fcn8s --loss ce+dice --epochs 12
     ;;
   models) "$0" cnn && "$0" slow ;;
+  slow) "$0" unet && "$0" segformer ;;
   cnn)
     train fcn32s      --model fcn32s "${BEST_LOSS[@]}"
     train fcn8s       --model fcn8s "${BEST_LOSS[@]}"
     train deeplabv3   --model deeplabv3 "${BEST_LOSS[@]}"
     ;;
-  slow)
+  unet)
     # U-Net runs its convolutions at full resolution: a quarter of the width keeps an epoch near
-    # 50 s on 2 cores. SegFormer-B0 costs ~65 s an epoch at 180x240: 4 epochs, all one session had left.
+    # 50 s on 2 cores.
     train unet        --model unet --width-mult 0.25 "${BEST_LOSS[@]}"
-    train segformer-b0 --model segformer_b0 "${BEST_LOSS[@]}" --epochs 4
+    ;;
+  segformer)
+    # SegFormer-B0 from scratch (its widths are fixed): ~65 s an epoch at 180x240 on 2 cores.
+    train segformer-b0 --model segformer_b0 "${BEST_LOSS[@]}"
     ;;
   synthetic)
     for model in fcn32s fcn8s unet; do
@@ -49,5 +53,5 @@ case "${1:-}" in
         --fp16-weights --no-progress --seed 0 --out "runs/synthetic-$model" 2>&1 | tee "runs/synthetic-$model.log"
     done
     ;;
-  *) echo "usage: $0 ablation|models|cnn|slow|synthetic" >&2; exit 2 ;;
+  *) echo "usage: $0 ablation|models|cnn|slow|unet|segformer|synthetic" >&2; exit 2 ;;
 esac
