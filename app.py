@@ -339,7 +339,7 @@ def leaderboard() -> tuple[str, pd.DataFrame]:
     table = pd.DataFrame([{"model": m["title"], "val mIoU (%)": pct(m["miou"]),
                            "boundary F (%)": pct(m["boundary_f"]), "pixel acc. (%)": pct(m["pixel_accuracy"]),
                            "parameters (M)": round(m["parameters"] / 1e6, 2), "CPU ms / 360x480": m["cpu_ms"],
-                           "trained": m["training"].split(" on ")[0]}  # the machine is in the caption
+                           "trained": m["training"]}
                           for m in board["models"]])
     return caption, table
 

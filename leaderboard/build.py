@@ -50,6 +50,13 @@ def latency_ms(model, image: np.ndarray, input_size, repeats: int) -> float:
     return round(1000 * statistics.median(times), 1)
 
 
+def training_summary(training: dict) -> str:
+    """e.g. "best at epoch 81 of 99 run (100 planned), 7 min on <hardware>"."""
+    planned, run = training["epochs"], training.get("epochs_completed", training["epochs"])
+    epochs = f"{run} run ({planned} planned)" if run < planned else f"{planned}"
+    return f"best at epoch {training['epoch']} of {epochs}, {training['time_s'] / 60:.0f} min on {training['hardware']}"
+
+
 def evaluate(path: Path, data_dir: Path) -> dict:
     """`python -m seg.evaluate` on val, exactly as a user runs it; its JSON."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,8 +93,7 @@ def main() -> int:
             "parameters": card["parameters"], "weights_mb": round(sum(f.stat().st_size for f in files) / 1e6, 2),
             "input_size": card.get("input_size"),
             "cpu_ms": latency_ms(model, image, card.get("input_size"), args.repeats),
-            "training": f"{training['epoch']}/{training['epochs']} epochs (best), {training['time_s'] / 60:.0f} min "
-                        f"on {training['hardware']}",
+            "training": training_summary(training),
             "loss": training["loss"], "class_weights": training["class_weights"], "command": training["command"],
         })
         print(f"{rows[-1]['title']}: val mIoU {rows[-1]['miou']:.4f}, boundary F {rows[-1]['boundary_f']:.4f}, "

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The CamVid models we ship, trained on a 2-core CPU at half resolution (180x240).
+# The CamVid models on a 2-core CPU, at half resolution (180x240). The weights we ship come from the
+# same recipe on a GPU at full resolution (recipes/camvid_gpu.sh); docs/training.md compares the two.
 #
 #   recipes/camvid_cpu.sh ablation   # FCN-8s, 12 epochs, with three losses; the best one is kept
 #   recipes/camvid_cpu.sh models     # FCN-32s, FCN-8s, DeepLabv3, U-Net, SegFormer-B0 with that loss
 #                                    # (= "cnn" then "slow"; "slow" = "unet" then "segformer")
 #   recipes/camvid_cpu.sh synthetic  # the small models behind the app's teaching demos
 #
-# Every run writes runs/<name>/model.safetensors with its JSON card (which repeats the exact
-# command). On a GPU, drop --resize and raise --epochs: the recipe is otherwise the same.
+# Every run writes runs/<name>/model.safetensors with its JSON card (which repeats the exact command).
 # Needs CamVid in $SEG_CAMVID_DIR (python -m seg.download camvid).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 """Copy the trained runs into weights/ (the layout seg.zoo reads), with their cards.
 
-    python recipes/ship.py [--runs runs] [--weights weights]
+    python recipes/ship.py [--runs runs] [--weights weights] [--data-note TEXT]
 
 CNNs keep the float16 safetensors that training wrote (--fp16-weights); SegFormer-B0 becomes a
 transformers `save_pretrained` folder with its card as model.json, in float32 (15 MB): transformers
@@ -22,10 +22,23 @@ CAMVID = ("fcn32s", "fcn8s", "unet", "deeplabv3")
 SYNTHETIC = ("fcn32s", "fcn8s", "unet")
 
 
-def copy_run(run: Path, target: Path) -> None:
+def shipped_card(run: Path, card: dict, data_note: str | None) -> dict:
+    """The run's card, plus how many epochs really ran (a run stopped by a time limit ran fewer than
+    its --epochs) and, where given, how the data travelled."""
+    card = json.loads(json.dumps(card))  # a copy
+    history = json.loads((run / "history.json").read_text()) if (run / "history.json").is_file() else None
+    if history:
+        card["training"]["epochs_completed"] = history[-1]["epoch"]
+    if data_note:
+        card["data"]["note"] = data_note
+    return card
+
+
+def copy_run(run: Path, target: Path, data_note: str | None) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run / "model.safetensors", target)
-    shutil.copyfile(run / "model.json", target.with_suffix(".json"))
+    card = shipped_card(run, json.loads((run / "model.json").read_text()), data_note)
+    target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"{run} -> {target} ({target.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -33,24 +46,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--weights", type=Path, default=Path("weights"))
+    parser.add_argument("--data-note", help="how the training data travelled, recorded in the CamVid cards")
     args = parser.parse_args()
     for name in CAMVID:
         if (args.runs / name / "model.safetensors").is_file():
-            copy_run(args.runs / name, args.weights / "camvid" / f"{name}.safetensors")
+            copy_run(args.runs / name, args.weights / "camvid" / f"{name}.safetensors", args.data_note)
     run = args.runs / "segformer-b0"
     if (run / "model.safetensors").is_file():
         model, card = load_model(run / "model.safetensors")
         folder = args.weights / "camvid" / "segformer-b0"
         shutil.rmtree(folder, ignore_errors=True)
         save_pretrained_folder(model.float(), folder, classes=card["classes"], input_size=tuple(card["input_size"]))
-        card = {**card, "weights": "model.safetensors", "weights_dtype": "float32",
+        card = {**shipped_card(run, card, args.data_note), "weights": "model.safetensors", "weights_dtype": "float32",
                 "format": "transformers save_pretrained folder (SegformerForSemanticSegmentation)"}
         (folder / "model.json").write_text(json.dumps(card, indent=2) + "\n")
         size = sum(f.stat().st_size for f in folder.iterdir())
         print(f"{run} -> {folder} ({size / 1e6:.1f} MB)")
     for name in SYNTHETIC:
         if (args.runs / f"synthetic-{name}" / "model.safetensors").is_file():
-            copy_run(args.runs / f"synthetic-{name}", args.weights / "synthetic" / f"{name}.safetensors")
+            copy_run(args.runs / f"synthetic-{name}", args.weights / "synthetic" / f"{name}.safetensors", None)
     return 0
 
 

@@ -129,8 +129,8 @@ def run_command(argv: list[str] | None) -> str:
 
 
 def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch.nn.Module, classes: list[str],
-               palette: list[list[int]], scores, epoch: int, elapsed: float, world_size: int,
-               device: torch.device, train_images: int, val_images: int) -> dict:
+               palette: list[list[int]], input_size: tuple[int, int], scores, epoch: int, elapsed: float,
+               world_size: int, device: torch.device, train_images: int, val_images: int) -> dict:
     """Everything a reader needs to rebuild, reproduce and judge the checkpoint."""
     data = {"dataset": args.data, "train_images": train_images, "val_images": val_images}
     if args.data == "synthetic":  # the scenes are defined by these, not by a folder
@@ -139,7 +139,7 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
     return {
         "architecture": {"name": args.model, "arguments": args.model_arguments},
         "classes": classes, "palette": palette, "ignore_index": IGNORE_INDEX,
-        "input_size": list(args.resize) if args.resize else None,
+        "input_size": list(input_size),  # what it was trained at: the app and seg.evaluate run it there
         "parameters": count_parameters(model),
         "data": data,
         "training": {"command": run_command(argv), "epoch": epoch, "epochs": args.epochs, "seed": args.seed,
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     train_set = build_dataset(args.data, "train", limit=args.limit_train, **data_options)
     val_set = build_dataset(args.data, "val", limit=args.limit_val, transform=eval_transform(resize=args.resize),
                             **data_options)
-    height, width = args.resize or train_set.read(0)[1].shape
+    height, width = args.resize or train_set.read(0)[1].shape  # the training size (CamVid's images are all one size)
     train_set.transform = train_transform(crop_size=tuple(args.crop or (height, width)), scale_range=tuple(args.scale),
                                           resize=args.resize, jitter=args.jitter)
     classes, palette = list(train_set.classes), [list(c) for c in train_set.palette]
@@ -242,9 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"({time.time() - started:.0f}s){'  *best*' if improved else ''}")
             if improved:
                 best = scores.miou
-                card = model_card(args, argv, model=net, classes=classes, palette=palette, scores=scores,
-                                  epoch=epoch + 1, elapsed=elapsed, world_size=world_size, device=device,
-                                  train_images=len(train_set), val_images=len(val_set))
+                card = model_card(args, argv, model=net, classes=classes, palette=palette, input_size=(height, width),
+                                  scores=scores, epoch=epoch + 1, elapsed=elapsed, world_size=world_size,
+                                  device=device, train_images=len(train_set), val_images=len(val_set))
                 save_model(net, args.out / "model.safetensors", card=card, half=args.fp16_weights)
             args.out.mkdir(parents=True, exist_ok=True)
             torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),

@@ -46,6 +46,7 @@ def test_train_writes_weights_card_and_resumes(trained_checkpoint):
     assert card["data"] == {"dataset": "synthetic", "train_images": 192, "val_images": 48, "synthetic_images": 192,
                             "image_size": [64, 64], "object_size": 0.2}
     assert card["training"]["loss"] == "ce" and card["training"]["epoch"] == 2
+    assert card["input_size"] == [64, 64]  # no --resize: the size it trained at, which the app runs it at
     assert 0 < card["val_metrics"]["miou"] <= 1 and "square" in card["val_metrics"]["per_class"]
     # resume from last.pt: two more epochs continue the step count and the history
     copy = out.parent / "resumed"
