@@ -172,10 +172,8 @@ def pick_sample(name):
 # ---------------------------------------------------------------- Prompt SAM
 def sam_notice() -> str:
     """Empty when SAM can load; otherwise what is missing and how to enable it, for the tab's top."""
-    if ZOO.sam_available():
-        return ""
-    how = dict(ZOO.missing()).get(f"SAM {ZOO.sam_variant}", "")
-    return f"**SAM is not available on this server**: {how}. The semantic models work without it."
+    how = ZOO.sam_missing()
+    return f"**SAM is not available on this server**: {how}. The semantic models work without it." if how else ""
 
 
 def sam_open(path):

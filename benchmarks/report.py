@@ -5,7 +5,6 @@ from pathlib import Path
 
 from seg import system
 
-
 HEADER = "# Benchmark results\n\nRegenerate with `benchmarks/run.sh`.\n"
 
 

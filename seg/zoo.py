@@ -8,7 +8,7 @@ get the ones that are missing.
     model.probabilities(image)  # (C, H, W) at the image's size, in the model's own classes
     model.to_camvid(labels)     # its labels in CamVid's 11 classes (+ 11 "other")
 
-Weights folder layout (what `recipes/camvid_cpu.sh` trains and `weights/` ships):
+Weights folder layout (what `recipes/camvid_gpu.sh` and `recipes/camvid_cpu.sh` train, and `weights/` ships):
     camvid/<name>.safetensors + <name>.json      from-scratch CamVid models (seg.checkpoint format)
     camvid/segformer-b0/                         SegFormer-B0 from scratch (save_pretrained folder)
     synthetic/<name>.safetensors + <name>.json   the small models of the teaching demos
@@ -114,7 +114,7 @@ class Zoo:
                 entries[name] = Entry(name, "SegFormer-B0 (from scratch)", "segformer", str(folder))
             else:
                 missing.append((f"{TITLES.get(name.replace('-', '_'), name)} (from scratch)",
-                                f"no weights in {camvid}: train them with `recipes/camvid_cpu.sh models`, "
+                                f"no weights in {camvid}: train them with `recipes/camvid_gpu.sh` (or camvid_cpu.sh), "
                                 f"or set {WEIGHTS_ENV_VAR} to a folder that has them"))
         for name in self.segformers:
             short = Path(name).name if os.path.isdir(name) else name.split("/")[-1]
@@ -124,11 +124,8 @@ class Zoo:
             else:
                 missing.append((title, f"not in the Hugging Face cache: run `huggingface-cli download {name}` on a "
                                        f"connected machine, or list a save_pretrained folder in {SEGFORMER_ENV_VAR}"))
-        if not self.sam_available():
-            spec = VARIANTS[self.sam_variant]
-            missing.append((f"SAM {self.sam_variant}", f"no checkpoint: download {spec.url} and set "
-                                                       f"{CHECKPOINT_ENV_VAR}=/path/to/it "
-                                                       f"(and SEG_SAM_VARIANT={self.sam_variant})"))
+        if self.sam_missing():
+            missing.append((f"SAM {self.sam_variant}", self.sam_missing()))
         return entries, missing
 
     def semantic_names(self) -> dict[str, str]:
@@ -162,6 +159,13 @@ class Zoo:
             return True
         except (FileNotFoundError, ValueError):
             return self.allow_download
+
+    def sam_missing(self) -> str:
+        """Empty when SAM can load; otherwise why not and how to enable it."""
+        if self.sam_available():
+            return ""
+        return (f"no checkpoint: download {VARIANTS[self.sam_variant].url} and set {CHECKPOINT_ENV_VAR}=/path/to/it "
+                f"(and SEG_SAM_VARIANT={self.sam_variant})")
 
     def sam(self) -> Sam:
         """SAM, loaded on first use; FileNotFoundError (saying how to get it) when it is missing."""

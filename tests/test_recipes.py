@@ -1,4 +1,5 @@
-"""The recipe helpers that carry CamVid to a GPU machine and ship what comes back."""
+"""The recipe helpers that carry CamVid to a GPU machine and ship what comes back, and how benchmarks
+report."""
 
 import json
 import shutil
@@ -75,3 +76,18 @@ def test_ship_records_the_epochs_that_ran_and_how_the_data_travelled(trained_che
     assert shipped["data"]["note"] == "JPEG copies"
     assert (tmp_path / "weights" / "camvid" / "fcn8s.safetensors").read_bytes() == \
         (runs / "fcn8s" / "model.safetensors").read_bytes()
+
+
+def test_benchmark_report_replaces_a_section_of_the_same_title(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from report import publish
+
+    results = tmp_path / "RESULTS.md"
+    publish("Speed", "first run.", ["| a | 1 |"], results, new_file=True)
+    publish("Memory", "once.", ["| m | 5 |"], results)
+    publish("Speed", "second run.", ["| a | 2 |"], results)  # a rerun of one benchmark
+    text = results.read_text()
+    assert text.startswith("# Benchmark results")
+    assert [line for line in text.splitlines() if line.startswith("## ")] == ["## Speed", "## Memory"]
+    assert "second run." in text and "| a | 2 |" in text and "first run." not in text and "| m | 5 |" in text
+    assert "second run." in capsys.readouterr().out  # printed as well
