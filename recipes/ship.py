@@ -9,6 +9,7 @@ half-precision model on the CPU.
 """
 
 import argparse
+import copy
 import json
 import shutil
 import sys
@@ -25,7 +26,7 @@ SYNTHETIC = ("fcn32s", "fcn8s", "unet")
 def shipped_card(run: Path, card: dict, data_note: str | None) -> dict:
     """The run's card, plus how many epochs really ran (a run stopped by a time limit ran fewer than
     its --epochs) and, where given, how the data travelled."""
-    card = json.loads(json.dumps(card))  # a copy
+    card = copy.deepcopy(card)
     history = json.loads((run / "history.json").read_text()) if (run / "history.json").is_file() else None
     if history:
         card["training"]["epochs_completed"] = history[-1]["epoch"]

@@ -124,8 +124,9 @@ class Zoo:
             else:
                 missing.append((title, f"not in the Hugging Face cache: run `huggingface-cli download {name}` on a "
                                        f"connected machine, or list a save_pretrained folder in {SEGFORMER_ENV_VAR}"))
-        if self.sam_missing():
-            missing.append((f"SAM {self.sam_variant}", self.sam_missing()))
+        how = self.sam_missing()
+        if how:
+            missing.append((f"SAM {self.sam_variant}", how))
         return entries, missing
 
     def semantic_names(self) -> dict[str, str]:
