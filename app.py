@@ -330,13 +330,13 @@ def leaderboard() -> tuple[str, pd.DataFrame]:
     board = json.loads(path.read_text())
     ref = board["reference"]
     caption = (f"Our from-scratch models on {board['split']}, measured with `python -m seg.evaluate` on the shipped "
-               f"weights; CPU latency of one 360x480 image on {board['machine']}, {board['date']}. For scale: "
+               f"weights (scores in %); CPU ms: one 360x480 image on {board['machine']}, {board['date']}. For scale: "
                f"{ref['title']} scores {100 * ref['miou']:.1f} mIoU at about {ref['cpu_ms']} ms. "
                "How they were trained: `docs/training.md`.")
     pct = lambda x: None if x is None else round(100 * x, 1)  # noqa: E731
-    table = pd.DataFrame([{"model": m["title"], "val mIoU (%)": pct(m["miou"]),
-                           "boundary F (%)": pct(m["boundary_f"]), "pixel acc. (%)": pct(m["pixel_accuracy"]),
-                           "parameters (M)": round(m["parameters"] / 1e6, 2), "CPU ms / 360x480": m["cpu_ms"],
+    table = pd.DataFrame([{"model": m["title"], "val mIoU": pct(m["miou"]),
+                           "boundary F": pct(m["boundary_f"]), "pixel acc.": pct(m["pixel_accuracy"]),
+                           "params (M)": round(m["parameters"] / 1e6, 2), "CPU ms": m["cpu_ms"],
                            "trained": m["training"]}
                           for m in board["models"]])
     return caption, table
@@ -544,7 +544,7 @@ def build() -> gr.Blocks:
         with gr.Tab("Leaderboard"):
             caption, table = leaderboard()
             gr.Markdown(caption)
-            gr.Dataframe(table, interactive=False, elem_id="leaderboard")
+            gr.Dataframe(table, interactive=False, wrap=True, elem_id="leaderboard")
             if (LEADERBOARD / "per_class_iou.png").is_file():  # the chart carries its own title
                 gr.Image(str(LEADERBOARD / "per_class_iou.png"), show_label=False, interactive=False)
 
