@@ -1,5 +1,7 @@
 """From an image to a label map: normalise, run the model, resize the logits, then take the argmax."""
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,17 @@ def upsample_logits(logits: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(logits.shape[-2:]) == tuple(size):
         return logits
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+
+
+def working_size(image_size: tuple[int, int], input_size: tuple[int, int] | None) -> tuple[int, int]:
+    """The (h, w) to run a model at: as many pixels as `input_size` (a card's training size), in the
+    image's own shape, so a portrait photo or a panorama is scaled, never stretched. An image of the
+    card's shape runs at exactly `input_size` (CamVid's 4:3 photos at 360x480); None keeps the image's size.
+    """
+    if input_size is None:
+        return tuple(image_size)
+    (h, w), area = image_size, input_size[0] * input_size[1]
+    return max(1, round(math.sqrt(area * h / w))), max(1, round(math.sqrt(area * w / h)))
 
 
 @torch.inference_mode()

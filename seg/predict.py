@@ -16,7 +16,7 @@ from tqdm import tqdm
 from .checkpoint import load_model
 from .cli import choose_device, run
 from .data.io import read_image, write_labels
-from .inference import segment
+from .inference import segment, working_size
 from .visualize import overlay
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped {path}: not a readable image ({error})", file=sys.stderr)
             failed += 1
             continue
-        labels = segment(model, image, input_size=card.get("input_size"))
+        labels = segment(model, image, input_size=working_size(image.shape[:2], card.get("input_size")))
         write_labels(args.out / f"{path.stem}_labels.png", labels)
         coloured = overlay(image, labels, card["palette"], alpha=args.alpha)
         Image.fromarray(coloured).save(args.out / f"{path.stem}_overlay.png")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_model, read_card
-from .inference import predict_logits
+from .inference import predict_logits, working_size
 from .pretrained.sam import CHECKPOINT_ENV_VAR, VARIANTS, Sam, find_checkpoint
 from .pretrained.segformer import KNOWN_MODELS, SegFormer, SemanticResult, is_cached
 
@@ -38,7 +38,8 @@ SCRATCH_ORDER = ("fcn32s", "fcn8s", "unet", "deeplabv3", "segformer-b0")
 
 
 class ScratchModel:
-    """A model from `seg.models` with its card, run at the card's input size."""
+    """A model from `seg.models` with its card, run at the card's input size (its pixel count, in the
+    image's own shape: see `seg.inference.working_size`)."""
 
     def __init__(self, model: torch.nn.Module, card: dict):
         self.model, self.card = model.eval(), card
@@ -46,7 +47,7 @@ class ScratchModel:
 
     def probabilities(self, image: np.ndarray, scale: float = 1.0) -> torch.Tensor:
         """`(C, H, W)` float32 for an `(H, W, 3) uint8` image; `scale` multiplies the input size."""
-        size = self.input_size or image.shape[:2]
+        size = working_size(image.shape[:2], self.input_size)  # the training size's pixels, the image's shape
         size = (max(32, round(size[0] * scale)), max(32, round(size[1] * scale)))
         return predict_logits(self.model, image, input_size=size)[0].softmax(0).cpu()
 

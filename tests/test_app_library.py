@@ -130,3 +130,29 @@ def test_scene_averages_accumulate_the_single_scene_scores(weights_dir):
     for name in models:  # one scene: the accumulated scores are that scene's
         assert averaged[name]["miou"] == pytest.approx(one[name]["miou"])
         assert averaged[name]["boundary_f"] == pytest.approx(one[name]["boundary_f"])
+
+
+@pytest.mark.parametrize("image_size,expected", [
+    ((360, 480), (360, 480)),  # CamVid's own shape: exactly the training size
+    ((720, 960), (360, 480)),
+    ((480, 360), (480, 360)),  # portrait: the same pixels, turned, not squashed into landscape
+    ((100, 400), (208, 831)),  # a panorama keeps its 1:4
+])
+def test_working_size_keeps_the_training_pixels_in_the_images_shape(image_size, expected):
+    from seg.inference import working_size
+
+    assert working_size(image_size, (360, 480)) == expected
+    assert working_size(image_size, None) == image_size
+
+
+def test_scratch_models_run_a_portrait_photo_unstretched(weights_dir):
+    from seg.zoo import Zoo
+
+    model = Zoo(weights_dir, segformers=()).semantic("fcn8s")  # card input_size 90x120
+    seen = []
+    handle = model.model.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        probs = model.probabilities(np.zeros((400, 300, 3), np.uint8))
+    finally:
+        handle.remove()
+    assert seen == [(120, 90)] and probs.shape == (11, 400, 300)
