@@ -9,16 +9,17 @@ SEG_ALLOW_DOWNLOAD=1 (fetch missing pretrained models on first use), GRADIO_SERV
 """
 
 import json
+import logging
 import os
 import shutil
-import tempfile
-from functools import cache, wraps
+from functools import cache
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pandas as pd
-from PIL import Image
+import torch
+from starlette.middleware import Middleware
 
 from seg import demos
 from seg.charts import per_class_chart
@@ -27,42 +28,38 @@ from seg.data.camvid import CLASSES, CamVid
 from seg.data.camvid import ENV_VAR as CAMVID_ENV_VAR
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
+from seg.limits import LIMITS
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
 from seg.export import rle_encode, save_json, save_png, save_prediction
 from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
-from seg.prompts import MODES, Prompts, draw_prompts, relate
+from seg.prompts import MODES, Prompts, draw_prompts, parse_prompt, relate
 from seg.visualize import colorize, overlay
 from seg.zoo import TITLES, Zoo
+from ui.files import Outputs
+from ui.guard import RequestGuard, guard_components, upload_folder
+from ui.jobs import job
 
 ROOT = Path(__file__).resolve().parent
 MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone
-MAX_FILE_SIZE = "20mb"
+CONCURRENCY = 2  # CPU-heavy jobs at once, across every event: the 2 cores of a free Space
 EXAMPLES = [[str(p), str(p.with_name(p.stem + "_labels.png"))] for p in sorted((ROOT / "examples").glob("*.jpg"))]
 LEADERBOARD = ROOT / "leaderboard"
 ZOO = Zoo(os.environ.get("SEG_WEIGHTS_DIR") or ROOT / "weights",
           allow_download=os.environ.get("SEG_ALLOW_DOWNLOAD") == "1")
-
-
-def user_errors(fn):
-    """Show the library's ValueError / FileNotFoundError to the user as a message, not a trace."""
-    @wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError) as error:
-            raise gr.Error(str(error), print_exception=False) from None
-    return wrapper
+OUTPUTS = Outputs(LIMITS.keep_files_seconds)  # what we hand out, deleted after LIMITS.keep_files_seconds
 
 
 def load_original(path: str | None) -> np.ndarray:
-    """The uploaded photo, upright, RGB, at its own size."""
+    """The uploaded photo, upright, RGB, at its own size (refused from its header when too large)."""
     if not path:
         raise ValueError("no image: upload a photo or pick an example first")
     try:
-        return read_image(path)
+        return read_image(path, max_pixels=LIMITS.image_pixels)
+    except ValueError:
+        raise
     except Exception as error:  # Pillow raises many types for broken, truncated or oversized files
-        raise ValueError(f"{Path(path).name} is not a readable image ({type(error).__name__}: {error}): upload a "
-                         "PNG or JPEG photo of at most 89 megapixels") from None
+        raise ValueError(f"{Path(path).name} is not a readable image ({type(error).__name__}): upload a PNG or "
+                         f"JPEG photo of at most {LIMITS.image_pixels / 1e6:.0f} megapixels") from None
 
 
 def load_photo(path: str | None) -> np.ndarray:
@@ -74,9 +71,9 @@ def load_truth(path: str | None, image: np.ndarray):
     """The ground truth for `image` (or None), resized with nearest neighbour if the photo was."""
     if not path:
         return None
-    raw = read_raw(path)
+    raw = read_raw(path, max_pixels=LIMITS.image_pixels, lossless=True)
     if raw.shape[:2] != image.shape[:2] and max(raw.shape[:2]) > MAX_SIDE:  # the photo was shrunk too
-        raw = np.array(Image.fromarray(raw).resize(image.shape[1::-1], Image.Resampling.NEAREST))
+        raw = resize_labels(raw, image.shape[:2])
     return parse_ground_truth(raw, image_shape=image.shape)
 
 
@@ -109,14 +106,14 @@ def check_models(keys) -> dict:
     return {k: (names[k], ZOO.semantic(k)) for k in keys}
 
 
-@user_errors
+@job(LIMITS.compare_seconds, "the comparison")
 def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress()):
     image = load_photo(image_path)
     models = check_models(keys)
     truth = load_truth(truth_path, image)
     result = compare(models, image, truth.labels if truth else None, tta=tta, crf=crf,
                      progress=lambda f, d: progress(f, desc=d))
-    out = Path(tempfile.mkdtemp(prefix="seg-compare-"))
+    out = OUTPUTS.new("compare")
     files = [str(f) for k, p in result.predictions.items()
              for f in save_prediction(out, k.replace("/", "_"), p.labels, PALETTE_WITH_OTHER)]
     if truth is not None:
@@ -137,7 +134,7 @@ def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress()):
             gr.update(choices=choices, value=choices[0][1]), gr.update(choices=choices, value=choices[-1][1]))
 
 
-@user_errors
+@job(LIMITS.compare_seconds, "the disagreement view")
 def show_disagreement(image_path, truth_path, predictions, a, b):
     if not predictions or a not in predictions or b not in predictions:
         raise ValueError("run a comparison with at least two models first, then pick two of them")
@@ -151,6 +148,7 @@ def show_disagreement(image_path, truth_path, predictions, a, b):
     return picture, text
 
 
+@job(LIMITS.segment_seconds, "loading the sample")
 def pick_sample(name):
     """A CamVid val image and its ground truth, copied to a temporary folder (Gradio serves only
     uploads, temporary files and the project's own folder, never the dataset's)."""
@@ -161,7 +159,7 @@ def pick_sample(name):
     names = [p.name for p in data.images]
     if name not in names:
         raise gr.Error(f"{name!r} is not a CamVid val image", print_exception=False)
-    out = Path(tempfile.mkdtemp(prefix="seg-sample-"))
+    out = OUTPUTS.new("sample")
     index = names.index(name)
     image, truth = out / name, out / f"{Path(name).stem}_labels.png"
     shutil.copyfile(data.images[index], image)
@@ -176,18 +174,15 @@ def sam_notice() -> str:
     return f"**SAM is not available on this server**: {how}. The semantic models work without it." if how else ""
 
 
+@job(LIMITS.segment_seconds, "opening the image")
 def sam_open(path):
     """A new image for SAM: fresh prompts, no mask (the embedding is computed at the first click)."""
     if not path:
         return None, None, Prompts(), None, [], "Upload an image or send the one from Compare."
-    try:
-        image = load_photo(path)
-    except ValueError as error:
-        raise gr.Error(str(error), print_exception=False) from None
+    image = load_photo(path)
     return image, image, Prompts(), None, [], "Click the object: each click updates the mask."
 
 
-@user_errors
 def sam_update(image, prompts: Prompts, previous):
     """Run SAM for `prompts`; returns the canvas, the mask choices, the result state and a note."""
     if image is None:
@@ -205,12 +200,18 @@ def sam_update(image, prompts: Prompts, previous):
         f"{len(prompts.clicks)} prompt(s); the best of {len(result.masks)} masks is shown."
 
 
+@job(LIMITS.sam_seconds, "SAM")
 def sam_click(image, prompts, mode, previous, evt: gr.SelectData):
+    if image is None:
+        raise ValueError("no image: upload one first")
+    if len(prompts.clicks) >= LIMITS.points_per_object:
+        raise ValueError(f"one object takes at most {LIMITS.points_per_object} clicks: undo or clear some")
     x, y = evt.index
     prompts = prompts.click(x, y, mode)
     return (prompts, *sam_update(image, prompts, previous))
 
 
+@job(LIMITS.sam_seconds, "SAM")
 def sam_undo(image, prompts):
     prompts = prompts.undo()
     return (prompts, *sam_update(image, prompts, None))
@@ -220,6 +221,7 @@ def sam_clear(image):
     return Prompts(), image, [], None, "Prompts cleared."
 
 
+@job(LIMITS.segment_seconds, "choosing the mask")
 def sam_choose(image, prompts, result, evt: gr.SelectData):
     if not result:
         return gr.update(), result
@@ -227,18 +229,18 @@ def sam_choose(image, prompts, result, evt: gr.SelectData):
     return draw_prompts(image, prompts, result["masks"][evt.index]), result
 
 
-@user_errors
+@job(LIMITS.segment_seconds, "the export")
 def sam_export(result):
     if not result:
         raise ValueError("no mask yet: click on the image first")
     mask = result["masks"][result["chosen"]]
-    out = Path(tempfile.mkdtemp(prefix="seg-sam-"))
+    out = OUTPUTS.new("sam")
     png = save_png(out / "sam_mask.png", mask.astype(np.uint8) * 255)
     rle = save_json(out / "sam_mask_coco_rle.json", {**rle_encode(mask), "score": result["scores"][result["chosen"]]})
     return [str(png), str(rle)]
 
 
-@user_errors
+@job(LIMITS.compare_seconds, "relating SAM's mask to the semantic models")
 def sam_relate(image, prompts: Prompts, result, keys, truth_path):
     if not result:
         raise ValueError("no mask yet: click on the image first")
@@ -266,6 +268,7 @@ def scene_averages(zoo: Zoo) -> dict[str, dict]:
     return demos.average_scores(zoo.synthetic(), AVERAGE_SCENES)
 
 
+@job(LIMITS.learn_seconds, "the scene comparison")
 def learn_scene(seed):
     seed = int(seed) + 1
     image, labels = demos.new_scene(seed)
@@ -286,6 +289,7 @@ def learn_scene(seed):
     return seed, big(image), gallery, table
 
 
+@job(LIMITS.learn_seconds, "training")
 def learn_train(race, object_size, steps: int = 50, progress=gr.Progress()):
     if race is None or abs(race.object_size - object_size) > 1e-9:
         race = demos.LossRace(object_size=object_size)
@@ -305,7 +309,10 @@ def learn_train(race, object_size, steps: int = 50, progress=gr.Progress()):
     return race, curve, gallery, text
 
 
+@job(LIMITS.learn_seconds, "the receptive field")
 def learn_receptive(choice):
+    if choice not in RECEPTIVE_PRESETS:
+        raise ValueError(f"choose one of: {', '.join(RECEPTIVE_PRESETS)}")
     rates = RECEPTIVE_PRESETS[choice]
     field = demos.receptive_field(rates)
     picture = (255 * (field > 0)).astype(np.uint8)
@@ -343,66 +350,46 @@ def leaderboard() -> tuple[str, pd.DataFrame]:
 
 
 # ---------------------------------------------------------------- API (scripted use)
-@user_errors
+@job(LIMITS.segment_seconds, "segmenting")
 def api_segment(image_path, model):
     """Segment an image with a named model: the label-id PNG (at the image's own size) and
     {model, seconds, classes, height, width}."""
     names = ZOO.semantic_names()
     if model not in names:
-        raise ValueError(f"unknown or unavailable model {model!r}: choose one of {', '.join(names)}")
+        shown = repr(model[:40]) + ("…" if len(model) > 40 else "") if isinstance(model, str) else type(model).__name__
+        raise ValueError(f"unknown or unavailable model {shown}: choose one of {', '.join(names)}")
     original = load_original(image_path)
     image, _ = fit_image(original, MAX_SIDE)
     p = predict(ZOO.semantic(model), image, key=model, title=names[model])
-    out = Path(tempfile.mkdtemp(prefix="seg-api-"))
+    out = OUTPUTS.new("api")
     labels = save_png(out / "labels.png", resize_labels(p.labels, original.shape[:2]))
     return str(labels), {"model": model, "seconds": round(p.seconds, 4), "classes": list(CAMVID_WITH_OTHER),
                          "height": original.shape[0], "width": original.shape[1]}
 
 
-def parse_json(text, what: str, example: str):
-    try:
-        return json.loads(text) if text not in (None, "", "null") else None
-    except json.JSONDecodeError:
-        raise ValueError(f"{what} must be JSON such as {example}, got {text!r}") from None
-
-
-@user_errors
+@job(LIMITS.sam_seconds, "SAM")
 def api_sam(image_path, points, labels, box):
     """A SAM prompt. points: JSON [[x, y], ...]; labels: JSON [1, 0, ...] (1 positive); box: JSON
     [x0, y0, x1, y1] or empty. Coordinates and the returned mask are in the image's own pixels;
     SAM sees the image shrunk to MAX_SIDE and the prompts mapped onto it."""
+    prompt = parse_prompt(points, labels, box, limits=LIMITS)  # before the photo is even decoded
     original = load_original(image_path)
-    image, scale = fit_image(original, MAX_SIDE)
-    points, labels = parse_json(points, "points", "[[120, 80]]"), parse_json(labels, "labels", "[1]")
-    box = parse_json(box, "box", "[10, 20, 200, 160]")
-    h, w = original.shape[:2]
-    try:
-        corners = np.asarray(points if points is not None else np.zeros((0, 2)), dtype=np.float64).reshape(-1, 2)
-        if box is not None:
-            corners = np.concatenate([corners, np.asarray(box, dtype=np.float64).reshape(2, 2)])
-    except (ValueError, TypeError):
-        raise ValueError(f"points must be [[x, y], ...] and a box [x0, y0, x1, y1]; got {points!r} and {box!r}") \
-            from None
-    for x, y in corners:  # checked at the original size, before any scaling
-        if not (0 <= x <= w and 0 <= y <= h):
-            raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image: use pixel coordinates inside it")
-    scaled = lambda v: None if v is None else (np.asarray(v, dtype=np.float64) * scale).tolist()  # noqa: E731
-    result = ZOO.sam().predict(image, points=scaled(points), labels=labels, box=scaled(box), multimask=True)
-    mask = resize_labels(result.masks[0], (h, w))
-    out = Path(tempfile.mkdtemp(prefix="seg-api-"))
+    result = ZOO.sam().predict(original, **prompt, multimask=True, max_side=MAX_SIDE)
+    mask = result.masks[0]
+    out = OUTPUTS.new("api")
     path = save_png(out / "mask.png", mask.astype(np.uint8) * 255)
     return str(path), {"score": float(result.scores[0]), "scores": result.scores.tolist(), "rle": rle_encode(mask)}
 
 
-@user_errors
+@job(LIMITS.score_seconds, "scoring")
 def api_score(prediction_path, truth_path):
     """Score a label-id PNG prediction against a ground truth PNG (ids or CamVid colours): metrics JSON."""
     if not prediction_path or not truth_path:
         raise ValueError("both a prediction (label-id PNG) and a ground truth PNG are needed")
-    prediction = read_raw(prediction_path)
+    prediction = read_raw(prediction_path, max_pixels=LIMITS.score_pixels, lossless=True)
     if prediction.ndim != 2:
         raise ValueError(f"the prediction must be a single-channel label-id PNG, got shape {prediction.shape}")
-    truth = read_ground_truth(truth_path, image_shape=prediction.shape)
+    truth = read_ground_truth(truth_path, image_shape=prediction.shape, max_pixels=LIMITS.score_pixels)
     return {"ground_truth_format": truth.format, **score(prediction, truth.labels)}
 
 
@@ -420,7 +407,11 @@ def build() -> gr.Blocks:
     defaults = [k for k in ("fcn32s", "fcn8s", "unet") if k in names] or list(names)[:1]
     camvid_root = os.environ.get(CAMVID_ENV_VAR)
     samples = [p.name for p in CamVid(camvid_root, "val").images] if camvid_root else []
-    with gr.Blocks(title="Segmentation explorer") as demo:
+    # Page events run CPU work: they share one concurrency limit and are not callable through the API.
+    page = {"api_visibility": "private", "concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}
+    api = {"concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}
+    keep = (LIMITS.keep_files_seconds, LIMITS.keep_files_seconds)  # uploads and outputs: checked and deleted hourly
+    with gr.Blocks(title="Segmentation explorer", delete_cache=keep) as demo:
         gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "
                     "SegFormer and SAM, measured against your ground truth.", elem_id="title")
         gr.Markdown(status_markdown())
@@ -428,7 +419,8 @@ def build() -> gr.Blocks:
         with gr.Tab("Compare"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    image_in = gr.Image(type="filepath", label="Photo", height=300, elem_id="photo")
+                    image_in = gr.Image(type="filepath", label="Photo", height=300, elem_id="photo",
+                                        image_mode=None)  # our reader decodes it, after the size check
                     truth_in = gr.File(label="Ground truth (optional): label-id or CamVid-colour PNG",
                                        file_types=[".png"], type="filepath", elem_id="truth")
                     if EXAMPLES:
@@ -436,7 +428,7 @@ def build() -> gr.Blocks:
                                     label="Examples: street scenes we drew, with exact ground truth")
                     if samples:
                         sample = gr.Dropdown(samples, label="CamVid val sample (image + ground truth)")
-                        sample.change(pick_sample, sample, [image_in, truth_in])
+                        sample.change(pick_sample, sample, [image_in, truth_in], **page)
                     models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=defaults, label="Models")
                     with gr.Row():
                         tta = gr.Checkbox(label="Test-time augmentation (flips x 3 scales)")
@@ -463,9 +455,9 @@ def build() -> gr.Blocks:
                 diff_text = gr.Markdown()
             go.click(run_compare, [image_in, truth_in, models, tta, crf],
                      [gallery, timing, metrics, chart, downloads, truth_note, predictions, model_a, model_b],
-                     api_name="compare")
+                     **page)
             diff_go.click(show_disagreement, [image_in, truth_in, predictions, model_a, model_b],
-                          [diff_image, diff_text], api_name="disagreement")
+                          [diff_image, diff_text], **page)
 
         with gr.Tab("Prompt SAM"):
             notice = sam_notice()
@@ -474,7 +466,7 @@ def build() -> gr.Blocks:
             with gr.Row():
                 with gr.Column(scale=2):
                     canvas = gr.Image(type="filepath", label="Click on the image", height=480,
-                                      sources=["upload", "clipboard"], elem_id="sam-canvas")
+                                      sources=["upload", "clipboard"], elem_id="sam-canvas", image_mode=None)
                     with gr.Row():
                         mode = gr.Radio(list(MODES), value="positive", label="Next click",
                                         info="box: two clicks on opposite corners")
@@ -490,15 +482,15 @@ def build() -> gr.Blocks:
             relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?")
             relate_table = gr.Dataframe(label="Class at the click, and overlap with SAM's mask", interactive=False)
             reset = [sam_image, canvas, prompts, sam_result, choices, sam_note]
-            canvas.upload(sam_open, canvas, reset)
-            from_compare.click(sam_open, image_in, reset)
+            canvas.upload(sam_open, canvas, reset, **page)
+            from_compare.click(sam_open, image_in, reset, **page)
             canvas.select(sam_click, [sam_image, prompts, mode, sam_result],
-                          [prompts, canvas, choices, sam_result, sam_note])
-            undo.click(sam_undo, [sam_image, prompts], [prompts, canvas, choices, sam_result, sam_note])
-            clear.click(sam_clear, sam_image, [prompts, canvas, choices, sam_result, sam_note])
-            choices.select(sam_choose, [sam_image, prompts, sam_result], [canvas, sam_result])
-            export.click(sam_export, sam_result, sam_files)
-            relate_go.click(sam_relate, [sam_image, prompts, sam_result, models, truth_in], relate_table)
+                          [prompts, canvas, choices, sam_result, sam_note], **page)
+            undo.click(sam_undo, [sam_image, prompts], [prompts, canvas, choices, sam_result, sam_note], **page)
+            clear.click(sam_clear, sam_image, [prompts, canvas, choices, sam_result, sam_note], **page)
+            choices.select(sam_choose, [sam_image, prompts, sam_result], [canvas, sam_result], **page)
+            export.click(sam_export, sam_result, sam_files, **page)
+            relate_go.click(sam_relate, [sam_image, prompts, sam_result, models, truth_in], relate_table, **page)
 
         with gr.Tab("Learn"):
             gr.Markdown("### Skip connections: FCN-32s vs FCN-8s vs U-Net\nFCN-32s predicts on a grid 32 times "
@@ -513,7 +505,7 @@ def build() -> gr.Blocks:
             with gr.Row():
                 new_scene = gr.Button("New scene", variant="primary", elem_id="new-scene")
                 scene_table = gr.Dataframe(interactive=False)
-            new_scene.click(learn_scene, seed, [seed, scene, scene_preds, scene_table])
+            new_scene.click(learn_scene, seed, [seed, scene, scene_preds, scene_table], **page)
 
             gr.Markdown("### Cross-entropy vs Dice on a small foreground\nTwo copies of one small U-Net see the "
                         "same batches. With tiny objects, most pixels are background: cross-entropy can get a "
@@ -528,7 +520,7 @@ def build() -> gr.Blocks:
                 curve = gr.LinePlot(x="step", y="loss", color="trained with", label="Training loss", height=260)
                 race_preds = gr.Gallery(label="Held-out scene", columns=4, height=260)
             race_text = gr.Markdown(elem_id="race-text")
-            train.click(learn_train, [race, object_size], [race, curve, race_preds, race_text])
+            train.click(learn_train, [race, object_size], [race, curve, race_preds, race_text], **page)
 
             gr.Markdown("### Dilated convolutions and gridding\nA 3x3 kernel at rate r samples 9 pixels r apart. "
                         "Stacking equal rates leaves holes the network never sees; mixing rates fills them.")
@@ -538,8 +530,8 @@ def build() -> gr.Blocks:
                 field = gr.Image(label="Input pixels that reach the centre output (brighter: more paths)",
                                  interactive=False, height=380)
             field_text = gr.Markdown()
-            preset.change(learn_receptive, preset, [field, field_text])
-            demo.load(learn_receptive, preset, [field, field_text])
+            preset.change(learn_receptive, preset, [field, field_text], **page)
+            demo.load(learn_receptive, preset, [field, field_text], **page)
 
         with gr.Tab("Leaderboard"):
             caption, table = leaderboard()
@@ -554,24 +546,35 @@ def build() -> gr.Blocks:
             api_points, api_labels, api_box = gr.Textbox(), gr.Textbox(), gr.Textbox()
             api_pred, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
             api_file, api_json = gr.File(), gr.JSON()
-            gr.Button().click(api_segment, [api_image, api_model], [api_file, api_json], api_name="segment")
+            gr.Button().click(api_segment, [api_image, api_model], [api_file, api_json], api_name="segment", **api)
             gr.Button().click(api_sam, [api_image, api_points, api_labels, api_box], [api_file, api_json],
-                              api_name="sam_prompt")
-            gr.Button().click(api_score, [api_pred, api_truth], api_json, api_name="score")
+                              api_name="sam_prompt", **api)
+            gr.Button().click(api_score, [api_pred, api_truth], api_json, api_name="score", **api)
+    guard_components(demo, upload_folder())
     return demo
 
 
-def launch_options() -> dict:
+def queue(demo: gr.Blocks) -> gr.Blocks:
+    """The queue every launch uses (the tests too): CONCURRENCY jobs at once, no direct REST calls
+    that would skip it, and room for every client's few jobs (RequestGuard caps each client)."""
+    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256, api_open=False)
+
+
+def launch_options(demo: gr.Blocks) -> dict:
     """Everything `launch` needs besides host and port (the tests launch with the same)."""
-    return {"max_file_size": MAX_FILE_SIZE, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
-            "show_error": True}
+    guard = Middleware(RequestGuard, blocks=demo, limits=LIMITS, upload_folder=upload_folder(),
+                       trust_proxy=bool(os.environ.get("SPACE_ID")))  # behind the Space's proxy, its header is true
+    return {"max_file_size": LIMITS.upload_bytes, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
+            "show_error": False, "app_kwargs": {"middleware": [guard]}}
 
 
 def main() -> None:
-    demo = build()
-    demo.queue(default_concurrency_limit=2, max_size=64)  # 2 CPU jobs at a time; the rest wait in line
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # CONCURRENCY jobs share the cores: each gets its share of threads instead of all fighting for all
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
+    demo = queue(build())
     # host and port: Gradio's defaults (127.0.0.1:7860), or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Spaces)
-    demo.launch(**launch_options())
+    demo.launch(**launch_options(demo))
 
 
 if __name__ == "__main__":

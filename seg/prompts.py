@@ -9,10 +9,13 @@ and be undone by keeping the clicks that came before.
     p = p.undo()                        # the second box corner is gone again
 """
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from .limits import LIMITS, Limits
 
 MODES = ("positive", "negative", "box")
 
@@ -64,6 +67,44 @@ class Prompts:
         points = self.points
         return {"points": [(x, y) for x, y, _ in points] or None, "labels": [lab for _, _, lab in points] or None,
                 "box": self.box}
+
+
+def parse_json_text(text: str | None, what: str, example: str, *, limits: Limits = LIMITS):
+    """A JSON text input (`None` when empty), refused with a message when it is not JSON, longer
+    than `limits.text_bytes` or nested deeper than `limits.json_depth`."""
+    if text is None or (isinstance(text, str) and text.strip() in ("", "null")):
+        return None
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be JSON text such as {example}, got a {type(text).__name__}")
+    if len(text) > limits.text_bytes:
+        raise ValueError(f"{what} is {len(text):,} characters long; the limit is {limits.text_bytes:,}")
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError, ValueError):  # ValueError: an integer of over 4300 digits
+        raise ValueError(f"{what} must be JSON such as {example}, got {text[:60]!r}") from None
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > limits.json_depth:
+            raise ValueError(f"{what} is nested deeper than {limits.json_depth} levels: expected e.g. {example}")
+        level = [v for item in level if isinstance(item, (list, dict))
+                 for v in (item.values() if isinstance(item, dict) else item)]
+    return value
+
+
+def parse_prompt(points: str | None, labels: str | None, box: str | None, *, limits: Limits = LIMITS) -> dict:
+    """SAM keyword arguments (points, labels, box) from the API's three JSON texts, with the counts
+    capped; the values themselves (numbers, inside the image) are checked by `Sam.predict`."""
+    points = parse_json_text(points, "points", "[[120, 80]]", limits=limits)
+    labels = parse_json_text(labels, "labels", "[1]", limits=limits)
+    box = parse_json_text(box, "box", "[10, 20, 200, 160]", limits=limits)
+    for value, what, example in ((points, "points", "[[120, 80], [40, 60]]"), (labels, "labels", "[1, 0]"),
+                                 (box, "box", "[10, 20, 200, 160]")):
+        if value is not None and not isinstance(value, list):
+            raise ValueError(f"{what} must be a JSON list such as {example}, got {type(value).__name__}")
+    if points is not None and len(points) > limits.points_per_object:
+        raise ValueError(f"{len(points)} points; one object takes at most {limits.points_per_object}")
+    return {"points": points, "labels": labels, "box": box}
 
 
 POSITIVE, NEGATIVE, BOX = (0, 200, 83), (229, 57, 53), (255, 214, 0)

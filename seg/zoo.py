@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .checkpoint import load_model, read_card
+from .deadline import watch
 from .inference import predict_logits, working_size
 from .pretrained.sam import CHECKPOINT_ENV_VAR, VARIANTS, Sam, find_checkpoint
 from .pretrained.segformer import KNOWN_MODELS, SegFormer, SemanticResult, is_cached
@@ -141,7 +142,11 @@ class Zoo:
     def _once(self, key: str, load):
         with self._lock:  # loading twice at once would double the memory for nothing
             if key not in self._loaded:
-                self._loaded[key] = load()
+                loaded = load()
+                for item in loaded.values() if isinstance(loaded, dict) else (loaded,):
+                    holder = getattr(item, "segformer", item)  # SegFormerModel wraps the adapter that has .model
+                    watch(holder.model)  # a job past its deadline stops at the next layer (seg.deadline)
+                self._loaded[key] = loaded
             return self._loaded[key]
 
     def semantic(self, key: str) -> ScratchModel | SegFormerModel:

@@ -130,11 +130,10 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def server(app):
     """The app launched on a free loopback port, as `python app.py` does."""
-    demo = app.build()
-    demo.queue(default_concurrency_limit=2)
+    demo = app.queue(app.build())
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options())
+                **app.launch_options(demo))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

@@ -2,10 +2,14 @@
 API; weights load only as safetensors or with weights_only=True."""
 
 import ast
+import base64
 from pathlib import Path
 
+import forge
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRETS = ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "seg" / "zoo.py")]
@@ -20,25 +24,98 @@ def test_file_routes_refuse_paths_outside_uploads(server, target):
         assert "root:" not in response.text and "import gradio" not in response.text
 
 
-@pytest.mark.parametrize("target", [*SECRETS, "an image on the server", "http://127.0.0.1:9/x.png"])
-def test_file_inputs_refuse_server_paths(server, camvid_dir, target):
-    """A client that names a server path (or a URL) in a file input instead of uploading gets an
-    error, never the file. Raw HTTP, because gradio_client would upload a local path itself (and
-    here client and server share a disk). The image case is a readable picture outside the
-    uploads: only the server's path check stands between it and a successful answer."""
-    if target == "an image on the server":
-        target = str(sorted((camvid_dir / "val").glob("*.png"))[0])
-    forged = {"path": target, "meta": {"_type": "gradio.FileData"}, "orig_name": "x.png"}
-    for api_name, data in [("segment", [forged, "fcn8s"]), ("score", [forged, forged]),
-                           ("sam_prompt", [forged, "[[1, 1]]", "[1]", ""])]:
-        url = f"{server}gradio_api/call/{api_name}"
-        started = httpx.post(url, json={"data": data}, timeout=30)
-        if started.status_code != 200:
-            continue  # refused at the door
-        with httpx.stream("GET", f"{url}/{started.json()['event_id']}", timeout=120) as events:
-            answer = "".join(events.iter_text())
-        assert "event: error" in answer and "event: complete" not in answer, (api_name, target, answer[:300])
-        assert "root:" not in answer
+@pytest.fixture(scope="module")
+def private(tmp_path_factory) -> Path:
+    """A picture that lives on the server outside the uploads: no answer may carry its bytes."""
+    folder = tmp_path_factory.mktemp("private")
+    pixels = np.zeros((48, 64, 3), np.uint8)
+    pixels[::2, ::3] = (211, 17, 99)  # a pattern no upload in the tests has
+    Image.fromarray(pixels).save(folder / "secret.png")
+    return folder / "secret.png"
+
+
+def file_events(server) -> list[dict]:
+    found = [e for e in forge.events(server) if any(c["type"] in forge.FILE_TYPES for c in e["inputs"])]
+    # compare, disagreement, the SAM tab's two open events, relate, and the three API endpoints
+    assert len(found) >= 8, [e["fn_index"] for e in found]
+    return found
+
+
+def forged_calls(server, private):
+    """(event, input index, form name, data) for every file input of every event and every forged form."""
+    from gradio.utils import get_upload_folder
+
+    forms = forge.forged_values(private, get_upload_folder(), str(ROOT))
+    for event in file_events(server):
+        files = [i for i, c in enumerate(event["inputs"]) if c["type"] in forge.FILE_TYPES]
+        for target in files:
+            for name, value in forms.items():
+                data = [value if i == target else None if i in files else forge.plain_value(c)
+                        for i, c in enumerate(event["inputs"])]
+                yield event, target, name, data
+
+
+def test_no_event_reads_a_file_it_did_not_receive_as_an_upload(server, private):
+    """Every event the page can trigger, called as the page calls it, with each forged form of a
+    file value (with and without Gradio's marker; absolute, relative, `..`, data: URL, a bare
+    string): refused, and no answer carries the private picture."""
+    secret = base64.b64encode(private.read_bytes()).decode()
+    refused = 0
+    for event, target, name, data in forged_calls(server, private):
+        answer = forge.call(server, event["fn_index"], data, timeout=60)
+        case = (event["fn_index"], event["api_name"], target, name)
+        assert answer["success"] is not True, case
+        assert answer["status"] == 400 and "must be uploaded to this server" in answer["text"], (case, answer)
+        assert secret[:200] not in answer["text"] and str(private.parent) not in answer["text"], case
+        refused += 1
+    print(f"{refused} forged calls refused")
+
+
+def test_the_same_events_accept_real_uploads(server, sample):
+    """The refusal above is about the forgery, not the events: a real upload passes the guard."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    labels, info = client.predict(handle_file(str(sample[0])), "fcn8s", api_name="/segment")
+    assert info["height"] == 360
+    uploaded = httpx.post(server + "gradio_api/upload", files={"files": open(sample[0], "rb")}, timeout=30).json()[0]
+    value = {"path": uploaded, "orig_name": sample[0].name, **forge.MARKER}
+    opened = next(e for e in forge.events(server) if [c["type"] for c in e["inputs"]] == ["image"])
+    answer = forge.call(server, opened["fn_index"], [value], timeout=60)
+    assert answer["success"] is True, answer["text"][-500:]
+
+
+def test_the_component_guard_holds_without_the_middleware(app, private):
+    """The second layer: each input component's own preprocessing refuses a forged value."""
+    import gradio as gr
+    from gradio.data_classes import FileData, ImageData
+
+    demo = app.build()
+    photo = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo")
+    truth = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "truth")
+    for component, model in ((photo, ImageData), (truth, FileData)):
+        for value in ({"path": str(private)}, {"path": "../" * 12 + str(private)}, {"path": "x.png", "url": "data:image/png;base64,AA"}):
+            with pytest.raises(gr.Error, match="must be uploaded"):
+                component.preprocess(model(**value))
+
+
+def test_only_the_documented_endpoints_are_in_the_api(server):
+    info = httpx.get(server + "gradio_api/info", timeout=30).json()
+    assert sorted(info["named_endpoints"]) == ["/sam_prompt", "/score", "/segment"]
+    assert not info.get("unnamed_endpoints")
+    direct = httpx.post(server + "gradio_api/run/segment", json={"data": [None, "fcn8s"]}, timeout=30)
+    assert direct.status_code in (400, 404), direct.status_code  # REST calls that would skip the queue
+
+
+def test_a_request_body_is_capped_whatever_it_carries(server, app):
+    """A data: URL (or any padding) cannot carry a file past the upload limit inside a JSON body."""
+    big = "data:image/png;base64," + "A" * (app.LIMITS.request_bytes + 10)
+    body = {"data": [{"path": None, "url": big, **forge.MARKER}], "fn_index": 0, "session_hash": "x" * 10}
+    response = httpx.post(server + "gradio_api/queue/join", json=body, timeout=30)
+    assert response.status_code == 413 and "files must be uploaded" in response.json()["detail"]
+    chunked = httpx.post(server + "gradio_api/queue/join", timeout=30,  # no Content-Length: counted as it arrives
+                         content=iter([b'{"data": ["' + b"A" * (1 << 16)] * 20 + [b'"]}']))
+    assert chunked.status_code == 413
 
 
 def test_examples_are_served_but_nothing_beside_them(server, app):

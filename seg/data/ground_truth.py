@@ -83,6 +83,7 @@ def parse_ground_truth(array: np.ndarray, *, image_shape: tuple[int, ...], palet
     return GroundTruth(_from_colours(array, palette), f"colour-coded CamVid picture ({num_classes} classes + void)")
 
 
-def read_ground_truth(path, *, image_shape: tuple[int, ...]) -> GroundTruth:
-    """`parse_ground_truth` of a PNG file, read with its stored values (palette indices as ids)."""
-    return parse_ground_truth(read_raw(path), image_shape=image_shape)
+def read_ground_truth(path, *, image_shape: tuple[int, ...], max_pixels: int | None = None) -> GroundTruth:
+    """`parse_ground_truth` of a lossless file (PNG), read with its stored values (palette indices as
+    ids); a JPEG is refused, a file over `max_pixels` is refused before it is decoded."""
+    return parse_ground_truth(read_raw(path, max_pixels=max_pixels, lossless=True), image_shape=image_shape)

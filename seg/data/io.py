@@ -16,13 +16,25 @@ def check_image(image) -> np.ndarray:
     return image
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+LOSSLESS = ("PNG", "BMP", "TIFF")  # formats that keep label ids exact
+
+
+def check_pixels(image: Image.Image, max_pixels: int | None, name: str) -> None:
+    """ValueError if an opened (not yet decoded) image has more than `max_pixels` pixels."""
+    if max_pixels is not None and image.width * image.height > max_pixels:
+        raise ValueError(f"{name} is {image.width}x{image.height} = {image.width * image.height / 1e6:.1f} "
+                         f"megapixels; the limit is {max_pixels / 1e6:.1f}: shrink it first")
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     """An image file as `(H, W, 3) uint8 RGB`, upright (EXIF orientation applied), any mode converted.
 
     16-bit and 32-bit grey images are scaled to 8 bits (Pillow's own conversion would clip them
     to white); an animated image gives its first frame; transparency is dropped.
+    max_pixels: refuse (ValueError) a larger image from its header, before decoding it.
     """
     with Image.open(path) as image:
+        check_pixels(image, max_pixels, "the image")
         image = ImageOps.exif_transpose(image)
         if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
             grey = np.array(image).astype(np.float64)
@@ -63,13 +75,22 @@ def fit_image(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     return np.array(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)), scale
 
 
-def read_raw(path: str | os.PathLike) -> np.ndarray:
-    """A label file's stored values, untouched: palette indices stay indices, colours stay colours."""
+def read_raw(path: str | os.PathLike, *, max_pixels: int | None = None, lossless: bool = False) -> np.ndarray:
+    """A label file's stored values, untouched: palette indices stay indices, colours stay colours.
+
+    max_pixels: refuse a larger file from its header, before decoding. lossless: refuse formats
+    that change values (JPEG, WebP): a label map saved as JPEG has wrong ids along every edge.
+    """
+    name = Path(path).name
     try:
         with Image.open(path) as image:
+            if lossless and image.format not in LOSSLESS:
+                raise ValueError(f"{name} is a {image.format} file, which changes label values along every edge: "
+                                 f"save the label map as PNG")
+            check_pixels(image, max_pixels, name)
             return np.array(image)
-    except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ValueError(f"{Path(path).name} is not a readable image ({error}): upload a PNG") from None
+    except (OSError, Image.DecompressionBombError, SyntaxError) as error:
+        raise ValueError(f"{name} is not a readable image ({type(error).__name__}): upload a PNG") from None
 
 
 def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

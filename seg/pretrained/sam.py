@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.io import check_image
+from ..data.io import check_image, fit_image, resize_labels
 from ..fetch import cached_download
 
 CHECKPOINT_ENV_VAR = "SEG_SAM_CHECKPOINT"  # a local checkpoint file; its variant via SEG_SAM_VARIANT
@@ -138,11 +138,39 @@ class SamResult:
         return self.low_res_logits[0]
 
 
+def _numbers(values, what: str, shape: str) -> np.ndarray:
+    """`values` (nested lists or an array) as float64, refusing anything that is not a real number:
+    booleans and strings would otherwise pass silently as 1.0 / 0.0 / float("10")."""
+    def flat(v):
+        if isinstance(v, (list, tuple)):
+            for item in v:
+                yield from flat(item)
+        else:
+            yield v
+    try:
+        if isinstance(values, np.ndarray):
+            if values.dtype.kind not in "iuf":
+                raise TypeError
+            return values.astype(np.float64)
+        items = list(flat(values))
+        if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating))
+               for v in items):
+            raise TypeError
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{what} must be numbers shaped {shape}, got {str(values)[:80]}") from None
+
+
 def _as_points(points, labels, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
     if points is None and labels is None:
         return None
-    points = np.asarray(points if points is not None else [], dtype=np.float64).reshape(-1, 2)
-    labels = np.asarray(labels if labels is not None else [], dtype=np.float64).reshape(-1)
+    points = _numbers(points if points is not None else [], "points", "[[x, y], ...]")
+    labels = _numbers(labels if labels is not None else [], "labels", "[1, 0, ...]")
+    if points.size % 2 or (points.ndim != 2 and points.size) or (points.ndim == 2 and points.shape[1] != 2):
+        raise ValueError(f"points must be shaped [[x, y], ...], got an array of shape {points.shape}")
+    if labels.ndim > 1:
+        raise ValueError(f"labels must be a flat list [1, 0, ...], got an array of shape {labels.shape}")
+    points, labels = points.reshape(-1, 2), labels.reshape(-1)
     if len(points) != len(labels):
         raise ValueError(f"got {len(points)} points but {len(labels)} labels: give one label (1 positive, "
                          "0 negative) per point")
@@ -161,7 +189,7 @@ def _as_points(points, labels, size: tuple[int, int]) -> tuple[np.ndarray, np.nd
 def _as_box(box, size: tuple[int, int]) -> np.ndarray | None:
     if box is None:
         return None
-    box = np.asarray(box, dtype=np.float64).reshape(-1)
+    box = _numbers(box, "a box", "[x0, y0, x1, y1]").reshape(-1)
     h, w = size
     if box.shape != (4,) or not np.isfinite(box).all():
         raise ValueError(f"a box is 4 finite numbers x0, y0, x1, y1 in pixels, got {box.tolist()}")
@@ -246,17 +274,30 @@ class Sam:
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray | ImageEmbedding, *, points=None, labels=None, box=None,
-                mask_input: np.ndarray | None = None, multimask: bool = True) -> SamResult:
+                mask_input: np.ndarray | None = None, multimask: bool = True,
+                max_side: int | None = None) -> SamResult:
         """Masks for a prompt on `image` (`(H, W, 3) uint8` or its `ImageEmbedding`).
 
         points: (N, 2) float (x, y) in original-image pixels; labels: (N,) 1 positive / 0 negative.
         box: (4,) x0, y0, x1, y1 in original-image pixels. Points, a box, or both are required.
         mask_input: (256, 256) low-resolution logits from a previous result, to refine it.
+        max_side: run SAM on the image shrunk to this longer side (bounded time and memory), with the
+        prompts mapped onto it; the masks still come back at the original size.
         """
         size = image.original_size if isinstance(image, ImageEmbedding) else check_image(image).shape[:2]
         point_prompt, box_prompt = _as_points(points, labels, size), _as_box(box, size)
         if point_prompt is None and box_prompt is None:
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
+        if max_side is not None and not isinstance(image, ImageEmbedding) and max(size) > max_side:
+            small, scale = fit_image(image, max_side)
+            limit = np.array([small.shape[1], small.shape[0]], dtype=np.float64)  # x, y: rounding must not step out
+            result = self.predict(
+                small, points=None if point_prompt is None else np.minimum(point_prompt[0] * scale, limit),
+                labels=None if point_prompt is None else point_prompt[1],
+                box=None if box_prompt is None else np.minimum(box_prompt * scale, np.tile(limit, 2)),
+                mask_input=mask_input, multimask=multimask)
+            masks = np.stack([resize_labels(m, size) for m in result.masks])
+            return SamResult(masks=masks, scores=result.scores, low_res_logits=result.low_res_logits)
         # the prompt is checked before the embedding, so a bad one costs nothing
         embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
         h, w = size

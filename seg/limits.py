@@ -1,0 +1,43 @@
+"""What one request may ask of a shared server: every cap in one place, each with its reason.
+
+The app passes `LIMITS` (or its own `Limits`) to the functions that read user input; a request over
+a cap is refused with a message before any model runs. README.md's "Limits" table lists these
+same values (a test keeps the two in step).
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    # request size
+    request_bytes: int = 1 << 20  # the JSON body of any request but an upload: prompts are a few KB
+    upload_bytes: int = 20_000_000  # one uploaded file: a 50 MP JPEG is about 15 MB
+    text_bytes: int = 16_384  # one text input (JSON prompts, a model name): 64 points are about 1.5 KB
+    json_depth: int = 4  # [[[x, y], ...] per object] is 3 levels deep
+    # work per request
+    image_pixels: int = 50_000_000  # a photo or its ground truth: a 50 MP camera; decoding it takes ~1 s
+    score_pixels: int = 16_777_216  # a prediction scored at its own size (4096x4096): boundary F is ~O(pixels)
+    class_ids: int = 256  # distinct values in a label map: more means a photo, not labels
+    points_per_object: int = 64  # SAM's prompt tokens attend to each other: time and memory grow as N^2
+    points_per_request: int = 256
+    objects_per_request: int = 32
+    everything_masks: int = 64  # "Everything" keeps the best masks by predicted IoU
+    # deadlines, in seconds: past one, the job stops at its next layer and the worker is free again
+    segment_seconds: float = 60  # one model on one photo: ~0.3 s here
+    compare_seconds: float = 180  # every model, with TTA (6 passes each) and CRF: ~20 s here
+    sam_seconds: float = 300  # a first vit_h embedding on 2 CPU cores takes ~60 s; later clicks ~0.1 s
+    score_seconds: float = 30  # metrics on two 16 MP label maps: ~5 s here
+    learn_seconds: float = 120  # 50 training steps of two small U-Nets: ~10 s here
+    # fairness
+    jobs_per_client: int = 3  # queued or running, per browser session
+    jobs_per_address: int = 12  # queued or running, per IP address (several tabs, several scripts)
+    # housekeeping
+    keep_files_seconds: int = 3600  # uploads and results are deleted an hour after they were made
+
+
+LIMITS = Limits()
+
+
+def megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f} megapixels"

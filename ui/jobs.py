@@ -1,0 +1,57 @@
+"""Every event handler runs as a job: with a deadline, and with any failure turned into one message
+for the user and one line in the log (never a traceback, never a server path).
+
+    @job(LIMITS.segment_seconds, "segmenting")
+    def api_segment(image_path, model): ...
+"""
+
+import logging
+import re
+import traceback
+from functools import wraps
+
+import gradio as gr
+
+from seg.deadline import DeadlineExceeded, deadline
+
+log = logging.getLogger("seg.app")
+
+# An absolute path (two or more segments) anywhere in a message: shown by its last segment only.
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"()\[\]{}:,]+){2,}")
+
+
+def scrub(message: str, limit: int = 500) -> str:
+    """`message` without server paths (each becomes its file name) and at most `limit` characters."""
+    message = _PATH.sub(lambda m: re.split(r"[/\\]", m.group(0))[-1], message)
+    return message if len(message) <= limit else message[:limit] + "…"
+
+
+def _where(error: BaseException) -> str:
+    frames = traceback.extract_tb(error.__traceback__)
+    return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+
+
+def job(seconds: float | None, what: str):
+    """Run the handler under a deadline of `seconds`; turn every failure into a `gr.Error`:
+    the library's ValueError / FileNotFoundError and a passed deadline as their own message, anything
+    else as a short one that names the error's type. Each failure logs one line."""
+    def decorate(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                with deadline(seconds, what):
+                    return fn(*args, **kwargs)
+            except gr.Error as error:
+                log.info("%s refused: %s", fn.__name__, scrub(str(error), 200))
+                raise
+            except (ValueError, FileNotFoundError, DeadlineExceeded) as error:
+                message = scrub(str(error))
+                log.info("%s refused: %s", fn.__name__, message[:200])
+                raise gr.Error(message, print_exception=False) from None
+            except Exception as error:  # noqa: BLE001 -- a bug or an input nobody foresaw: one line, not a trace
+                log.warning("%s failed: %s at %s: %s", fn.__name__, type(error).__name__, _where(error),
+                            scrub(str(error), 200))
+                raise gr.Error(f"{what} failed ({type(error).__name__}); nothing was changed: check the input, "
+                               "or try again", print_exception=False) from None
+        return wrapper
+    return decorate
