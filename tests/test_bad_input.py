@@ -74,8 +74,9 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     files["exif rotated"] = save(d / "rotated.jpg", photo, exif=exif.tobytes())
     frames = [Image.new("RGB", (80, 60), c) for c in ((255, 0, 0), (0, 255, 0))]
     files["animated gif"] = save(d / "anim.gif", frames[0], save_all=True, append_images=frames[1:], duration=100)
-    yy, xx = np.mgrid[0:8000, 0:10000]
-    files["10000x8000"] = save(d / "huge.jpg", Image.fromarray(np.stack([(xx // 40) % 256, (yy // 32) % 256,
+    files["over the pixel cap"] = save(d / "wide.png", Image.new("L", (10000, 5001)))  # 50.01 MP, a small file
+    yy, xx = np.mgrid[0:6000, 0:8000]
+    files["8000x6000"] = save(d / "huge.jpg", Image.fromarray(np.stack([(xx // 40) % 256, (yy // 32) % 256,
                                                                            np.full_like(xx, 90)], -1).astype(np.uint8)),
                                quality=70)
     del yy, xx
@@ -85,10 +86,11 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
 
 
 VALID = {"1x1": (1, 1), "16-bit": (60, 80), "palette": (60, 80), "grayscale": (60, 80), "rgba": (60, 80),
-         "exif rotated": (80, 60), "animated gif": (60, 80), "10000x8000": (8000, 10000), "good": (60, 80)}
+         "exif rotated": (80, 60), "animated gif": (60, 80), "8000x6000": (6000, 8000), "good": (60, 80)}
 BROKEN = {"corrupt png": "not a readable image", "truncated jpeg": "not a readable image",
           "text named .png": "not a readable image", "zero bytes": "not a readable image",
-          "decompression bomb": "not a readable image", "over the upload limit": "(size|large|limit)"}
+          "decompression bomb": "not a readable image.*at most 50 megapixels", "over the upload limit": "(size|large|limit)",
+          "over the pixel cap": "10000x5001 = 50.0 megapixels; the limit is 50.0"}
 
 
 def test_the_corpus_through_the_api(server, corpus, sample, tmp_path):
@@ -107,15 +109,15 @@ def test_the_corpus_through_the_api(server, corpus, sample, tmp_path):
         with pytest.raises(Exception, match=message):
             client.predict(handle_file(str(corpus[name])), "fcn8s", api_name="/segment")
 
-    # SAM on the 10000x8000 photo: the prompt is given and answered in the photo's own pixels
-    mask, sam = client.predict(handle_file(str(corpus["10000x8000"])), "[[9000, 7000]]", "[1]", "",
+    # SAM on the 8000x6000 photo: the prompt is given and answered in the photo's own pixels
+    mask, sam = client.predict(handle_file(str(corpus["8000x6000"])), "[[7000, 5000]]", "[1]", "",
                                api_name="/sam_prompt")
-    assert np.array(Image.open(mask)).shape == (8000, 10000) and sam["rle"]["size"] == [8000, 10000]
+    assert np.array(Image.open(mask)).shape == (6000, 8000) and sam["rle"]["size"] == [6000, 8000]
     image = handle_file(str(sample[0]))
     for points, labels, box, message in [
         ("[[900, 10]]", "[1]", "", "outside"), ("[[-5, 10]]", "[1]", "", "outside"),
-        ("[[NaN, 10]]", "[1]", "", "outside"), ("", "", "", "needs a prompt"),
-        ("", "", "[10, 10, 10, 50]", "zero area|empty"), ("[[1, 2], [3]]", "[1, 1]", "", "must be \\[\\[x, y\\]"),
+        ("[[NaN, 10]]", "[1]", "", "finite"), ("", "", "", "needs a prompt"),
+        ("", "", "[10, 10, 10, 50]", "zero area|empty"), ("[[1, 2], [3]]", "[1, 1]", "", "shaped \\[\\[x, y\\]"),
         ("[[10, 10]]", "[1, 0]", "", "label"), ("{bad json", "[1]", "", "must be JSON"),
     ]:
         with pytest.raises(Exception, match=message):

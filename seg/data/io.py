@@ -1,6 +1,8 @@
 """Images and label maps: checking an image array, reading both from files, writing label maps."""
 
 import os
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,15 @@ def check_image(image) -> np.ndarray:
 LOSSLESS = ("PNG", "BMP", "TIFF")  # formats that keep label ids exact
 
 
+@contextmanager
+def _open(path):
+    """Image.open without Pillow's own decompression-bomb warning: callers check pixels themselves."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            yield image
+
+
 def check_pixels(image: Image.Image, max_pixels: int | None, name: str) -> None:
     """ValueError if an opened (not yet decoded) image has more than `max_pixels` pixels."""
     if max_pixels is not None and image.width * image.height > max_pixels:
@@ -33,7 +44,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.
     to white); an animated image gives its first frame; transparency is dropped.
     max_pixels: refuse (ValueError) a larger image from its header, before decoding it.
     """
-    with Image.open(path) as image:
+    with _open(path) as image:
         check_pixels(image, max_pixels, "the image")
         image = ImageOps.exif_transpose(image)
         if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -83,7 +94,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = None, lossless
     """
     name = Path(path).name
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
             if lossless and image.format not in LOSSLESS:
                 raise ValueError(f"{name} is a {image.format} file, which changes label values along every edge: "
                                  f"save the label map as PNG")

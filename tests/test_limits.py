@@ -1,0 +1,198 @@
+"""The caps of seg.limits, the strict parsing of prompts, deadlines, and the housekeeping that
+keeps a public server up: each refused with a message, before any model or decoder runs."""
+
+import json
+import os
+import re
+import time
+import tracemalloc
+import uuid
+
+import forge
+import httpx
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT
+from PIL import Image
+
+from seg.data.ground_truth import read_ground_truth
+from seg.data.io import read_image, read_raw
+from seg.deadline import DeadlineExceeded, check, deadline, watch
+from seg.limits import LIMITS, Limits
+from seg.prompts import parse_json_text, parse_prompt
+
+
+def test_the_readme_lists_every_cap_with_its_value():
+    """README.md's "Limits" table and seg.limits agree, so the documented caps are the enforced ones."""
+    text = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", text, flags=re.M))
+    fields = Limits.__dataclass_fields__
+    assert rows.keys() == fields.keys(), rows.keys() ^ fields.keys()
+    for name, shown in rows.items():
+        assert float(shown.strip().replace(",", "").replace("_", "")) == float(getattr(LIMITS, name)), name
+
+
+@pytest.fixture(scope="module")
+def huge_png(tmp_path_factory):
+    """12000x12000 label ids in a PNG of a few hundred KB: 144 megapixels once decoded."""
+    path = tmp_path_factory.mktemp("huge") / "truth.png"
+    Image.fromarray(np.zeros((12000, 12000), np.uint8)).save(path, optimize=False)
+    return path
+
+
+def test_a_label_map_over_the_cap_is_refused_from_its_header(huge_png):
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="12000x12000 = 144.0 megapixels; the limit is 16.8"):
+        read_raw(huge_png, max_pixels=LIMITS.score_pixels)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak / 2**20:.0f} MiB allocated: it was decoded"  # decoded, it is 137 MiB
+    with pytest.raises(ValueError, match="megapixels"):
+        read_image(huge_png, max_pixels=LIMITS.image_pixels)
+
+
+def test_a_lossy_ground_truth_is_refused(tmp_path):
+    ids = np.repeat(np.arange(11, dtype=np.uint8), 10)[None].repeat(20, 0)
+    Image.fromarray(ids).save(tmp_path / "ids.jpg", quality=95)
+    with pytest.raises(ValueError, match="JPEG file, which changes label values.*save the label map as PNG"):
+        read_ground_truth(tmp_path / "ids.jpg", image_shape=ids.shape)
+    Image.fromarray(ids).save(tmp_path / "ids.png")
+    assert (read_ground_truth(tmp_path / "ids.png", image_shape=ids.shape).labels == ids).all()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 1000 + "]" * 1000, "must be JSON|nested deeper"),
+    ("[[[[[1]]]]]", "nested deeper than 4"),
+    ("[[" + "9" * 5000 + ", 1]]", "must be JSON"),
+    ("x" * (LIMITS.text_bytes + 1), "characters long; the limit is"),
+    ("{bad", "must be JSON"),
+])
+def test_json_text_inputs_are_bounded(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_json_text(text, "points", "[[1, 2]]")
+
+
+def test_prompt_counts_are_capped_before_anything_runs():
+    with pytest.raises(ValueError, match="100 points; one object takes at most 64"):
+        parse_prompt(json.dumps([[1, 1]] * 100), json.dumps([1] * 100), "")
+    with pytest.raises(ValueError, match="points is 80,000 characters long; the limit is 16,384"):
+        parse_prompt(json.dumps([[1, 1]] * 10_000), json.dumps([1] * 10_000), "")
+    with pytest.raises(ValueError, match="labels must be a JSON list"):
+        parse_prompt("[[1, 2]]", '{"a": 1}', "")
+    assert parse_prompt("[[1, 2]]", "[1]", "") == {"points": [[1, 2]], "labels": [1], "box": None}
+
+
+@pytest.fixture(scope="module")
+def sam(vit_t_checkpoint):
+    from seg.pretrained.sam import Sam
+
+    return Sam.load("vit_t", vit_t_checkpoint, download=False)
+
+
+@pytest.mark.parametrize("points, labels, box, message", [
+    ([[True, False]], [1], None, "points must be numbers"),
+    ([["10", "20"]], [1], None, "points must be numbers"),
+    ([[10 ** 400, 1]], [1], None, "points must be numbers"),
+    ([[10, 20]], [True], None, "labels must be numbers"),
+    ([[10, 20]], ["1"], None, "labels must be numbers"),
+    ([[10, 20]], [[1]], None, "labels must be a flat list"),
+    (None, None, ["0", 0, 5, 5], "a box must be numbers"),
+    ([[1, 2, 3]], [1], None, r"shaped \[\[x, y\]"),
+])
+def test_sam_takes_numbers_only_and_checks_them_before_the_embedding(sam, points, labels, box, message):
+    image = np.zeros((40, 60, 3), np.uint8)
+    before = sam.encoder_runs
+    with pytest.raises(ValueError, match=message):
+        sam.predict(image, points=points, labels=labels, box=box)
+    assert sam.encoder_runs == before
+
+
+def test_sam_answers_in_the_photos_own_pixels_when_it_shrinks_it(sam):
+    image = np.random.default_rng(0).integers(0, 255, (300, 900, 3), dtype=np.uint8)
+    result = sam.predict(image, points=[[900, 300]], labels=[1], max_side=300)  # the far corner, on the edge
+    assert result.masks.shape[1:] == (300, 900)
+    small = sam.predict(image[::3, ::3].copy(), points=[[299, 99]], labels=[1])
+    assert small.masks.shape[1:] == (100, 300)
+
+
+def test_a_deadline_stops_a_watched_model_at_its_next_layer():
+    model = watch(torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2)))
+    x = torch.zeros(1, 4)
+    with deadline(60, "outer"):
+        assert model(x).shape == (1, 2)
+        with deadline(0, "segmenting"), pytest.raises(DeadlineExceeded, match="segmenting took longer than its 0 s"):
+            time.sleep(0.01)
+            model(x)
+        check()  # the inner deadline is gone, the outer one still far away
+    assert model(x).shape == (1, 2)  # no deadline outside the block
+
+
+def test_old_output_folders_are_deleted(tmp_path):
+    from ui.files import Outputs
+
+    outputs = Outputs(max_age=60, root=tmp_path)
+    old, recent = outputs.new("a"), outputs.new("b")
+    (old / "mask.png").write_bytes(b"x")
+    os.utime(old, (time.time() - 120,) * 2)
+    outputs.new("c")
+    assert not old.exists() and recent.exists()
+
+
+def test_messages_name_no_server_path():
+    from ui.jobs import scrub
+
+    message = scrub("no SAM checkpoint at /root/private/models/sam.pth (see /tmp/gradio/abc/x.png)")
+    assert message == "no SAM checkpoint at sam.pth (see x.png)"
+    assert len(scrub("m" * 10_000)) <= 501
+
+
+def test_caps_through_the_api(server, sample, huge_png, tmp_path):
+    """The 10,000-point prompt and the 144-megapixel ground truth are refused with a message."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server, verbose=False)
+    image = handle_file(str(sample[0]))
+    started = time.perf_counter()
+    with pytest.raises(Exception, match="80,000 characters long; the limit is 16,384"):
+        client.predict(image, json.dumps([[5, 5]] * 10_000), json.dumps([1] * 10_000), "", api_name="/sam_prompt")
+    print(f"10,000-point prompt refused in {time.perf_counter() - started:.2f} s")
+    started = time.perf_counter()
+    with pytest.raises(Exception, match="144.0 megapixels"):
+        client.predict(handle_file(str(huge_png)), handle_file(str(huge_png)), api_name="/score")
+    print(f"144-megapixel ground truth refused in {time.perf_counter() - started:.2f} s")
+    for points, labels in [("[[true, false]]", "[1]"), ('[["10", "20"]]', "[1]"), ("[[10, 20]]", '{"a": 1}'),
+                           ("[[" + "9" * 400 + ", 1]]", "[1]")]:
+        with pytest.raises(Exception, match="must be"):
+            client.predict(image, points, labels, "", api_name="/sam_prompt")
+    with pytest.raises(Exception, match=r"unknown or unavailable model 'x{40}'…: choose one of") as refused:
+        client.predict(image, "x" * 200_000, api_name="/segment")
+    assert len(str(refused.value)) < 2000
+    ids = np.array(Image.open(sample[1]))
+    Image.fromarray(ids).save(tmp_path / "truth.jpg", quality=95)
+    with pytest.raises(Exception, match="JPEG"):
+        client.predict(handle_file(str(sample[1])), handle_file(str(tmp_path / "truth.jpg")), api_name="/score")
+
+
+def test_one_client_cannot_fill_the_queue(server, sample):
+    """Joins from one session beyond `jobs_per_client` (queued or running) get a "busy" answer;
+    another session is still let in."""
+    uploaded = httpx.post(server + "gradio_api/upload", files={"files": open(sample[0], "rb")}, timeout=30).json()[0]
+    value = {"path": uploaded, "orig_name": sample[0].name, **forge.MARKER}
+    sam = next(e for e in forge.events(server) if e["api_name"] == "sam_prompt")
+    session = uuid.uuid4().hex
+    answers = []
+    for i in range(LIMITS.jobs_per_client + 4):  # new points each time: each job decodes; the first embeds
+        body = {"data": [value, f"[[{10 + i}, 10]]", "[1]", ""], "fn_index": sam["fn_index"], "session_hash": session}
+        answers.append(httpx.post(server + "gradio_api/queue/join", json=body, timeout=30))
+    codes = [a.status_code for a in answers]
+    assert codes[:LIMITS.jobs_per_client] == [200] * LIMITS.jobs_per_client, codes
+    assert 429 in codes and "busy: you already have" in answers[codes.index(429)].json()["detail"]
+    other = {"data": [value, "[[5, 5]]", "[1]", ""], "fn_index": sam["fn_index"], "session_hash": uuid.uuid4().hex}
+    assert httpx.post(server + "gradio_api/queue/join", json=other, timeout=30).status_code == 200
+    with httpx.stream("GET", server + "gradio_api/queue/data", params={"session_hash": session}, timeout=120) as s:
+        done = 0
+        for line in s.iter_lines():
+            done += '"process_completed"' in line
+            if done == codes.count(200):
+                break
