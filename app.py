@@ -424,7 +424,7 @@ def build() -> gr.Blocks:
                     truth_in = gr.File(label="Ground truth (optional): label-id or CamVid-colour PNG",
                                        file_types=[".png"], type="filepath", elem_id="truth")
                     if EXAMPLES:
-                        gr.Examples(EXAMPLES, inputs=[image_in, truth_in],
+                        gr.Examples(EXAMPLES, inputs=[image_in, truth_in], api_visibility="private",
                                     label="Examples: street scenes we drew, with exact ground truth")
                     if samples:
                         sample = gr.Dropdown(samples, label="CamVid val sample (image + ground truth)")

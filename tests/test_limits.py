@@ -196,3 +196,31 @@ def test_one_client_cannot_fill_the_queue(server, sample):
             done += '"process_completed"' in line
             if done == codes.count(200):
                 break
+
+
+def test_a_job_past_its_deadline_ends_in_a_message_and_frees_its_thread():
+    import gradio as gr
+
+    from ui.jobs import job
+
+    model = watch(torch.nn.Sequential(*[torch.nn.Linear(64, 64) for _ in range(4)]))
+
+    @job(0.2, "segmenting")
+    def slow():
+        while True:  # a job that would never end on its own
+            model(torch.zeros(1, 64))
+
+    started = time.perf_counter()
+    with pytest.raises(gr.Error, match="segmenting took longer than its 0.2 s limit"):
+        slow()
+    assert time.perf_counter() - started < 5  # it stopped at a layer, not when the test gave up
+
+
+def test_every_cpu_event_shares_one_concurrency_limit(app):
+    """"Two jobs at once" holds for the whole app, not per event."""
+    demo = app.queue(app.build())
+    backend = [fn for fn in demo.fns.values() if fn.fn is not None and fn.name != "load_example"]
+    assert len(backend) >= 15
+    assert {fn.concurrency_id for fn in backend} == {"cpu"}  # loading an example (no computation) is not a job
+    assert {fn.concurrency_limit for fn in backend} == {app.CONCURRENCY}
+    assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == {"segment", "sam_prompt", "score"}
