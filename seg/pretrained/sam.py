@@ -132,6 +132,7 @@ class SamResult:
     masks: np.ndarray
     scores: np.ndarray
     low_res_logits: np.ndarray
+    stability: np.ndarray | None = None  # (M,) IoU of each mask thresholded at logit -1 and +1 (SAM's score)
 
     @property
     def best_logits(self) -> np.ndarray:
@@ -297,7 +298,8 @@ class Sam:
                 box=None if box_prompt is None else np.minimum(box_prompt * scale, np.tile(limit, 2)),
                 mask_input=mask_input, multimask=multimask)
             masks = np.stack([resize_labels(m, size) for m in result.masks])
-            return SamResult(masks=masks, scores=result.scores, low_res_logits=result.low_res_logits)
+            return SamResult(masks=masks, scores=result.scores, low_res_logits=result.low_res_logits,
+                             stability=result.stability)
         # the prompt is checked before the embedding, so a bad one costs nothing
         embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
         h, w = size
@@ -322,9 +324,14 @@ class Sam:
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask)
         logits = self.model.postprocess_masks(low_res, embedding.input_size, size)  # (1, M, H, W)
         order = scores[0].argsort(descending=True)
-        return SamResult(masks=(logits[0, order] > self.model.mask_threshold).cpu().numpy(),
+        logits = logits[0, order]
+        threshold = self.model.mask_threshold
+        inner = (logits > threshold + 1).flatten(1).sum(1)  # stability: how little the mask moves when
+        outer = (logits > threshold - 1).flatten(1).sum(1)  # the threshold does (SAM's own offset of 1)
+        return SamResult(masks=(logits > threshold).cpu().numpy(),
                          scores=scores[0, order].float().cpu().numpy(),
-                         low_res_logits=low_res[0, order].float().cpu().numpy())
+                         low_res_logits=low_res[0, order].float().cpu().numpy(),
+                         stability=(inner / outer.clamp(min=1)).float().cpu().numpy())
 
     def everything(self, image: np.ndarray, *, points_per_side: int = 16, max_masks: int = 64) -> list[dict]:
         """Automatic masks from a grid of point prompts, best predicted IoU first, at most `max_masks`.
