@@ -8,6 +8,7 @@ SEG_SAM_CHECKPOINT + SEG_SAM_VARIANT (a SAM checkpoint), SEG_CAMVID_DIR (dataset
 SEG_ALLOW_DOWNLOAD=1 (fetch missing pretrained models on first use), GRADIO_SERVER_NAME/PORT.
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -30,13 +31,14 @@ from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.limits import LIMITS
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
-from seg.export import rle_encode, save_json, save_png, save_prediction
+from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
+                        save_prediction)
 from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
-from seg.prompts import MODES, Prompts, draw_prompts, parse_prompt, relate
+from seg.prompts import MODES, Objects, draw_objects, draw_prompts, parse_prompt, relate
 from seg.visualize import colorize, overlay
 from seg.zoo import TITLES, Zoo
 from ui.files import Outputs
-from ui.guard import RequestGuard, guard_components, upload_folder
+from ui.guard import RequestGuard, guard_components, inside, upload_folder
 from ui.jobs import job
 
 ROOT = Path(__file__).resolve().parent
@@ -174,76 +176,191 @@ def sam_notice() -> str:
     return f"**SAM is not available on this server**: {how}. The semantic models work without it." if how else ""
 
 
-@job(LIMITS.segment_seconds, "opening the image")
-def sam_open(path):
-    """A new image for SAM: fresh prompts, no mask (the embedding is computed at the first click)."""
-    if not path:
-        return None, None, Prompts(), None, [], "Upload an image or send the one from Compare."
-    image = load_photo(path)
-    return image, image, Prompts(), None, [], "Click the object: each click updates the mask."
+def photo_digest(image: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
 
 
-def sam_update(image, prompts: Prompts, previous):
-    """Run SAM for `prompts`; returns the canvas, the mask choices, the result state and a note."""
+def sam_masks(image: np.ndarray, objects: Objects, kept: dict | None = None) -> dict:
+    """{object id: {"mask", "score", "stability"}}: `kept` for the objects it has, SAM's best mask
+    for the others that have a prompt (the embedding is computed once, then each costs a decode)."""
+    kept = dict(kept or {})
+    for item in objects.items:
+        if item.id not in kept and item.prompts.ready():
+            result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True)
+            kept[item.id] = {"mask": result.masks[0], "score": float(result.scores[0]),
+                             "stability": float(result.stability[0])}
+    return {k: v for k, v in kept.items() if k in {item.id for item in objects.items}}
+
+
+def sam_view(image, objects: Objects, result, kept: dict, note: str) -> tuple:
+    """The outputs of every SAM handler: objects, canvas, mask choices, result, kept masks, note, picker."""
+    canvas = draw_objects(image, objects, {k: v["mask"] for k, v in kept.items()}) if image is not None else None
+    prompts = objects.current.prompts
+    choices = [] if result is None else [
+        (draw_prompts(image, prompts, m), f"mask {i + 1} · predicted IoU {s:.2f}")
+        for i, (m, s) in enumerate(zip(result["masks"], result["scores"]))]
+    picker = gr.update(choices=[(o.name, i) for i, o in enumerate(objects.items)], value=objects.selected)
+    return objects, canvas, choices, result, kept, note, picker
+
+
+def sam_run(image, objects: Objects, previous, kept: dict) -> tuple:
+    """SAM for the selected object's prompts; its best mask replaces the one kept for it."""
     if image is None:
         raise ValueError("no image: upload one first")
-    if not prompts.ready():
-        return draw_prompts(image, prompts), [], None, "Box: click the opposite corner." if prompts.corners else ""
-    sam = ZOO.sam()
-    result = sam.predict(image, **prompts.to_sam(), multimask=True,
-                         mask_input=previous["logits"] if previous and prompts.box is None else None)
-    state = {"masks": result.masks, "scores": result.scores.tolist(), "chosen": 0,
-             "logits": result.best_logits}
-    choices = [(draw_prompts(image, prompts, m), f"mask {i + 1} · predicted IoU {s:.2f}")
-               for i, (m, s) in enumerate(zip(result.masks, result.scores))]
-    return draw_prompts(image, prompts, result.masks[0]), choices, state, \
-        f"{len(prompts.clicks)} prompt(s); the best of {len(result.masks)} masks is shown."
+    item = objects.current
+    kept = {k: v for k, v in kept.items() if k != item.id}
+    if not item.prompts.ready():
+        note = "Box: click the opposite corner." if item.prompts.corners else f"{item.name}: click the object."
+        return sam_view(image, objects, None, kept, note)
+    refine = previous if previous and previous.get("object") == item.id and item.prompts.box is None else None
+    result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True,
+                               mask_input=refine["logits"] if refine else None)
+    state = {"object": item.id, "masks": result.masks, "scores": result.scores.tolist(),
+             "stability": result.stability.tolist(), "chosen": 0, "logits": result.best_logits}
+    kept[item.id] = {"mask": result.masks[0], "score": state["scores"][0], "stability": state["stability"][0]}
+    given = len(item.prompts.points) + (item.prompts.box is not None)
+    pending = " Box: click the opposite corner." if len(item.prompts.corners) == 1 else ""
+    note = f"{item.name}: {given} prompt(s); the best of {len(result.masks)} masks is shown.{pending}"
+    return sam_view(image, objects, state, kept, note)
+
+
+def restore_objects(image: np.ndarray, saved) -> tuple[Objects, dict, str]:
+    """The objects saved in the browser for this photo (matched by content), with their masks."""
+    if isinstance(saved, dict) and saved.get("digest") == photo_digest(image) and saved.get("objects"):
+        try:
+            objects = Objects.from_json(saved["objects"], size=image.shape[:2], limits=LIMITS)
+        except ValueError:
+            return Objects(), {}, "The objects saved for this photo could not be read; starting afresh."
+        kept = sam_masks(image, objects)
+        return objects, kept, f"{len(objects.items)} object(s) from your last visit are back."
+    return Objects(), {}, "Click the object: each click updates the mask. Add an object to outline another."
+
+
+@job(LIMITS.sam_seconds, "opening the image")
+def sam_open(path, saved):
+    """A new image for SAM: the objects saved for it in this browser, or a fresh first object."""
+    if not path:
+        return None, None, *sam_view(None, Objects(), None, {}, "Upload an image or send the one from Compare.")
+    image = load_photo(path)
+    objects, kept, note = restore_objects(image, saved)
+    return image, {"path": path, "digest": photo_digest(image)}, *sam_view(image, objects, None, kept, note)
+
+
+@job(LIMITS.sam_seconds, "restoring your objects")
+def sam_restore(saved):
+    """On page load: the photo and objects of the last visit, if the photo is still on the server."""
+    path = saved.get("path") if isinstance(saved, dict) else None
+    if not isinstance(path, str) or not inside(path, upload_folder()) or not os.path.isfile(path):
+        waiting = isinstance(saved, dict) and saved.get("objects")
+        note = "Upload the same photo to get the objects of your last visit back." if waiting else \
+            "Upload an image or send the one from Compare."
+        return None, None, *sam_view(None, Objects(), None, {}, note)
+    return sam_open(path, saved)
+
+
+def sam_save(photo, objects: Objects):
+    """What the browser keeps (its local storage) so a reload brings the objects back."""
+    if not photo:
+        return gr.update()
+    return {**photo, "objects": objects.to_json()}
 
 
 @job(LIMITS.sam_seconds, "SAM")
-def sam_click(image, prompts, mode, previous, evt: gr.SelectData):
+def sam_click(image, objects: Objects, mode, previous, kept, evt: gr.SelectData):
     if image is None:
         raise ValueError("no image: upload one first")
-    if len(prompts.clicks) >= LIMITS.points_per_object:
+    if len(objects.current.prompts.clicks) >= LIMITS.points_per_object:
         raise ValueError(f"one object takes at most {LIMITS.points_per_object} clicks: undo or clear some")
     x, y = evt.index
-    prompts = prompts.click(x, y, mode)
-    return (prompts, *sam_update(image, prompts, previous))
+    return sam_run(image, objects.click(x, y, mode), previous, kept)
 
 
 @job(LIMITS.sam_seconds, "SAM")
-def sam_undo(image, prompts):
-    prompts = prompts.undo()
-    return (prompts, *sam_update(image, prompts, None))
+def sam_undo(image, objects: Objects, kept):
+    return sam_run(image, objects.undo(), None, kept)
 
 
-def sam_clear(image):
-    return Prompts(), image, [], None, "Prompts cleared."
+@job(LIMITS.segment_seconds, "clearing")
+def sam_clear(image, objects: Objects, kept):
+    objects = objects.clear()
+    return sam_view(image, objects, None, {k: v for k, v in kept.items() if k != objects.current.id},
+                    "Prompts of this object cleared.")
+
+
+@job(LIMITS.segment_seconds, "adding an object")
+def sam_add(image, objects: Objects, kept):
+    if image is None:
+        raise ValueError("no image: upload one first")
+    if len(objects.items) >= LIMITS.objects_per_request:
+        raise ValueError(f"one image takes at most {LIMITS.objects_per_request} objects: delete one first")
+    objects = objects.add()
+    return sam_view(image, objects, None, kept, f"{objects.current.name}: click the object.")
+
+
+@job(LIMITS.segment_seconds, "selecting an object")
+def sam_pick(image, objects: Objects, kept, index):
+    if image is None or not isinstance(index, int) or index == objects.selected:
+        return sam_view(image, objects, None, kept, "")
+    objects = objects.select(index)
+    return sam_view(image, objects, None, kept, f"{objects.current.name} selected: clicks now edit it.")
+
+
+@job(LIMITS.segment_seconds, "deleting an object")
+def sam_delete(image, objects: Objects, kept):
+    gone = objects.current
+    objects = objects.delete()
+    return sam_view(image, objects, None, {k: v for k, v in kept.items() if k != gone.id}, f"{gone.name} deleted.")
 
 
 @job(LIMITS.segment_seconds, "choosing the mask")
-def sam_choose(image, prompts, result, evt: gr.SelectData):
-    if not result:
-        return gr.update(), result
-    result = {**result, "chosen": evt.index}
-    return draw_prompts(image, prompts, result["masks"][evt.index]), result
+def sam_choose(image, objects: Objects, result, kept, evt: gr.SelectData):
+    if not result or result.get("object") != objects.current.id:
+        return sam_view(image, objects, result, kept, "")
+    i = evt.index
+    result = {**result, "chosen": i}
+    kept = {**kept, objects.current.id: {"mask": result["masks"][i], "score": result["scores"][i],
+                                         "stability": result["stability"][i]}}
+    return sam_view(image, objects, result, kept, f"Mask {i + 1} chosen for {objects.current.name}.")
 
 
 @job(LIMITS.segment_seconds, "the export")
-def sam_export(result):
-    if not result:
-        raise ValueError("no mask yet: click on the image first")
-    mask = result["masks"][result["chosen"]]
+def sam_export(image, objects: Objects, kept, photo):
+    """Every object with a mask: one instance-id PNG, a COCO JSON (with the prompts, to import again)
+    and one PNG per object."""
+    done = [o for o in objects.items if o.id in kept]
+    if image is None or not done:
+        raise ValueError("no mask yet: click on an object first")
     out = OUTPUTS.new("sam")
-    png = save_png(out / "sam_mask.png", mask.astype(np.uint8) * 255)
-    rle = save_json(out / "sam_mask_coco_rle.json", {**rle_encode(mask), "score": result["scores"][result["chosen"]]})
-    return [str(png), str(rle)]
+    name = Path(photo["path"]).name if photo else "image.png"
+    files = [save_png(out / "instances.png", instance_ids([kept[o.id]["mask"] for o in done]))]
+    files.append(save_json(out / "objects_coco.json", coco_objects(
+        objects, {k: v["mask"] for k, v in kept.items()}, file_name=name, size=image.shape[:2],
+        scores={k: v["score"] for k, v in kept.items()}, stability={k: v["stability"] for k, v in kept.items()})))
+    for index, item in enumerate(done, 1):
+        files.append(save_png(out / f"object_{index}.png", kept[item.id]["mask"].astype(np.uint8) * 255))
+    return [str(f) for f in files]
+
+
+@job(LIMITS.sam_seconds, "the import")
+def sam_import(image, path):
+    """Objects from a COCO JSON this app exported, re-created on the open photo with their masks."""
+    if image is None:
+        raise ValueError("open the photo the objects were made on first, then import its COCO JSON")
+    if not path:
+        return gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ValueError("the import must be the COCO JSON this app exported (objects_coco.json)") from None
+    objects = objects_from_coco(document, size=image.shape[:2], limits=LIMITS)
+    return sam_view(image, objects, None, sam_masks(image, objects), f"{len(objects.items)} object(s) imported.")
 
 
 @job(LIMITS.compare_seconds, "relating SAM's mask to the semantic models")
-def sam_relate(image, prompts: Prompts, result, keys, truth_path):
-    if not result:
+def sam_relate(image, objects: Objects, kept, keys, truth_path):
+    if objects.current.id not in kept:
         raise ValueError("no mask yet: click on the image first")
+    prompts = objects.current.prompts
     clicks = [p for p in prompts.points if p[2] == 1] or prompts.points
     if clicks:
         point = clicks[-1][:2]
@@ -253,7 +370,7 @@ def sam_relate(image, prompts: Prompts, result, keys, truth_path):
     names = ZOO.semantic_names()
     predictions = {names[k]: predict(ZOO.semantic(k), image).labels for k in keys or []}
     truth = load_truth(truth_path, image) if truth_path else None
-    rows = relate(result["masks"][result["chosen"]], point, predictions, CAMVID_WITH_OTHER,
+    rows = relate(kept[objects.current.id]["mask"], point, predictions, CAMVID_WITH_OTHER,
                   truth.labels if truth is not None else None)
     return pd.DataFrame(rows).round(3)
 
@@ -462,7 +579,11 @@ def build() -> gr.Blocks:
         with gr.Tab("Prompt SAM"):
             notice = sam_notice()
             gr.Markdown(notice, visible=bool(notice), elem_id="sam-unavailable")
-            sam_image, prompts, sam_result = gr.State(None), gr.State(Prompts()), gr.State(None)
+            sam_image, objects, sam_result = gr.State(None), gr.State(Objects()), gr.State(None)
+            kept, photo = gr.State({}), gr.State(None)  # each object's chosen mask; the photo's upload and digest
+            # The browser's local storage keeps the objects across reloads; a fixed key (not a secret: the
+            # value is clicks and an upload's path) so they also survive a server restart.
+            saved = gr.BrowserState(None, storage_key="seg-sam-objects", secret="seg-sam-objects")
             with gr.Row():
                 with gr.Column(scale=2):
                     canvas = gr.Image(type="filepath", label="Click on the image", height=480,
@@ -471,26 +592,40 @@ def build() -> gr.Blocks:
                         mode = gr.Radio(list(MODES), value="positive", label="Next click",
                                         info="box: two clicks on opposite corners")
                         from_compare = gr.Button("Use the Compare photo", elem_id="from-compare")
-                        undo = gr.Button("Undo")
+                        undo = gr.Button("Undo", elem_id="sam-undo")
                         clear = gr.Button("Clear")
                     sam_note = gr.Markdown(elem_id="sam-note")
                 with gr.Column(scale=1):
-                    choices = gr.Gallery(label="Masks (click one to choose)", columns=1, height=420,
-                                         elem_id="sam-masks")
-                    export = gr.Button("Export the chosen mask (PNG + COCO RLE)")
-                    sam_files = gr.File(label="Mask files", file_count="multiple")
+                    picker = gr.Radio([("object 1", 0)], value=0, label="Objects (clicks edit the selected one)",
+                                      elem_id="sam-objects")
+                    with gr.Row():
+                        add = gr.Button("Add an object", elem_id="sam-add")
+                        delete = gr.Button("Delete this object", elem_id="sam-delete")
+                    choices = gr.Gallery(label="Masks for the selected object (click one to choose)", columns=3,
+                                         height=200, object_fit="contain", elem_id="sam-masks")
+                    export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)",
+                                       elem_id="sam-export")
+                    sam_files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
+                    coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"],
+                                      type="filepath", elem_id="sam-import")
             relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?")
             relate_table = gr.Dataframe(label="Class at the click, and overlap with SAM's mask", interactive=False)
-            reset = [sam_image, canvas, prompts, sam_result, choices, sam_note]
-            canvas.upload(sam_open, canvas, reset, **page)
-            from_compare.click(sam_open, image_in, reset, **page)
-            canvas.select(sam_click, [sam_image, prompts, mode, sam_result],
-                          [prompts, canvas, choices, sam_result, sam_note], **page)
-            undo.click(sam_undo, [sam_image, prompts], [prompts, canvas, choices, sam_result, sam_note], **page)
-            clear.click(sam_clear, sam_image, [prompts, canvas, choices, sam_result, sam_note], **page)
-            choices.select(sam_choose, [sam_image, prompts, sam_result], [canvas, sam_result], **page)
-            export.click(sam_export, sam_result, sam_files, **page)
-            relate_go.click(sam_relate, [sam_image, prompts, sam_result, models, truth_in], relate_table, **page)
+            view = [objects, canvas, choices, sam_result, kept, sam_note, picker]
+            opened = [sam_image, photo, *view]
+            canvas.upload(sam_open, [canvas, saved], opened, **page)
+            from_compare.click(sam_open, [image_in, saved], opened, **page)
+            demo.load(sam_restore, saved, opened, **page)
+            canvas.select(sam_click, [sam_image, objects, mode, sam_result, kept], view, **page)
+            undo.click(sam_undo, [sam_image, objects, kept], view, **page)
+            clear.click(sam_clear, [sam_image, objects, kept], view, **page)
+            add.click(sam_add, [sam_image, objects, kept], view, **page)
+            picker.input(sam_pick, [sam_image, objects, kept, picker], view, **page)
+            delete.click(sam_delete, [sam_image, objects, kept], view, **page)
+            choices.select(sam_choose, [sam_image, objects, sam_result, kept], view, **page)
+            export.click(sam_export, [sam_image, objects, kept, photo], sam_files, **page)
+            coco_in.upload(sam_import, [sam_image, coco_in], view, **page)
+            objects.change(sam_save, [photo, objects], saved, **page)
+            relate_go.click(sam_relate, [sam_image, objects, kept, models, truth_in], relate_table, **page)
 
         with gr.Tab("Learn"):
             gr.Markdown("### Skip connections: FCN-32s vs FCN-8s vs U-Net\nFCN-32s predicts on a grid 32 times "

@@ -90,3 +90,56 @@ def rle_decode(rle: dict) -> np.ndarray:
         raise ValueError(f"RLE runs cover {sum(runs)} pixels, the size says {height}x{width}")
     values = np.arange(len(runs)) % 2
     return np.repeat(values, runs).astype(bool).reshape((height, width), order="F")
+
+
+def instance_ids(masks: list[np.ndarray]) -> np.ndarray:
+    """`(H, W)` uint8: 0 where no object is, i + 1 where `masks[i]` is (a later object on top)."""
+    if len(masks) > 255:
+        raise ValueError(f"an 8-bit instance map holds at most 255 objects, got {len(masks)}")
+    ids = np.zeros(masks[0].shape, np.uint8)
+    for index, mask in enumerate(masks):
+        ids[mask] = index + 1
+    return ids
+
+
+def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int], scores: dict | None = None,
+                 stability: dict | None = None) -> dict:
+    """A COCO document for the objects (`seg.prompts.Objects`) that have a mask: one annotation
+    each, with its RLE, bbox (x, y, w, h), area, predicted IoU and stability score, its name, and
+    its prompts (`seg_prompts`), so that `seg.prompts.Objects.from_json(coco["seg_objects"])` can
+    re-create the objects for further editing. masks/scores/stability: object id -> value."""
+    height, width = size
+    annotations = []
+    for item in objects.items:
+        mask = masks.get(item.id)
+        if mask is None:
+            continue
+        ys, xs = np.nonzero(mask)
+        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] \
+            if len(xs) else [0, 0, 0, 0]
+        annotations.append({"id": len(annotations) + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                            "segmentation": rle_encode(mask), "area": int(mask.sum()), "bbox": bbox,
+                            "predicted_iou": None if scores is None else float(scores[item.id]),
+                            "stability_score": None if stability is None else float(stability[item.id]),
+                            "name": item.name, "seg_prompts": [list(c) for c in item.prompts.clicks]})
+    return {"images": [{"id": 1, "file_name": file_name, "height": int(height), "width": int(width)}],
+            "categories": [{"id": 1, "name": "object"}], "annotations": annotations,
+            "seg_objects": objects.to_json()}
+
+
+def objects_from_coco(document, *, size: tuple[int, int], limits=None):
+    """The `seg.prompts.Objects` saved in a COCO document written by `coco_objects`, checked
+    against the image it is opened on (`size`, H x W). ValueError saying what is wrong."""
+    from .limits import LIMITS
+    from .prompts import Objects
+
+    if not isinstance(document, dict) or not isinstance(document.get("seg_objects"), dict):
+        raise ValueError("this JSON has no saved prompts: export the objects from this app (its COCO JSON "
+                         "carries them) and import that file")
+    images = document.get("images")
+    if isinstance(images, list) and images and isinstance(images[0], dict):
+        saved = (images[0].get("height"), images[0].get("width"))
+        if saved != tuple(size):
+            raise ValueError(f"these objects were made on a {saved[1]}x{saved[0]} image, this one is "
+                             f"{size[1]}x{size[0]}: open the photo they were made on")
+    return Objects.from_json(document["seg_objects"], size=size, limits=limits or LIMITS)

@@ -107,6 +107,110 @@ def parse_prompt(points: str | None, labels: str | None, box: str | None, *, lim
     return {"points": points, "labels": labels, "box": box}
 
 
+@dataclass(frozen=True)
+class SamObject:
+    """One object a person outlines: a stable id (masks are kept under it), a name, its prompts."""
+
+    id: int
+    name: str
+    prompts: Prompts = Prompts()
+
+
+@dataclass(frozen=True)
+class Objects:
+    """The objects on one image, in order; `selected` is the one the next click edits. Immutable:
+    every change returns a new value, so it can live in per-user state and in the browser.
+
+        objects = Objects().click(120, 80, "positive").add().click(300, 40, "positive")
+        objects.current.prompts     # the second object's clicks
+    """
+
+    items: tuple[SamObject, ...] = (SamObject(1, "object 1"),)
+    selected: int = 0
+
+    @property
+    def current(self) -> SamObject:
+        return self.items[self.selected]
+
+    def _replace(self, item: SamObject) -> "Objects":
+        items = list(self.items)
+        items[self.selected] = item
+        return Objects(tuple(items), self.selected)
+
+    def click(self, x: float, y: float, mode: str) -> "Objects":
+        item = self.current
+        return self._replace(SamObject(item.id, item.name, item.prompts.click(x, y, mode)))
+
+    def undo(self) -> "Objects":
+        item = self.current
+        return self._replace(SamObject(item.id, item.name, item.prompts.undo()))
+
+    def clear(self) -> "Objects":
+        return self._replace(SamObject(self.current.id, self.current.name))
+
+    def add(self, name: str | None = None) -> "Objects":
+        """A new empty object after the others, selected."""
+        new_id = max(item.id for item in self.items) + 1
+        return Objects(self.items + (SamObject(new_id, name or f"object {new_id}"),), len(self.items))
+
+    def select(self, index: int) -> "Objects":
+        if not 0 <= index < len(self.items):
+            raise ValueError(f"there is no object {index + 1}: there are {len(self.items)}")
+        return Objects(self.items, index)
+
+    def delete(self) -> "Objects":
+        """Without the selected object (the one before it is selected); never empty."""
+        items = self.items[:self.selected] + self.items[self.selected + 1:]
+        if not items:
+            return Objects((SamObject(self.current.id + 1, f"object {self.current.id + 1}"),))
+        return Objects(items, max(0, self.selected - 1))
+
+    def to_json(self) -> dict:
+        return {"selected": self.selected,
+                "objects": [{"id": o.id, "name": o.name, "clicks": [list(c) for c in o.prompts.clicks]}
+                            for o in self.items]}
+
+    @classmethod
+    def from_json(cls, data, *, size: tuple[int, int] | None = None, limits: Limits = LIMITS) -> "Objects":
+        """The inverse of `to_json`, every value checked: ids, names, clicks `[x, y, mode]` inside
+        `size` (H, W) when given; at most `limits.objects_per_request` objects, each with at most
+        `limits.points_per_object` clicks and `limits.points_per_request` in all. ValueError otherwise."""
+        where = "the saved objects"
+        if not isinstance(data, dict) or not isinstance(data.get("objects"), list) or not data["objects"]:
+            raise ValueError(f"{where} must be {{\"objects\": [{{\"id\", \"name\", \"clicks\"}}, ...]}}")
+        raw = data["objects"]
+        if len(raw) > limits.objects_per_request:
+            raise ValueError(f"{where} hold {len(raw)} objects; the limit is {limits.objects_per_request}")
+        items, total = [], 0
+        for number, entry in enumerate(raw, 1):
+            if not isinstance(entry, dict) or not isinstance(entry.get("clicks"), list):
+                raise ValueError(f"object {number} must be {{\"id\", \"name\", \"clicks\": [[x, y, mode], ...]}}")
+            clicks = entry["clicks"]
+            total += len(clicks)
+            if len(clicks) > limits.points_per_object or total > limits.points_per_request:
+                raise ValueError(f"object {number} has {len(clicks)} clicks ({total} so far); the limits are "
+                                 f"{limits.points_per_object} per object and {limits.points_per_request} in all")
+            prompts = Prompts()
+            for click in clicks:
+                if not (isinstance(click, list) and len(click) == 3 and click[2] in MODES
+                        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in click[:2])):
+                    raise ValueError(f"object {number}: a click is [x, y, mode] with mode one of {', '.join(MODES)}, "
+                                     f"got {str(click)[:60]}")
+                if size is not None and not (0 <= click[0] <= size[1] and 0 <= click[1] <= size[0]):
+                    raise ValueError(f"object {number}: click ({click[0]}, {click[1]}) is outside the {size[1]}x"
+                                     f"{size[0]} image: these objects were made for another image")
+                prompts = prompts.click(click[0], click[1], click[2])
+            ident = entry.get("id", number)
+            ident = ident if isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident < 10**9 else number
+            name = str(entry.get("name") or f"object {ident}")[:60]
+            items.append(SamObject(ident, name, prompts))
+        if len({o.id for o in items}) != len(items):  # ids must be unique: renumber
+            items = [SamObject(i, o.name, o.prompts) for i, o in enumerate(items, 1)]
+        selected = data.get("selected", 0)
+        selected = selected if isinstance(selected, int) and 0 <= selected < len(items) else 0
+        return cls(tuple(items), selected)
+
+
 POSITIVE, NEGATIVE, BOX = (0, 200, 83), (229, 57, 53), (255, 214, 0)
 
 
@@ -126,6 +230,28 @@ def draw_prompts(image: np.ndarray, prompts: Prompts, mask: np.ndarray | None = 
         draw.ellipse((x - r, y - r, x + r, y + r), fill=POSITIVE if label else NEGATIVE, outline=(255, 255, 255),
                      width=2)
     return np.array(canvas)
+
+
+OBJECT_COLOURS = ((30, 136, 229), (255, 112, 67), (102, 187, 106), (171, 71, 188), (255, 202, 40),
+                  (38, 198, 218), (236, 64, 122), (141, 110, 99))  # distinct hues, cycled
+
+
+def draw_objects(image: np.ndarray, objects: Objects, masks: dict[int, np.ndarray]) -> np.ndarray:
+    """Every object's mask (`masks`: object id -> (H, W) bool) tinted in its own colour with its
+    outline, and the selected object's prompts on top."""
+    from scipy import ndimage
+
+    picture = image.astype(np.float32)
+    for index, item in enumerate(objects.items):
+        mask = masks.get(item.id)
+        if mask is None:
+            continue
+        colour = np.array(OBJECT_COLOURS[index % len(OBJECT_COLOURS)], dtype=np.float32)
+        strength = 0.55 if index == objects.selected else 0.35
+        picture[mask] = picture[mask] * (1 - strength) + colour * strength
+        outline = mask & ~ndimage.binary_erosion(mask, iterations=max(1, round(max(image.shape[:2]) / 400)))
+        picture[outline] = colour
+    return draw_prompts(picture.round().astype(np.uint8), objects.current.prompts)
 
 
 def region_at(labels: np.ndarray, x: float, y: float) -> np.ndarray:

@@ -18,7 +18,7 @@ from PIL import Image
 from seg import demos
 from seg.data.camvid import PALETTE
 from seg.export import rle_decode
-from seg.prompts import Prompts
+from seg.prompts import Objects
 
 
 @pytest.fixture
@@ -108,35 +108,90 @@ def test_compare_errors_are_messages(app, sample, tmp_path, bad, message):
         app.run_compare(str(image), str(truth), keys, False, False)
 
 
+def click(x, y):
+    return gr.SelectData(None, {"index": [x, y], "value": None})
+
+
 def test_sam_clicks_box_undo_and_export(app, sample):
     image = app.load_photo(str(sample[0]))
     sam = app.ZOO.sam()
     runs = sam.encoder_runs
-    prompts, result = Prompts(), None
+    objects, result, kept = Objects(), None, {}
     for x, y, mode in [(240, 180, "positive"), (100, 50, "negative"), (200, 150, "box")]:
-        prompts = prompts.click(x, y, mode)
-        canvas, choices, result, note = app.sam_update(image, prompts, result)
+        objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, mode, result, kept, click(x, y))
         assert canvas.shape == image.shape and len(choices) == 3
-    assert "opposite corner" in app.sam_update(image, Prompts().click(5, 5, "box"), None)[3]
-    prompts = prompts.click(300, 250, "box")
-    canvas, choices, result, note = app.sam_update(image, prompts, result)
-    assert prompts.box == (200, 150, 300, 250)
+    assert "2 prompt(s)" in note and "opposite corner" in note  # a pending corner is not a prompt
+    only_corner = app.sam_click(image, Objects(), "box", None, {}, click(5, 5))
+    assert only_corner[3] is None and "opposite corner" in only_corner[5]
+    objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, "box", result, kept, click(300, 250))
+    assert objects.current.prompts.box == (200, 150, 300, 250) and "3 prompt(s)" in note
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
     scores = result["scores"]
     assert scores == sorted(scores, reverse=True)
-    png, rle = app.sam_export(result)
-    mask = np.array(Image.open(png)) > 0
-    assert np.array_equal(mask, result["masks"][0])
-    assert np.array_equal(rle_decode(json.loads(open(rle).read())), mask)
-    prompts = prompts.undo()
-    assert prompts.box is None and len(prompts.clicks) == 3
+    files = app.sam_export(image, objects, kept, {"path": str(sample[0])})
+    instances, coco = files[0], json.loads(open(files[1]).read())
+    mask = np.array(Image.open(files[2])) > 0
+    assert np.array_equal(mask, result["masks"][0]) and np.array_equal(np.array(Image.open(instances)) == 1, mask)
+    assert np.array_equal(rle_decode(coco["annotations"][0]["segmentation"]), mask)
+    assert coco["annotations"][0]["predicted_iou"] == pytest.approx(scores[0])
+    objects = app.sam_undo(image, objects, kept)[0]
+    assert objects.current.prompts.box is None and len(objects.current.prompts.clicks) == 3
+
+
+def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
+    """Two objects, a third deleted; the COCO JSON carries their prompts, and importing it on the
+    same photo re-creates both, with the same masks, ready to edit."""
+    image = app.load_photo(str(sample[0]))
+    objects, result, kept = Objects(), None, {}
+    objects, *_, kept, note, picker = app.sam_click(image, objects, "positive", result, kept, click(240, 300))
+    objects, *_ = app.sam_add(image, objects, kept)
+    objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "positive", None, kept, click(100, 60))
+    objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "negative", result, kept, click(120, 70))
+    objects, *_ = app.sam_add(image, objects, kept)
+    objects, _, _, _, kept, _, _ = app.sam_click(image, objects, "positive", None, kept, click(400, 200))
+    objects, _, _, _, kept, note, picker = app.sam_delete(image, objects, kept)
+    assert [o.name for o in objects.items] == ["object 1", "object 2"] and set(kept) == {1, 2}
+    assert picker["choices"] == [("object 1", 0), ("object 2", 1)] and "object 3 deleted" in note
+    files = app.sam_export(image, objects, kept, {"path": str(sample[0])})
+    assert [Path(f).name for f in files] == ["instances.png", "objects_coco.json", "object_1.png", "object_2.png"]
+    instances = np.array(Image.open(files[0]))
+    assert set(np.unique(instances)) <= {0, 1, 2} and (instances == 2).any()
+    restored, _, _, _, restored_kept, note, _ = app.sam_import(image, files[1])
+    assert restored.to_json()["objects"] == objects.to_json()["objects"] and "2 object(s) imported" in note
+    for item in objects.items:
+        assert np.array_equal(restored_kept[item.id]["mask"], kept[item.id]["mask"])
+    other = np.zeros((100, 80, 3), np.uint8)
+    with pytest.raises(gr.Error, match="made on a 480x360 image, this one is 80x100"):
+        app.sam_import(other, files[1])
+    (tmp_path / "bad.json").write_text('{"annotations": []}')
+    with pytest.raises(gr.Error, match="no saved prompts"):
+        app.sam_import(image, str(tmp_path / "bad.json"))
+
+
+def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
+    """What sam_save puts in local storage brings the objects back on a reload (sam_restore) and
+    when the same photo is opened again; another photo starts afresh."""
+    image = app.load_photo(str(sample[0]))
+    objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", None, {}, click(240, 300))
+    photo = {"path": str(sample[0]), "digest": app.photo_digest(image)}
+    saved = app.sam_save(photo, objects)
+    assert saved["objects"] == objects.to_json()
+    json.dumps(saved)  # local storage holds JSON
+    back = app.sam_restore(saved)  # the sample lives in the upload folder, as an upload would
+    assert back[2] == objects and np.array_equal(back[6][1]["mask"], kept[1]["mask"])
+    assert "back" in back[7]
+    again = app.sam_open(str(sample[0]), saved)
+    assert again[2] == objects
+    elsewhere = app.sam_restore({**saved, "path": "/etc/hostname"})  # a forged value names a server file
+    assert elsewhere[0] is None and "Upload the same photo" in elsewhere[7]
+    fresh = app.sam_open(str(sample[0]), {**saved, "digest": "another photo"})
+    assert fresh[2] == Objects()
 
 
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     image = app.load_photo(str(sample[0]))
-    prompts = Prompts().click(240, 300, "positive")
-    result = app.sam_update(image, prompts, None)[2]
-    table = app.sam_relate(image, prompts, result, ["fcn8s", "unet"], str(sample[1]))
+    objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", None, {}, click(240, 300))
+    table = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
     assert list(table["model"]) == ["SAM", "FCN-8s (from scratch)", "U-Net (from scratch)", "ground truth"]
     truth_class = table["class"].iloc[-1]
     assert truth_class in app.CAMVID_WITH_OTHER  # the true class at the click

@@ -176,8 +176,10 @@ class RequestGuard:
     @staticmethod
     async def refuse(send, status: int, message: str):
         body = json.dumps({"detail": message, "error": message}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if status == 429:
+            headers.append((b"retry-after", b"2"))  # a job takes about a second; a retry soon is likely to pass
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
