@@ -247,8 +247,11 @@ def sam_open(path, saved):
 
 
 @job(LIMITS.sam_seconds, "restoring your objects")
-def sam_restore(saved):
-    """On page load: the photo and objects of the last visit, if the photo is still on the server."""
+def sam_restore(saved, image=None):
+    """When the tab opens with no photo: the photo and objects of the last visit, if the photo is
+    still on the server (else a note to upload it again). With a photo open, nothing changes."""
+    if image is not None:
+        return (gr.skip(),) * 9
     path = saved.get("path") if isinstance(saved, dict) else None
     if not isinstance(path, str) or not inside(path, upload_folder()) or not os.path.isfile(path):
         waiting = isinstance(saved, dict) and saved.get("objects")
@@ -576,7 +579,7 @@ def build() -> gr.Blocks:
             diff_go.click(show_disagreement, [image_in, truth_in, predictions, model_a, model_b],
                           [diff_image, diff_text], **page)
 
-        with gr.Tab("Prompt SAM"):
+        with gr.Tab("Prompt SAM") as sam_tab:
             notice = sam_notice()
             gr.Markdown(notice, visible=bool(notice), elem_id="sam-unavailable")
             sam_image, objects, sam_result = gr.State(None), gr.State(Objects()), gr.State(None)
@@ -614,7 +617,8 @@ def build() -> gr.Blocks:
             opened = [sam_image, photo, *view]
             canvas.upload(sam_open, [canvas, saved], opened, **page)
             from_compare.click(sam_open, [image_in, saved], opened, **page)
-            demo.load(sam_restore, saved, opened, **page)
+            # on opening the tab, not on page load: by then the browser has read its storage into `saved`
+            sam_tab.select(sam_restore, [saved, sam_image], opened, **page)
             canvas.select(sam_click, [sam_image, objects, mode, sam_result, kept], view, **page)
             undo.click(sam_undo, [sam_image, objects, kept], view, **page)
             clear.click(sam_clear, [sam_image, objects, kept], view, **page)

@@ -70,6 +70,25 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     assert "predicted IoU" in page.locator("#sam-masks").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "sam.png"), full_page=True)
 
+    # a second object, then export both; a reload brings both back from the browser's storage
+    page.locator("#sam-add").click()
+    page.locator("#sam-note").get_by_text("object 2: click the object").wait_for(timeout=30_000)
+    page.mouse.click(box["x"] + 0.8 * box["width"], box["y"] + 0.2 * box["height"])
+    page.locator("#sam-note").get_by_text("object 2: 1 prompt(s)").wait_for(timeout=120_000)
+    expect(page.locator("#sam-objects")).to_contain_text("object 2")
+    page.locator("#sam-export").click()
+    expect(page.locator("#sam-files")).to_contain_text("objects_coco", timeout=60_000)  # the name wraps at the dot
+    page.screenshot(path=str(SCREENSHOTS / "sam_objects.png"), full_page=True)
+    page.wait_for_timeout(1500)  # the save to local storage follows the last change
+    print("STORED", str(page.evaluate("JSON.stringify(localStorage)"))[:500])
+    page.reload()
+    page.get_by_role("tab", name="Prompt SAM").click()
+    page.locator("#sam-note").get_by_text("2 object(s) from your last visit are back").wait_for(timeout=120_000)
+    expect(page.locator("#sam-objects")).to_contain_text("object 1")
+    expect(page.locator("#sam-objects")).to_contain_text("object 2")
+    page.locator("#sam-canvas img").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(SCREENSHOTS / "sam_after_reload.png"), full_page=True)
+
 
 def test_learn_and_leaderboard_tabs_in_a_browser(server, page):
     from playwright.sync_api import expect
