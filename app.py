@@ -34,7 +34,7 @@ from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
 from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
                         save_prediction)
 from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
-from seg.prompts import MODES, Objects, draw_objects, draw_prompts, parse_prompt, relate
+from seg.prompts import MODES, Objects, draw_objects, draw_prompts, parse_objects, parse_prompt, relate
 from seg.visualize import colorize, overlay
 from seg.zoo import TITLES, Zoo
 from ui.files import Outputs
@@ -187,8 +187,9 @@ def sam_masks(image: np.ndarray, objects: Objects, kept: dict | None = None) -> 
     for item in objects.items:
         if item.id not in kept and item.prompts.ready():
             result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True)
-            kept[item.id] = {"mask": result.masks[0], "score": float(result.scores[0]),
-                             "stability": float(result.stability[0])}
+            c = item.choice
+            kept[item.id] = {"mask": result.masks[c], "score": float(result.scores[c]),
+                             "stability": float(result.stability[c])}
     return {k: v for k, v in kept.items() if k in {item.id for item in objects.items}}
 
 
@@ -203,20 +204,20 @@ def sam_view(image, objects: Objects, result, kept: dict, note: str) -> tuple:
     return objects, canvas, choices, result, kept, note, picker
 
 
-def sam_run(image, objects: Objects, previous, kept: dict) -> tuple:
-    """SAM for the selected object's prompts; its best mask replaces the one kept for it."""
+def sam_run(image, objects: Objects, kept: dict) -> tuple:
+    """SAM for the selected object's prompts; its best mask replaces the one kept for it. The mask
+    depends on the prompts alone (no previous mask fed back), so saved prompts re-create it."""
     if image is None:
         raise ValueError("no image: upload one first")
+    objects = objects.choose(0)  # new prompts: the best scored of SAM's new masks
     item = objects.current
     kept = {k: v for k, v in kept.items() if k != item.id}
     if not item.prompts.ready():
         note = "Box: click the opposite corner." if item.prompts.corners else f"{item.name}: click the object."
         return sam_view(image, objects, None, kept, note)
-    refine = previous if previous and previous.get("object") == item.id and item.prompts.box is None else None
-    result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True,
-                               mask_input=refine["logits"] if refine else None)
+    result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True)
     state = {"object": item.id, "masks": result.masks, "scores": result.scores.tolist(),
-             "stability": result.stability.tolist(), "chosen": 0, "logits": result.best_logits}
+             "stability": result.stability.tolist(), "chosen": 0}
     kept[item.id] = {"mask": result.masks[0], "score": state["scores"][0], "stability": state["stability"][0]}
     given = len(item.prompts.points) + (item.prompts.box is not None)
     pending = " Box: click the opposite corner." if len(item.prompts.corners) == 1 else ""
@@ -269,18 +270,18 @@ def sam_save(photo, objects: Objects):
 
 
 @job(LIMITS.sam_seconds, "SAM")
-def sam_click(image, objects: Objects, mode, previous, kept, evt: gr.SelectData):
+def sam_click(image, objects: Objects, mode, kept, evt: gr.SelectData):
     if image is None:
         raise ValueError("no image: upload one first")
     if len(objects.current.prompts.clicks) >= LIMITS.points_per_object:
         raise ValueError(f"one object takes at most {LIMITS.points_per_object} clicks: undo or clear some")
     x, y = evt.index
-    return sam_run(image, objects.click(x, y, mode), previous, kept)
+    return sam_run(image, objects.click(x, y, mode), kept)
 
 
 @job(LIMITS.sam_seconds, "SAM")
 def sam_undo(image, objects: Objects, kept):
-    return sam_run(image, objects.undo(), None, kept)
+    return sam_run(image, objects.undo(), kept)
 
 
 @job(LIMITS.segment_seconds, "clearing")
@@ -320,7 +321,7 @@ def sam_choose(image, objects: Objects, result, kept, evt: gr.SelectData):
     if not result or result.get("object") != objects.current.id:
         return sam_view(image, objects, result, kept, "")
     i = evt.index
-    result = {**result, "chosen": i}
+    result, objects = {**result, "chosen": i}, objects.choose(i)
     kept = {**kept, objects.current.id: {"mask": result["masks"][i], "score": result["scores"][i],
                                          "stability": result["stability"][i]}}
     return sam_view(image, objects, result, kept, f"Mask {i + 1} chosen for {objects.current.name}.")
@@ -501,6 +502,25 @@ def api_sam(image_path, points, labels, box):
     return str(path), {"score": float(result.scores[0]), "scores": result.scores.tolist(), "rle": rle_encode(mask)}
 
 
+@job(LIMITS.sam_seconds, "SAM")
+def api_sam_objects(image_path, objects):
+    """Several objects at once. objects: JSON [{"name", "points", "labels", "box"}, ...] in the image's
+    own pixels. Returns the instance-id PNG (0 background, i for the i-th object) at the image's size
+    and the COCO document (RLE, bbox, area, predicted IoU, stability score and prompts per object)."""
+    parsed = parse_objects(objects, limits=LIMITS)  # before the photo is even decoded
+    original = load_original(image_path)
+    sam, kept = ZOO.sam(), {}
+    for item in parsed.items:
+        result = sam.predict(original, **item.prompts.to_sam(), multimask=True, max_side=MAX_SIDE)
+        kept[item.id] = (result.masks[0], float(result.scores[0]), float(result.stability[0]))
+    out = OUTPUTS.new("api")
+    path = save_png(out / "instances.png", instance_ids([kept[o.id][0] for o in parsed.items]))
+    coco = coco_objects(parsed, {k: v[0] for k, v in kept.items()}, file_name=Path(image_path).name,
+                        size=original.shape[:2], scores={k: v[1] for k, v in kept.items()},
+                        stability={k: v[2] for k, v in kept.items()})
+    return str(path), coco
+
+
 @job(LIMITS.score_seconds, "scoring")
 def api_score(prediction_path, truth_path):
     """Score a label-id PNG prediction against a ground truth PNG (ids or CamVid colours): metrics JSON."""
@@ -619,7 +639,7 @@ def build() -> gr.Blocks:
             from_compare.click(sam_open, [image_in, saved], opened, **page)
             # on opening the tab, not on page load: by then the browser has read its storage into `saved`
             sam_tab.select(sam_restore, [saved, sam_image], opened, **page)
-            canvas.select(sam_click, [sam_image, objects, mode, sam_result, kept], view, **page)
+            canvas.select(sam_click, [sam_image, objects, mode, kept], view, **page)
             undo.click(sam_undo, [sam_image, objects, kept], view, **page)
             clear.click(sam_clear, [sam_image, objects, kept], view, **page)
             add.click(sam_add, [sam_image, objects, kept], view, **page)
@@ -688,6 +708,9 @@ def build() -> gr.Blocks:
             gr.Button().click(api_segment, [api_image, api_model], [api_file, api_json], api_name="segment", **api)
             gr.Button().click(api_sam, [api_image, api_points, api_labels, api_box], [api_file, api_json],
                               api_name="sam_prompt", **api)
+            api_objects = gr.Textbox()
+            gr.Button().click(api_sam_objects, [api_image, api_objects], [api_file, api_json], api_name="sam_objects",
+                              **api)
             gr.Button().click(api_score, [api_pred, api_truth], api_json, api_name="score", **api)
     guard_components(demo, upload_folder())
     return demo

@@ -82,13 +82,13 @@ def parse_json_text(text: str | None, what: str, example: str, *, limits: Limits
         value = json.loads(text)
     except (json.JSONDecodeError, RecursionError, ValueError):  # ValueError: an integer of over 4300 digits
         raise ValueError(f"{what} must be JSON such as {example}, got {text[:60]!r}") from None
-    level, depth = [value], 0
-    while level:
+    level, depth = [value] if isinstance(value, (list, dict)) else [], 0
+    while level:  # one level of lists / objects at a time
         depth += 1
         if depth > limits.json_depth:
             raise ValueError(f"{what} is nested deeper than {limits.json_depth} levels: expected e.g. {example}")
-        level = [v for item in level if isinstance(item, (list, dict))
-                 for v in (item.values() if isinstance(item, dict) else item)]
+        level = [v for item in level for v in (item.values() if isinstance(item, dict) else item)
+                 if isinstance(v, (list, dict))]
     return value
 
 
@@ -109,11 +109,14 @@ def parse_prompt(points: str | None, labels: str | None, box: str | None, *, lim
 
 @dataclass(frozen=True)
 class SamObject:
-    """One object a person outlines: a stable id (masks are kept under it), a name, its prompts."""
+    """One object a person outlines: a stable id (masks are kept under it), a name, its prompts, and
+    which of SAM's three masks was chosen (0: the best scored). Its mask is a function of these
+    alone, so saved objects re-create the same masks."""
 
     id: int
     name: str
     prompts: Prompts = Prompts()
+    choice: int = 0
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,13 @@ class Objects:
         item = self.current
         return self._replace(SamObject(item.id, item.name, item.prompts.undo()))
 
+    def choose(self, choice: int) -> "Objects":
+        """The selected object with SAM's mask number `choice` (0-2) instead of the best scored."""
+        if choice not in (0, 1, 2):
+            raise ValueError(f"SAM gives three masks: choose 0, 1 or 2, got {choice}")
+        item = self.current
+        return self._replace(SamObject(item.id, item.name, item.prompts, choice))
+
     def clear(self) -> "Objects":
         return self._replace(SamObject(self.current.id, self.current.name))
 
@@ -167,8 +177,8 @@ class Objects:
 
     def to_json(self) -> dict:
         return {"selected": self.selected,
-                "objects": [{"id": o.id, "name": o.name, "clicks": [list(c) for c in o.prompts.clicks]}
-                            for o in self.items]}
+                "objects": [{"id": o.id, "name": o.name, "clicks": [list(c) for c in o.prompts.clicks],
+                             "choice": o.choice} for o in self.items]}
 
     @classmethod
     def from_json(cls, data, *, size: tuple[int, int] | None = None, limits: Limits = LIMITS) -> "Objects":
@@ -203,12 +213,53 @@ class Objects:
             ident = entry.get("id", number)
             ident = ident if isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident < 10**9 else number
             name = str(entry.get("name") or f"object {ident}")[:60]
-            items.append(SamObject(ident, name, prompts))
+            choice = entry.get("choice", 0)
+            items.append(SamObject(ident, name, prompts, choice if choice in (0, 1, 2) and choice is not True else 0))
         if len({o.id for o in items}) != len(items):  # ids must be unique: renumber
-            items = [SamObject(i, o.name, o.prompts) for i, o in enumerate(items, 1)]
+            items = [SamObject(i, o.name, o.prompts, o.choice) for i, o in enumerate(items, 1)]
         selected = data.get("selected", 0)
         selected = selected if isinstance(selected, int) and 0 <= selected < len(items) else 0
         return cls(tuple(items), selected)
+
+
+def parse_objects(text: str | None, *, limits: Limits = LIMITS) -> Objects:
+    """Several objects' prompts from the API's JSON text `[{"name", "points", "labels", "box"}, ...]`
+    (points `[[x, y], ...]` with labels 1/0, a box `[x0, y0, x1, y1]`, in image pixels), as `Objects`;
+    counts capped by `limits` (objects, points per object, points in all). The values are checked
+    by `Sam.predict`."""
+    example = '[{"name": "car", "points": [[120, 80]], "labels": [1]}, {"box": [10, 20, 200, 160]}]'
+    value = parse_json_text(text, "objects", example, limits=limits)
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"objects must be a non-empty JSON list such as {example}")
+    if len(value) > limits.objects_per_request:
+        raise ValueError(f"{len(value)} objects; one request takes at most {limits.objects_per_request}")
+    items, total = [], 0
+    for number, entry in enumerate(value, 1):
+        if not isinstance(entry, dict) or not set(entry) <= {"name", "points", "labels", "box"}:
+            raise ValueError(f"object {number} must be an object with name, points, labels and/or box, as in {example}")
+        points, labels, box = entry.get("points") or [], entry.get("labels") or [], entry.get("box")
+        if not isinstance(points, list) or not isinstance(labels, list) or len(points) != len(labels):
+            raise ValueError(f"object {number}: points and labels must be lists of the same length")
+        total += len(points)
+        if len(points) > limits.points_per_object or total > limits.points_per_request:
+            raise ValueError(f"object {number} has {len(points)} points ({total} so far); the limits are "
+                             f"{limits.points_per_object} per object and {limits.points_per_request} in all")
+        if box is not None and not (isinstance(box, list) and len(box) == 4):
+            raise ValueError(f"object {number}: a box is [x0, y0, x1, y1]")
+        if not points and box is None:
+            raise ValueError(f"object {number} needs a prompt: points with labels, or a box")
+        clicks = []
+        for point, label in zip(points, labels):
+            if not (isinstance(point, list) and len(point) == 2 and label in (0, 1) and not isinstance(label, bool)):
+                raise ValueError(f"object {number}: a point is [x, y] and its label 1 or 0, got {str(point)[:40]} "
+                                 f"and {str(label)[:10]}")
+            clicks.append((point[0], point[1], "positive" if label == 1 else "negative"))
+        if box is not None:
+            clicks += [(box[0], box[1], "box"), (box[2], box[3], "box")]
+        name = entry.get("name")
+        items.append({"id": number, "name": name if isinstance(name, str) and name else f"object {number}",
+                      "clicks": [list(c) for c in clicks]})
+    return Objects.from_json({"objects": items}, limits=limits)
 
 
 POSITIVE, NEGATIVE, BOX = (0, 200, 83), (229, 57, 53), (255, 214, 0)

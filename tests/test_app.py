@@ -118,12 +118,12 @@ def test_sam_clicks_box_undo_and_export(app, sample):
     runs = sam.encoder_runs
     objects, result, kept = Objects(), None, {}
     for x, y, mode in [(240, 180, "positive"), (100, 50, "negative"), (200, 150, "box")]:
-        objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, mode, result, kept, click(x, y))
+        objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, mode, kept, click(x, y))
         assert canvas.shape == image.shape and len(choices) == 3
     assert "2 prompt(s)" in note and "opposite corner" in note  # a pending corner is not a prompt
-    only_corner = app.sam_click(image, Objects(), "box", None, {}, click(5, 5))
+    only_corner = app.sam_click(image, Objects(), "box", {}, click(5, 5))
     assert only_corner[3] is None and "opposite corner" in only_corner[5]
-    objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, "box", result, kept, click(300, 250))
+    objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, "box", kept, click(300, 250))
     assert objects.current.prompts.box == (200, 150, 300, 250) and "3 prompt(s)" in note
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
     scores = result["scores"]
@@ -143,12 +143,15 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     same photo re-creates both, with the same masks, ready to edit."""
     image = app.load_photo(str(sample[0]))
     objects, result, kept = Objects(), None, {}
-    objects, *_, kept, note, picker = app.sam_click(image, objects, "positive", result, kept, click(240, 300))
+    objects, *_, kept, note, picker = app.sam_click(image, objects, "positive", kept, click(240, 300))
     objects, *_ = app.sam_add(image, objects, kept)
-    objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "positive", None, kept, click(100, 60))
-    objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "negative", result, kept, click(120, 70))
+    objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "positive", kept, click(100, 60))
+    objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "negative", kept, click(120, 70))
+    choose_third = gr.SelectData(None, {"index": 2, "value": None})
+    objects, _, _, result, kept, note, _ = app.sam_choose(image, objects, result, kept, choose_third)
+    assert objects.current.choice == 2 and np.array_equal(kept[2]["mask"], result["masks"][2]) and "Mask 3" in note
     objects, *_ = app.sam_add(image, objects, kept)
-    objects, _, _, _, kept, _, _ = app.sam_click(image, objects, "positive", None, kept, click(400, 200))
+    objects, _, _, _, kept, _, _ = app.sam_click(image, objects, "positive", kept, click(400, 200))
     objects, _, _, _, kept, note, picker = app.sam_delete(image, objects, kept)
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and set(kept) == {1, 2}
     assert picker["choices"] == [("object 1", 0), ("object 2", 1)] and "object 3 deleted" in note
@@ -172,7 +175,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
     """What sam_save puts in local storage brings the objects back on a reload (sam_restore) and
     when the same photo is opened again; another photo starts afresh."""
     image = app.load_photo(str(sample[0]))
-    objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", None, {}, click(240, 300))
+    objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
     photo = {"path": str(sample[0]), "digest": app.photo_digest(image)}
     saved = app.sam_save(photo, objects)
     assert saved["objects"] == objects.to_json()
@@ -190,7 +193,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
 
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     image = app.load_photo(str(sample[0]))
-    objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", None, {}, click(240, 300))
+    objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
     table = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
     assert list(table["model"]) == ["SAM", "FCN-8s (from scratch)", "U-Net (from scratch)", "ground truth"]
     truth_class = table["class"].iloc[-1]
@@ -257,6 +260,19 @@ def test_the_api_through_gradio_client(server, sample):
     assert set(metrics) >= {"miou", "mean_dice", "pixel_accuracy", "boundary_f", "per_class"}
     with pytest.raises(Exception, match="unknown or unavailable model"):
         client.predict(handle_file(str(sample[0])), "nope", api_name="/segment")
+    objects = json.dumps([{"name": "road", "points": [[240, 300]], "labels": [1]},
+                          {"name": "sky", "points": [[100, 20], [300, 20]], "labels": [1, 1]},
+                          {"box": [10, 10, 200, 150]}])
+    instances_png, coco = client.predict(handle_file(str(sample[0])), objects, api_name="/sam_objects")
+    instances = np.array(Image.open(instances_png))
+    assert instances.shape == (360, 480) and set(np.unique(instances)) <= {0, 1, 2, 3}
+    assert [a["name"] for a in coco["annotations"]] == ["road", "sky", "object 3"]
+    assert all(set(a) >= {"segmentation", "bbox", "area", "predicted_iou", "stability_score", "seg_prompts"}
+               for a in coco["annotations"])
+    assert coco["annotations"][2]["seg_prompts"] == [[10, 10, "box"], [200, 150, "box"]]
+    # the last object lies on top in the instance map; each RLE is its object whole
+    assert np.array_equal(instances == 3, rle_decode(coco["annotations"][2]["segmentation"]))
+    assert (rle_decode(coco["annotations"][0]["segmentation"]) >= (instances == 1)).all()
 
 
 def test_concurrent_clients_with_mixed_requests(server, tmp_path):

@@ -1,5 +1,7 @@
 """The library pieces behind the app: ground-truth formats, COCO RLE, prompts, the catalogue, comparison."""
 
+import json
+
 import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
@@ -156,3 +158,39 @@ def test_scratch_models_run_a_portrait_photo_unstretched(weights_dir):
     finally:
         handle.remove()
     assert seen == [(120, 90)] and probs.shape == (11, 400, 300)
+
+
+def test_objects_add_select_delete_and_round_trip_through_json():
+    from seg.prompts import Objects
+
+    objects = Objects().click(10, 20, "positive").add().click(30, 40, "negative").click(1, 1, "box")
+    assert [o.name for o in objects.items] == ["object 1", "object 2"] and objects.selected == 1
+    assert objects.current.prompts.clicks == ((30.0, 40.0, "negative"), (1.0, 1.0, "box"))
+    assert objects.undo().current.prompts.clicks == ((30.0, 40.0, "negative"),)
+    assert objects.select(0).current.prompts.points == [(10.0, 20.0, 1)]
+    assert objects.choose(2).current.choice == 2
+    assert objects.choose(2).click(5, 5, "positive").current.choice == 0  # new prompts: the best new mask
+    back = Objects.from_json(json.loads(json.dumps(objects.to_json())), size=(50, 60))
+    assert back == objects
+    deleted = objects.delete()
+    assert [o.id for o in deleted.items] == [1] and deleted.selected == 0
+    assert [o.id for o in deleted.add().items] == [1, 2]  # ids stay unique, not reused while in use
+    assert Objects().delete().items[0].prompts == Prompts()  # never empty
+    with pytest.raises(ValueError, match="no object 3"):
+        objects.select(2)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"objects": [{"clicks": [[70, 5, "positive"]]}]}, "outside the 60x50 image"),
+    ({"objects": [{"clicks": [[5, 5, "lasso"]]}]}, "mode one of"),
+    ({"objects": [{"clicks": [[True, 5, "positive"]]}]}, r"\[x, y, mode\]"),
+    ({"objects": [{"clicks": []}] * 33}, "33 objects; the limit is 32"),
+    ({"objects": [{"clicks": [[1, 1, "positive"]] * 65}]}, "65 clicks"),
+    ({"objects": "all of them"}, "must be"),
+    ([], "must be"),
+])
+def test_saved_objects_are_checked(data, message):
+    from seg.prompts import Objects
+
+    with pytest.raises(ValueError, match=message):
+        Objects.from_json(data, size=(50, 60))

@@ -67,6 +67,18 @@ def test_segment_model_names(server, endpoints, photo, model):
     assert_answered(server, endpoints["segment"], [photo, model])
 
 
+objects = st.lists(st.fixed_dictionaries({}, optional={
+    "name": st.text(max_size=8) | json_values(finite=True), "points": near_valid_points | json_values(finite=True),
+    "labels": st.lists(st.sampled_from([0, 1, True, "1", 2, None]), max_size=6) | json_values(finite=True),
+    "box": st.lists(numbers, max_size=5) | json_values(finite=True)}), max_size=5)
+
+
+@FAST
+@given(value=objects.map(json.dumps) | texts)
+def test_sam_objects_lists(server, endpoints, photo, value):
+    assert_answered(server, endpoints["sam_objects"], [photo, value])
+
+
 def test_the_server_still_answers_after_the_fuzzing(server, sample):
     from gradio_client import Client, handle_file
 

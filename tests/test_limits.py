@@ -83,6 +83,24 @@ def test_prompt_counts_are_capped_before_anything_runs():
     assert parse_prompt("[[1, 2]]", "[1]", "") == {"points": [[1, 2]], "labels": [1], "box": None}
 
 
+@pytest.mark.parametrize("objects, message", [
+    ([{"points": [[1, 1]], "labels": [1]}] * 33, "33 objects; one request takes at most 32"),
+    ([{"points": [[1, 1]] * 60, "labels": [1] * 60}] * 5, r"object 5 has 60 points \(300 so far\)"),
+    ([{"points": [[1, 1]] * 65, "labels": [1] * 65}], "65 points"),
+    ([{"points": [[1, 1]], "labels": [True]}], "its label 1 or 0"),
+    ([{"points": [[1, 1]], "labels": [1, 0]}], "the same length"),
+    ([{"mask": 1}], "name, points, labels and/or box"),
+    ([{"name": "x"}], "needs a prompt"),
+    ([], "non-empty JSON list"),
+    ({"points": []}, "non-empty JSON list"),
+])
+def test_object_lists_are_checked_and_capped(objects, message):
+    from seg.prompts import parse_objects
+
+    with pytest.raises(ValueError, match=message):
+        parse_objects(json.dumps(objects, separators=(",", ":")))
+
+
 @pytest.fixture(scope="module")
 def sam(vit_t_checkpoint):
     from seg.pretrained.sam import Sam
@@ -223,4 +241,4 @@ def test_every_cpu_event_shares_one_concurrency_limit(app):
     assert len(backend) >= 15
     assert {fn.concurrency_id for fn in backend} == {"cpu"}  # loading an example (no computation) is not a job
     assert {fn.concurrency_limit for fn in backend} == {app.CONCURRENCY}
-    assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == {"segment", "sam_prompt", "score"}
+    assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == {"segment", "sam_prompt", "sam_objects", "score"}

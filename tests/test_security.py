@@ -101,7 +101,7 @@ def test_the_component_guard_holds_without_the_middleware(app, private):
 
 def test_only_the_documented_endpoints_are_in_the_api(server):
     info = httpx.get(server + "gradio_api/info", timeout=30).json()
-    assert sorted(info["named_endpoints"]) == ["/sam_prompt", "/score", "/segment"]
+    assert sorted(info["named_endpoints"]) == ["/sam_objects", "/sam_prompt", "/score", "/segment"]
     assert not info.get("unnamed_endpoints")
     direct = httpx.post(server + "gradio_api/run/segment", json={"data": [None, "fcn8s"]}, timeout=30)
     assert direct.status_code in (400, 404), direct.status_code  # REST calls that would skip the queue
