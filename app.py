@@ -5,7 +5,9 @@ how the architectures differ, and read the leaderboard. UI only: every computati
 
 Environment: SEG_WEIGHTS_DIR (our weights), SEG_SEGFORMER_MODELS (Hub ids or folders),
 SEG_SAM_CHECKPOINT + SEG_SAM_VARIANT (a SAM checkpoint), SEG_CAMVID_DIR (dataset samples),
-SEG_ALLOW_DOWNLOAD=1 (fetch missing pretrained models on first use), GRADIO_SERVER_NAME/PORT.
+SEG_ALLOW_DOWNLOAD=1 (fetch missing pretrained models on first use), SEG_KEEP_FILES_SECONDS (how long
+uploads and results are kept; 3600), SEG_OUTPUTS_DIR (where results are written; a temporary folder),
+GRADIO_SERVER_NAME/PORT.
 """
 
 import hashlib
@@ -13,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -29,7 +32,7 @@ from seg.data.camvid import CLASSES, CamVid
 from seg.data.camvid import ENV_VAR as CAMVID_ENV_VAR
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
-from seg.limits import LIMITS
+from seg.limits import LIMITS as DEFAULT_LIMITS
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
 from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
                         save_prediction)
@@ -44,11 +47,13 @@ from ui.jobs import job
 ROOT = Path(__file__).resolve().parent
 MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone
 CONCURRENCY = 2  # CPU-heavy jobs at once, across every event: the 2 cores of a free Space
+LIMITS = replace(DEFAULT_LIMITS, keep_files_seconds=int(os.environ.get("SEG_KEEP_FILES_SECONDS")
+                                                        or DEFAULT_LIMITS.keep_files_seconds))
 EXAMPLES = [[str(p), str(p.with_name(p.stem + "_labels.png"))] for p in sorted((ROOT / "examples").glob("*.jpg"))]
 LEADERBOARD = ROOT / "leaderboard"
 ZOO = Zoo(os.environ.get("SEG_WEIGHTS_DIR") or ROOT / "weights",
           allow_download=os.environ.get("SEG_ALLOW_DOWNLOAD") == "1")
-OUTPUTS = Outputs(LIMITS.keep_files_seconds)  # what we hand out, deleted after LIMITS.keep_files_seconds
+OUTPUTS = Outputs(LIMITS.keep_files_seconds, os.environ.get("SEG_OUTPUTS_DIR"))  # what we hand out, deleted later
 
 
 def load_original(path: str | None) -> np.ndarray:

@@ -242,3 +242,16 @@ def test_every_cpu_event_shares_one_concurrency_limit(app):
     assert {fn.concurrency_id for fn in backend} == {"cpu"}  # loading an example (no computation) is not a job
     assert {fn.concurrency_limit for fn in backend} == {app.CONCURRENCY}
     assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == {"segment", "sam_prompt", "sam_objects", "score"}
+
+
+def test_the_retention_and_the_outputs_folder_come_from_the_environment(tmp_path):
+    """SEG_KEEP_FILES_SECONDS and SEG_OUTPUTS_DIR, read by app.py and passed down."""
+    import subprocess
+    import sys
+
+    code = ("import app; print(app.LIMITS.keep_files_seconds, app.OUTPUTS.max_age, app.OUTPUTS.root, "
+            "app.build().delete_cache)")
+    env = {**os.environ, "SEG_KEEP_FILES_SECONDS": "300", "SEG_OUTPUTS_DIR": str(tmp_path / "out")}
+    shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert shown[:3] == ["300", "300", str(tmp_path / "out")] and shown[3:] == ["(300,", "300)"]

@@ -1,0 +1,153 @@
+"""Soak test: bounded mixed traffic on loopback for a long time, the server's memory and disk
+sampled each minute.
+
+    python benchmarks/soak.py [--minutes 30] [--clients 3] [--markdown FILE]
+
+Starts `python app.py` (shipped weights, a random-weight MobileSAM checkpoint made here) with files
+kept for 5 minutes instead of an hour (SEG_KEEP_FILES_SECONDS), so that the cleanup shows within
+the run. Each client sends, with a short pause between requests: /segment, /sam_prompt and
+/sam_objects on many distinct images (SAM's embedding cache of 8 must evict), /score, and requests
+the app must refuse (a forged server path, an oversized body, a bad prompt). Memory must level off:
+the models are loaded once, the embedding cache holds at most 8 x 4 MiB, nothing else grows.
+"""
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from app_speed import random_sam_checkpoint, street  # noqa: E402
+from load_test import current_rss_mib, start_app  # noqa: E402
+from report import publish  # noqa: E402
+
+PORT = 7985
+KEEP_SECONDS = 300
+
+
+def folder_usage(folder: Path) -> tuple[int, float]:
+    """(files, MiB) under `folder`."""
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    return len(files), sum(p.stat().st_size for p in files if p.exists()) / 2**20
+
+
+def client(url: str, photos: list[Path], truth: Path, stop: threading.Event, seed: int, stats: dict) -> None:
+    from gradio_client import Client, handle_file
+
+    rng = random.Random(seed)
+    api = Client(url, verbose=False)
+    while not stop.is_set():
+        kind = rng.choice(["segment", "sam_prompt", "sam_objects", "score", "refused"])
+        photo = handle_file(str(rng.choice(photos)))
+        x, y = rng.randint(0, 479), rng.randint(0, 359)
+        started = time.perf_counter()
+        try:
+            if kind == "segment":
+                api.predict(photo, rng.choice(["fcn8s", "unet", "deeplabv3"]), api_name="/segment")
+            elif kind == "sam_prompt":
+                api.predict(photo, f"[[{x}, {y}]]", "[1]", "", api_name="/sam_prompt")
+            elif kind == "sam_objects":
+                objects = f'[{{"points": [[{x}, {y}]], "labels": [1]}}, {{"box": [10, 10, {x + 1}, {y + 1}]}}]'
+                api.predict(photo, objects, api_name="/sam_objects")
+            elif kind == "score":
+                api.predict(handle_file(str(truth)), handle_file(str(truth)), api_name="/score")
+            else:  # what a hostile client sends: each must be refused, quickly
+                forged = {"data": [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "fcn8s"],
+                          "fn_index": 0, "session_hash": "soak"}
+                assert httpx.post(url + "gradio_api/queue/join", json=forged, timeout=30).status_code == 400
+                padded = {"data": ["x" * (2 << 20)], "fn_index": 0, "session_hash": "soak"}
+                assert httpx.post(url + "gradio_api/queue/join", json=padded, timeout=30).status_code == 413
+                try:
+                    api.predict(photo, "[[1e9, 5]]", "[1]", "", api_name="/sam_prompt")
+                    raise AssertionError("a point outside the image was accepted")
+                except Exception as error:  # the expected refusal
+                    if "outside" not in str(error):
+                        raise
+            stats[kind].append(1000 * (time.perf_counter() - started))
+        except Exception as error:  # every unexpected failure is counted and shown
+            stats["failures"].append(f"{kind}: {str(error)[:200]}")
+        time.sleep(rng.uniform(0.2, 0.6))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--markdown", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        photos = []
+        for i in range(args.images):
+            picture = street((360, 480))
+            picture[: 10 + i, : 10 + i] = (i * 37) % 256  # distinct content: distinct embeddings
+            Image.fromarray(picture).save(tmp / f"photo_{i}.png")
+            photos.append(tmp / f"photo_{i}.png")
+        truth = tmp / "truth.png"
+        Image.fromarray(np.random.default_rng(0).integers(0, 11, (360, 480), dtype=np.uint8)).save(truth)
+        uploads = tmp / "gradio"  # the server's upload folder and cache, on its own for this run
+        outputs = tmp / "outputs"
+        env = {**os.environ, "SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(tmp)), "SEG_SAM_VARIANT": "vit_t",
+               "GRADIO_SERVER_PORT": str(PORT), "SEG_SEGFORMER_MODELS": "", "GRADIO_TEMP_DIR": str(uploads),
+               "SEG_KEEP_FILES_SECONDS": str(KEEP_SECONDS), "SEG_OUTPUTS_DIR": str(outputs)}
+        server = start_app(env)
+        url = f"http://127.0.0.1:{PORT}/"
+        stats: dict[str, list] = defaultdict(list)
+        stop = threading.Event()
+        threads = [threading.Thread(target=client, args=(url, photos, truth, stop, seed, stats))
+                   for seed in range(args.clients)]
+        samples = []
+        try:
+            started = time.time()
+            for thread in threads:
+                thread.start()
+            minute = 0
+            while minute < args.minutes:
+                time.sleep(max(0.0, started + 60 * (minute + 1) - time.time()))
+                minute += 1
+                files, mib = folder_usage(uploads)
+                out_files, out_mib = folder_usage(outputs)
+                requests = sum(len(v) for k, v in stats.items() if k != "failures")
+                samples.append((minute, current_rss_mib(server.pid), files + out_files, mib + out_mib, requests))
+                print(f"minute {minute}: RSS {samples[-1][1]:.0f} MiB, {files + out_files} files "
+                      f"({mib + out_mib:.1f} MiB), {requests} requests, {len(stats['failures'])} failures", flush=True)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=120)
+            server.terminate()
+            server.wait(timeout=30)
+    rss = [s[1] for s in samples]
+    settled = rss[min(4, len(rss) - 1)]  # after five minutes every model and the cache are in use
+    rows = ["| minute | server RSS (MiB) | files kept | their size (MiB) | requests so far |",
+            "| ---: | ---: | ---: | ---: | ---: |"]
+    rows += [f"| {m} | {r:.0f} | {f} | {s:.1f} | {n} |" for m, r, f, s, n in samples
+             if m in (1, 2, 3, 5) or m % 5 == 0 or m == samples[-1][0]]
+    latency = ", ".join(f"/{k} {np.percentile(v, 50):.0f} ms" for k, v in stats.items() if k != "failures" and v)
+    rows += ["", f"RSS after 5 minutes {settled:.0f} MiB, highest after that {max(rss[4:] or rss):.0f} MiB, at the end "
+             f"{rss[-1]:.0f} MiB (models once, SAM's embedding cache at most 8 x 4 MiB). Files older than "
+             f"{KEEP_SECONDS} s are deleted; files kept at most {max(s[2] for s in samples)}. "
+             f"p50: {latency}. **{len(stats['failures'])} unexpected failures.**"]
+    rows += [f"- failure: {f}" for f in stats["failures"][:5]]
+    publish(f"Soak: {args.minutes:g} minutes of mixed traffic on loopback",
+            f"{args.clients} clients, a request every 0.2-0.6 s each (/segment, /sam_prompt and /sam_objects on "
+            f"{args.images} distinct images, /score, and requests that must be refused); server RSS, and the files in "
+            "its upload folder and outputs, sampled each minute.", rows, args.markdown)
+    grew = max(rss[4:] or rss) - settled
+    return 1 if stats["failures"] or grew > 150 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
