@@ -80,8 +80,9 @@ def test_the_same_events_accept_real_uploads(server, sample):
     assert info["height"] == 360
     uploaded = httpx.post(server + "gradio_api/upload", files={"files": open(sample[0], "rb")}, timeout=30).json()[0]
     value = {"path": uploaded, "orig_name": sample[0].name, **forge.MARKER}
-    opened = next(e for e in forge.events(server) if [c["type"] for c in e["inputs"]] == ["image"])
-    answer = forge.call(server, opened["fn_index"], [value], timeout=60)
+    opened = next(e for e in forge.events(server) if e["api_name"] == "sam_open")  # the tab's upload event
+    data = [value] + [forge.plain_value(c) for c in opened["inputs"][1:]]
+    answer = forge.call(server, opened["fn_index"], data, timeout=60)
     assert answer["success"] is True, answer["text"][-500:]
 
 
