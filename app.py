@@ -81,7 +81,7 @@ def load_truth(path: str | None, image: np.ndarray):
     raw = read_raw(path, max_pixels=LIMITS.image_pixels, lossless=True)
     if raw.shape[:2] != image.shape[:2] and max(raw.shape[:2]) > MAX_SIDE:  # the photo was shrunk too
         raw = resize_labels(raw, image.shape[:2])
-    return parse_ground_truth(raw, image_shape=image.shape)
+    return parse_ground_truth(raw, image_shape=image.shape, max_values=LIMITS.class_ids)
 
 
 def legend_html(names, palette) -> str:
@@ -534,7 +534,8 @@ def api_score(prediction_path, truth_path):
     prediction = read_raw(prediction_path, max_pixels=LIMITS.score_pixels, lossless=True)
     if prediction.ndim != 2:
         raise ValueError(f"the prediction must be a single-channel label-id PNG, got shape {prediction.shape}")
-    truth = read_ground_truth(truth_path, image_shape=prediction.shape, max_pixels=LIMITS.score_pixels)
+    truth = read_ground_truth(truth_path, image_shape=prediction.shape, max_pixels=LIMITS.score_pixels,
+                              max_values=LIMITS.class_ids)
     return {"ground_truth_format": truth.format, **score(prediction, truth.labels)}
 
 

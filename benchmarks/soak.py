@@ -47,6 +47,8 @@ def client(url: str, photos: list[Path], truth: Path, stop: threading.Event, see
 
     rng = random.Random(seed)
     api = Client(url, verbose=False)
+    segment = next(i for i, d in enumerate(httpx.get(url + "config", timeout=30).json()["dependencies"])
+                   if d.get("api_name") == "segment")
     while not stop.is_set():
         kind = rng.choice(["segment", "sam_prompt", "sam_objects", "score", "refused"])
         photo = handle_file(str(rng.choice(photos)))
@@ -64,9 +66,9 @@ def client(url: str, photos: list[Path], truth: Path, stop: threading.Event, see
                 api.predict(handle_file(str(truth)), handle_file(str(truth)), api_name="/score")
             else:  # what a hostile client sends: each must be refused, quickly
                 forged = {"data": [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "fcn8s"],
-                          "fn_index": 0, "session_hash": "soak"}
+                          "fn_index": segment, "session_hash": "soak"}
                 assert httpx.post(url + "gradio_api/queue/join", json=forged, timeout=30).status_code == 400
-                padded = {"data": ["x" * (2 << 20)], "fn_index": 0, "session_hash": "soak"}
+                padded = {"data": ["x" * (2 << 20)], "fn_index": segment, "session_hash": "soak"}
                 assert httpx.post(url + "gradio_api/queue/join", json=padded, timeout=30).status_code == 413
                 try:
                     api.predict(photo, "[[1e9, 5]]", "[1]", "", api_name="/sam_prompt")

@@ -22,7 +22,6 @@ class Limits:
     points_per_object: int = 64  # SAM's prompt tokens attend to each other: time and memory grow as N^2
     points_per_request: int = 256
     objects_per_request: int = 32
-    everything_masks: int = 64  # "Everything" keeps the best masks by predicted IoU
     # deadlines, in seconds: past one, the job stops at its next layer and the worker is free again
     segment_seconds: float = 60  # one model on one photo: ~0.3 s here
     compare_seconds: float = 180  # every model, with TTA (6 passes each) and CRF: ~20 s here

@@ -52,6 +52,14 @@ def test_a_label_map_over_the_cap_is_refused_from_its_header(huge_png):
         read_image(huge_png, max_pixels=LIMITS.image_pixels)
 
 
+def test_a_photo_given_as_ground_truth_is_refused_by_its_colour_count():
+    from seg.data.ground_truth import parse_ground_truth
+
+    photo = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="4,800 distinct colours.*at most 256.*looks like a photo"):
+        parse_ground_truth(photo, image_shape=photo.shape, max_values=LIMITS.class_ids)
+
+
 def test_a_lossy_ground_truth_is_refused(tmp_path):
     ids = np.repeat(np.arange(11, dtype=np.uint8), 10)[None].repeat(20, 0)
     Image.fromarray(ids).save(tmp_path / "ids.jpg", quality=95)
@@ -255,3 +263,53 @@ def test_the_retention_and_the_outputs_folder_come_from_the_environment(tmp_path
     shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                            check=True).stdout.split()
     assert shown[:3] == ["300", "300", str(tmp_path / "out")] and shown[3:] == ["(300,", "300)"]
+
+
+def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_checkpoint, sample, tmp_path):
+    """`python app.py` as deployed, its log read after a series of bad requests."""
+    import subprocess
+    import sys
+
+    from conftest import free_port
+    from gradio_client import Client, handle_file
+
+    port = free_port()
+    env = {**os.environ, "SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),
+           "SEG_SAM_VARIANT": "vit_t", "GRADIO_SERVER_PORT": str(port), "SEG_SEGFORMER_MODELS": ""}
+    log = open(tmp_path / "app.log", "w")
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        client = Client(url, verbose=False)
+        image = handle_file(str(sample[0]))
+        ids = np.array(Image.open(sample[1]))
+        Image.fromarray(ids).save(tmp_path / "truth.jpg")
+        bad = [(lambda: client.predict(image, "nope", api_name="/segment")),
+               (lambda: client.predict(image, "[[1, 2]", "[1]", "", api_name="/sam_prompt")),
+               (lambda: client.predict(image, "[" * 1000 + "]" * 1000, "[1]", "", api_name="/sam_prompt")),
+               (lambda: client.predict(image, "[[1, 2]]", '{"a": 1}', "", api_name="/sam_prompt")),
+               (lambda: client.predict(handle_file(str(sample[1])), handle_file(str(tmp_path / "truth.jpg")),
+                                       api_name="/score"))]
+        for request in bad:
+            with pytest.raises(Exception):
+                request()
+        segment = next(e["fn_index"] for e in forge.events(url) if e["api_name"] == "segment")
+        forged = {"data": [{"path": "/etc/passwd", **forge.MARKER}, "fcn8s"], "fn_index": segment,
+                  "session_hash": "x"}
+        assert httpx.post(url + "gradio_api/queue/join", json=forged, timeout=30).status_code == 400
+        client.predict(image, "fcn8s", api_name="/segment")  # and a good one
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    text = (tmp_path / "app.log").read_text()
+    assert "Traceback" not in text, text[-3000:]
+    refusals = [line for line in text.splitlines() if " refused: " in line]
+    assert len(refusals) == 5, text[-3000:]
+    assert not any(str(tmp_path) in line or "/tmp/gradio" in line for line in refusals), refusals

@@ -39,11 +39,14 @@ def _from_ids(ids: np.ndarray, num_classes: int) -> np.ndarray:
     return labels
 
 
-def _from_colours(rgb: np.ndarray, palette) -> np.ndarray:
+def _from_colours(rgb: np.ndarray, palette, max_values: int) -> np.ndarray:
     codes = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
     lookup = {(r << 16) | (g << 8) | b: i for i, (r, g, b) in enumerate(palette)}
     lookup[(VOID_COLOUR[0] << 16) | (VOID_COLOUR[1] << 8) | VOID_COLOUR[2]] = IGNORE_INDEX
     found, inverse = np.unique(codes, return_inverse=True)
+    if len(found) > max_values:
+        raise ValueError(f"the ground truth has {len(found):,} distinct colours; a label map has one per class "
+                         f"(at most {max_values}): this looks like a photo, so upload the label PNG made for it")
     strangers = [c for c in found.tolist() if c not in lookup]
     if strangers:
         shown = ", ".join(str(((c >> 16) & 255, (c >> 8) & 255, c & 255)) for c in strangers[:4])
@@ -54,10 +57,11 @@ def _from_colours(rgb: np.ndarray, palette) -> np.ndarray:
 
 
 def parse_ground_truth(array: np.ndarray, *, image_shape: tuple[int, ...], palette=PALETTE,
-                       num_classes: int = len(CLASSES)) -> GroundTruth:
+                       num_classes: int = len(CLASSES), max_values: int = 256) -> GroundTruth:
     """Read an uploaded ground truth: `(H, W)` ids, `(H, W, 3|4)` colours or grey-as-RGB ids.
 
     image_shape: the photo's shape; the ground truth must have its height and width.
+    max_values: more distinct colours than this is a photo, refused before each is looked up.
     Raises ValueError saying what was expected and what arrived.
     """
     array = np.asarray(array)
@@ -80,10 +84,13 @@ def parse_ground_truth(array: np.ndarray, *, image_shape: tuple[int, ...], palet
     if (array[..., 0] == array[..., 1]).all() and (array[..., 1] == array[..., 2]).all() \
             and array.max(initial=0) <= max(VOID_LABEL, num_classes - 1):
         return GroundTruth(_from_ids(array[..., 0], num_classes), "label ids saved as a grey RGB picture")
-    return GroundTruth(_from_colours(array, palette), f"colour-coded CamVid picture ({num_classes} classes + void)")
+    return GroundTruth(_from_colours(array, palette, max_values),
+                       f"colour-coded CamVid picture ({num_classes} classes + void)")
 
 
-def read_ground_truth(path, *, image_shape: tuple[int, ...], max_pixels: int | None = None) -> GroundTruth:
+def read_ground_truth(path, *, image_shape: tuple[int, ...], max_pixels: int | None = None,
+                      max_values: int = 256) -> GroundTruth:
     """`parse_ground_truth` of a lossless file (PNG), read with its stored values (palette indices as
     ids); a JPEG is refused, a file over `max_pixels` is refused before it is decoded."""
-    return parse_ground_truth(read_raw(path, max_pixels=max_pixels, lossless=True), image_shape=image_shape)
+    return parse_ground_truth(read_raw(path, max_pixels=max_pixels, lossless=True), image_shape=image_shape,
+                              max_values=max_values)
