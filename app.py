@@ -32,10 +32,10 @@ from seg.data.camvid import CLASSES, CamVid
 from seg.data.camvid import ENV_VAR as CAMVID_ENV_VAR
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
-from seg.limits import LIMITS as DEFAULT_LIMITS
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
 from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
                         save_prediction)
+from seg.limits import LIMITS as DEFAULT_LIMITS
 from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
 from seg.prompts import MODES, Objects, draw_objects, draw_prompts, parse_objects, parse_prompt, relate
 from seg.visualize import colorize, overlay
@@ -182,6 +182,7 @@ def sam_notice() -> str:
 
 
 def photo_digest(image: np.ndarray) -> str:
+    """The photo's content key: the browser's saved objects belong to the photo with this digest."""
     return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
 
 
@@ -270,7 +271,7 @@ def sam_restore(saved, image=None):
 def sam_save(photo, objects: Objects):
     """What the browser keeps (its local storage) so a reload brings the objects back."""
     if not photo:
-        return gr.update()
+        return gr.skip()
     return {**photo, "objects": objects.to_json()}
 
 
@@ -355,8 +356,8 @@ def sam_import(image, path):
     """Objects from a COCO JSON this app exported, re-created on the open photo with their masks."""
     if image is None:
         raise ValueError("open the photo the objects were made on first, then import its COCO JSON")
-    if not path:
-        return gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+    if not path:  # the file was removed from the box: nothing changes
+        return (gr.skip(),) * 7
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -367,6 +368,8 @@ def sam_import(image, path):
 
 @job(LIMITS.compare_seconds, "relating SAM's mask to the semantic models")
 def sam_relate(image, objects: Objects, kept, keys, truth_path):
+    """The selected object against the ticked semantic models and the ground truth uploaded in this
+    tab for this photo (never another tab's: it may belong to another image)."""
     if objects.current.id not in kept:
         raise ValueError("no mask yet: click on the image first")
     prompts = objects.current.prompts
@@ -381,7 +384,19 @@ def sam_relate(image, objects: Objects, kept, keys, truth_path):
     truth = load_truth(truth_path, image) if truth_path else None
     rows = relate(kept[objects.current.id]["mask"], point, predictions, CAMVID_WITH_OTHER,
                   truth.labels if truth is not None else None)
-    return pd.DataFrame(rows).round(3)
+    note = f"Ground truth read as: {truth.format}." if truth is not None else \
+        "No ground truth for this photo: upload its label PNG above to see the true class and region."
+    return pd.DataFrame(rows).round(3), note
+
+
+def pass_truth(path):
+    """The Compare tab's ground truth, sent along with its photo to the SAM tab."""
+    return path
+
+
+def no_truth():
+    """An uploaded photo comes without a ground truth: the one shown before was another photo's."""
+    return None
 
 
 # ---------------------------------------------------------------- Learn
@@ -637,12 +652,21 @@ def build() -> gr.Blocks:
                     sam_files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
                     coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"],
                                       type="filepath", elem_id="sam-import")
-            relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?")
+            with gr.Row():
+                sam_truth = gr.File(label="Ground truth for this photo (optional): label-id or CamVid-colour PNG",
+                                    file_types=[".png"], type="filepath", elem_id="sam-truth")
+                sam_models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=defaults,
+                                              label="Semantic models to ask")
+            relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?",
+                                  elem_id="sam-relate")
+            relate_note = gr.Markdown(elem_id="sam-relate-note")
             relate_table = gr.Dataframe(label="Class at the click, and overlap with SAM's mask", interactive=False)
             view = [objects, canvas, choices, sam_result, kept, sam_note, picker]
             opened = [sam_image, photo, *view]
-            canvas.upload(sam_open, [canvas, saved], opened, **page)
-            from_compare.click(sam_open, [image_in, saved], opened, **page)
+            # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
+            canvas.upload(sam_open, [canvas, saved], opened, **page).success(no_truth, None, sam_truth, **page)
+            from_compare.click(sam_open, [image_in, saved], opened, **page).success(
+                pass_truth, truth_in, sam_truth, **page)
             # on opening the tab, not on page load: by then the browser has read its storage into `saved`
             sam_tab.select(sam_restore, [saved, sam_image], opened, **page)
             canvas.select(sam_click, [sam_image, objects, mode, kept], view, **page)
@@ -655,7 +679,8 @@ def build() -> gr.Blocks:
             export.click(sam_export, [sam_image, objects, kept, photo], sam_files, **page)
             coco_in.upload(sam_import, [sam_image, coco_in], view, **page)
             objects.change(sam_save, [photo, objects], saved, **page)
-            relate_go.click(sam_relate, [sam_image, objects, kept, models, truth_in], relate_table, **page)
+            relate_go.click(sam_relate, [sam_image, objects, kept, sam_models, sam_truth],
+                            [relate_table, relate_note], **page)
 
         with gr.Tab("Learn"):
             gr.Markdown("### Skip connections: FCN-32s vs FCN-8s vs U-Net\nFCN-32s predicts on a grid 32 times "

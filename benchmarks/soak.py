@@ -60,7 +60,7 @@ def client(url: str, photos: list[Path], truth: Path, stop: threading.Event, see
             elif kind == "sam_prompt":
                 api.predict(photo, f"[[{x}, {y}]]", "[1]", "", api_name="/sam_prompt")
             elif kind == "sam_objects":
-                objects = f'[{{"points": [[{x}, {y}]], "labels": [1]}}, {{"box": [10, 10, {x + 1}, {y + 1}]}}]'
+                objects = f'[{{"points": [[{x}, {y}]], "labels": [1]}}, {{"box": [10, 10, {max(x, 20)}, {max(y, 20)}]}}]'
                 api.predict(photo, objects, api_name="/sam_objects")
             elif kind == "score":
                 api.predict(handle_file(str(truth)), handle_file(str(truth)), api_name="/score")
@@ -79,6 +79,7 @@ def client(url: str, photos: list[Path], truth: Path, stop: threading.Event, see
             stats[kind].append(1000 * (time.perf_counter() - started))
         except Exception as error:  # every unexpected failure is counted and shown
             stats["failures"].append(f"{kind}: {str(error)[:200]}")
+            print(f"failure: {stats['failures'][-1]}", file=sys.stderr, flush=True)
         time.sleep(rng.uniform(0.2, 0.6))
 
 

@@ -194,7 +194,10 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     image = app.load_photo(str(sample[0]))
     objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
-    table = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
+    table, note = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
+    assert "label ids" in note
+    alone, note = app.sam_relate(image, objects, kept, ["fcn8s"], None)  # no truth uploaded in this tab
+    assert list(alone["model"]) == ["SAM", "FCN-8s (from scratch)"] and "No ground truth for this photo" in note
     assert list(table["model"]) == ["SAM", "FCN-8s (from scratch)", "U-Net (from scratch)", "ground truth"]
     truth_class = table["class"].iloc[-1]
     assert truth_class in app.CAMVID_WITH_OTHER  # the true class at the click
