@@ -37,6 +37,7 @@ from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encod
                         save_prediction)
 from seg.limits import LIMITS as DEFAULT_LIMITS
 from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
+from seg.pretrained.sam import VARIANTS as SAM_VARIANTS
 from seg.prompts import MODES, Objects, draw_objects, draw_prompts, parse_objects, parse_prompt, relate
 from seg.visualize import colorize, overlay
 from seg.zoo import TITLES, Zoo
@@ -51,9 +52,14 @@ LIMITS = replace(DEFAULT_LIMITS, keep_files_seconds=int(os.environ.get("SEG_KEEP
                                                         or DEFAULT_LIMITS.keep_files_seconds))
 EXAMPLES = [[str(p), str(p.with_name(p.stem + "_labels.png"))] for p in sorted((ROOT / "examples").glob("*.jpg"))]
 LEADERBOARD = ROOT / "leaderboard"
-ZOO = Zoo(os.environ.get("SEG_WEIGHTS_DIR") or ROOT / "weights",
+SAM_VARIANT = os.environ.get("SEG_SAM_VARIANT") or "vit_t"
+if SAM_VARIANT not in SAM_VARIANTS:
+    raise SystemExit(f"SEG_SAM_VARIANT={SAM_VARIANT!r} is not a SAM variant: choose one of {', '.join(SAM_VARIANTS)}")
+ZOO = Zoo(os.environ.get("SEG_WEIGHTS_DIR") or ROOT / "weights", sam_variant=SAM_VARIANT,
+          sam_checkpoint=os.environ.get("SEG_SAM_CHECKPOINT") or None,
           allow_download=os.environ.get("SEG_ALLOW_DOWNLOAD") == "1")
-OUTPUTS = Outputs(LIMITS.keep_files_seconds, os.environ.get("SEG_OUTPUTS_DIR"))  # what we hand out, deleted later
+OUTPUTS = Outputs(LIMITS.keep_files_seconds, os.environ.get("SEG_OUTPUTS_DIR"),  # what we hand out, deleted later
+                  loose_in=(upload_folder(),))
 
 
 def load_original(path: str | None) -> np.ndarray:

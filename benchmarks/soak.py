@@ -37,9 +37,16 @@ KEEP_SECONDS = 300
 
 
 def folder_usage(folder: Path) -> tuple[int, float]:
-    """(files, MiB) under `folder`."""
-    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
-    return len(files), sum(p.stat().st_size for p in files if p.exists()) / 2**20
+    """(files, MiB) under `folder`, which the server is deleting from as we count."""
+    count, size = 0, 0
+    for root, _, names in os.walk(folder):  # os.walk skips a folder that vanishes under it
+        for name in names:
+            try:
+                size += os.stat(os.path.join(root, name)).st_size
+                count += 1
+            except FileNotFoundError:
+                continue
+    return count, size / 2**20
 
 
 def client(url: str, photos: list[Path], truth: Path, stop: threading.Event, seed: int, stats: dict) -> None:

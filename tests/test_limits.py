@@ -157,12 +157,20 @@ def test_a_deadline_stops_a_watched_model_at_its_next_layer():
 def test_old_output_folders_are_deleted(tmp_path):
     from ui.files import Outputs
 
-    outputs = Outputs(max_age=60, root=tmp_path)
+    uploads = tmp_path / "uploads"
+    (uploads / "3f2a").mkdir(parents=True)  # an upload's own folder: Gradio's cache deletion handles it
+    (uploads / "3f2a" / "photo.png").write_bytes(b"x")
+    (uploads / "tmpab12cd").write_bytes(b"")  # a loose temporary file the upload route left behind
+    (uploads / "tmpnew").write_bytes(b"")
+    outputs = Outputs(max_age=60, root=tmp_path / "out", loose_in=(uploads,))
     old, recent = outputs.new("a"), outputs.new("b")
     (old / "mask.png").write_bytes(b"x")
-    os.utime(old, (time.time() - 120,) * 2)
+    for stale in (old, uploads / "tmpab12cd", uploads / "3f2a"):
+        os.utime(stale, (time.time() - 120,) * 2)
     outputs.new("c")
     assert not old.exists() and recent.exists()
+    assert not (uploads / "tmpab12cd").exists() and (uploads / "tmpnew").exists()
+    assert (uploads / "3f2a" / "photo.png").exists()
 
 
 def test_messages_name_no_server_path():
@@ -313,3 +321,29 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
     refusals = [line for line in text.splitlines() if " refused: " in line]
     assert len(refusals) == 5, text[-3000:]
     assert not any(str(tmp_path) in line or "/tmp/gradio" in line for line in refusals), refusals
+
+
+def test_sam_variant_from_the_environment_is_the_one_served(tmp_path, weights_dir):
+    """SEG_SAM_VARIANT=vit_b with a vit_b checkpoint: the app offers and loads vit_b (it used to build
+    the catalogue for vit_t whatever the variable said, and list SAM as unavailable)."""
+    import subprocess
+    import sys
+
+    from seg.pretrained import sam as sam_module
+
+    torch.manual_seed(0)
+    model = sam_module._import("segment_anything").sam_model_registry["vit_b"](checkpoint=None)
+    torch.save(model.state_dict(), tmp_path / "sam_vit_b.pth")
+    del model
+    code = ("import app, numpy as np; print(app.ZOO.sam_variant, app.ZOO.sam_available(), 'SAM vit_b' in "
+            "app.status_markdown()); s = app.ZOO.sam(); print(s.variant, s.predict(np.zeros((32, 48, 3), np.uint8), "
+            "points=[[5, 5]], labels=[1]).masks.shape)")
+    env = {**os.environ, "SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_VARIANT": "vit_b",
+           "SEG_SAM_CHECKPOINT": str(tmp_path / "sam_vit_b.pth"), "SEG_SEGFORMER_MODELS": ""}
+    shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.split("\n")[:2] == ["vit_b True True", "vit_b (3, 32, 48)"], shown.stdout
+    wrong = subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT, capture_output=True, text=True,
+                           env={**env, "SEG_SAM_VARIANT": "vit_x"})
+    assert wrong.returncode != 0 and "SEG_SAM_VARIANT='vit_x' is not a SAM variant" in wrong.stderr
+    assert "Traceback" not in wrong.stderr

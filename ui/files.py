@@ -2,6 +2,7 @@
 stated age so that a busy server's disk does not fill. Gradio's own cache (uploads, and the copies
 it serves) is emptied on the same schedule by `gr.Blocks(delete_cache=...)`."""
 
+import os
 import shutil
 import tempfile
 import threading
@@ -10,16 +11,19 @@ from pathlib import Path
 
 
 class Outputs:
-    """`new()` gives a fresh folder under `root`, and removes the folders older than `max_age` seconds."""
+    """`new()` gives a fresh folder under `root`, and removes the folders older than `max_age` seconds,
+    and the loose files older than that directly inside each folder of `loose_in`: Gradio keeps every
+    upload in a folder of its own, but its upload route leaves an empty temporary file beside them
+    for each file gradio_client sends, which its own cache deletion never sees."""
 
-    def __init__(self, max_age: float, root: str | Path | None = None):
+    def __init__(self, max_age: float, root: str | Path | None = None, *, loose_in: tuple[str | Path, ...] = ()):
         self.root = Path(root or tempfile.mkdtemp(prefix="seg-outputs-"))
         self.root.mkdir(parents=True, exist_ok=True)
-        self.max_age = max_age
+        self.max_age, self.loose_in = max_age, tuple(Path(p) for p in loose_in)
         self._lock = threading.Lock()
 
     def sweep(self) -> int:
-        """Delete the folders older than `max_age`; returns how many."""
+        """Delete what is older than `max_age`; returns how many folders and files."""
         cutoff, removed = time.time() - self.max_age, 0
         with self._lock:
             for folder in self.root.iterdir():
@@ -29,6 +33,14 @@ class Outputs:
                         removed += 1
                 except FileNotFoundError:
                     continue
+            for folder in self.loose_in:
+                for entry in os.scandir(folder) if folder.is_dir() else ():
+                    try:
+                        if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                            os.remove(entry.path)
+                            removed += 1
+                    except FileNotFoundError:
+                        continue
         return removed
 
     def new(self, prefix: str) -> Path:
