@@ -179,6 +179,8 @@ def test_messages_name_no_server_path():
     message = scrub("no SAM checkpoint at /root/private/models/sam.pth (see /tmp/gradio/abc/x.png)")
     assert message == "no SAM checkpoint at sam.pth (see x.png)"
     assert len(scrub("m" * 10_000)) <= 501
+    url = "download https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth and set it"
+    assert scrub(url) == url  # a URL is not a server path
 
 
 def test_caps_through_the_api(server, sample, huge_png, tmp_path):
@@ -335,14 +337,14 @@ def test_sam_variant_from_the_environment_is_the_one_served(tmp_path, weights_di
     model = sam_module._import("segment_anything").sam_model_registry["vit_b"](checkpoint=None)
     torch.save(model.state_dict(), tmp_path / "sam_vit_b.pth")
     del model
-    code = ("import app, numpy as np; print(app.ZOO.sam_variant, app.ZOO.sam_available(), 'SAM vit_b' in "
-            "app.status_markdown()); s = app.ZOO.sam(); print(s.variant, s.predict(np.zeros((32, 48, 3), np.uint8), "
-            "points=[[5, 5]], labels=[1]).masks.shape)")
+    code = ("import app; print(app.ZOO.sam_variant, app.ZOO.sam_available(), 'SAM vit_b' in app.status_markdown()); "
+            "s = app.ZOO.sam(); print(s.variant, type(s.model.image_encoder).__name__, "
+            "s.model.image_encoder.blocks[0].attn.qkv.in_features)")  # loading checks every weight's shape
     env = {**os.environ, "SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_VARIANT": "vit_b",
            "SEG_SAM_CHECKPOINT": str(tmp_path / "sam_vit_b.pth"), "SEG_SEGFORMER_MODELS": ""}
     shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr[-2000:]
-    assert shown.stdout.split("\n")[:2] == ["vit_b True True", "vit_b (3, 32, 48)"], shown.stdout
+    assert shown.stdout.split("\n")[:2] == ["vit_b True True", "vit_b ImageEncoderViT 768"], shown.stdout
     wrong = subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT, capture_output=True, text=True,
                            env={**env, "SEG_SAM_VARIANT": "vit_x"})
     assert wrong.returncode != 0 and "SEG_SAM_VARIANT='vit_x' is not a SAM variant" in wrong.stderr

@@ -138,6 +138,8 @@ class RequestGuard:
         if name:
             return next((fn for fn in fns.values() if fn.api_name == name), None)
         index = payload.get("fn_index")
+        if isinstance(index, str) and index.isdigit():  # the server would read "3" as 3
+            index = int(index)
         return fns.get(index) if isinstance(index, int) and not isinstance(index, bool) else None
 
     def address(self, scope, headers: dict) -> str:

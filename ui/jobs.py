@@ -17,7 +17,8 @@ from seg.deadline import DeadlineExceeded, deadline
 log = logging.getLogger("seg.app")
 
 # An absolute path (two or more segments) anywhere in a message: shown by its last segment only.
-_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"()\[\]{}:,]+){2,}")
+# Not inside a URL: a path starts at the start, or after a space, a quote or a bracket.
+_PATH = re.compile(r"(?<![\w:/.\\])(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"()\[\]{}:,]+){2,}")
 
 
 def scrub(message: str, limit: int = 500) -> str:
