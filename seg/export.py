@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .limits import LIMITS
+from .prompts import Objects
 from .visualize import colorize
 
 
@@ -130,9 +132,6 @@ def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int],
 def objects_from_coco(document, *, size: tuple[int, int], limits=None):
     """The `seg.prompts.Objects` saved in a COCO document written by `coco_objects`, checked
     against the image it is opened on (`size`, H x W). ValueError saying what is wrong."""
-    from .limits import LIMITS
-    from .prompts import Objects
-
     if not isinstance(document, dict) or not isinstance(document.get("seg_objects"), dict):
         raise ValueError("this JSON has no saved prompts: export the objects from this app (its COCO JSON "
                          "carries them) and import that file")

@@ -8,7 +8,7 @@ from conftest import ROOT
 CORE = ["seg", "seg.models", "seg.losses", "seg.metrics", "seg.data", "seg.engine", "seg.inference",
         "seg.visualize", "seg.checkpoint", "seg.fetch", "seg.pretrained", "seg.pretrained.label_mapping",
         "seg.zoo", "seg.compare", "seg.postprocess", "seg.prompts", "seg.export", "seg.charts", "seg.demos",
-        "seg.data.ground_truth"]
+        "seg.data.ground_truth", "seg.limits", "seg.deadline"]
 HEAVY = ["transformers", "segment_anything", "mobile_sam", "timm", "gradio", "pydensecrf", "scipy", "pandas"]
 
 
@@ -30,3 +30,4 @@ def test_nothing_in_the_library_imports_the_app():
     for path in (ROOT / "seg").rglob("*.py"):
         text = path.read_text()
         assert "import app" not in text and "from app" not in text and "import gradio" not in text, path
+        assert "import ui" not in text and "from ui" not in text, path  # the app's server side, not the library's
