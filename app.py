@@ -503,7 +503,8 @@ def api_segment(image_path, model):
     {model, seconds, classes, height, width}."""
     names = ZOO.semantic_names()
     if model not in names:
-        shown = repr(model[:40]) + ("…" if len(model) > 40 else "") if isinstance(model, str) else type(model).__name__
+        shown = (repr(model[:40]) + ("…" if len(model) > 40 else "")) if isinstance(model, str) else \
+            type(model).__name__
         raise ValueError(f"unknown or unavailable model {shown}: choose one of {', '.join(names)}")
     original = load_original(image_path)
     image, _ = fit_image(original, MAX_SIDE)
@@ -535,10 +536,8 @@ def api_sam_objects(image_path, objects):
     and the COCO document (RLE, bbox, area, predicted IoU, stability score and prompts per object)."""
     parsed = parse_objects(objects, limits=LIMITS)  # before the photo is even decoded
     original = load_original(image_path)
-    sam, kept = ZOO.sam(), {}
-    for item in parsed.items:
-        result = sam.predict(original, **item.prompts.to_sam(), multimask=True, max_side=MAX_SIDE)
-        kept[item.id] = (result.masks[0], float(result.scores[0]), float(result.stability[0]))
+    results = ZOO.sam().predict_many(original, [item.prompts.to_sam() for item in parsed.items], max_side=MAX_SIDE)
+    kept = {item.id: (r.masks[0], float(r.scores[0]), float(r.stability[0])) for item, r in zip(parsed.items, results)}
     out = OUTPUTS.new("api")
     path = save_png(out / "instances.png", instance_ids([kept[o.id][0] for o in parsed.items]))
     coco = coco_objects(parsed, {k: v[0] for k, v in kept.items()}, file_name=Path(image_path).name,
@@ -651,8 +650,8 @@ def build() -> gr.Blocks:
                     with gr.Row():
                         add = gr.Button("Add an object", elem_id="sam-add")
                         delete = gr.Button("Delete this object", elem_id="sam-delete")
-                    choices = gr.Gallery(label="Masks for the selected object (click one to choose)", columns=3,
-                                         height=200, object_fit="contain", elem_id="sam-masks")
+                    choices = gr.Gallery(label="Masks for the selected object (click one to choose)", columns=1,
+                                         height=420, object_fit="contain", elem_id="sam-masks")
                     export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)",
                                        elem_id="sam-export")
                     sam_files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")

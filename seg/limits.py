@@ -36,7 +36,3 @@ class Limits:
 
 
 LIMITS = Limits()
-
-
-def megapixels(pixels: int) -> str:
-    return f"{pixels / 1e6:.1f} megapixels"

@@ -140,6 +140,13 @@ def test_sam_answers_in_the_photos_own_pixels_when_it_shrinks_it(sam):
     assert result.masks.shape[1:] == (300, 900)
     small = sam.predict(image[::3, ::3].copy(), points=[[299, 99]], labels=[1])
     assert small.masks.shape[1:] == (100, 300)
+    prompts = [{"points": [[900, 300]], "labels": [1]}, {"box": [10, 10, 400, 200]}]
+    many = sam.predict_many(image, prompts, max_side=300)  # the photo shrunk once for both
+    for one, prompt in zip(many, prompts):
+        alone = sam.predict(image, **prompt, max_side=300)
+        assert np.array_equal(one.masks, alone.masks) and np.allclose(one.scores, alone.scores)
+    with pytest.raises(ValueError, match="outside"):  # every prompt checked before any work
+        sam.predict_many(image, [prompts[0], {"points": [[901, 5]], "labels": [1]}], max_side=300)
 
 
 def test_a_deadline_stops_a_watched_model_at_its_next_layer():

@@ -34,10 +34,10 @@ NOT_UPLOADED = ("a file must be uploaded to this server first (the page does it;
 def inside(path: str, folder: str) -> bool:
     """Whether `path`, with links and `..` resolved, lies inside `folder`."""
     try:
-        real = os.path.realpath(path)
+        real, root = os.path.realpath(path), os.path.realpath(folder)
     except (TypeError, ValueError, OSError):
         return False
-    return os.path.commonpath([real, os.path.realpath(folder)]) == os.path.realpath(folder)
+    return os.path.commonpath([real, root]) == root
 
 
 def check_file_value(value, upload_folder: str) -> str | None:
@@ -80,15 +80,17 @@ class RequestGuard:
             declared = 0
         if declared > cap:
             return await self.refuse(send, 413, self.too_large(is_upload))
-        body, more = b"", True
-        while more:
+        chunks, size, more = [], 0, True
+        while more:  # chunks joined once at the end: a 20 MB upload arrives in hundreds of them
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            body += message.get("body", b"")
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
             more = message.get("more_body", False)
-            if len(body) > cap:
+            if size > cap:
                 return await self.refuse(send, 413, self.too_large(is_upload))
+        body = b"".join(chunks)
         match = _EVENT.search(path)
         if match and body:
             problem = self.check_event(body, match, headers, scope)
@@ -103,7 +105,8 @@ class RequestGuard:
 
     def too_large(self, is_upload: bool) -> str:
         if is_upload:
-            return f"the file is larger than the {self.limits.upload_bytes / 1e6:.0f} MB upload limit: send a smaller one"
+            return (f"the file is larger than the {self.limits.upload_bytes / 1e6:.0f} MB upload limit: "
+                    "send a smaller one")
         return (f"the request is larger than {self.limits.request_bytes >> 10} KiB: files must be uploaded, "
                 "not sent inside the request")
 

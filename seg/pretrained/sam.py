@@ -290,16 +290,8 @@ class Sam:
         if point_prompt is None and box_prompt is None:
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
         if max_side is not None and not isinstance(image, ImageEmbedding) and max(size) > max_side:
-            small, scale = fit_image(image, max_side)
-            limit = np.array([small.shape[1], small.shape[0]], dtype=np.float64)  # x, y: rounding must not step out
-            result = self.predict(
-                small, points=None if point_prompt is None else np.minimum(point_prompt[0] * scale, limit),
-                labels=None if point_prompt is None else point_prompt[1],
-                box=None if box_prompt is None else np.minimum(box_prompt * scale, np.tile(limit, 2)),
-                mask_input=mask_input, multimask=multimask)
-            masks = np.stack([resize_labels(m, size) for m in result.masks])
-            return SamResult(masks=masks, scores=result.scores, low_res_logits=result.low_res_logits,
-                             stability=result.stability)
+            return self._predict_shrunk(fit_image(image, max_side), size, point_prompt, box_prompt,
+                                        mask_input=mask_input, multimask=multimask)
         # the prompt is checked before the embedding, so a bad one costs nothing
         embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
         h, w = size
@@ -332,6 +324,37 @@ class Sam:
                          scores=scores[0, order].float().cpu().numpy(),
                          low_res_logits=low_res[0, order].float().cpu().numpy(),
                          stability=(inner / outer.clamp(min=1)).float().cpu().numpy())
+
+    def predict_many(self, image: np.ndarray, prompts: list[dict], *, multimask: bool = True,
+                     max_side: int | None = None) -> list[SamResult]:
+        """`predict` for several prompts on one `(H, W, 3) uint8` image, each a dict of points,
+        labels and box in original-image pixels. Every prompt is checked before any work, and with
+        `max_side` the image is shrunk once for all of them."""
+        size = check_image(image).shape[:2]
+        checked = [(_as_points(p.get("points"), p.get("labels"), size), _as_box(p.get("box"), size))
+                   for p in prompts]
+        if any(points is None and box is None for points, box in checked):
+            raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
+        if max_side is None or max(size) <= max_side:
+            return [self.predict(image, **p, multimask=multimask) for p in prompts]
+        shrunk = fit_image(image, max_side)
+        return [self._predict_shrunk(shrunk, size, points, box, mask_input=None, multimask=multimask)
+                for points, box in checked]
+
+    def _predict_shrunk(self, shrunk: tuple[np.ndarray, float], size: tuple[int, int], point_prompt, box_prompt,
+                        *, mask_input, multimask: bool) -> SamResult:
+        """`predict` on `fit_image`'s (image, scale) with checked prompts in original pixels; the
+        masks are resized back to `size` (H, W)."""
+        small, scale = shrunk
+        limit = np.array([small.shape[1], small.shape[0]], dtype=np.float64)  # x, y: rounding must not step out
+        result = self.predict(
+            small, points=None if point_prompt is None else np.minimum(point_prompt[0] * scale, limit),
+            labels=None if point_prompt is None else point_prompt[1],
+            box=None if box_prompt is None else np.minimum(box_prompt * scale, np.tile(limit, 2)),
+            mask_input=mask_input, multimask=multimask)
+        masks = np.stack([resize_labels(m, size) for m in result.masks])
+        return SamResult(masks=masks, scores=result.scores, low_res_logits=result.low_res_logits,
+                         stability=result.stability)
 
     def everything(self, image: np.ndarray, *, points_per_side: int = 16, max_masks: int = 64) -> list[dict]:
         """Automatic masks from a grid of point prompts, best predicted IoU first, at most `max_masks`.
