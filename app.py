@@ -3,11 +3,8 @@ how the architectures differ, and read the leaderboard. UI only: every computati
 
     python app.py          # http://127.0.0.1:7860, offline, on the weights in weights/
 
-Environment: SEG_WEIGHTS_DIR (our weights), SEG_SEGFORMER_MODELS (Hub ids or folders),
-SEG_SAM_CHECKPOINT + SEG_SAM_VARIANT (a SAM checkpoint), SEG_CAMVID_DIR (dataset samples),
-SEG_ALLOW_DOWNLOAD=1 (fetch missing pretrained models on first use), SEG_KEEP_FILES_SECONDS (how long
-uploads and results are kept; 3600), SEG_OUTPUTS_DIR (where results are written; a temporary folder),
-GRADIO_SERVER_NAME/PORT.
+Settings come from the environment, read once by `ui.settings.Settings.from_environ` (the README's
+"Settings" table lists them); GRADIO_SERVER_NAME/PORT are Gradio's own.
 """
 
 import hashlib
@@ -29,7 +26,6 @@ from seg import demos
 from seg.charts import per_class_chart
 from seg.compare import compare, disagreement, predict, score
 from seg.data.camvid import CLASSES, CamVid
-from seg.data.camvid import ENV_VAR as CAMVID_ENV_VAR
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
@@ -37,28 +33,33 @@ from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encod
                         save_prediction)
 from seg.limits import LIMITS as DEFAULT_LIMITS
 from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
-from seg.pretrained.sam import VARIANTS as SAM_VARIANTS
 from seg.prompts import MODES, Objects, draw_objects, draw_prompts, parse_objects, parse_prompt, relate
 from seg.visualize import colorize, overlay
 from seg.zoo import TITLES, Zoo
 from ui.files import Outputs
 from ui.guard import RequestGuard, guard_components, inside, upload_folder
 from ui.jobs import job
+from ui.memory import trim_every
+from ui.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
 MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone
 CONCURRENCY = 2  # CPU-heavy jobs at once, across every event: the 2 cores of a free Space
-LIMITS = replace(DEFAULT_LIMITS, keep_files_seconds=int(os.environ.get("SEG_KEEP_FILES_SECONDS")
-                                                        or DEFAULT_LIMITS.keep_files_seconds))
+SETTINGS = Settings.from_environ(os.environ)  # the one place the environment is read
+LIMITS = replace(DEFAULT_LIMITS, keep_files_seconds=SETTINGS.keep_files_seconds)
 EXAMPLES = [[str(p), str(p.with_name(p.stem + "_labels.png"))] for p in sorted((ROOT / "examples").glob("*.jpg"))]
 LEADERBOARD = ROOT / "leaderboard"
-SAM_VARIANT = os.environ.get("SEG_SAM_VARIANT") or "vit_t"
-if SAM_VARIANT not in SAM_VARIANTS:
-    raise SystemExit(f"SEG_SAM_VARIANT={SAM_VARIANT!r} is not a SAM variant: choose one of {', '.join(SAM_VARIANTS)}")
-ZOO = Zoo(os.environ.get("SEG_WEIGHTS_DIR") or ROOT / "weights", sam_variant=SAM_VARIANT,
-          sam_checkpoint=os.environ.get("SEG_SAM_CHECKPOINT") or None,
-          allow_download=os.environ.get("SEG_ALLOW_DOWNLOAD") == "1")
-OUTPUTS = Outputs(LIMITS.keep_files_seconds, os.environ.get("SEG_OUTPUTS_DIR"),  # what we hand out, deleted later
+
+
+def make_zoo(settings: Settings) -> Zoo:
+    """The models the settings name, each found where the settings say (nothing loads yet)."""
+    return Zoo(settings.weights_dir, pretrained=settings.pretrained, sam_variant=settings.sam_variant,
+               sam_checkpoint=settings.sam_checkpoint, sam_cache_dir=settings.cache_dir,
+               allow_download=settings.allow_download)
+
+
+ZOO = make_zoo(SETTINGS)
+OUTPUTS = Outputs(LIMITS.keep_files_seconds, SETTINGS.outputs_dir,  # what we hand out, deleted later
                   loose_in=(upload_folder(),))
 
 
@@ -120,7 +121,7 @@ def check_models(keys) -> dict:
 
 
 @job(LIMITS.compare_seconds, "the comparison")
-def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress()):
+def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(track_tqdm=True)):
     image = load_photo(image_path)
     models = check_models(keys)
     truth = load_truth(truth_path, image)
@@ -165,7 +166,7 @@ def show_disagreement(image_path, truth_path, predictions, a, b):
 def pick_sample(name):
     """A CamVid val image and its ground truth, copied to a temporary folder (Gradio serves only
     uploads, temporary files and the project's own folder, never the dataset's)."""
-    root = os.environ.get(CAMVID_ENV_VAR)
+    root = SETTINGS.camvid_dir
     if not name or not root:
         return gr.update(), gr.update()
     data = CamVid(root, "val")
@@ -250,11 +251,14 @@ def restore_objects(image: np.ndarray, saved) -> tuple[Objects, dict, str]:
 
 
 @job(LIMITS.sam_seconds, "opening the image")
-def sam_open(path, saved):
-    """A new image for SAM: the objects saved for it in this browser, or a fresh first object."""
+def sam_open(path, saved, progress=gr.Progress(track_tqdm=True)):
+    """A new image for SAM: the objects saved for it in this browser, or a fresh first object. SAM
+    loads here, not at the first click (a download, where allowed, shows its progress)."""
     if not path:
         return None, None, *sam_view(None, Objects(), None, {}, "Upload an image or send the one from Compare.")
     image = load_photo(path)
+    if ZOO.sam_available():
+        ZOO.sam()
     objects, kept, note = restore_objects(image, saved)
     return image, {"path": path, "digest": photo_digest(image)}, *sam_view(image, objects, None, kept, note)
 
@@ -571,7 +575,7 @@ CSS = """
 def build() -> gr.Blocks:
     names = ZOO.semantic_names()
     defaults = [k for k in ("fcn32s", "fcn8s", "unet") if k in names] or list(names)[:1]
-    camvid_root = os.environ.get(CAMVID_ENV_VAR)
+    camvid_root = SETTINGS.camvid_dir
     samples = [p.name for p in CamVid(camvid_root, "val").images] if camvid_root else []
     # Page events run CPU work: they share one concurrency limit and are not callable through the API.
     page = {"api_visibility": "private", "concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}
@@ -761,7 +765,7 @@ def queue(demo: gr.Blocks) -> gr.Blocks:
 def launch_options(demo: gr.Blocks) -> dict:
     """Everything `launch` needs besides host and port (the tests launch with the same)."""
     guard = Middleware(RequestGuard, blocks=demo, limits=LIMITS, upload_folder=upload_folder(),
-                       trust_proxy=bool(os.environ.get("SPACE_ID")))  # behind the Space's proxy, its header is true
+                       trust_proxy=SETTINGS.on_space)  # behind the Space's proxy, its header is true
     return {"max_file_size": LIMITS.upload_bytes, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
             "show_error": False, "app_kwargs": {"middleware": [guard]}}
 
@@ -770,6 +774,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # CONCURRENCY jobs share the cores: each gets its share of threads instead of all fighting for all
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
+    for note in SETTINGS.notes:
+        logging.getLogger("seg.app").info(note)
+    trim_every(60)  # a big job's freed memory goes back to the OS instead of staying with idle threads
     demo = queue(build())
     # host and port: Gradio's defaults (127.0.0.1:7860), or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Spaces)
     demo.launch(**launch_options(demo))

@@ -68,7 +68,7 @@ def median_ms(fn, repeats: int) -> float:
 
 
 def in_process(rows: list[str], clicks: int, checkpoint: Path) -> None:
-    zoo = Zoo(ROOT / "weights", segformers=(), sam_checkpoint=checkpoint)
+    zoo = Zoo(ROOT / "weights", pretrained=(), sam_checkpoint=checkpoint)
     rows += ["| model | 360x480 (ms) | 1024x768 (ms) |", "| --- | ---: | ---: |"]
     small, large = street((360, 480)), street((768, 1024))
     total = 0.0
@@ -147,7 +147,7 @@ def through_the_app(rows: list[str], clicks: int, checkpoint: Path, workdir: Pat
     from PIL import Image
 
     env = {**os.environ, "SEG_SAM_CHECKPOINT": str(checkpoint), "SEG_SAM_VARIANT": "vit_t",
-           "GRADIO_SERVER_PORT": str(PORT), "SEG_SEGFORMER_MODELS": ""}
+           "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": ""}
     photo = workdir / "street.png"
     Image.fromarray(street((360, 480))).save(photo)
     url = f"http://127.0.0.1:{PORT}/"
@@ -178,7 +178,7 @@ def through_the_app(rows: list[str], clicks: int, checkpoint: Path, workdir: Pat
         rows.append(f"SAM click through the API (gradio_client, upload included, embedding cached): p50 "
                     f"**{np.percentile(times, 50):.0f} ms**, p95 {np.percentile(times, 95):.0f} ms "
                     "(target: under 150 ms).")
-        for key in Zoo(ROOT / "weights", segformers=()).semantic_names():  # load every model, then read the peak
+        for key in Zoo(ROOT / "weights", pretrained=()).semantic_names():  # load every model, then read the peak
             client.predict(handle_file(str(photo)), key, api_name="/segment")
         rows.append(f"Peak memory of the app with every available model loaded and one SAM embedding: "
                     f"**{rss_mib(server.pid):.0f} MiB**.")

@@ -112,7 +112,7 @@ def main() -> int:
             Image.fromarray(picture).save(tmp / f"photo_{i}.png")
             photos.append(tmp / f"photo_{i}.png")
         env = {**os.environ, "SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(tmp)), "SEG_SAM_VARIANT": "vit_t",
-               "GRADIO_SERVER_PORT": str(PORT), "SEG_SEGFORMER_MODELS": ""}
+               "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": ""}
         server = start_app(env)
         url = f"http://127.0.0.1:{PORT}/"
         alone, beside = [], []

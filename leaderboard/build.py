@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from seg import system  # noqa: E402
 from seg.charts import per_class_chart  # noqa: E402
 from seg.checkpoint import load_model  # noqa: E402
-from seg.data.camvid import CLASSES, resolve_root  # noqa: E402
+from seg.data.camvid import CLASSES, ENV_VAR, resolve_root  # noqa: E402
 from seg.data.io import read_image  # noqa: E402
 from seg.inference import segment  # noqa: E402
 from seg.zoo import Zoo  # noqa: E402
@@ -70,13 +70,14 @@ def evaluate(path: Path, data_dir: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=ROOT / "weights")
-    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--data-dir", type=Path, default=os.environ.get(ENV_VAR) or None,
+                        help="CamVid folder (default: $SEG_CAMVID_DIR)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "leaderboard")
     args = parser.parse_args()
     data_dir = resolve_root(args.data_dir)
     image = read_image(sorted((data_dir / "val").glob("*.png"))[0])  # 360x480
-    zoo = Zoo(args.weights, segformers=())
+    zoo = Zoo(args.weights, pretrained=())
     rows = []
     for key, entry in zoo.entries.items():
         source = Path(entry.source)

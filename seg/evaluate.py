@@ -9,6 +9,7 @@ the ground truth's resolution; classes absent from both sides show as "-" and st
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from torch.utils.data import DataLoader
@@ -17,6 +18,7 @@ from tqdm import tqdm
 from .checkpoint import load_model
 from .cli import choose_device, run
 from .data import DATASETS, build_dataset
+from .data.camvid import ENV_VAR
 from .data.io import read_labels
 from .data.transforms import eval_transform
 from .engine import evaluate
@@ -31,7 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c.add_argument("--checkpoint", type=Path,
                    help="model .safetensors with its .json card beside it, or a SegFormer folder we trained")
     c.add_argument("--data", choices=DATASETS, help="dataset (default: the one in the card)")
-    c.add_argument("--data-dir", help="CamVid folder (default: $SEG_CAMVID_DIR)")
+    c.add_argument("--data-dir", default=os.environ.get(ENV_VAR) or None,
+                   help="CamVid folder (default: $SEG_CAMVID_DIR)")
     c.add_argument("--split", default="val", help="split to score (default: val)")
     c.add_argument("--limit", type=int, help="score only the first N images")
     c.add_argument("--batch-size", type=int, default=4)

@@ -11,12 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-CACHE_ENV_VAR = "SEG_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    """$SEG_CACHE_DIR, else ~/.cache/seg."""
-    return Path(os.environ.get(CACHE_ENV_VAR) or Path.home() / ".cache" / "seg").expanduser()
+DEFAULT_CACHE = Path("~/.cache/seg")  # the command lines and the app pass $SEG_CACHE_DIR instead when it is set
 
 
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
@@ -57,14 +52,14 @@ def download_file(url: str, destination: str | os.PathLike, *, digests: dict[str
     return destination
 
 
-def cached_download(url: str, filename: str, *, digests: dict[str, str] | None = None, download: bool = True,
-                    progress: bool = True) -> Path:
-    """The cached copy of `url` (in `cache_dir()`), downloading and verifying it the first time.
+def cached_download(url: str, filename: str, *, cache_dir: str | os.PathLike = DEFAULT_CACHE,
+                    digests: dict[str, str] | None = None, download: bool = True, progress: bool = True) -> Path:
+    """The cached copy of `url` (in `cache_dir`), downloading and verifying it the first time.
 
     Raises FileNotFoundError when it is not cached and `download` is False, and ValueError when
     the cached file no longer matches the sha256 recorded when it was verified.
     """
-    path = cache_dir() / filename
+    path = Path(cache_dir).expanduser() / filename
     sidecar = path.with_name(path.name + ".sha256")
     if path.is_file() and sidecar.is_file():
         recorded = sidecar.read_text().strip()
@@ -73,7 +68,16 @@ def cached_download(url: str, filename: str, *, digests: dict[str, str] | None =
                              "delete it to download it again")
         return path
     if not download:
-        raise FileNotFoundError(f"{filename} is not in the cache {cache_dir()}")
+        raise FileNotFoundError(f"{filename} is not in the cache {path.parent}")
     download_file(url, path, digests=digests, progress=progress)
     sidecar.write_text(file_digest(path) + "\n")
     return path
+
+
+def verify(path: str | os.PathLike, sha256: str, *, source: str) -> Path:
+    """`path` when its sha256 is `sha256`; ValueError (so nothing is loaded) when it is not."""
+    actual = file_digest(path)
+    if actual != sha256.lower():
+        raise ValueError(f"{path} has sha256 {actual}, but {source} is recorded as {sha256}: the file is corrupt "
+                         "or not the one expected; delete it to download it again")
+    return Path(path)

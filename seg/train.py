@@ -28,6 +28,7 @@ from . import system
 from .checkpoint import save_model
 from .cli import choose_device, run
 from .data import DATASETS, build_dataset
+from .data.camvid import ENV_VAR
 from .data.transforms import eval_transform, train_transform
 from .engine import evaluate, train_one_epoch
 from .labels import IGNORE_INDEX
@@ -45,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help='extra constructor arguments as JSON, e.g. \'{"output_stride": 8, "rates": [12, 24, 36]}\'')
     d = p.add_argument_group("data")
     d.add_argument("--data", choices=DATASETS, default="synthetic", help="dataset (default: synthetic)")
-    d.add_argument("--data-dir", help="CamVid folder in the SegNet layout (default: $SEG_CAMVID_DIR)")
+    d.add_argument("--data-dir", default=os.environ.get(ENV_VAR) or None,
+                   help="CamVid folder in the SegNet layout (default: $SEG_CAMVID_DIR)")
     d.add_argument("--resize", type=int, nargs=2, metavar=("H", "W"),
                    help="train and run the model at this size (e.g. 180 240 on a CPU); scores stay at label size")
     d.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="random crop size (default: the image size)")
@@ -112,18 +114,16 @@ def get_lr(step: int, *, peak: float, warmup: int, total: int) -> float:
     return peak * (1 - progress) ** 0.9
 
 
-def setup_distributed(device: torch.device) -> tuple[int, int]:
+def setup_distributed(device: torch.device, world_size: int) -> tuple[int, int]:
     """(rank, world size); starts the process group when launched by torchrun with several processes."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")  # gloo: CPU runs and tests
         return dist.get_rank(), world_size
     return 0, 1
 
 
-def run_command(argv: list[str] | None) -> str:
+def run_command(argv: list[str] | None, world: int) -> str:
     argv = sys.argv[1:] if argv is None else argv
-    world = int(os.environ.get("WORLD_SIZE", "1"))
     launcher = f"torchrun --nproc_per_node {world} -m seg.train" if world > 1 else "python -m seg.train"
     return " ".join([launcher] + [shlex.quote(a) for a in argv])
 
@@ -142,7 +142,7 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
         "input_size": list(input_size),  # what it was trained at: the app and seg.evaluate run it there
         "parameters": count_parameters(model),
         "data": data,
-        "training": {"command": run_command(argv), "epoch": epoch, "epochs": args.epochs, "seed": args.seed,
+        "training": {"command": run_command(argv, world_size), "epoch": epoch, "epochs": args.epochs, "seed": args.seed,
                      "loss": args.loss, "class_weights": args.class_weights, "hardware": system.describe(device),
                      "processes": world_size, "time_s": round(elapsed, 1)},
         "val_metrics": scores.to_dict(classes),
@@ -151,11 +151,12 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))  # set by torchrun; 0 in a plain run
+    # set by torchrun; a plain run is process 0 of 1
+    local_rank, world_size = int(os.environ.get("LOCAL_RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
     device = choose_device(args.device, index=local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # before the process group, so NCCL binds each process to its GPU
-    rank, world_size = setup_distributed(device)
+    rank, world_size = setup_distributed(device, world_size)
     is_main = rank == 0
     log = print if is_main else (lambda *a, **k: None)
     seed_everything(args.seed + rank)  # different augmentations per process, same initial weights below

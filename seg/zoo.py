@@ -13,8 +13,10 @@ Weights folder layout (what `recipes/camvid_gpu.sh` and `recipes/camvid_cpu.sh` 
     camvid/segformer-b0/                         SegFormer-B0 from scratch (save_pretrained folder)
     synthetic/<name>.safetensors + <name>.json   the small models of the teaching demos
 
-Nothing here downloads unless `allow_download` is set: offline, missing models are listed with
-the command or environment variable that enables them.
+Pretrained models (SegFormer, Mask2Former) are Hub ids, found in the Hugging Face cache (where a
+Space's `preload_from_hub` puts them at build time), or `save_pretrained` folders. Nothing here
+downloads unless `allow_download` is set: offline, missing models are listed with the command or
+setting that enables them.
 """
 
 import os
@@ -28,11 +30,14 @@ import torch
 from .checkpoint import load_model, read_card
 from .deadline import watch
 from .inference import predict_logits, working_size
-from .pretrained.sam import CHECKPOINT_ENV_VAR, VARIANTS, Sam, find_checkpoint
-from .pretrained.segformer import KNOWN_MODELS, SegFormer, SemanticResult, is_cached
+from .fetch import DEFAULT_CACHE
+from .pretrained import mask2former, segformer
+from .pretrained.hub_segmenter import HubSegmenter, SemanticResult, read_config
+from .pretrained.sam import VARIANTS, Sam, find_checkpoint
 
-WEIGHTS_ENV_VAR = "SEG_WEIGHTS_DIR"
-SEGFORMER_ENV_VAR = "SEG_SEGFORMER_MODELS"  # comma-separated Hub ids or save_pretrained folders
+FAMILIES = {"segformer": segformer.SegFormer, "mask2former": mask2former.Mask2Former}  # config's model_type
+KNOWN_PRETRAINED = {**{k: "segformer" for k in segformer.KNOWN_MODELS},
+                    **{k: "mask2former" for k in mask2former.KNOWN_MODELS}}
 TITLES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "unet": "U-Net", "deeplabv3": "DeepLabv3 (ASPP)",
           "segformer_b0": "SegFormer-B0"}
 SCRATCH_ORDER = ("fcn32s", "fcn8s", "unet", "deeplabv3", "segformer-b0")
@@ -56,24 +61,37 @@ class ScratchModel:
         return labels.astype(np.uint8)
 
 
-class SegFormerModel:
-    """A SegFormer (pretrained from the Hub, or ours from a folder) behind the same interface."""
+class PretrainedModel:
+    """A transformers model (SegFormer or Mask2Former; pretrained from the Hub, or ours from a
+    folder) behind the same interface."""
 
-    def __init__(self, segformer: SegFormer):
-        self.segformer = segformer
+    def __init__(self, segmenter: HubSegmenter):
+        self.segmenter = segmenter
+        self.model = segmenter.model
 
     def probabilities(self, image: np.ndarray, scale: float = 1.0) -> torch.Tensor:
         # The processor resizes every input to the model's own size, so `scale` has no effect here.
-        return self.segformer.probabilities(image)
+        return self.segmenter.probabilities(image)
 
     def to_camvid(self, labels: np.ndarray) -> np.ndarray:
-        s = self.segformer
+        s = self.segmenter
         return SemanticResult(labels=labels, class_names=s.class_names, label_space=s.label_space).to_camvid()
+
+
+def family_of(name: str) -> str:
+    """"segformer" or "mask2former" for a Hub id or folder: known ids, else the config's model_type
+    (cached or in the folder), else the name itself."""
+    if name in KNOWN_PRETRAINED:
+        return KNOWN_PRETRAINED[name]
+    model_type = (read_config(name) or {}).get("model_type")
+    if model_type in FAMILIES:
+        return model_type
+    return "mask2former" if "mask2former" in name.lower() else "segformer"
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A model that can load: key, title for people, kind ("scratch", "segformer"), where it is."""
+    """A model that can load: key, title for people, kind ("scratch", "segformer", "mask2former"), where it is."""
 
     key: str
     title: str
@@ -85,16 +103,18 @@ class Zoo:
     """The catalogue and the loaded models, shared by every user (loading is locked, models are
     stateless per call)."""
 
-    def __init__(self, weights_dir: str | os.PathLike | None = None, *, segformers: tuple[str, ...] | None = None,
+    def __init__(self, weights_dir: str | os.PathLike, *, pretrained: tuple[str, ...] = tuple(KNOWN_PRETRAINED),
                  sam_variant: str = "vit_t", sam_checkpoint: str | os.PathLike | None = None,
-                 device: str | torch.device = "cpu", allow_download: bool = False):
-        self.weights_dir = Path(weights_dir or os.environ.get(WEIGHTS_ENV_VAR) or "weights")
-        if segformers is None:
-            env = os.environ.get(SEGFORMER_ENV_VAR)
-            segformers = tuple(s.strip() for s in env.split(",") if s.strip()) if env else tuple(KNOWN_MODELS)
+                 sam_cache_dir: str | os.PathLike = DEFAULT_CACHE, device: str | torch.device = "cpu",
+                 allow_download: bool = False):
+        """pretrained: Hub ids or save_pretrained folders of SegFormer and Mask2Former models;
+        sam_checkpoint: a local SAM file for `sam_variant` (else the Hugging Face cache, then
+        `sam_cache_dir`); allow_download: fetch what is missing on first use."""
+        self.weights_dir = Path(weights_dir)
         if sam_variant not in VARIANTS:
             raise ValueError(f"unknown SAM variant {sam_variant!r}: choose one of {', '.join(VARIANTS)}")
-        self.segformers, self.sam_variant, self.sam_checkpoint = segformers, sam_variant, sam_checkpoint
+        self.pretrained, self.sam_variant, self.sam_checkpoint = tuple(pretrained), sam_variant, sam_checkpoint
+        self.sam_cache_dir = sam_cache_dir
         self.device, self.allow_download = torch.device(device), allow_download
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -117,16 +137,19 @@ class Zoo:
             else:
                 missing.append((f"{TITLES.get(name.replace('-', '_'), name)} (from scratch)",
                                 f"no weights in {camvid}: train them with `recipes/camvid_gpu.sh` (or camvid_cpu.sh), "
-                                f"or set {WEIGHTS_ENV_VAR} to a folder that has them"))
-        for name in self.segformers:
+                                "or point the app at a folder that has them (SEG_WEIGHTS_DIR)"))
+        for name in self.pretrained:
             short = Path(name).name if os.path.isdir(name) else name.split("/")[-1]
-            title = f"SegFormer pretrained ({short})"
-            if is_cached(name) or self.allow_download:
-                entries[name] = Entry(name, title, "segformer", name)
+            family = family_of(name)
+            title = f"{FAMILIES[family].family} pretrained ({short})"
+            if read_config(name) is not None:
+                entries[name] = Entry(name, title, family, name)
+            elif self.allow_download:
+                entries[name] = Entry(name, f"{title} · downloads on first use", family, name)
             else:
                 missing.append((title, f"not in the Hugging Face cache: run `huggingface-cli download {name}` on a "
-                                       f"connected machine, or list a save_pretrained folder in {SEGFORMER_ENV_VAR}"))
-        how = self.sam_missing()
+                                       "connected machine, or list a save_pretrained folder in SEG_PRETRAINED_MODELS"))
+        self._sam_missing = how = self._sam_problem()
         if how:
             missing.append((f"SAM {self.sam_variant}", how))
         return entries, missing
@@ -144,12 +167,11 @@ class Zoo:
             if key not in self._loaded:
                 loaded = load()
                 for item in loaded.values() if isinstance(loaded, dict) else (loaded,):
-                    holder = getattr(item, "segformer", item)  # SegFormerModel wraps the adapter that has .model
-                    watch(holder.model)  # a job past its deadline stops at the next layer (seg.deadline)
+                    watch(item.model)  # a job past its deadline stops at the next layer (seg.deadline)
                 self._loaded[key] = loaded
             return self._loaded[key]
 
-    def semantic(self, key: str) -> ScratchModel | SegFormerModel:
+    def semantic(self, key: str) -> ScratchModel | PretrainedModel:
         """The model `key` (see `semantic_names`), loaded on first use."""
         if key not in self.entries:
             choices = ", ".join(self.entries) or "(none)"
@@ -157,27 +179,36 @@ class Zoo:
         entry = self.entries[key]
         if entry.kind == "scratch":
             return self._once(key, lambda: ScratchModel(*load_model(entry.source, device=self.device)))
-        return self._once(key, lambda: SegFormerModel(SegFormer.load(
+        return self._once(key, lambda: PretrainedModel(FAMILIES[entry.kind].load(
             entry.source, device=self.device, local_files_only=not self.allow_download)))
 
-    def sam_available(self) -> bool:
+    def _sam_problem(self) -> str:
+        """Empty when SAM can load; otherwise why not and how to enable it (checked once, at the scan:
+        finding the file verifies its digest)."""
+        spec = VARIANTS[self.sam_variant]
         try:
-            find_checkpoint(self.sam_variant, self.sam_checkpoint, download=False)
-            return True
-        except (FileNotFoundError, ValueError):
-            return self.allow_download
+            find_checkpoint(self.sam_variant, self.sam_checkpoint, download=False, cache_dir=self.sam_cache_dir)
+            return ""
+        except ValueError as error:  # a file is there but it is not the right one: a download would not help
+            return str(error)
+        except FileNotFoundError:
+            if self.allow_download:
+                return ""
+        hub = f"`huggingface-cli download {spec.hub.repo} {spec.hub.filename}`, or " if spec.hub else ""
+        return (f"no checkpoint: {hub}download {spec.url} and set SEG_SAM_CHECKPOINT=/path/to/it "
+                f"(and SEG_SAM_VARIANT={self.sam_variant})")
+
+    def sam_available(self) -> bool:
+        return not self._sam_missing
 
     def sam_missing(self) -> str:
         """Empty when SAM can load; otherwise why not and how to enable it."""
-        if self.sam_available():
-            return ""
-        return (f"no checkpoint: download {VARIANTS[self.sam_variant].url} and set {CHECKPOINT_ENV_VAR}=/path/to/it "
-                f"(and SEG_SAM_VARIANT={self.sam_variant})")
+        return self._sam_missing
 
     def sam(self) -> Sam:
         """SAM, loaded on first use; FileNotFoundError (saying how to get it) when it is missing."""
         return self._once("sam", lambda: Sam.load(self.sam_variant, self.sam_checkpoint, device=self.device,
-                                                  download=self.allow_download))
+                                                  download=self.allow_download, cache_dir=self.sam_cache_dir))
 
     def synthetic(self) -> dict[str, ScratchModel]:
         """The teaching demos' models on synthetic scenes, by architecture, loaded once."""

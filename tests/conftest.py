@@ -121,6 +121,24 @@ def app(weights_dir, vit_t_checkpoint, camvid_dir):
             os.environ[key] = value
 
 
+def save_mask2former(folder, names, *, seed=0):
+    """A Mask2Former (Swin backbone, pixel decoder, masked-attention decoder) small enough for a test."""
+    from transformers import (Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor,
+                              SwinConfig)
+
+    torch.manual_seed(seed)
+    backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,
+                          out_features=["stage1", "stage2", "stage3", "stage4"])
+    config = Mask2FormerConfig(backbone_config=backbone, hidden_dim=32, mask_feature_size=32, feature_size=32,
+                               encoder_layers=1, decoder_layers=2, num_queries=8, num_attention_heads=2,
+                               dim_feedforward=64, encoder_feedforward_dim=64, num_labels=len(names),
+                               id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+    model = Mask2FormerForUniversalSegmentation(config)
+    model.save_pretrained(folder)
+    Mask2FormerImageProcessor(size={"shortest_edge": 128, "longest_edge": 256}).save_pretrained(folder)
+    return model
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

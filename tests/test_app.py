@@ -45,7 +45,7 @@ def test_the_sam_tab_says_when_sam_is_missing(app, weights_dir, tmp_path, monkey
     assert app.sam_notice() == ""  # the fixture's checkpoint is there
     monkeypatch.delenv("SEG_SAM_CHECKPOINT", raising=False)
     monkeypatch.setenv("SEG_CACHE_DIR", str(tmp_path))  # an empty download cache
-    monkeypatch.setattr(app, "ZOO", app.Zoo(weights_dir, segformers=()))
+    monkeypatch.setattr(app, "ZOO", app.Zoo(weights_dir, pretrained=()))
     notice = app.sam_notice()
     assert "SAM is not available" in notice and "SEG_SAM_CHECKPOINT" in notice
 

@@ -109,14 +109,14 @@ def test_disagreement_sides_with_the_ground_truth():
 def test_segformer_from_scratch_loads_through_the_pretrained_adapter(weights_dir):
     from seg.zoo import Zoo
 
-    zoo = Zoo(weights_dir, segformers=())
+    zoo = Zoo(weights_dir, pretrained=())
     model = zoo.semantic("segformer-b0")
-    assert model.segformer.label_space == "camvid"
-    assert model.segformer.processor.size == {"height": 90, "width": 120}  # the size it was trained at
+    assert model.segmenter.label_space == "camvid"
+    assert model.segmenter.processor.size == {"height": 90, "width": 120}  # the size it was trained at
     image = np.random.default_rng(0).integers(0, 255, (61, 83, 3), dtype=np.uint8)
     probs = model.probabilities(image)
     assert probs.shape == (11, 61, 83) and np.allclose(probs.sum(0), 1, atol=1e-4)
-    labels = model.segformer.segment(image).labels
+    labels = model.segmenter.segment(image).labels
     assert np.array_equal(labels, probs.argmax(0).numpy())  # the adapter's post-processing, same answer
     assert zoo.semantic("segformer-b0") is model  # loaded once
 
@@ -125,7 +125,7 @@ def test_scene_averages_accumulate_the_single_scene_scores(weights_dir):
     from seg import demos
     from seg.zoo import Zoo
 
-    models = Zoo(weights_dir, segformers=()).synthetic()
+    models = Zoo(weights_dir, pretrained=()).synthetic()
     image, labels = demos.new_scene(5)
     one = demos.scene_comparison(models, image, labels)
     averaged = demos.average_scores(models, [5])
@@ -150,7 +150,7 @@ def test_working_size_keeps_the_training_pixels_in_the_images_shape(image_size, 
 def test_scratch_models_run_a_portrait_photo_unstretched(weights_dir):
     from seg.zoo import Zoo
 
-    model = Zoo(weights_dir, segformers=()).semantic("fcn8s")  # card input_size 90x120
+    model = Zoo(weights_dir, pretrained=()).semantic("fcn8s")  # card input_size 90x120
     seen = []
     handle = model.model.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape[-2:])))
     try:

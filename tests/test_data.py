@@ -51,13 +51,14 @@ def test_camvid_transform_and_limit(camvid_dir):
     assert mask.shape == (360, 480) and mask.dtype == torch.int64  # scored at full resolution
 
 
-def test_camvid_from_the_environment_variable(camvid_dir, monkeypatch):
+def test_the_library_never_reads_the_camvid_variable(camvid_dir, monkeypatch):
+    """Only the command lines and the app read SEG_CAMVID_DIR, as a default they pass down."""
     monkeypatch.setenv(camvid.ENV_VAR, str(camvid_dir))
-    assert len(CamVid(None, "val", limit=2)) == 2
+    with pytest.raises(FileNotFoundError, match="pass --data-dir"):
+        CamVid(None, "val", limit=2)
 
 
 def test_camvid_errors_say_how_to_get_the_data(tmp_path, monkeypatch):
-    monkeypatch.delenv(camvid.ENV_VAR, raising=False)
     with pytest.raises(FileNotFoundError, match="SEG_CAMVID_DIR"):
         CamVid(None, "train")
     with pytest.raises(FileNotFoundError, match="seg.download"):

@@ -8,7 +8,8 @@ from conftest import ROOT
 CORE = ["seg", "seg.models", "seg.losses", "seg.metrics", "seg.data", "seg.engine", "seg.inference",
         "seg.visualize", "seg.checkpoint", "seg.fetch", "seg.pretrained", "seg.pretrained.label_mapping",
         "seg.zoo", "seg.compare", "seg.postprocess", "seg.prompts", "seg.export", "seg.charts", "seg.demos",
-        "seg.data.ground_truth", "seg.limits", "seg.deadline"]
+        "seg.data.ground_truth", "seg.limits", "seg.deadline", "seg.pretrained.hub_segmenter",
+        "seg.pretrained.segformer", "seg.pretrained.mask2former"]
 HEAVY = ["transformers", "segment_anything", "mobile_sam", "timm", "gradio", "pydensecrf", "scipy", "pandas"]
 
 
@@ -20,7 +21,7 @@ def test_core_modules_do_not_import_heavy_dependencies():
 
 
 def test_each_adapter_imports_only_its_own_dependency():
-    code = ("import sys\nimport seg.pretrained.segformer, seg.pretrained.sam\n"
+    code = ("import sys\nimport seg.pretrained.segformer, seg.pretrained.mask2former, seg.pretrained.sam\n"
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"  # imported lazily, on load, not at module import
@@ -31,3 +32,17 @@ def test_nothing_in_the_library_imports_the_app():
         text = path.read_text()
         assert "import app" not in text and "from app" not in text and "import gradio" not in text, path
         assert "import ui" not in text and "from ui" not in text, path  # the app's server side, not the library's
+
+
+def test_only_the_command_lines_read_the_environment():
+    """Settings come in as arguments: a module of seg/ reads no environment variable, except a command
+    line for its own flags' defaults (and seg.train for torchrun's rank and world size, in main)."""
+    import re
+
+    readers = {path.relative_to(ROOT).as_posix() for path in (ROOT / "seg").rglob("*.py")
+               if re.search(r"os\.environ|getenv", path.read_text())}
+    assert readers == {"seg/train.py", "seg/evaluate.py"}
+    for name in readers:
+        tree = (ROOT / name).read_text()
+        lines = [line for line in tree.splitlines() if re.search(r"os\.environ|getenv", line)]
+        assert all("ENV_VAR" in line or "LOCAL_RANK" in line for line in lines), lines

@@ -26,6 +26,8 @@ from seg.prompts import parse_json_text, parse_prompt
 def test_the_readme_lists_every_cap_with_its_value():
     """README.md's "Limits" table and seg.limits agree, so the documented caps are the enforced ones."""
     text = (ROOT / "README.md").read_text()
+    text = text[text.index("### Limits"):]
+    text = text[:text.index("\n##", 1)]  # that section only
     rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", text, flags=re.M))
     fields = Limits.__dataclass_fields__
     assert rows.keys() == fields.keys(), rows.keys() ^ fields.keys()
@@ -292,7 +294,7 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
 
     port = free_port()
     env = {**os.environ, "SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),
-           "SEG_SAM_VARIANT": "vit_t", "GRADIO_SERVER_PORT": str(port), "SEG_SEGFORMER_MODELS": ""}
+           "SEG_SAM_VARIANT": "vit_t", "GRADIO_SERVER_PORT": str(port), "SEG_PRETRAINED_MODELS": ""}
     log = open(tmp_path / "app.log", "w")
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -348,7 +350,7 @@ def test_sam_variant_from_the_environment_is_the_one_served(tmp_path, weights_di
             "s = app.ZOO.sam(); print(s.variant, type(s.model.image_encoder).__name__, "
             "s.model.image_encoder.blocks[0].attn.qkv.in_features)")  # loading checks every weight's shape
     env = {**os.environ, "SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_VARIANT": "vit_b",
-           "SEG_SAM_CHECKPOINT": str(tmp_path / "sam_vit_b.pth"), "SEG_SEGFORMER_MODELS": ""}
+           "SEG_SAM_CHECKPOINT": str(tmp_path / "sam_vit_b.pth"), "SEG_PRETRAINED_MODELS": ""}
     shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert shown.stdout.split("\n")[:2] == ["vit_b True True", "vit_b ImageEncoderViT 768"], shown.stdout
@@ -356,3 +358,22 @@ def test_sam_variant_from_the_environment_is_the_one_served(tmp_path, weights_di
                            env={**env, "SEG_SAM_VARIANT": "vit_x"})
     assert wrong.returncode != 0 and "SEG_SAM_VARIANT='vit_x' is not a SAM variant" in wrong.stderr
     assert "Traceback" not in wrong.stderr
+
+
+def test_freed_heap_goes_back_to_the_os():
+    """ui.memory.trim: pages freed inside the heap (kept from the OS by a few live chunks among them,
+    as after a big job) are returned, so the server's resident size falls back."""
+    import subprocess
+    import sys
+
+    code = ("from ui.memory import trim\n"
+            "def rss():\n"
+            "    return next(int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmRSS'))\n"
+            "chunks = [bytearray(60_000) for _ in range(5000)]\n"  # 300 MB in heap chunks, below mmap's threshold
+            "keep = chunks[::50]\n"  # a live chunk every 3 MB: the allocator cannot shrink the heap's top
+            "del chunks\n"
+            "before = rss()\n"
+            "print(trim(), before, rss())\n")
+    shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    trimmed, before, after = shown.stdout.split()
+    assert trimmed == "True" and float(before) - float(after) > 200, shown.stdout

@@ -215,33 +215,36 @@ def weights_server(tmp_path, vit_t_checkpoint):
 def test_download_once_verify_and_cache(weights_server, vit_t_checkpoint, tmp_path, monkeypatch):
     url, httpd = weights_server
     md5 = hashlib.md5(vit_t_checkpoint.read_bytes()).hexdigest()
-    monkeypatch.setenv(fetch.CACHE_ENV_VAR, str(tmp_path / "cache"))
-    monkeypatch.delenv(sam_module.CHECKPOINT_ENV_VAR, raising=False)
+    cache = tmp_path / "cache"
     monkeypatch.setitem(sam_module.VARIANTS, "vit_t", sam_module.Variant("mobile_sam", f"{url}/mobile_sam.pt",
                                                                          {"md5": md5}))
     with pytest.raises(FileNotFoundError, match="SEG_SAM_CHECKPOINT"):
-        find_checkpoint("vit_t", download=False)  # offline and not cached: says how to get it
-    path = find_checkpoint("vit_t")
-    assert path.parent == tmp_path / "cache" and path.with_name(path.name + ".sha256").is_file()
+        find_checkpoint("vit_t", download=False, cache_dir=cache)  # offline and not cached: says how to get it
+    path = find_checkpoint("vit_t", cache_dir=cache)
+    assert path.parent == cache and path.with_name(path.name + ".sha256").is_file()
     httpd.shutdown()  # from now on only the cache can answer
-    assert find_checkpoint("vit_t", download=False) == path
-    assert Sam.load("vit_t", download=False).variant == "vit_t"
+    assert find_checkpoint("vit_t", download=False, cache_dir=cache) == path
+    assert Sam.load("vit_t", download=False, cache_dir=cache).variant == "vit_t"
     with open(path, "r+b") as f:  # the cached file is altered after it was verified
         f.seek(1000)
         f.write(b"\x00" * 16)
     with pytest.raises(ValueError, match="no longer matches"):
-        find_checkpoint("vit_t", download=False)
+        find_checkpoint("vit_t", download=False, cache_dir=cache)
 
 
 def test_a_wrong_digest_keeps_nothing(weights_server, tmp_path, monkeypatch):
     url, _ = weights_server
-    monkeypatch.setenv(fetch.CACHE_ENV_VAR, str(tmp_path / "cache"))
     with pytest.raises(ValueError, match="md5 is"):
-        fetch.cached_download(f"{url}/mobile_sam.pt", "x.pt", digests={"md5": "0" * 32}, progress=False)
+        fetch.cached_download(f"{url}/mobile_sam.pt", "x.pt", cache_dir=tmp_path / "cache", digests={"md5": "0" * 32},
+                              progress=False)
     assert not any((tmp_path / "cache").iterdir())
 
 
-def test_checkpoint_from_the_environment(vit_t_checkpoint, monkeypatch):
-    monkeypatch.setenv(sam_module.CHECKPOINT_ENV_VAR, str(vit_t_checkpoint))
-    monkeypatch.setenv("SEG_SAM_VARIANT", "vit_t")
-    assert find_checkpoint("vit_t", download=False) == vit_t_checkpoint
+def test_the_library_never_reads_the_checkpoint_variable(vit_t_checkpoint, tmp_path, monkeypatch):
+    """Only app.py reads SEG_SAM_CHECKPOINT; the library takes the file as an argument."""
+    monkeypatch.setenv("SEG_SAM_CHECKPOINT", str(vit_t_checkpoint))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(FileNotFoundError):
+        find_checkpoint("vit_t", download=False, cache_dir=tmp_path / "cache")
+    assert find_checkpoint("vit_t", vit_t_checkpoint, download=False) == vit_t_checkpoint

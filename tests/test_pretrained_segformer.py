@@ -9,7 +9,7 @@ from transformers import SegformerConfig, SegformerForSemanticSegmentation, Segf
 
 from seg.data.camvid import CLASSES
 from seg.metrics import SegmentationMetrics
-from seg.pretrained import segformer as segformer_module
+from seg.pretrained import hub_segmenter
 from seg.pretrained.label_mapping import (
     ADE20K_TO_CAMVID,
     CAMVID_WITH_OTHER,
@@ -62,10 +62,14 @@ def test_labels_at_the_image_size_with_the_models_own_post_processing(cityscapes
         logits = segformer.model(pixel_values=pixels).logits
     expected = F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(1)[0].numpy()
     np.testing.assert_array_equal(result.labels, expected)
+    probs = segformer.probabilities(img)  # the same single path: its argmax is the label map
+    torch.testing.assert_close(probs.sum(0), torch.ones(size))
+    # the same scores: the argmax differs only where two classes tie to float rounding
+    assert (probs.argmax(0).numpy() == expected).mean() > 0.9999
 
 
 def test_large_inputs_are_post_processed_at_a_bounded_size(cityscapes_folder, monkeypatch):
-    monkeypatch.setattr(segformer_module, "MAX_SIDE", 256)
+    monkeypatch.setattr(hub_segmenter, "MAX_SIDE", 256)
     segformer = SegFormer.load(cityscapes_folder)
     img = image(256, 512, seed=1)
     result = segformer.segment(img)

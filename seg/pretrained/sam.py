@@ -27,9 +27,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.io import check_image, fit_image, resize_labels
-from ..fetch import cached_download
+from ..fetch import DEFAULT_CACHE, cached_download, verify
 
-CHECKPOINT_ENV_VAR = "SEG_SAM_CHECKPOINT"  # a local checkpoint file; its variant via SEG_SAM_VARIANT
+
+@dataclass(frozen=True)
+class HubFile:
+    """The same checkpoint in a Hugging Face Hub repository: what a Space preloads at build time
+    (`preload_from_hub` in the README's front matter) and finds in the Hugging Face cache."""
+
+    repo: str
+    filename: str
+    sha256: str  # checked at every load: the Hub's cache keeps no digest of its own files
 
 
 @dataclass(frozen=True)
@@ -37,13 +45,18 @@ class Variant:
     package: str  # the module that builds it
     url: str
     digests: dict  # published digests of the file at `url`
+    hub: HubFile | None = None
 
 
 # The md5 digests are the ones the SAM release names its files after and that many projects
 # verify against; no sha256 is published. The sha256 of a verified download is recorded beside
 # it in the cache and checked at every load (see seg.fetch).
 VARIANTS = {
-    "vit_t": Variant("mobile_sam", "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt", {}),
+    # MobileSAM's release file, mirrored unchanged on the Hub by one of its authors' demo; the sha256
+    # is the one projects that verify this file record for both the GitHub and the Hub copy.
+    "vit_t": Variant("mobile_sam", "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt", {},
+                     HubFile("dhkim2810/MobileSAM", "mobile_sam.pt",
+                             "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f")),
     "vit_b": Variant("segment_anything", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
                      {"md5": "01ec64d29a2fca3f0661936605ae66f8"}),
     "vit_l": Variant("segment_anything", "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_l_0b3195.pth",
@@ -93,25 +106,61 @@ def build_sam(variant: str, checkpoint: str | os.PathLike) -> nn.Module:
     return model.eval()
 
 
-def find_checkpoint(variant: str, checkpoint: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-    """The checkpoint file for `variant`: the argument, else $SEG_SAM_CHECKPOINT when $SEG_SAM_VARIANT
-    names this variant (or is unset), else the cache, downloading it once if `download` is allowed."""
-    if checkpoint is None and os.environ.get(CHECKPOINT_ENV_VAR):
-        if os.environ.get("SEG_SAM_VARIANT", variant) == variant:
-            checkpoint = os.environ[CHECKPOINT_ENV_VAR]
+def find_checkpoint(variant: str, checkpoint: str | os.PathLike | None = None, *, download: bool = True,
+                    cache_dir: str | os.PathLike = DEFAULT_CACHE) -> Path:
+    """The checkpoint file for `variant`, the first of:
+
+    1. `checkpoint`, a local file, taken as given;
+    2. the Hugging Face cache, when the variant has a Hub copy (a Space preloads it there), checked
+       against its recorded sha256;
+    3. `cache_dir`, where an earlier download was verified;
+    4. a download, only if `download`: from the Hub when the variant has a Hub copy (checked as in 2),
+       else from its URL (checked against the published digests), with a progress bar.
+
+    FileNotFoundError says how to get it; ValueError means a file was found but is not the right one.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown SAM variant {variant!r}: choose one of {', '.join(VARIANTS)}")
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"no SAM checkpoint at {path}")
         return path
     spec = VARIANTS[variant]
+    if spec.hub is not None:
+        found = _from_hub(spec.hub, download=False)
+        if found is not None:
+            return found
     try:
-        return cached_download(spec.url, f"sam_{variant}{Path(spec.url).suffix}", digests=spec.digests,
-                               download=download)
+        return cached_download(spec.url, f"sam_{variant}{Path(spec.url).suffix}", cache_dir=cache_dir,
+                               digests=spec.digests, download=download and spec.hub is None)
     except OSError as error:
-        raise FileNotFoundError(f"SAM {variant} weights are not available ({error}). Download {spec.url} on a "
-                                f"connected machine and set {CHECKPOINT_ENV_VAR}=/path/to/file "
-                                f"(and SEG_SAM_VARIANT={variant})") from None
+        if download and spec.hub is not None:
+            found = _from_hub(spec.hub, download=True)
+            if found is not None:
+                return found
+        where = f" or `huggingface-cli download {spec.hub.repo} {spec.hub.filename}`" if spec.hub else ""
+        raise FileNotFoundError(f"SAM {variant} weights are not available ({error}). Download {spec.url}{where} "
+                                f"on a connected machine and pass the file (the app: SEG_SAM_CHECKPOINT=/path/to/file "
+                                f"SEG_SAM_VARIANT={variant})") from None
+
+
+def _from_hub(hub: HubFile, *, download: bool) -> Path | None:
+    """The Hub copy from the Hugging Face cache (downloading it first if `download`), verified; None
+    when it is not cached (or cannot be downloaded)."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        if download:
+            path = hf_hub_download(hub.repo, hub.filename)  # shows its own progress bar
+        else:
+            path = try_to_load_from_cache(hub.repo, hub.filename)
+    except (OSError, ValueError, HfHubHTTPError):  # offline, unknown repository, no such file
+        return None
+    if not isinstance(path, str):  # None, or the marker of a file known not to exist
+        return None
+    return verify(path, hub.sha256, source=f"{hub.repo}/{hub.filename}")
 
 
 @dataclass(frozen=True)
@@ -221,11 +270,11 @@ class Sam:
 
     @classmethod
     def load(cls, variant: str = "vit_t", checkpoint: str | os.PathLike | None = None, *,
-             device: str | torch.device = "cpu", download: bool = True, cache_size: int = 8) -> "Sam":
+             device: str | torch.device = "cpu", download: bool = True, cache_dir: str | os.PathLike = DEFAULT_CACHE,
+             cache_size: int = 8) -> "Sam":
         """Find the checkpoint (see `find_checkpoint`), build, load, move to `device`."""
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown SAM variant {variant!r}: choose one of {', '.join(VARIANTS)}")
-        model = build_sam(variant, find_checkpoint(variant, checkpoint, download=download))
+        path = find_checkpoint(variant, checkpoint, download=download, cache_dir=cache_dir)
+        model = build_sam(variant, path)
         return cls(model.to(device), variant=variant, cache_size=cache_size)
 
     @property

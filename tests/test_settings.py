@@ -1,0 +1,93 @@
+"""Every setting the README documents, set and seen to take effect: `Settings.from_environ` reads the
+environment once, `app.make_zoo` builds the catalogue from it (see also test_limits.py for
+SEG_KEEP_FILES_SECONDS, SEG_OUTPUTS_DIR and SEG_SAM_VARIANT=vit_b through `python app.py`, and
+test_space.py for SPACE_ID with the Hugging Face cache a Space preloads)."""
+
+import re
+
+import pytest
+
+from conftest import ROOT
+from seg.fetch import file_digest
+from ui.settings import SettingError, Settings
+
+
+def zoo(app, **env):
+    return app.make_zoo(Settings.from_environ(env))
+
+
+def test_the_defaults_need_no_setting():
+    s = Settings.from_environ({})
+    assert s.weights_dir == ROOT / "weights" and s.sam_variant == "vit_t" and s.sam_checkpoint is None
+    assert not s.allow_download and not s.on_space and s.camvid_dir is None and s.keep_files_seconds == 3600
+    assert "facebook/mask2former-swin-tiny-cityscapes-semantic" in s.pretrained
+    assert "nvidia/segformer-b0-finetuned-ade-512-512" in s.pretrained
+
+
+def test_weights_dir(app, weights_dir, tmp_path):
+    assert "unet" in zoo(app, SEG_WEIGHTS_DIR=str(weights_dir), SEG_PRETRAINED_MODELS="").semantic_names()
+    empty = zoo(app, SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="")
+    assert empty.semantic_names() == {}
+    assert any(str(tmp_path / "camvid") in how for _, how in empty.missing())
+
+
+def test_pretrained_models(app, weights_dir, tmp_path):
+    folder = str(weights_dir / "camvid" / "segformer-b0")  # a save_pretrained folder
+    listed = zoo(app, SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS=f" {folder} ,nobody/not-cached")
+    assert list(listed.semantic_names()) == [folder]
+    assert listed.entries[folder].kind == "segformer"
+    assert [m for m, _ in listed.missing() if "not-cached" in m] == ["SegFormer pretrained (not-cached)"]
+    none = zoo(app, SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="")
+    assert not [m for m, _ in none.missing() if "pretrained" in m]  # set but empty: none asked for
+
+
+def test_sam_checkpoint_and_cache_dir(app, vit_t_checkpoint, tmp_path):
+    assert zoo(app, SEG_SAM_CHECKPOINT=str(vit_t_checkpoint)).sam_available()
+    assert not zoo(app, SEG_SAM_CHECKPOINT=str(tmp_path / "missing.pt")).sam_available()
+    cache = tmp_path / "cache"  # a download verified earlier, as seg.fetch leaves it
+    cache.mkdir()
+    (cache / "sam_vit_t.pt").write_bytes(vit_t_checkpoint.read_bytes())
+    (cache / "sam_vit_t.pt.sha256").write_text(file_digest(vit_t_checkpoint) + "\n")
+    assert not zoo(app, SEG_CACHE_DIR=str(tmp_path / "elsewhere")).sam_available()
+    found = zoo(app, SEG_CACHE_DIR=str(cache))
+    assert found.sam_available() and found.sam().variant == "vit_t"
+
+
+def test_allow_download_and_space_id(app, tmp_path):
+    env = {"SEG_WEIGHTS_DIR": str(tmp_path), "SEG_PRETRAINED_MODELS": "nobody/not-cached"}
+    assert zoo(app, **env).semantic_names() == {}
+    allowed = zoo(app, **env, SEG_ALLOW_DOWNLOAD="1")
+    assert allowed.semantic_names() == {"nobody/not-cached": "SegFormer pretrained (not-cached) · downloads on first use"}
+    assert Settings.from_environ({"SPACE_ID": "us/space"}).allow_download  # a Space is connected
+    assert not Settings.from_environ({"SPACE_ID": "us/space", "SEG_ALLOW_DOWNLOAD": "0"}).allow_download
+    assert Settings.from_environ({"SPACE_ID": "us/space"}).on_space
+
+
+def test_camvid_dir_adds_the_sample_picker(app, camvid_dir, monkeypatch):
+    monkeypatch.setattr(app, "SETTINGS", Settings.from_environ({"SEG_CAMVID_DIR": str(camvid_dir)}))
+    labels = [getattr(c, "label", None) for c in app.build().blocks.values()]
+    assert "CamVid val sample (image + ground truth)" in labels
+    monkeypatch.setattr(app, "SETTINGS", Settings.from_environ({}))
+    assert "CamVid val sample (image + ground truth)" not in [getattr(c, "label", None)
+                                                             for c in app.build().blocks.values()]
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"SEG_SAM_VARIANT": "vit_x"}, "SEG_SAM_VARIANT='vit_x' is not a SAM variant: choose one of vit_t"),
+    ({"SEG_ALLOW_DOWNLOAD": "yes"}, "SEG_ALLOW_DOWNLOAD='yes': use 1"),
+    ({"SEG_KEEP_FILES_SECONDS": "an hour"}, "SEG_KEEP_FILES_SECONDS='an hour': give a whole number"),
+    ({"SEG_KEEP_FILES_SECONDS": "5"}, "60 or more"),
+])
+def test_a_setting_that_cannot_work_stops_the_start_with_a_message(env, message):
+    with pytest.raises(SettingError, match=re.escape(message)):
+        Settings.from_environ(env)
+
+
+def test_every_documented_variable_is_read_by_the_settings():
+    """The README's settings table and the one place that reads them agree."""
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"`(SEG_[A-Z_]+|SPACE_ID)", readme))
+    source = (ROOT / "ui" / "settings.py").read_text()
+    read = set(re.findall(r'get\("((?:SEG_|SPACE_)[A-Z_]+)"\)|env\.get\("(SEG_[A-Z_]+)"\)', source))
+    read = {a or b for a, b in read}
+    assert documented == read, (documented ^ read)

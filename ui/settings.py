@@ -1,0 +1,67 @@
+"""Every setting the app takes from its environment, read once, in one place: `app.py` builds its
+objects from a `Settings` and passes explicit values down; no module of `seg/` reads the environment.
+
+    settings = Settings.from_environ(os.environ)
+
+Each variable is documented in the README's table "Settings"; a test sets each and sees its effect.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seg.fetch import DEFAULT_CACHE
+from seg.limits import LIMITS
+from seg.pretrained.sam import VARIANTS
+from seg.zoo import KNOWN_PRETRAINED
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class SettingError(SystemExit):
+    """A setting the app cannot start with: its message says which and what is expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    weights_dir: Path = ROOT / "weights"  # SEG_WEIGHTS_DIR: our from-scratch weights (layout in seg/zoo.py)
+    pretrained: tuple[str, ...] = tuple(KNOWN_PRETRAINED)  # SEG_PRETRAINED_MODELS: Hub ids or folders, comma-separated
+    sam_variant: str = "vit_t"  # SEG_SAM_VARIANT
+    sam_checkpoint: Path | None = None  # SEG_SAM_CHECKPOINT: a local file for that variant
+    cache_dir: Path = DEFAULT_CACHE  # SEG_CACHE_DIR: verified downloads that are not from the Hub
+    allow_download: bool = False  # SEG_ALLOW_DOWNLOAD=1/0; on a Space (SPACE_ID set) it defaults to 1
+    camvid_dir: Path | None = None  # SEG_CAMVID_DIR: adds the CamVid val picker
+    keep_files_seconds: int = LIMITS.keep_files_seconds  # SEG_KEEP_FILES_SECONDS
+    outputs_dir: Path | None = None  # SEG_OUTPUTS_DIR: results handed out (default: a temporary folder)
+    on_space: bool = False  # SPACE_ID is set: behind the Space's proxy, whose client-address header is true
+    notes: tuple[str, ...] = field(default=(), compare=False)  # what was chosen for the user, for the log
+
+    @classmethod
+    def from_environ(cls, env: Mapping[str, str]) -> "Settings":
+        """Settings from `env` (os.environ); SettingError names a value that cannot work."""
+        get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731 -- unset and empty mean the same
+        on_space = get("SPACE_ID") is not None
+        variant = get("SEG_SAM_VARIANT") or "vit_t"
+        if variant not in VARIANTS:
+            raise SettingError(f"SEG_SAM_VARIANT={variant!r} is not a SAM variant: choose one of {', '.join(VARIANTS)}")
+        download = get("SEG_ALLOW_DOWNLOAD")
+        if download not in (None, "0", "1"):
+            raise SettingError(f"SEG_ALLOW_DOWNLOAD={download!r}: use 1 (fetch missing models on first use) or 0")
+        keep = get("SEG_KEEP_FILES_SECONDS")
+        if keep is not None and not (keep.isdigit() and int(keep) >= 60):
+            raise SettingError(f"SEG_KEEP_FILES_SECONDS={keep!r}: give a whole number of seconds, 60 or more")
+        pretrained = env.get("SEG_PRETRAINED_MODELS")  # set but empty: no pretrained semantic model
+        notes = ("on a Space: missing pretrained models download on first use (SEG_ALLOW_DOWNLOAD=0 to stop it)",) \
+            if on_space and download is None else ()
+        return cls(
+            weights_dir=Path(get("SEG_WEIGHTS_DIR") or cls.weights_dir).expanduser(),
+            pretrained=cls.pretrained if pretrained is None else tuple(p.strip() for p in pretrained.split(",")
+                                                                           if p.strip()),
+            sam_variant=variant,
+            sam_checkpoint=Path(get("SEG_SAM_CHECKPOINT")).expanduser() if get("SEG_SAM_CHECKPOINT") else None,
+            cache_dir=Path(get("SEG_CACHE_DIR") or DEFAULT_CACHE).expanduser(),
+            allow_download=download == "1" if download is not None else on_space,
+            camvid_dir=Path(get("SEG_CAMVID_DIR")).expanduser() if get("SEG_CAMVID_DIR") else None,
+            keep_files_seconds=int(keep) if keep else cls.keep_files_seconds,
+            outputs_dir=Path(get("SEG_OUTPUTS_DIR")).expanduser() if get("SEG_OUTPUTS_DIR") else None,
+            on_space=on_space, notes=notes)
