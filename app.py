@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import shutil
+import threading
+import time
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -38,7 +40,7 @@ from seg.visualize import colorize, overlay
 from seg.zoo import TITLES, Zoo
 from ui.files import Outputs
 from ui.guard import RequestGuard, guard_components, inside, upload_folder
-from ui.jobs import job
+from ui.jobs import job, scrub
 from ui.memory import trim_every
 from ui.settings import Settings
 
@@ -47,7 +49,10 @@ MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time an
 CONCURRENCY = 2  # CPU-heavy jobs at once, across every event: the 2 cores of a free Space
 SETTINGS = Settings.from_environ(os.environ)  # the one place the environment is read
 LIMITS = replace(DEFAULT_LIMITS, keep_files_seconds=SETTINGS.keep_files_seconds)
-EXAMPLES = [[str(p), str(p.with_name(p.stem + "_labels.png"))] for p in sorted((ROOT / "examples").glob("*.jpg"))]
+# CamVid photos first (real streets, see examples/README.md), then the scenes we drew
+EXAMPLES = [[str(p), str(p.with_name(p.stem + "_labels.png"))]
+            for pattern in ("camvid_*.png", "street_*.jpg") for p in sorted((ROOT / "examples").glob(pattern))
+            if not p.stem.endswith(("_labels", "_colour"))]
 LEADERBOARD = ROOT / "leaderboard"
 
 
@@ -120,6 +125,10 @@ def check_models(keys) -> dict:
     return {k: (names[k], ZOO.semantic(k)) for k in keys}
 
 
+TIMING_COLUMNS = ["model", "time (ms)"]
+METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"]  # seg.compare's rows, before a run
+
+
 @job(LIMITS.compare_seconds, "the comparison")
 def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(track_tqdm=True)):
     image = load_photo(image_path)
@@ -133,11 +142,12 @@ def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(tra
     if truth is not None:
         files.append(str(save_json(out / "metrics.json", {"image": Path(image_path).name, "tta": tta, "crf": crf,
                                                           "ground_truth_format": truth.format, "runs": result.rows})))
-    gallery = [(overlay(image, p.labels, PALETTE_WITH_OTHER), f"{p.title} · {p.seconds * 1000:.0f} ms")
+    gallery = [(overlay(image, p.labels, PALETTE_WITH_OTHER),  # short captions: three tiles share a row
+                f"{p.title.replace(' (from scratch)', '')} · {p.seconds * 1000:.0f} ms")
                for p in result.predictions.values()]
     timing = pd.DataFrame([{"model": p.title, "time (ms)": round(p.seconds * 1000)}
-                           for p in result.predictions.values()])
-    metrics = pd.DataFrame(result.rows).round(3) if result.rows else pd.DataFrame(columns=["model", "mIoU"])
+                           for p in result.predictions.values()], columns=TIMING_COLUMNS)
+    metrics = pd.DataFrame(result.rows).round(3) if result.rows else pd.DataFrame(columns=METRIC_COLUMNS)
     chart = per_class_chart(result.per_class, CLASSES, title="IoU per class (against your ground truth)") \
         if result.per_class else None
     note = f"Ground truth read as: {truth.format}." if truth else \
@@ -376,6 +386,9 @@ def sam_import(image, path):
     return sam_view(image, objects, None, sam_masks(image, objects), f"{len(objects.items)} object(s) imported.")
 
 
+RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true region"]  # seg.prompts.relate's rows
+
+
 @job(LIMITS.compare_seconds, "relating SAM's mask to the semantic models")
 def sam_relate(image, objects: Objects, kept, keys, truth_path):
     """The selected object against the ticked semantic models and the ground truth uploaded in this
@@ -396,7 +409,7 @@ def sam_relate(image, objects: Objects, kept, keys, truth_path):
                   truth.labels if truth is not None else None)
     note = f"Ground truth read as: {truth.format}." if truth is not None else \
         "No ground truth for this photo: upload its label PNG above to see the true class and region."
-    return pd.DataFrame(rows).round(3), note
+    return pd.DataFrame(rows).round(3).set_axis(RELATE_COLUMNS, axis=1), note
 
 
 def pass_truth(path):
@@ -491,10 +504,10 @@ def leaderboard() -> tuple[str, pd.DataFrame]:
                f"weights (scores in %); CPU ms: one 360x480 image on {board['machine']}, {board['date']}. For scale: "
                f"{ref['title']} scores {100 * ref['miou']:.1f} mIoU at about {ref['cpu_ms']} ms. "
                "How they were trained: `docs/training.md`.")
-    pct = lambda x: None if x is None else round(100 * x, 1)  # noqa: E731
+    pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731 -- text: "62.0", not the number 62
     table = pd.DataFrame([{"model": m["title"], "val mIoU": pct(m["miou"]),
                            "boundary F": pct(m["boundary_f"]), "pixel acc.": pct(m["pixel_accuracy"]),
-                           "params (M)": round(m["parameters"] / 1e6, 2), "CPU ms": m["cpu_ms"],
+                           "params (M)": f"{m['parameters'] / 1e6:.2f}", "CPU ms": f"{m['cpu_ms']:.0f}",
                            "trained": m["training"]}
                           for m in board["models"]])
     return caption, table
@@ -572,9 +585,39 @@ CSS = """
 """
 
 
+def default_models(names: dict) -> list[str]:
+    """The models ticked on first visit: the three that tell the upsampling story."""
+    return [k for k in ("fcn32s", "fcn8s", "unet") if k in names] or list(names)[:1]
+
+
+def warm_up(demo: gr.Blocks) -> threading.Thread:
+    """Once the server answers, load the default models and SAM and run each once on a blank photo,
+    in the background: the first visitor's comparison then costs what every later one does. Start-up
+    itself is not delayed (the thread waits for the server first)."""
+    def run():
+        while not demo.is_running:
+            time.sleep(0.2)
+        started = time.perf_counter()
+        blank = np.zeros((360, 480, 3), np.uint8)
+        try:
+            for key in default_models(ZOO.semantic_names()):
+                predict(ZOO.semantic(key), blank)
+            if ZOO.sam_available():
+                with torch.inference_mode():  # loads and warms SAM's encoder; caches no embedding
+                    ZOO.sam().model.image_encoder(torch.zeros(1, 3, 1024, 1024))
+        except Exception as error:  # noqa: BLE001 -- a failed warm-up leaves the first request to load the model
+            logging.getLogger("seg.app").warning("warm-up stopped: %s", scrub(str(error)))
+            return
+        logging.getLogger("seg.app").info("warm-up done in %.1f s", time.perf_counter() - started)
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def build() -> gr.Blocks:
     names = ZOO.semantic_names()
-    defaults = [k for k in ("fcn32s", "fcn8s", "unet") if k in names] or list(names)[:1]
+    defaults = default_models(names)
     camvid_root = SETTINGS.camvid_dir
     samples = [p.name for p in CamVid(camvid_root, "val").images] if camvid_root else []
     # Page events run CPU work: they share one concurrency limit and are not callable through the API.
@@ -595,9 +638,10 @@ def build() -> gr.Blocks:
                                        file_types=[".png"], type="filepath", elem_id="truth")
                     if EXAMPLES:
                         gr.Examples(EXAMPLES, inputs=[image_in, truth_in], api_visibility="private",
-                                    label="Examples: street scenes we drew, with exact ground truth")
+                                    label="Examples with ground truth: three CamVid photos (CC BY-NC 4.0), then "
+                                          "two drawn scenes, outside the models' domain (expect low scores)")
                     if samples:
-                        sample = gr.Dropdown(samples, label="CamVid val sample (image + ground truth)")
+                        sample = gr.Dropdown(samples, value=None, label="CamVid val sample (image + ground truth)")
                         sample.change(pick_sample, sample, [image_in, truth_in], **page)
                     models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=defaults, label="Models")
                     with gr.Row():
@@ -605,14 +649,15 @@ def build() -> gr.Blocks:
                         crf = gr.Checkbox(label="Dense CRF refinement")
                     go = gr.Button("Segment", variant="primary", elem_id="segment")
                 with gr.Column(scale=2):
-                    gallery = gr.Gallery(label="Predictions", columns=2, height=420, object_fit="contain",
-                                         elem_id="predictions")
+                    gallery = gr.Gallery(label="Predictions", columns=3, height="auto", object_fit="contain",
+                                         elem_id="predictions")  # every overlay in view, none scrolled away
                     gr.HTML(legend_html(CAMVID_WITH_OTHER, PALETTE_WITH_OTHER))
                     truth_note = gr.Markdown()
-                    with gr.Row():
-                        timing = gr.Dataframe(label="Time per model", interactive=False)
-                        metrics = gr.Dataframe(label="Metrics against the ground truth", interactive=False,
-                                               elem_id="metrics")
+                    # full width, one above the other: every metric visible without scrolling sideways
+                    metrics = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), interactive=False,
+                                           label="Metrics against the ground truth", elem_id="metrics")
+                    timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), label="Time per model",
+                                          interactive=False)
                     chart = gr.Image(show_label=False, type="numpy", interactive=False)  # titled inside
                     downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON",
                                         file_count="multiple")
@@ -669,7 +714,8 @@ def build() -> gr.Blocks:
             relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?",
                                   elem_id="sam-relate")
             relate_note = gr.Markdown(elem_id="sam-relate-note")
-            relate_table = gr.Dataframe(label="Class at the click, and overlap with SAM's mask", interactive=False)
+            relate_table = gr.Dataframe(pd.DataFrame(columns=RELATE_COLUMNS), interactive=False,
+                                        label="Class at the click, and overlap with SAM's mask")
             view = [objects, canvas, choices, sam_result, kept, sam_note, picker]
             opened = [sam_image, photo, *view]
             # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
@@ -778,6 +824,7 @@ def main() -> None:
         logging.getLogger("seg.app").info(note)
     trim_every(60)  # a big job's freed memory goes back to the OS instead of staying with idle threads
     demo = queue(build())
+    warm_up(demo)
     # host and port: Gradio's defaults (127.0.0.1:7860), or GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Spaces)
     demo.launch(**launch_options(demo))
 

@@ -41,8 +41,8 @@ def current_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def start_app(env: dict) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+def start_app(env: dict, argv: tuple[str, ...] = ("app.py",)) -> subprocess.Popen:
+    server = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline:

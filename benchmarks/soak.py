@@ -167,14 +167,16 @@ def main() -> int:
     first, last = at_rest.get(5, float("nan")), at_rest.get(samples[-1][0], float("nan"))
     rows += ["", f"At rest (clients paused {REST_SECONDS} s, no job in flight): RSS {first:.0f} MiB after 5 minutes, "
              f"{last:.0f} MiB at the end. Under load: {min(rss[4:] or rss):.0f} to {max(rss[4:] or rss):.0f} MiB after "
-             f"5 minutes (the jobs in flight included). Models load once; SAM's embedding cache holds at most 8 x 4 MiB. "
+             f"5 minutes (the jobs in flight included). Models load once; SAM's embedding cache holds at most "
+             "8 x 4 MiB. "
              f"Files older than {KEEP_SECONDS} s are deleted; files kept at most {max(s[2] for s in samples)}. "
              f"p50: {latency}. **{len(stats['failures'])} unexpected failures.**"]
     rows += [f"- failure: {f}" for f in stats["failures"][:5]]
     publish(f"Soak: {args.minutes:g} minutes of mixed traffic on loopback",
             f"{args.clients} clients, a request every 0.2-0.6 s each (/segment, /sam_prompt and /sam_objects on "
             f"{args.images} distinct images, /score, and requests that must be refused); server RSS, and the files in "
-            "its upload folder and outputs, sampled each minute; the server trims its heap each minute.", rows, args.markdown)
+            "its upload folder and outputs, sampled each minute; the server trims its heap each minute.", rows,
+            args.markdown)
     grew = last - first  # NaN (a failed run) compares False: then the failures decide
     return 1 if stats["failures"] or not grew <= 150 else 0
 

@@ -7,6 +7,7 @@ plumbing (shapes, files, metrics, errors), not the quality of random models.
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -201,7 +202,7 @@ def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     assert list(table["model"]) == ["SAM", "FCN-8s (from scratch)", "U-Net (from scratch)", "ground truth"]
     truth_class = table["class"].iloc[-1]
     assert truth_class in app.CAMVID_WITH_OTHER  # the true class at the click
-    assert table["iou_with_sam"].between(0, 1).all() and table["iou_with_truth"].between(0, 1).all()
+    assert table["IoU with SAM's mask"].between(0, 1).all() and table["IoU with the true region"].between(0, 1).all()
 
 
 def test_the_sample_picker_copies_camvid_files_out_of_the_dataset(app, camvid_dir):
@@ -211,6 +212,43 @@ def test_the_sample_picker_copies_camvid_files_out_of_the_dataset(app, camvid_di
         np.array(Image.open(truth)), np.array(Image.open(camvid_dir / "valannot" / name)))
     with pytest.raises(gr.Error, match="not a CamVid val image"):
         app.pick_sample("../../etc/passwd")
+
+
+def test_the_examples_are_real_camvid_photos_first_with_their_licence(app, camvid_dir):
+    photos = [Path(photo).name for photo, _ in app.EXAMPLES]
+    assert len(photos) == 5 and all(p.startswith("camvid_") for p in photos[:3])  # at most three, shown first
+    assert all(p.startswith("street_") for p in photos[3:])
+    for photo, truth in app.EXAMPLES[:3]:  # unchanged copies of val files, with their ground truth
+        name = Path(photo).name.removeprefix("camvid_")
+        assert Path(photo).read_bytes() == (camvid_dir / "val" / name).read_bytes()
+        assert Path(truth).read_bytes() == (camvid_dir / "valannot" / name).read_bytes()
+    licence = (app.ROOT / "examples" / "README.md").read_text()
+    assert "CC BY-NC 4.0" in licence and all(p in licence for p in photos[:3])
+
+
+def test_empty_tables_have_their_headers_before_the_first_run(app):
+    demo = app.build()
+    frames = {c.label: c.value for c in demo.blocks.values() if isinstance(c, gr.Dataframe)}
+    assert frames["Time per model"]["headers"] == app.TIMING_COLUMNS
+    assert frames["Metrics against the ground truth"]["headers"] == app.METRIC_COLUMNS
+    assert frames["Class at the click, and overlap with SAM's mask"]["headers"] == app.RELATE_COLUMNS
+    picker = [c for c in demo.blocks.values() if getattr(c, "label", "") == "CamVid val sample (image + ground truth)"]
+    assert [c.value for c in picker] == [None]  # nothing looks chosen while nothing is loaded
+
+
+def test_the_warm_up_waits_for_the_server_then_loads_the_default_models_and_sam(app, weights_dir, monkeypatch):
+    import types
+
+    monkeypatch.setattr(app, "ZOO", app.Zoo(weights_dir, pretrained=(), sam_checkpoint=app.ZOO.sam_checkpoint))
+    server = types.SimpleNamespace(is_running=False)
+    thread = app.warm_up(server)
+    thread.join(timeout=1)
+    assert thread.is_alive() and not app.ZOO._loaded  # nothing before the server answers
+    server.is_running = True
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert set(app.ZOO._loaded) == {"fcn32s", "fcn8s", "unet", "sam"}
+    assert len(app.ZOO.sam()._cache) == 0  # warmed, but no blank photo takes a place in the cache
 
 
 def test_learn_demos(app):
@@ -230,7 +268,8 @@ def test_the_leaderboard_tab_shows_the_shipped_figures(app):
     board = json.loads((app.LEADERBOARD / "leaderboard.json").read_text())
     caption, table = app.leaderboard()
     assert list(table["model"]) == [m["title"] for m in board["models"]]
-    assert list(table["val mIoU"]) == [round(100 * m["miou"], 1) for m in board["models"]]
+    assert list(table["val mIoU"]) == [f"{100 * m['miou']:.1f}" for m in board["models"]]  # "62.0", not 62
+    assert all(re.fullmatch(r"\d+\.\d\d", p) for p in table["params (M)"])
     assert board["machine"] in caption and "ESPNet" in caption
 
 

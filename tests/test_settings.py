@@ -57,7 +57,8 @@ def test_allow_download_and_space_id(app, tmp_path):
     env = {"SEG_WEIGHTS_DIR": str(tmp_path), "SEG_PRETRAINED_MODELS": "nobody/not-cached"}
     assert zoo(app, **env).semantic_names() == {}
     allowed = zoo(app, **env, SEG_ALLOW_DOWNLOAD="1")
-    assert allowed.semantic_names() == {"nobody/not-cached": "SegFormer pretrained (not-cached) · downloads on first use"}
+    title = "SegFormer pretrained (not-cached) · downloads on first use"
+    assert allowed.semantic_names() == {"nobody/not-cached": title}
     assert Settings.from_environ({"SPACE_ID": "us/space"}).allow_download  # a Space is connected
     assert not Settings.from_environ({"SPACE_ID": "us/space", "SEG_ALLOW_DOWNLOAD": "0"}).allow_download
     assert Settings.from_environ({"SPACE_ID": "us/space"}).on_space

@@ -54,12 +54,6 @@ def guess_label_space(class_names: list[str]) -> str | None:
     return None
 
 
-def is_cached(name_or_path: str | os.PathLike) -> bool:
-    """Whether a Hub id or folder can load offline: a `save_pretrained` folder, or a Hub id whose
-    config is in the Hugging Face cache. Cheap: transformers is not imported."""
-    return read_config(name_or_path) is not None
-
-
 def read_config(name_or_path: str | os.PathLike) -> dict | None:
     """The model's config.json as a dict, from a folder or the Hugging Face cache; None when neither has it."""
     import json

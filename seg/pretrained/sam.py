@@ -52,8 +52,9 @@ class Variant:
 # verify against; no sha256 is published. The sha256 of a verified download is recorded beside
 # it in the cache and checked at every load (see seg.fetch).
 VARIANTS = {
-    # MobileSAM's release file, mirrored unchanged on the Hub by one of its authors' demo; the sha256
-    # is the one projects that verify this file record for both the GitHub and the Hub copy.
+    # MobileSAM's release file, also on the Hub in dhkim2810/MobileSAM (the account of the demo Space
+    # that MobileSAM's README links); the sha256 is the one that projects verifying this file record
+    # for both copies (we could not download it from here to compute it ourselves).
     "vit_t": Variant("mobile_sam", "https://github.com/ChaoningZhang/MobileSAM/raw/master/weights/mobile_sam.pt", {},
                      HubFile("dhkim2810/MobileSAM", "mobile_sam.pt",
                              "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f")),
