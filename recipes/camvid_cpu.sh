@@ -3,6 +3,7 @@
 # same recipe on a GPU at full resolution (recipes/camvid_gpu.sh); docs/training.md compares the two.
 #
 #   recipes/camvid_cpu.sh ablation   # FCN-8s, 12 epochs, with three losses; the best one is kept
+#   recipes/camvid_cpu.sh holdout    # the same three losses x two seeds, validated on sequence 0006R0
 #   recipes/camvid_cpu.sh models     # FCN-32s, FCN-8s, DeepLabv3, U-Net, SegFormer-B0 with that loss
 #                                    # (= "cnn" then "slow"; "slow" = "unet" then "segformer")
 #   recipes/camvid_cpu.sh synthetic  # the small models behind the app's teaching demos
@@ -30,6 +31,17 @@ case "${1:-}" in
     train ablation-ce        --model fcn8s --loss ce --epochs 12
     train ablation-ce-median --model fcn8s --loss ce --class-weights median --epochs 12
     train ablation-ce-dice   --model fcn8s --loss ce+dice --epochs 12
+    ;;
+  holdout)
+    # Select on a sequence no model has seen (issue 13, step 1): train on 0001TP + 0016E5, validate on
+    # 0006R0; the three losses of the ablation, two seeds each, to tell a gain from the seed spread.
+    for seed in 0 1; do
+      for loss in "ce" "ce --class-weights median" "ce+dice"; do
+        name="holdout-fcn8s-${loss//[ -]/_}-s$seed"
+        train "$name" --model fcn8s --holdout-sequence 0006R0 --epochs "${HOLDOUT_EPOCHS:-20}" --seed "$seed" \
+          --loss $loss
+      done
+    done
     ;;
   models) "$0" cnn && "$0" slow ;;
   slow) "$0" unet && "$0" segformer ;;

@@ -36,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c.add_argument("--data-dir", default=os.environ.get(ENV_VAR) or None,
                    help="CamVid folder (default: $SEG_CAMVID_DIR)")
     c.add_argument("--split", default="val", help="split to score (default: val)")
+    c.add_argument("--sequence", metavar="SEQ",
+                   help="CamVid: score only this video sequence's frames of the split (e.g. --split train "
+                        "--sequence 0006R0, the sequence a --holdout-sequence run never trained on)")
     c.add_argument("--limit", type=int, help="score only the first N images")
     c.add_argument("--batch-size", type=int, default=4)
     c.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
@@ -106,11 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         data = args.data or card.get("data", {}).get("dataset", "camvid")
         options = {k: card["data"][k] for k in ("synthetic_images", "image_size", "object_size")
                    if data == "synthetic" and k in card.get("data", {})}
-        dataset = build_dataset(data, args.split, root=args.data_dir, limit=args.limit,
+        sequences = (args.sequence,) if args.sequence else None
+        dataset = build_dataset(data, args.split, root=args.data_dir, limit=args.limit, sequences=sequences,
                                 transform=eval_transform(resize=card.get("input_size")), **options)
         loader = DataLoader(dataset, batch_size=args.batch_size)
         scores = evaluate(model, loader, num_classes=len(class_names), boundary_tolerance=args.boundary_tolerance)
-        source, count = f"{args.checkpoint} on {data} {args.split}", len(dataset)
+        where = f" (sequence {args.sequence})" if args.sequence else ""
+        source, count = f"{args.checkpoint} on {data} {args.split}{where}", len(dataset)
     else:
         scores, count = score_folders(args.pred_dir, args.gt_dir, num_classes=args.num_classes,
                                       ignore_index=args.ignore_index, boundary_tolerance=args.boundary_tolerance)

@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--scale", type=float, nargs=2, default=(0.75, 1.5), metavar=("MIN", "MAX"),
                    help="random scale range (default: 0.75 1.5)")
     d.add_argument("--jitter", type=float, default=0.3, help="colour jitter strength, 0 for none (default: 0.3)")
+    d.add_argument("--holdout-sequence", metavar="SEQ",
+                   help="CamVid: validate on the train split's frames of this video sequence (e.g. 0006R0) and "
+                        "train on the others, instead of the val split, whose sequence 0016E5 is also in train")
     d.add_argument("--limit-train", type=int, help="use only the first N training images")
     d.add_argument("--limit-val", type=int, help="use only the first N validation images")
     d.add_argument("--synthetic-images", type=int, default=256, help="synthetic training scenes (val: a quarter)")
@@ -91,6 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--lr must be positive")
     if not isinstance(args.model_args, dict):
         p.error('--model-args must be a JSON object, e.g. \'{"output_stride": 8}\'')
+    if args.holdout_sequence and args.data != "camvid":
+        p.error("--holdout-sequence applies to --data camvid")
     if args.loss == "dice" and args.class_weights != "none":
         p.error("--class-weights applies to cross-entropy: use --loss ce or ce+dice")
     args.out = args.out or Path("runs") / args.model
@@ -132,7 +137,9 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
                palette: list[list[int]], input_size: tuple[int, int], scores, epoch: int, elapsed: float,
                world_size: int, device: torch.device, train_images: int, val_images: int) -> dict:
     """Everything a reader needs to rebuild, reproduce and judge the checkpoint."""
-    data = {"dataset": args.data, "train_images": train_images, "val_images": val_images}
+    data = {"dataset": args.data, "train_images": train_images, "val_images": val_images,
+            "validation": (f"sequence {args.holdout_sequence}, held out of the train split" if args.holdout_sequence
+                           else "the val split")}
     if args.data == "synthetic":  # the scenes are defined by these, not by a folder
         data.update(synthetic_images=args.synthetic_images, image_size=list(args.image_size),
                     object_size=args.object_size)
@@ -164,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     # data
     data_options = dict(root=args.data_dir, synthetic_images=args.synthetic_images,
                         image_size=tuple(args.image_size), object_size=args.object_size)
-    train_set = build_dataset(args.data, "train", limit=args.limit_train, **data_options)
-    val_set = build_dataset(args.data, "val", limit=args.limit_val, transform=eval_transform(resize=args.resize),
+    held_out = (args.holdout_sequence,) if args.holdout_sequence else ()
+    train_set = build_dataset(args.data, "train", limit=args.limit_train, exclude=held_out, **data_options)
+    val_split, val_only = ("train", held_out) if held_out else ("val", None)
+    val_set = build_dataset(args.data, val_split, limit=args.limit_val, sequences=val_only,
+                            transform=eval_transform(resize=args.resize),
                             **data_options)
     height, width = args.resize or train_set.read(0)[1].shape  # the training size (CamVid's images are all one size)
     train_set.transform = train_transform(crop_size=tuple(args.crop or (height, width)), scale_range=tuple(args.scale),
@@ -222,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"{args.model}: {count_parameters(net) / 1e6:.2f}M parameters on {system.describe(device)}"
         f"{f' x {world_size} processes' if world_size > 1 else ''}")
-    log(f"data: {args.data}, {len(train_set)} train / {len(val_set)} val images at {height}x{width}, "
+    validation = f"sequence {args.holdout_sequence} held out" if args.holdout_sequence else "val split"
+    log(f"data: {args.data}, {len(train_set)} train / {len(val_set)} val images ({validation}) at {height}x{width}, "
         f"{len(train_loader)} steps per epoch, {total_steps} in all")
     progress = is_main and not args.no_progress
     for epoch in range(start_epoch, args.epochs):

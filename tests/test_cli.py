@@ -26,6 +26,7 @@ def test_help(module):
     (["seg.train", "--model-args", "{bad json"], "invalid loads value"),
     (["seg.train", "--model-args", "[8]"], "--model-args must be a JSON object"),
     (["seg.train", "--model", "unet", "--model-args", '{"output_stride": 8}', "--epochs", "1"], "does not accept"),
+    (["seg.train", "--holdout-sequence", "0006R0"], "--holdout-sequence applies to --data camvid"),
     (["seg.evaluate"], "give either --checkpoint"),
     (["seg.evaluate", "--checkpoint", "/nonexistent.safetensors"], "no weights at"),
     (["seg.predict", "x.png", "--checkpoint", "m.safetensors", "--out", "o", "--alpha", "2"], "--alpha must be in"),
@@ -123,3 +124,20 @@ def test_distributed_training_under_torchrun(tmp_path):
     assert card["training"]["processes"] == 2
     assert card["training"]["command"].startswith("torchrun --nproc_per_node 2 -m seg.train")
     assert "x 2 processes" in result.stdout and "6 steps per epoch" in result.stdout  # 192 / (16 x 2)
+
+
+def test_a_sequence_held_out_of_train_is_the_validation(camvid_dir, tmp_path):
+    """--holdout-sequence: train on the other sequences, validate on that one; the card says so, and
+    seg.evaluate scores the same frames with --split train --sequence."""
+    out = tmp_path / "holdout"
+    run_module("seg.train", "--model", "fcn8s", "--width-mult", "0.25", "--data", "camvid", "--data-dir",
+               str(camvid_dir), "--resize", "90", "120", "--holdout-sequence", "0006R0", "--limit-train", "8",
+               "--epochs", "1", "--batch-size", "4", "--workers", "0", "--no-progress", "--out", str(out))
+    card = json.loads((out / "model.json").read_text())
+    assert card["data"]["validation"] == "sequence 0006R0, held out of the train split"
+    assert card["data"]["val_images"] == 101  # every 0006R0 frame; none of them trained on
+    result = run_module("seg.evaluate", "--checkpoint", str(out / "model.safetensors"), "--data-dir", str(camvid_dir),
+                        "--split", "train", "--sequence", "0006R0", "--json", str(tmp_path / "scores.json"))
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert "101 images" in result.stdout
+    assert scores["miou"] == pytest.approx(card["val_metrics"]["miou"], abs=1e-4)  # the same frames, the same score

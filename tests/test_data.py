@@ -163,3 +163,18 @@ def test_exif_rotated_photo_is_read_upright(tmp_path):
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
     image.save(tmp_path / "rotated.jpg", exif=exif)
     assert read_image(tmp_path / "rotated.jpg").shape == (6, 4, 3)
+
+
+def test_camvid_by_video_sequence(camvid_dir):
+    """Frames are kept or dropped by sequence, the honest validation for CamVid (issue 13)."""
+    from seg.data.camvid import sequence_of
+
+    train = CamVid(camvid_dir, "train")
+    held = CamVid(camvid_dir, "train", sequences=("0006R0",))
+    rest = CamVid(camvid_dir, "train", exclude=("0006R0",))
+    assert len(held) + len(rest) == len(train) and len(held) > 0
+    assert {sequence_of(p.name) for p in held.images} == {"0006R0"}
+    assert "0006R0" not in {sequence_of(p.name) for p in rest.images}
+    assert {sequence_of(p.name) for p in CamVid(camvid_dir, "val").images} == {"0016E5"}  # why val flatters
+    with pytest.raises(ValueError, match="no train frames of sequence.*Seq05VD: train holds 0001TP, 0006R0, 0016E5"):
+        CamVid(camvid_dir, "train", sequences=("Seq05VD",))

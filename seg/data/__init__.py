@@ -18,14 +18,16 @@ DATASETS = ("camvid", "synthetic")
 
 def build_dataset(name: str, split: str, *, root: str | None = None, transform: Callable | None = None,
                   limit: int | None = None, synthetic_images: int = 256, image_size: tuple[int, int] = (128, 128),
-                  object_size: float = 0.2) -> Dataset:
+                  object_size: float = 0.2, sequences: tuple[str, ...] | None = None,
+                  exclude: tuple[str, ...] = ()) -> Dataset:
     """A split of `name`: CamVid from `root`, or synthetic scenes.
 
+    CamVid takes `sequences` / `exclude` (video sequences to keep / drop, see `CamVid`).
     Synthetic splits hold `synthetic_images` scenes for "train" and a quarter as many otherwise,
     each split with its own seed; `image_size` and `object_size` shape them.
     """
     if name == "camvid":
-        return CamVid(root, split, transform=transform, limit=limit)
+        return CamVid(root, split, transform=transform, limit=limit, sequences=sequences, exclude=exclude)
     if name == "synthetic":
         if split not in SPLIT_SEEDS:
             raise ValueError(f"unknown split {split!r}: choose one of {', '.join(SPLIT_SEEDS)}")

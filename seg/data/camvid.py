@@ -45,6 +45,11 @@ def resolve_root(path: str | os.PathLike | None = None) -> Path:
     return root
 
 
+def sequence_of(name: str) -> str:
+    """The video sequence a CamVid frame comes from: "0016E5" for "0016E5_07959.png"."""
+    return name.split("_")[0]
+
+
 def read_camvid_label(path: str | os.PathLike) -> np.ndarray:
     """A CamVid label PNG as `(H, W) uint8` class ids, void mapped to the ignore label."""
     labels = read_labels(path)
@@ -61,13 +66,17 @@ class CamVid(Dataset):
         split: "train", "val" or "test".
         transform: a paired transform such as `seg.data.transforms.train_transform(...)`.
         limit: keep only the first `limit` images (sorted by name) for quick runs.
+        sequences: keep only the frames of these video sequences (the file name's prefix, e.g.
+            "0006R0"); exclude: drop the frames of these. CamVid's val split is one sequence (0016E5)
+            that also gives most of train, so a sequence held out of train is the honest validation.
     """
 
     classes = CLASSES
     palette = PALETTE
 
     def __init__(self, root: str | os.PathLike | None, split: str = "train", *,
-                 transform: Callable | None = None, limit: int | None = None):
+                 transform: Callable | None = None, limit: int | None = None,
+                 sequences: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()):
         if split not in SPLITS:
             raise ValueError(f"unknown CamVid split {split!r}: choose one of {', '.join(SPLITS)}")
         root = resolve_root(root)
@@ -75,6 +84,15 @@ class CamVid(Dataset):
         if not image_dir.is_dir() or not label_dir.is_dir():
             raise FileNotFoundError(f"{root} has no {split}/ and {split}annot/ folders for the {split!r} split")
         names = sorted(p.name for p in image_dir.glob("*.png"))
+        found = sorted({sequence_of(n) for n in names})
+        unknown = [s for s in (*(sequences or ()), *exclude) if s not in found]
+        if unknown:
+            raise ValueError(f"no {split} frames of sequence(s) {', '.join(unknown)}: {split} holds "
+                             f"{', '.join(found)}")
+        names = [n for n in names if (sequences is None or sequence_of(n) in sequences)
+                 and sequence_of(n) not in exclude]
+        if not names:
+            raise ValueError(f"no {split} frames are left once sequences {', '.join(exclude)} are excluded")
         missing = [n for n in names if not (label_dir / n).is_file()]
         if missing:
             raise FileNotFoundError(f"{len(missing)} images of {image_dir} have no label in {label_dir}, "
