@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import replace
 from functools import cache
+from typing import NamedTuple
 from pathlib import Path
 
 import gradio as gr
@@ -25,18 +26,17 @@ import torch
 from starlette.middleware import Middleware
 
 from seg import demos
-from seg.charts import per_class_chart
-from seg.compare import compare, disagreement, predict, score
-from seg.data.camvid import CLASSES, CamVid
+from seg.charts import confusion_chart, per_class_chart
+from seg.compare import Comparison, compare, disagreement, predict, score
+from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
 from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
                         save_prediction)
 from seg.limits import LIMITS as DEFAULT_LIMITS
-from seg.pretrained.label_mapping import CAMVID_WITH_OTHER, PALETTE_WITH_OTHER
 from seg.prompts import MODES, Objects, draw_objects, draw_prompts, parse_objects, parse_prompt, relate
-from seg.visualize import colorize, overlay
+from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, colorize, draw_contours, enlarge, overlay
 from seg.zoo import TITLES, Zoo
 from ui.files import Outputs
 from ui.guard import RequestGuard, guard_components, inside, upload_folder
@@ -127,44 +127,112 @@ def check_models(keys) -> dict:
 
 TIMING_COLUMNS = ["model", "time (ms)"]
 METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"]  # seg.compare's rows, before a run
+VIEWS = ("errors", "boundaries", "overlay", "ground truth")  # the large view's choices
+LARGE_SIDE = 960  # the large view's longer side at least (smaller photos are enlarged by a whole factor)
+
+
+class CompareView(NamedTuple):
+    """What one comparison shows, in the order of its outputs."""
+
+    gallery: list
+    timing: pd.DataFrame
+    metrics: pd.DataFrame
+    chart: np.ndarray | None
+    files: list[str]
+    note: str
+    comparison: Comparison
+    model_a: dict
+    model_b: dict
+    closer: dict
+
+
+def compare_gallery(result: Comparison) -> tuple[list, int]:
+    """The gallery's tiles and columns. With a ground truth, one row per model: its overlay, its
+    errors and its boundaries, under a first row of the ground truth, the photo and the true
+    boundaries. Without one, the overlays alone."""
+    short = {k: p.title.replace(" (from scratch)", "") for k, p in result.predictions.items()}
+    if result.ground_truth is None:
+        return [(overlay(result.image, p.labels, DISPLAY_PALETTE), f"{short[k]} · {p.seconds * 1000:.0f} ms")
+                for k, p in result.predictions.items()], 3
+    truth = result.truth(DISPLAY_PALETTE)
+    tiles = [(truth["overlay"], "ground truth"), (result.image, "photo"), (truth["boundaries"], "true boundaries")]
+    for key, p in result.predictions.items():
+        views, s = result.errors(key, DISPLAY_PALETTE), result.scores[key]
+        tiles += [(views["overlay"], f"{short[key]} · {p.seconds * 1000:.0f} ms"),
+                  (views["errors"], f"{short[key]} · {views['shares']['wrong']:.0%} wrong"),
+                  (views["boundaries"], f"{short[key]} · boundary F {s['boundary_f'] or 0:.2f}")]
+    return tiles, 3
 
 
 @job(LIMITS.compare_seconds, "the comparison")
-def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(track_tqdm=True)):
+def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(track_tqdm=True)) -> CompareView:
     image = load_photo(image_path)
     models = check_models(keys)
     truth = load_truth(truth_path, image)
     result = compare(models, image, truth.labels if truth else None, tta=tta, crf=crf,
                      progress=lambda f, d: progress(f, desc=d))
     out = OUTPUTS.new("compare")
-    files = [str(f) for k, p in result.predictions.items()
+    files = [str(f) for k, p in result.predictions.items()  # colour PNGs in CamVid's own palette
              for f in save_prediction(out, k.replace("/", "_"), p.labels, PALETTE_WITH_OTHER)]
     if truth is not None:
         files.append(str(save_json(out / "metrics.json", {"image": Path(image_path).name, "tta": tta, "crf": crf,
                                                           "ground_truth_format": truth.format, "runs": result.rows})))
-    gallery = [(overlay(image, p.labels, PALETTE_WITH_OTHER),  # short captions: three tiles share a row
-                f"{p.title.replace(' (from scratch)', '')} · {p.seconds * 1000:.0f} ms")
-               for p in result.predictions.values()]
+    tiles, columns = compare_gallery(result)
     timing = pd.DataFrame([{"model": p.title, "time (ms)": round(p.seconds * 1000)}
                            for p in result.predictions.values()], columns=TIMING_COLUMNS)
     metrics = pd.DataFrame(result.rows).round(3) if result.rows else pd.DataFrame(columns=METRIC_COLUMNS)
     chart = per_class_chart(result.per_class, CLASSES, title="IoU per class (against your ground truth)") \
         if result.per_class else None
     note = f"Ground truth read as: {truth.format}." if truth else \
-        "Add a ground truth (label ids or CamVid colours, PNG) to see metrics."
+        "Add a ground truth (label ids or CamVid colours, PNG) to see metrics and errors."
     choices = [(p.title, k) for k, p in result.predictions.items()]
-    predictions = {k: p.labels for k, p in result.predictions.items()}
-    return (gallery, timing, metrics, chart, files, note, predictions,
-            gr.update(choices=choices, value=choices[0][1]), gr.update(choices=choices, value=choices[-1][1]))
+    return CompareView(gr.update(value=tiles, columns=columns), timing, metrics, chart, files, note, result,
+                       gr.update(choices=choices, value=choices[0][1]), gr.update(choices=choices, value=choices[-1][1]),
+                       gr.update(choices=choices, value=choices[0][1]))
+
+
+def view_legend(view: str) -> str:
+    """The large view's legend: what its colours mean."""
+    if view == "boundaries":
+        return legend_html(["boundary found (within 2 px)", "boundary where the truth has none",
+                            "true boundary missed"], list(BOUNDARY_COLORS.values()))
+    chips = legend_html(CLASSES_WITH_OTHER, DISPLAY_PALETTE)
+    if view == "errors":
+        return legend_html(["correct (pale photo)", "void: not scored (stripes)"], [(215, 215, 215), IGNORED_COLOR]) \
+            + "<p class='legend-note'>Wrong pixels take the colour of the class the model predicted:</p>" + chips
+    return chips
+
+
+@job(LIMITS.compare_seconds, "the closer look")
+def look_closely(result: Comparison | None, key, view):
+    """One model large, in the chosen view, with its legend and its confusion matrix."""
+    if result is None or key not in result.predictions:
+        return None, "", "Run a comparison first, then pick a model here.", None, None
+    title = result.predictions[key].title
+    if result.ground_truth is None:
+        return (enlarge(overlay(result.image, result.predictions[key].labels, DISPLAY_PALETTE), LARGE_SIDE),
+                view_legend("overlay"),
+                f"**{title}**. Add a ground truth to see its errors, boundaries and confusion matrix.", None, None)
+    views = result.errors(key, DISPLAY_PALETTE)
+    picture = result.truth(DISPLAY_PALETTE)["overlay"] if view == "ground truth" else views.get(view, views["errors"])
+    picture = enlarge(picture, LARGE_SIDE)  # a CamVid photo is 480 px wide: pixels made visible, not smoothed
+    s = result.scores[key]
+    text = (f"**{title}**: mIoU {s['miou'] or 0:.3f}, boundary F {s['boundary_f'] or 0:.3f}; "
+            f"{views['shares']['correct']:.1%} of the pixels right, {views['shares']['wrong']:.1%} wrong, "
+            f"{views['shares']['ignored']:.1%} void (not scored).")
+    counts = np.asarray(s["confusion"])
+    chart = confusion_chart(counts, CLASSES, CLASSES_WITH_OTHER, title=f"{title}: where each class's pixels went")
+    table = pd.DataFrame(counts, columns=list(CLASSES_WITH_OTHER)).assign(**{"pixels": counts.sum(axis=1)})
+    table.insert(0, "true class", list(CLASSES))
+    return picture, view_legend(view), text, chart, table
 
 
 @job(LIMITS.compare_seconds, "the disagreement view")
-def show_disagreement(image_path, truth_path, predictions, a, b):
-    if not predictions or a not in predictions or b not in predictions:
+def show_disagreement(result: Comparison | None, a, b):
+    if result is None or a not in result.predictions or b not in result.predictions:
         raise ValueError("run a comparison with at least two models first, then pick two of them")
-    image = load_photo(image_path)
-    truth = load_truth(truth_path, image)
-    picture, stats = disagreement(image, predictions[a], predictions[b], truth.labels if truth else None)
+    truth = result.ground_truth
+    picture, stats = disagreement(result.image, result.predictions[a].labels, result.predictions[b].labels, truth)
     text = f"They differ on **{stats['differ']:.1%}** of the pixels."
     if truth is not None:
         text += (f" There, the ground truth sides with **A** on {stats['a_right']:.1%} of the image (blue), with "
@@ -405,7 +473,7 @@ def sam_relate(image, objects: Objects, kept, keys, truth_path):
     names = ZOO.semantic_names()
     predictions = {names[k]: predict(ZOO.semantic(k), image).labels for k in keys or []}
     truth = load_truth(truth_path, image) if truth_path else None
-    rows = relate(kept[objects.current.id]["mask"], point, predictions, CAMVID_WITH_OTHER,
+    rows = relate(kept[objects.current.id]["mask"], point, predictions, CLASSES_WITH_OTHER,
                   truth.labels if truth is not None else None)
     note = f"Ground truth read as: {truth.format}." if truth is not None else \
         "No ground truth for this photo: upload its label PNG above to see the true class and region."
@@ -432,6 +500,15 @@ def scene_averages(zoo: Zoo) -> dict[str, dict]:
     return demos.average_scores(zoo.synthetic(), AVERAGE_SCENES)
 
 
+LEARN_SIDE = 384  # Learn's tiles at least this wide: a block of FCN-32s' coarse grid is then visible
+
+
+def learn_tile(labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """A synthetic label map in colour, enlarged, with the true borders drawn over it in white."""
+    return draw_contours(enlarge(colorize(labels, SYNTHETIC_PALETTE), LEARN_SIDE), enlarge(truth, LEARN_SIDE),
+                         color=(255, 255, 255))
+
+
 @job(LIMITS.learn_seconds, "the scene comparison")
 def learn_scene(seed):
     seed = int(seed) + 1
@@ -441,36 +518,52 @@ def learn_scene(seed):
         raise gr.Error("the synthetic demo weights are missing from weights/synthetic: run "
                        "`recipes/camvid_cpu.sh synthetic`", print_exception=False)
     results = demos.scene_comparison(models, image, labels)
-    big = lambda a: np.kron(a, np.ones((3, 3, 1), dtype=np.uint8))
-    gallery = [(big(colorize(labels, SYNTHETIC_PALETTE)), "ground truth")] + [
-        (big(colorize(r["labels"], SYNTHETIC_PALETTE)), f"{TITLES[name]} · BF {r['boundary_f']:.2f}")
+    gallery = [(learn_tile(labels, labels), "ground truth")] + [
+        (learn_tile(r["labels"], labels), f"{TITLES[name]} · BF {r['boundary_f']:.2f}")
         for name, r in results.items()]
     averages = scene_averages(ZOO)  # one scene can go against the trend: show the trend beside it
     table = pd.DataFrame([{"model": TITLES[n], "BF, this scene": r["boundary_f"], "mIoU, this scene": r["miou"],
                            f"BF, {len(AVERAGE_SCENES)} scenes": averages[n]["boundary_f"],
                            f"mIoU, {len(AVERAGE_SCENES)} scenes": averages[n]["miou"]}
                           for n, r in results.items()]).round(3)
-    return seed, big(image), gallery, table
+    return seed, enlarge(image, LEARN_SIDE // 2), gallery, table
+
+
+def learn_first_scene(seed):
+    """The first scene, when the Learn tab opens: no empty gallery on a first visit."""
+    return learn_scene(seed) if seed == 0 else (gr.skip(),) * 4
+
+
+LOSS_NAMES = {"ce": "cross-entropy", "dice": "Dice"}
+LOSS_COLOURS = {"cross-entropy": "#0072B2", "Dice": "#E69F00"}  # Okabe-Ito blue and orange
+IOU_EVERY = 5  # steps between two measurements of the held-out IoU (each about 0.3 s)
 
 
 @job(LIMITS.learn_seconds, "training")
 def learn_train(race, object_size, steps: int = 50, progress=gr.Progress()):
+    """`steps` more steps of both models (a new pair when the object size changed), the held-out
+    IoU measured every IOU_EVERY steps and plotted from the first step on."""
     if race is None or abs(race.object_size - object_size) > 1e-9:
         race = demos.LossRace(object_size=object_size)
+        race.record_iou()  # where both start: the same weights, the same IoU
     for _ in progress.tqdm(range(int(steps)), desc="training both models"):
         race.step()
-    curve = pd.DataFrame([{"step": i + 1, "loss": v, "trained with": name}
-                          for name, values in race.history.items() for i, v in enumerate(values)])
+        if race.steps % IOU_EVERY == 0:
+            race.record_iou()
+    iou = race.record_iou()
+    curve = pd.DataFrame([{"step": step, "IoU": value, "trained with": LOSS_NAMES[name]}
+                          for step, values in race.iou_history for name, value in values.items()])
+    losses = pd.DataFrame([{"step": i + 1, "loss": v, "trained with": LOSS_NAMES[name]}
+                           for name, values in race.history.items() for i, v in enumerate(values)])
     image, labels = race.val.read(0)
     preds = race.predict(image)
-    iou = race.foreground_iou()
-    big = lambda a: np.kron(a, np.ones((4, 4, 1), dtype=np.uint8))
-    gallery = [(big(image), "scene"), (big(colorize(labels, SYNTHETIC_PALETTE)), "ground truth")] + [
-        (big(colorize(p, SYNTHETIC_PALETTE)), f"{'CE' if name == 'ce' else 'Dice'} · IoU {iou[name]:.2f}")
-        for name, p in preds.items()]
-    text = (f"After {race.steps} steps, mean IoU over the object classes: cross-entropy **{iou['ce']:.2f}**, "
-            f"Dice **{iou['dice']:.2f}**. Objects are {object_size:.0%} of the side.")
-    return race, curve, gallery, text
+    gallery = [(draw_contours(enlarge(image, LEARN_SIDE), enlarge(labels, LEARN_SIDE), color=(255, 255, 255)),
+                "held-out scene"), (learn_tile(labels, labels), "ground truth")] + [
+        (learn_tile(p, labels), f"{LOSS_NAMES[name]} · IoU {iou[name]:.2f}") for name, p in preds.items()]
+    text = (f"After {race.steps} steps, mean IoU over the object classes on 16 held-out scenes: cross-entropy "
+            f"**{iou['ce']:.2f}**, Dice **{iou['dice']:.2f}**. Objects are {object_size:.0%} of the side. "
+            "Press again to train 50 more steps.")
+    return race, curve, losses, gallery, text
 
 
 @job(LIMITS.learn_seconds, "the receptive field")
@@ -482,7 +575,7 @@ def learn_receptive(choice):
     picture = (255 * (field > 0)).astype(np.uint8)
     heat = np.stack([picture, (255 * field / field.max()).astype(np.uint8), picture // 3], axis=-1)
     covered = int((field > 0).sum())
-    return np.kron(heat, np.ones((9, 9, 1), dtype=np.uint8)), \
+    return enlarge(heat, 369), \
         f"Rates {rates}: the centre output sees **{covered}** input pixels of a {len(field)}x{len(field)} window."
 
 
@@ -528,7 +621,7 @@ def api_segment(image_path, model):
     p = predict(ZOO.semantic(model), image, key=model, title=names[model])
     out = OUTPUTS.new("api")
     labels = save_png(out / "labels.png", resize_labels(p.labels, original.shape[:2]))
-    return str(labels), {"model": model, "seconds": round(p.seconds, 4), "classes": list(CAMVID_WITH_OTHER),
+    return str(labels), {"model": model, "seconds": round(p.seconds, 4), "classes": list(CLASSES_WITH_OTHER),
                          "height": original.shape[0], "width": original.shape[1]}
 
 
@@ -582,6 +675,10 @@ CSS = """
 .chip {display:inline-flex; align-items:center; gap:5px}
 .chip i {width:14px; height:14px; border-radius:3px; display:inline-block; border:1px solid #0002}
 #title h1 {margin-bottom:0}
+/* galleries that grow with their tiles: every tile in view, none scrolled away inside a box */
+#predictions .grid-wrap, #scene-preds .grid-wrap, #race-preds .grid-wrap {max-height:none; height:auto}
+#predictions .gallery-container, #scene-preds .gallery-container, #race-preds .gallery-container {height:auto}
+.legend-note {margin:6px 0 2px; font-size:0.85rem}
 """
 
 
@@ -628,7 +725,7 @@ def build() -> gr.Blocks:
         gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "
                     "SegFormer and SAM, measured against your ground truth.", elem_id="title")
         gr.Markdown(status_markdown())
-        predictions = gr.State({})
+        compared = gr.State(None)  # the last comparison, whole: later views reuse it, nothing runs twice
         with gr.Tab("Compare"):
             with gr.Row():
                 with gr.Column(scale=1):
@@ -649,9 +746,10 @@ def build() -> gr.Blocks:
                         crf = gr.Checkbox(label="Dense CRF refinement")
                     go = gr.Button("Segment", variant="primary", elem_id="segment")
                 with gr.Column(scale=2):
-                    gallery = gr.Gallery(label="Predictions", columns=3, height="auto", object_fit="contain",
-                                         elem_id="predictions")  # every overlay in view, none scrolled away
-                    gr.HTML(legend_html(CAMVID_WITH_OTHER, PALETTE_WITH_OTHER))
+                    gallery = gr.Gallery(label="Predictions (with a ground truth: overlay, errors, boundaries)",
+                                         columns=3, height="auto", object_fit="contain",
+                                         elem_id="predictions")  # every tile in view, none scrolled away
+                    gr.HTML(legend_html(CLASSES_WITH_OTHER, DISPLAY_PALETTE))
                     truth_note = gr.Markdown()
                     # full width, one above the other: every metric visible without scrolling sideways
                     metrics = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), interactive=False,
@@ -661,6 +759,20 @@ def build() -> gr.Blocks:
                     chart = gr.Image(show_label=False, type="numpy", interactive=False)  # titled inside
                     downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON",
                                         file_count="multiple")
+            gr.Markdown("### Look closely at one model", elem_id="look-title")
+            with gr.Row():
+                look_model = gr.Radio([], label="Model", elem_id="look-model")
+                look_view = gr.Radio(list(VIEWS), value="errors", label="View", elem_id="look-view")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    look_image = gr.Image(show_label=False, interactive=False, height=560, elem_id="look-image")
+                    look_legend = gr.HTML(view_legend("errors"))
+                    look_text = gr.Markdown("Run a comparison first, then pick a model here.", elem_id="look-text")
+                with gr.Column(scale=2):
+                    look_chart = gr.Image(show_label=False, interactive=False, elem_id="confusion")  # titled inside
+                    with gr.Accordion("Pixel counts (rows: true class; columns: predicted)", open=False):
+                        look_counts = gr.Dataframe(interactive=False, elem_id="confusion-counts")
+            look = [look_image, look_legend, look_text, look_chart, look_counts]
             with gr.Accordion("Where do two models disagree?", open=False):
                 with gr.Row():
                     model_a = gr.Dropdown(label="Model A")
@@ -669,10 +781,11 @@ def build() -> gr.Blocks:
                 diff_image = gr.Image(label="Disagreement", interactive=False)
                 diff_text = gr.Markdown()
             go.click(run_compare, [image_in, truth_in, models, tta, crf],
-                     [gallery, timing, metrics, chart, downloads, truth_note, predictions, model_a, model_b],
-                     **page)
-            diff_go.click(show_disagreement, [image_in, truth_in, predictions, model_a, model_b],
-                          [diff_image, diff_text], **page)
+                     [gallery, timing, metrics, chart, downloads, truth_note, compared, model_a, model_b, look_model],
+                     **page).success(look_closely, [compared, look_model, look_view], look, **page)
+            look_model.input(look_closely, [compared, look_model, look_view], look, **page)
+            look_view.input(look_closely, [compared, look_model, look_view], look, **page)
+            diff_go.click(show_disagreement, [compared, model_a, model_b], [diff_image, diff_text], **page)
 
         with gr.Tab("Prompt SAM") as sam_tab:
             notice = sam_notice()
@@ -737,20 +850,23 @@ def build() -> gr.Blocks:
             relate_go.click(sam_relate, [sam_image, objects, kept, sam_models, sam_truth],
                             [relate_table, relate_note], **page)
 
-        with gr.Tab("Learn"):
+        with gr.Tab("Learn") as learn_tab:
             gr.Markdown("### Skip connections: FCN-32s vs FCN-8s vs U-Net\nFCN-32s predicts on a grid 32 times "
                         "coarser than the image and upsamples it; FCN-8s adds finer features from two earlier "
                         "stages; U-Net decodes back to full resolution with a skip at every scale. Watch the "
-                        "boundaries. BF is the boundary F-score with a 1-pixel tolerance; one scene can go "
-                        "against the trend, so the table also gives each model's scores over 32 other scenes.")
+                        "boundaries: the white lines are the true ones. BF is the boundary F-score with a 1-pixel "
+                        "tolerance; one scene can go against the trend, so the table also gives each model's "
+                        "scores over 32 other scenes.")
             seed = gr.State(0)
-            with gr.Row():
-                scene = gr.Image(label="Scene", interactive=False, height=300)
-                scene_preds = gr.Gallery(label="Predictions", columns=4, height=300, elem_id="scene-preds")
-            with gr.Row():
-                new_scene = gr.Button("New scene", variant="primary", elem_id="new-scene")
-                scene_table = gr.Dataframe(interactive=False)
+            with gr.Row(equal_height=True):
+                scene = gr.Image(label="Scene", interactive=False, height=220, scale=1)
+                with gr.Column(scale=3):
+                    scene_table = gr.Dataframe(interactive=False, elem_id="scene-table")
+                    new_scene = gr.Button("New scene", variant="primary", elem_id="new-scene")
+            scene_preds = gr.Gallery(label="Ground truth and predictions", columns=4, height="auto",
+                                     object_fit="contain", elem_id="scene-preds")
             new_scene.click(learn_scene, seed, [seed, scene, scene_preds, scene_table], **page)
+            learn_tab.select(learn_first_scene, seed, [seed, scene, scene_preds, scene_table], **page)
 
             gr.Markdown("### Cross-entropy vs Dice on a small foreground\nTwo copies of one small U-Net see the "
                         "same batches. With tiny objects, most pixels are background: cross-entropy can get a "
@@ -762,10 +878,17 @@ def build() -> gr.Blocks:
                                         info="changing it starts both models afresh")
                 train = gr.Button("Train 50 steps", variant="primary", elem_id="train")
             with gr.Row():
-                curve = gr.LinePlot(x="step", y="loss", color="trained with", label="Training loss", height=260)
-                race_preds = gr.Gallery(label="Held-out scene", columns=4, height=260)
-            race_text = gr.Markdown(elem_id="race-text")
-            train.click(learn_train, [race, object_size], [race, curve, race_preds, race_text], **page)
+                # the series' colours are fixed and named in the labels: the plot's own legend can be cut off
+                curve = gr.LinePlot(x="step", y="IoU", color="trained with", color_map=LOSS_COLOURS, y_lim=[0, 1],
+                                    label="Mean IoU over the objects, 16 held-out scenes (blue: cross-entropy, "
+                                          "orange: Dice)", elem_id="race-iou")
+                losses = gr.LinePlot(x="step", y="loss", color="trained with", color_map=LOSS_COLOURS,
+                                     label="Training loss (blue: cross-entropy, orange: Dice)")
+            race_preds = gr.Gallery(label="One held-out scene (true borders drawn)", columns=4, height="auto",
+                                    object_fit="contain", elem_id="race-preds")
+            race_text = gr.Markdown("Press **Train 50 steps**: both models start from the same weights.",
+                                    elem_id="race-text")
+            train.click(learn_train, [race, object_size], [race, curve, losses, race_preds, race_text], **page)
 
             gr.Markdown("### Dilated convolutions and gridding\nA 3x3 kernel at rate r samples 9 pixels r apart. "
                         "Stacking equal rates leaves holes the network never sees; mixing rates fills them.")

@@ -1,4 +1,5 @@
-"""Charts drawn with Pillow alone (no plotting library): per-class IoU as grouped horizontal bars."""
+"""Charts drawn with Pillow alone (no plotting library): per-class IoU as grouped horizontal bars, a
+confusion matrix as a heat map, and IoU against the number of clicks."""
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -46,4 +47,105 @@ def per_class_chart(values: dict[str, dict[str, float | None]], classes, *, titl
         row_y = y + (j // 3) * 20
         draw.rectangle((x, row_y + 3, x + 12, row_y + 13), fill=SERIES[j % len(SERIES)])
         draw.text((x + 18, row_y), s, fill=(40, 40, 40), font=font)
+    return np.array(canvas)
+
+
+def _vertical_text(text: str, font, colour=(40, 40, 40)) -> Image.Image:
+    """`text` written bottom to top on a transparent strip (a column label)."""
+    left, top, right, bottom = font.getbbox(text)
+    strip = Image.new("RGBA", (right + 2, bottom + 2), (0, 0, 0, 0))
+    ImageDraw.Draw(strip).text((0, 0), text, fill=colour, font=font)
+    return strip.rotate(90, expand=True)
+
+
+def confusion_chart(counts: np.ndarray, true_names, predicted_names, *, title: str = "Confusion matrix",
+                    cell: int = 38) -> np.ndarray:
+    """Rows normalised to 100 %: row t, column p is the share of true class t's pixels predicted p.
+
+    counts: `(T, P)` int pixel counts (P >= T: extra predicted columns such as "other"). A cell
+    prints its percentage when it is at least 1 %; a row without pixels is left blank and its name
+    greyed. Returns `(H, W, 3) uint8`.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.shape != (len(true_names), len(predicted_names)):
+        raise ValueError(f"counts are {counts.shape}, names give {len(true_names)} x {len(predicted_names)}")
+    font, small = ImageFont.load_default(size=13), ImageFont.load_default(size=11)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    left = 20 + max(font.getbbox(str(n))[2] for n in true_names)
+    top = 40 + max(font.getbbox(str(n))[2] for n in predicted_names)
+    width, height = left + cell * len(predicted_names) + 12, top + cell * len(true_names) + 40
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((10, 8), title, fill=(20, 20, 20), font=ImageFont.load_default(size=15))
+    for j, name in enumerate(predicted_names):
+        label = _vertical_text(str(name), font)
+        canvas.paste(label, (left + j * cell + (cell - label.width) // 2, top - label.height - 4), label)
+    for i, name in enumerate(true_names):
+        empty = totals[i, 0] == 0
+        draw.text((8, top + i * cell + cell // 2 - 7), str(name), fill=(170, 170, 170) if empty else (40, 40, 40),
+                  font=font)
+        for j in range(len(predicted_names)):
+            share = shares[i, j]
+            shade = tuple(int(255 - share * (255 - c)) for c in (8, 48, 107))  # white to dark blue
+            box = (left + j * cell, top + i * cell, left + (j + 1) * cell - 1, top + (i + 1) * cell - 1)
+            draw.rectangle(box, fill=shade, outline=(0, 0, 0) if i == j else (235, 235, 235))
+            if share >= 0.01:
+                text = f"{share * 100:.0f}"
+                tw = small.getbbox(text)[2]
+                draw.text((box[0] + (cell - tw) / 2, box[1] + cell / 2 - 6), text, font=small,
+                          fill=(255, 255, 255) if share > 0.5 else (30, 30, 30))
+    draw.text((left, top + cell * len(true_names) + 10), "rows: true class · columns: predicted · % of the row",
+              fill=(90, 90, 90), font=font)
+    return np.array(canvas)
+
+
+def click_chart(curves: dict[str, list[float]], *, levels: dict[str, float | None] | None = None,
+                title: str = "IoU after each click", width: int = 640, height: int = 360) -> np.ndarray:
+    """IoU (0 to 1) against the number of clicks: one line per curve (values after clicks 1, 2, ...),
+    one dashed horizontal line per level (a semantic model's IoU, which takes no clicks), and thin
+    grey lines at 0.85 and 0.90, the NoC thresholds. Returns `(H, W, 3) uint8`."""
+    levels = {k: v for k, v in (levels or {}).items() if v is not None}
+    clicks = max((len(v) for v in curves.values()), default=1)
+    font = ImageFont.load_default(size=13)
+    names = list(curves) + list(levels)
+    legend_rows = (len(names) + 1) // 2
+    left, right, top, bottom = 46, 20, 34, 40 + 20 * legend_rows
+    canvas = Image.new("RGB", (width, height + 20 * legend_rows), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((10, 8), title, fill=(20, 20, 20), font=ImageFont.load_default(size=15))
+    plot_w, plot_h = width - left - right, height - top - 40
+
+    def xy(k: float, value: float) -> tuple[float, float]:  # k: click number from 1
+        return left + (k - 1) / max(1, clicks - 1) * plot_w, top + (1 - value) * plot_h
+
+    for tick in np.linspace(0, 1, 6):
+        y = xy(1, tick)[1]
+        draw.line((left, y, left + plot_w, y), fill=(232, 232, 232))
+        draw.text((8, y - 7), f"{tick:.1f}", fill=(90, 90, 90), font=font)
+    for threshold in (0.85, 0.90):
+        y = xy(1, threshold)[1]
+        draw.line((left, y, left + plot_w, y), fill=(170, 170, 170))
+        draw.text((left + plot_w - 30, y - 15 if threshold > 0.875 else y + 1), f"{threshold:.2f}",
+                  fill=(120, 120, 120), font=font)
+    for k in range(1, clicks + 1):
+        x = xy(k, 0)[0]
+        draw.text((x - 4, top + plot_h + 6), str(k), fill=(90, 90, 90), font=font)
+    draw.text((left + plot_w / 2 - 20, top + plot_h + 22), "clicks", fill=(90, 90, 90), font=font)
+    for j, name in enumerate(names):
+        colour = SERIES[j % len(SERIES)]
+        if name in curves:
+            points = [xy(k + 1, v) for k, v in enumerate(curves[name])]
+            if len(points) > 1:
+                draw.line(points, fill=colour, width=3)
+            for px, py in points:
+                draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=colour)
+        else:
+            y = xy(1, levels[name])[1]
+            for x in range(left, left + plot_w, 12):  # dashed: it is a level, not a curve
+                draw.line((x, y, min(x + 7, left + plot_w), y), fill=colour, width=2)
+        lx, ly = 10 + (j % 2) * (width // 2), height + (j // 2) * 20 - 4
+        draw.rectangle((lx, ly + 3, lx + 12, ly + 13), fill=colour)
+        label = name if name in curves else f"{name} (no clicks): {levels[name]:.2f}"
+        draw.text((lx + 18, ly), label, fill=(40, 40, 40), font=font)
     return np.array(canvas)

@@ -1,5 +1,5 @@
 """Comparing semantic models on one image: run each (optionally with TTA and a CRF), score each
-against a ground truth in CamVid's classes, and show where two of them disagree.
+against a ground truth in CamVid's classes, show where each is wrong and where two of them disagree.
 
 Predictions are CamVid ids 0-10, plus OTHER (11) where a pretrained model found a class CamVid
 does not have; OTHER is scored as wrong, never dropped (it is a 12th column of the confusion
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data.camvid import CLASSES
+from .data.camvid import CLASSES, OTHER
 from .labels import IGNORE_INDEX
-from .metrics import SegmentationMetrics
+from .metrics import SegmentationMetrics, boundary_errors
 from .postprocess import dense_crf, tta_probabilities
-from .pretrained.label_mapping import OTHER
+from .visualize import boundary_map, error_map, overlay
 
 TTA_SCALES = (0.75, 1.0, 1.25)
 
@@ -52,6 +52,8 @@ def score(labels: np.ndarray, ground_truth: np.ndarray, *, boundary_tolerance: i
 
     Means are over the 11 CamVid classes present in the ground truth or the prediction;
     pixels predicted as OTHER count as wrong in pixel accuracy and in their true class's IoU.
+    "confusion": pixel counts, row t (of CLASSES) and column p (of CLASSES_WITH_OTHER): how many
+    pixels of true class t were predicted p.
     """
     metrics = SegmentationMetrics(OTHER + 1, boundary_tolerance=boundary_tolerance)
     metrics.update(pred=labels, target=ground_truth)
@@ -65,6 +67,7 @@ def score(labels: np.ndarray, ground_truth: np.ndarray, *, boundary_tolerance: i
     def value(x) -> float | None:
         return None if x is None or np.isnan(x) else round(float(x), 6)
 
+    confusion = s.confusion[:OTHER].tolist()  # rows: the 11 true classes; columns: predicted, "other" last
     per_class = {name: {"iou": value(s.iou[i]), "dice": value(s.dice[i]),
                         "boundary_f": value(s.boundary_f[i]) if s.boundary_f is not None else None}
                  for i, name in enumerate(CLASSES)}
@@ -72,7 +75,7 @@ def score(labels: np.ndarray, ground_truth: np.ndarray, *, boundary_tolerance: i
             "boundary_f": mean(s.boundary_f) if s.boundary_f is not None else None,
             "other_fraction": round(float((labels == OTHER)[ground_truth != IGNORE_INDEX].mean()), 6)
             if (ground_truth != IGNORE_INDEX).any() else None,
-            "per_class": per_class}
+            "per_class": per_class, "confusion": confusion}
 
 
 # Disagreement colours: where A alone is right, B alone is right, both wrong, or no truth to judge.
@@ -112,16 +115,47 @@ def disagreement(image: np.ndarray, a: np.ndarray, b: np.ndarray,
 
 @dataclass(frozen=True)
 class Comparison:
-    """What `compare` found: predictions by key, and one metrics row per run (with a ground truth).
+    """What `compare` found, kept whole so later views need not run or read anything again.
 
-    rows: {"model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"}; with TTA or a CRF each
-    model has two rows, the refined one and "(plain)", so their effect on the metrics is visible.
-    per_class: model title -> {class name: IoU or None}, the refined runs only.
+    image: the `(H, W, 3) uint8` photo the models saw; ground_truth: its `(H, W)` labels or None.
+    predictions: by model key. rows: {"model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"};
+    with TTA or a CRF each model has two rows, the refined one and "(plain)", so their effect on the
+    metrics is visible. per_class: model title -> {class name: IoU or None}; scores: model key ->
+    what `score` returned (the confusion counts among it); both for the refined runs only.
     """
 
+    image: np.ndarray
+    ground_truth: np.ndarray | None
     predictions: dict[str, Prediction]
     rows: list[dict]
     per_class: dict[str, dict[str, float | None]]
+    scores: dict[str, dict]
+
+    def errors(self, key: str, palette, *, boundary_tolerance: int = 2) -> dict:
+        """Model `key`'s mistakes, as pictures beside its overlay (needs the ground truth).
+
+        Returns {"overlay", "errors", "boundaries"}: `(H, W, 3) uint8` each (see
+        `seg.visualize.error_map` and `boundary_map`), and "shares": the error map's
+        {"correct", "wrong", "ignored"} fractions of the image.
+        """
+        if self.ground_truth is None:
+            raise ValueError("no ground truth: add one (label ids or CamVid colours, PNG) to see the errors")
+        if key not in self.predictions:
+            raise ValueError(f"{key!r} was not in this comparison: pick one of {', '.join(self.predictions)}")
+        labels = self.predictions[key].labels
+        errors, shares = error_map(self.image, labels, self.ground_truth, palette)
+        edges = boundary_errors(pred=labels, target=self.ground_truth, num_classes=OTHER + 1,
+                                tolerance=boundary_tolerance)
+        return {"overlay": overlay(self.image, labels, palette), "errors": errors,
+                "boundaries": boundary_map(self.image, edges), "shares": shares}
+
+    def truth(self, palette) -> dict:
+        """The ground truth's own pictures: {"overlay", "boundaries"} (every boundary its own match)."""
+        if self.ground_truth is None:
+            raise ValueError("no ground truth: add one (label ids or CamVid colours, PNG)")
+        edges = boundary_errors(pred=self.ground_truth, target=self.ground_truth, num_classes=256)
+        return {"overlay": overlay(self.image, self.ground_truth, palette),
+                "boundaries": boundary_map(self.image, edges)}
 
 
 def _row(title: str, s: dict) -> dict:
@@ -135,7 +169,7 @@ def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = N
 
     progress: optional callable(fraction, description).
     """
-    predictions, rows, per_class = {}, [], {}
+    predictions, rows, per_class, scores = {}, [], {}, {}
     for i, (key, (title, model)) in enumerate(models.items()):
         if progress:
             progress(i / len(models), f"running {title}")
@@ -147,6 +181,7 @@ def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = N
         rows.append(_row(title + (f" + {' + '.join(n for n, on in (('TTA', tta), ('CRF', crf)) if on)}"
                                   if tta or crf else ""), s))
         per_class[title] = {c: v["iou"] for c, v in s["per_class"].items()}
+        scores[key] = s
         if tta or crf:  # the same model without refinement, to show what refinement changed
             rows.append(_row(f"{title} (plain)", score(predict(model, image).labels, ground_truth)))
-    return Comparison(predictions, rows, per_class)
+    return Comparison(image, ground_truth, predictions, rows, per_class, scores)

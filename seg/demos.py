@@ -72,6 +72,7 @@ class LossRace:
         self.val = SyntheticScenes(16, size=size, object_size=object_size, max_objects=max_objects, seed=seed + 1000)
         self.object_size, self.batch_size, self.steps = object_size, batch_size, 0
         self.history: dict[str, list[float]] = {n: [] for n in self.LOSSES}  # training loss per step
+        self.iou_history: list[tuple[int, dict[str, float]]] = []  # (step, foreground_iou()) per record_iou
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         start = self.steps * self.batch_size % len(self.data)
@@ -108,6 +109,14 @@ class LossRace:
             iou = metrics.compute().iou[1:]
             results[name] = float(np.nanmean(iou)) if not np.isnan(iou).all() else 0.0
         return results
+
+    def record_iou(self) -> dict[str, float]:
+        """`foreground_iou` now, kept in `iou_history` against the step count (once per step at most)."""
+        if self.iou_history and self.iou_history[-1][0] == self.steps:
+            return self.iou_history[-1][1]
+        iou = self.foreground_iou()
+        self.iou_history.append((self.steps, iou))
+        return iou
 
     def predict(self, image: np.ndarray) -> dict[str, np.ndarray]:
         for model in self.models.values():

@@ -193,6 +193,31 @@ def _near_same_class(edges: Tensor, others: Tensor, radius: int) -> Tensor:
     return hit & (edges >= 0)
 
 
+def _matched_edges(pred: Tensor, target: Tensor, valid: Tensor, tolerance: int) -> tuple[Tensor, ...]:
+    """The class at each predicted and true boundary pixel (-1 elsewhere), and which of them have a
+    boundary pixel of the same class on the other side within `tolerance`: what the boundary F counts."""
+    pred_edges = torch.where(_boundaries(pred, valid), pred, -1)
+    true_edges = torch.where(_boundaries(target, valid), target, -1)
+    return (pred_edges, _near_same_class(pred_edges, true_edges, tolerance),
+            true_edges, _near_same_class(true_edges, pred_edges, tolerance))
+
+
+def boundary_errors(*, pred: np.ndarray, target: np.ndarray, num_classes: int, tolerance: int = 2,
+                    ignore_index: int = IGNORE_INDEX) -> dict[str, np.ndarray]:
+    """The pixels behind one image's boundary F-score, as `(H, W)` bool maps.
+
+    "matched": a boundary pixel (predicted or true) with a same-class partner within `tolerance`;
+    "extra": a predicted boundary pixel with none (it costs precision); "missed": a true boundary
+    pixel with none (it costs recall). pred, target: `(H, W)` class ids, target may hold `ignore_index`.
+    """
+    if np.ndim(pred) != 2:
+        raise ValueError(f"pred must be one (H, W) label map, got shape {np.shape(pred)}")
+    checked = _check_pair(pred, target, num_classes, ignore_index)  # (1, H, W) each
+    pred_edges, pred_hit, true_edges, true_hit = (t[0].cpu().numpy() for t in _matched_edges(*checked, tolerance))
+    return {"matched": (pred_hit | true_hit) & ((pred_edges >= 0) | (true_edges >= 0)),
+            "extra": (pred_edges >= 0) & ~pred_hit, "missed": (true_edges >= 0) & ~true_hit}
+
+
 class BoundaryFScore:
     """Per-class boundary F-score (Csurka et al., 2013) with a tolerance in pixels.
 
@@ -213,18 +238,13 @@ class BoundaryFScore:
         self._add(*_check_pair(pred, target, self.num_classes, self.ignore_index))
 
     def _add(self, pred: Tensor, target: Tensor, valid: Tensor) -> None:
-        pred_edges = torch.where(_boundaries(pred, valid), pred, -1)  # class at edges, -1 elsewhere
-        true_edges = torch.where(_boundaries(target, valid), target, -1)
+        pred_edges, pred_hit, true_edges, true_hit = _matched_edges(pred, target, valid, self.tolerance)
 
         def per_class(edges: Tensor) -> Tensor:
             return torch.bincount(edges[edges >= 0], minlength=self.num_classes)
 
-        counts = torch.stack([
-            per_class(pred_edges),
-            per_class(pred_edges.where(_near_same_class(pred_edges, true_edges, self.tolerance), -1)),
-            per_class(true_edges),
-            per_class(true_edges.where(_near_same_class(true_edges, pred_edges, self.tolerance), -1)),
-        ])
+        counts = torch.stack([per_class(pred_edges), per_class(pred_edges.where(pred_hit, -1)),
+                              per_class(true_edges), per_class(true_edges.where(true_hit, -1))])
         self.counts = self.counts.to(counts.device) + counts
 
     def reset(self) -> None:

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from seg import demos
-from seg.data.camvid import PALETTE
+from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, PALETTE
 from seg.export import rle_decode
 from seg.prompts import Objects
 
@@ -55,37 +55,68 @@ def test_the_sam_tab_says_when_sam_is_missing(app, weights_dir, tmp_path, monkey
 def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
     truth = sample[1] if truth_kind == "ids" else colour_truth
     keys = ["fcn32s", "unet", "segformer-b0"]
-    gallery, timing, metrics, chart, files, note, predictions, a, b = app.run_compare(
-        str(sample[0]), str(truth), keys, False, False)
-    assert len(gallery) == 3 and gallery[0][0].shape == (360, 480, 3)
+    view = app.run_compare(str(sample[0]), str(truth), keys, False, False)
+    tiles = view.gallery["value"]  # the ground truth first, then each model's overlay, errors, boundaries
+    assert len(tiles) == 3 + 3 * len(keys) and view.gallery["columns"] == 3
+    assert [caption for _, caption in tiles[:3]] == ["ground truth", "photo", "true boundaries"]
+    assert all(picture.shape == (360, 480, 3) for picture, _ in tiles)
+    assert "wrong" in tiles[4][1] and "boundary F" in tiles[5][1]
+    metrics = view.metrics
     assert list(metrics["model"]) == [app.ZOO.semantic_names()[k] for k in keys]
     assert metrics[["mIoU", "pixel acc.", "boundary F"]].notna().all().all()
-    assert ("label ids" in note) if truth_kind == "ids" else ("colour-coded" in note)
-    assert chart.ndim == 3 and len(timing) == 3
-    names = sorted(os.path.basename(f) for f in files)
+    assert ("label ids" in view.note) if truth_kind == "ids" else ("colour-coded" in view.note)
+    assert view.chart.ndim == 3 and len(view.timing) == 3
+    names = sorted(os.path.basename(f) for f in view.files)
     assert "metrics.json" in names and "fcn32s_labels.png" in names and "unet_colour.png" in names
-    saved = json.loads(open([f for f in files if f.endswith("metrics.json")][0]).read())
+    saved = json.loads(open([f for f in view.files if f.endswith("metrics.json")][0]).read())
     assert [m["model"] for m in saved["runs"]] == list(metrics["model"])
-    labels = np.array(Image.open([f for f in files if f.endswith("fcn32s_labels.png")][0]))
-    assert np.array_equal(labels, predictions["fcn32s"])
-    picture, text = app.show_disagreement(str(sample[0]), str(truth), predictions, "fcn32s", "unet")
+    labels = np.array(Image.open([f for f in view.files if f.endswith("fcn32s_labels.png")][0]))
+    predictions = view.comparison.predictions
+    assert np.array_equal(labels, predictions["fcn32s"].labels)
+    picture, text = app.show_disagreement(view.comparison, "fcn32s", "unet")
     assert picture.shape == (360, 480, 3) and "differ on" in text and "sides with" in text
 
 
+def test_the_closer_look_shows_one_models_errors_and_confusion(app, sample):
+    view = app.run_compare(str(sample[0]), str(sample[1]), ["fcn32s", "unet"], False, False)
+    truth = view.comparison.ground_truth
+    unet = view.comparison.predictions["unet"].labels
+    picture, legend, text, chart, counts = app.look_closely(view.comparison, "unet", "errors")
+    wrong = (unet != truth) & (truth != 255)
+    assert picture.shape == (360, 480, 3) and f"{wrong.sum() / wrong.size:.1%} wrong" in text
+    assert "Wrong pixels take the colour" in legend and chart.ndim == 3
+    # the counts table is U-Net's confusion matrix: rows true classes, counted here independently
+    assert list(counts["true class"]) == list(CLASSES) and list(counts.columns[-1:]) == ["pixels"]
+    for t in range(len(CLASSES)):
+        for p in range(len(CLASSES) + 1):
+            assert counts.iloc[t, 1 + p] == int(((truth == t) & (unet == p)).sum())
+    boundaries = app.look_closely(view.comparison, "unet", "boundaries")
+    assert "true boundary missed" in boundaries[1] and not np.array_equal(boundaries[0], picture)
+    assert app.look_closely(None, "unet", "errors")[2].startswith("Run a comparison first")
+
+
+def test_without_a_ground_truth_the_gallery_holds_the_overlays(app, sample):
+    view = app.run_compare(str(sample[0]), None, ["fcn32s", "unet"], False, False)
+    assert [caption.split(" · ")[0] for _, caption in view.gallery["value"]] == ["FCN-32s", "U-Net"]
+    picture, _, text, chart, counts = app.look_closely(view.comparison, "unet", "errors")
+    assert picture.shape == (360, 480, 3) and "Add a ground truth" in text and chart is None
+
+
 def test_both_ground_truth_formats_give_the_same_scores(app, sample, colour_truth):
-    by_ids = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s"], False, False)[2]
-    by_colours = app.run_compare(str(sample[0]), str(colour_truth), ["fcn8s"], False, False)[2]
+    by_ids = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s"], False, False).metrics
+    by_colours = app.run_compare(str(sample[0]), str(colour_truth), ["fcn8s"], False, False).metrics
     assert by_ids.equals(by_colours)
 
 
 def test_tta_and_crf_run_through_the_comparison(app, sample):
     """Their effect is tested on known answers in test_postprocess; here: they are wired in."""
     refined = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s", "segformer-b0"], True, True)
-    assert refined[6]["fcn8s"].shape == (360, 480) and refined[2]["mIoU"].notna().all()
-    assert list(refined[2]["model"]) == ["FCN-8s (from scratch) + TTA + CRF", "FCN-8s (from scratch) (plain)",
+    assert refined.comparison.predictions["fcn8s"].labels.shape == (360, 480)
+    assert refined.metrics["mIoU"].notna().all()
+    assert list(refined.metrics["model"]) == ["FCN-8s (from scratch) + TTA + CRF", "FCN-8s (from scratch) (plain)",
                                          "SegFormer-B0 (from scratch) + TTA + CRF",
                                          "SegFormer-B0 (from scratch) (plain)"]
-    assert (refined[1]["time (ms)"] > 0).all()
+    assert (refined.timing["time (ms)"] > 0).all()
     with pytest.raises(gr.Error, match="unknown or unavailable"):
         app.run_compare(str(sample[0]), None, ["fcn8s", "nope"], False, False)
 
@@ -201,7 +232,7 @@ def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     assert list(alone["model"]) == ["SAM", "FCN-8s (from scratch)"] and "No ground truth for this photo" in note
     assert list(table["model"]) == ["SAM", "FCN-8s (from scratch)", "U-Net (from scratch)", "ground truth"]
     truth_class = table["class"].iloc[-1]
-    assert truth_class in app.CAMVID_WITH_OTHER  # the true class at the click
+    assert truth_class in CLASSES_WITH_OTHER  # the true class at the click
     assert table["IoU with SAM's mask"].between(0, 1).all() and table["IoU with the true region"].between(0, 1).all()
 
 
@@ -256,10 +287,15 @@ def test_learn_demos(app):
     assert seed == 1 and len(gallery) == 4 and list(table["model"]) == ["FCN-32s", "FCN-8s", "U-Net"]
     averages = demos.average_scores(app.ZOO.synthetic(), app.AVERAGE_SCENES)
     assert list(table["BF, 32 scenes"]) == [round(averages[k]["boundary_f"], 3) for k in averages]
-    race, curve, gallery, text = app.learn_train(None, 0.08, 3)
-    assert race.steps == 3 and len(curve) == 6 and "cross-entropy" in text
-    race, *_ = app.learn_train(race, 0.08, 2)
-    assert race.steps == 5  # the same user's models keep training
+    assert all(min(tile.shape[:2]) >= 256 for tile, _ in gallery)  # large enough to see a boundary
+    assert app.learn_first_scene(3) == (gr.skip(),) * 4  # a scene is already shown: the tab keeps it
+    race, curve, losses, gallery, text = app.learn_train(None, 0.08, 3)
+    assert race.steps == 3 and len(losses) == 6 and "cross-entropy" in text
+    assert list(curve["step"]) == [0, 0, 3, 3]  # the IoU where both start, then after the last step
+    race, curve, *_ = app.learn_train(race, 0.08, 7)
+    assert race.steps == 10  # the same user's models keep training, and the IoU curve grows with them
+    assert sorted(set(curve["step"])) == [0, 3, 5, 10] and set(curve["trained with"]) == {"cross-entropy", "Dice"}
+    assert curve["IoU"].between(0, 1).all()
     field, text = app.learn_receptive("three layers, rates 2-2-2 (gridding)")
     assert "49" in text  # 7x7 samples, two apart: the holes of gridding
 

@@ -11,7 +11,7 @@ from seg.data.camvid import PALETTE, VOID_LABEL
 from seg.data.ground_truth import parse_ground_truth
 from seg.export import rle_decode, rle_encode
 from seg.labels import IGNORE_INDEX
-from seg.pretrained.label_mapping import OTHER
+from seg.data.camvid import OTHER
 from seg.prompts import Prompts, region_at, relate
 
 

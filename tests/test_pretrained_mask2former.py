@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from conftest import save_mask2former
-from seg.data.camvid import CLASSES
+from seg.data.camvid import CLASSES, OTHER
 from seg.pretrained import hub_segmenter
-from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID, OTHER
+from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
 from seg.pretrained.mask2former import Mask2Former
 from seg.zoo import PretrainedModel, Zoo, family_of
 

@@ -7,14 +7,12 @@ import torch
 import torch.nn.functional as F
 from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
 
-from seg.data.camvid import CLASSES
+from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, OTHER
 from seg.metrics import SegmentationMetrics
 from seg.pretrained import hub_segmenter
 from seg.pretrained.label_mapping import (
     ADE20K_TO_CAMVID,
-    CAMVID_WITH_OTHER,
     CITYSCAPES_TO_CAMVID,
-    OTHER,
     camvid_miou,
     lookup_table,
     map_labels,
@@ -100,7 +98,7 @@ def test_ade20k_models_map_by_name(tmp_path):
     segformer = SegFormer.load(tmp_path)
     assert segformer.label_space == "ade20k"
     table = lookup_table(ADE, ADE20K_TO_CAMVID)
-    assert [CAMVID_WITH_OTHER[table[i]] for i in (2, 12, 20, 6, 4, 0)] == ["Sky", "Pedestrian", "Car", "Road",
+    assert [CLASSES_WITH_OTHER[table[i]] for i in (2, 12, 20, 6, 4, 0)] == ["Sky", "Pedestrian", "Car", "Road",
                                                                            "Tree", "other"]
     camvid = segformer.segment(image(64, 80)).to_camvid()
     assert camvid.shape == (64, 80) and camvid.max() <= OTHER
@@ -108,18 +106,18 @@ def test_ade20k_models_map_by_name(tmp_path):
 
 def test_cityscapes_table_covers_every_class_and_names_the_gaps():
     table = lookup_table(CITYSCAPES, CITYSCAPES_TO_CAMVID)
-    mapped = {name: CAMVID_WITH_OTHER[i] for name, i in zip(CITYSCAPES, table)}
+    mapped = {name: CLASSES_WITH_OTHER[i] for name, i in zip(CITYSCAPES, table)}
     assert mapped["sidewalk"] == "Pavement" and mapped["rider"] == "Bicyclist" and mapped["bus"] == "Car"
     assert mapped["traffic light"] == "SignSymbol" and mapped["wall"] == "Building"
     assert mapped["terrain"] == "other"
-    assert set(mapped.values()) == set(CAMVID_WITH_OTHER)  # every CamVid class is reachable
+    assert set(mapped.values()) == set(CLASSES_WITH_OTHER)  # every CamVid class is reachable
 
 
 def test_other_counts_as_wrong_when_scored():
     truth = np.full((4, 4), CLASSES.index("Road"))
     pred = truth.copy()
     pred[:, :2] = OTHER  # half the road became "other"
-    metrics = SegmentationMetrics(len(CAMVID_WITH_OTHER))
+    metrics = SegmentationMetrics(len(CLASSES_WITH_OTHER))
     metrics.update(pred=pred, target=truth)
     scores = metrics.compute()
     assert scores.iou[CLASSES.index("Road")] == 0.5

@@ -23,7 +23,17 @@ from .io import read_image, read_labels
 CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car",
            "Pedestrian", "Bicyclist")
 PALETTE = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-           (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192))
+           (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192))  # colour files' own
+# Pretrained models can find a class CamVid lacks: "other" (id 11), shown and scored as wrong.
+OTHER = len(CLASSES)
+CLASSES_WITH_OTHER = CLASSES + ("other",)
+PALETTE_WITH_OTHER = PALETTE + ((255, 255, 255),)  # colour PNGs we write, in CamVid's palette
+# What the app draws with: CamVid's palette has Road, Fence and Car in three near purples and Building
+# beside Pedestrian for a deuteranope. These colours keep every pair apart (CIE76 distance of at
+# least 40, and 20 under simulated deuteranopia, both tested) and keep a hint of the class:
+# sky cyan, building grey, road purple, tree green, car blue, pedestrian red, "other" black.
+DISPLAY_PALETTE = ((0, 220, 255), (112, 112, 112), (255, 255, 0), (128, 64, 128), (240, 0, 235), (0, 105, 20),
+                   (255, 160, 0), (40, 210, 160), (0, 0, 205), (235, 30, 30), (90, 255, 115), (0, 0, 0))
 VOID_LABEL = 11
 SPLITS = ("train", "val", "test")
 ENV_VAR = "SEG_CAMVID_DIR"  # read by the command lines and the app, as the default of their CamVid folder

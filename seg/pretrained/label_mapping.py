@@ -5,22 +5,18 @@ CamVid's 11 classes are themselves groups of its 32 original ones (the SegNet gr
 takes walls and bridges, Tree takes other vegetation, Car every road vehicle, Pedestrian people,
 Bicyclist riders of bicycles and motorcycles, SignSymbol signs and traffic lights, Road the lane
 markings, Pavement sidewalks. The tables below follow that grouping. A source class with no
-CamVid counterpart maps to OTHER (id 11, "other"): it is shown, in grey, and scored as wrong
+CamVid counterpart maps to OTHER (id 11, "other", defined beside CamVid's classes): it is shown and scored as wrong
 wherever the ground truth has a CamVid class, never silently dropped.
 
 To score a mapped prediction, count "other" as a twelfth class that the ground truth never
-contains: `SegmentationMetrics(num_classes=len(CAMVID_WITH_OTHER))`, then average the first 11
+contains: `SegmentationMetrics(num_classes=len(CLASSES_WITH_OTHER))`, then average the first 11
 per-class IoUs (`camvid_miou`). "Other" pixels then cost the true class its recall, as they should.
 """
 
 import numpy as np
 
 from ..data.camvid import CLASSES as CAMVID_CLASSES
-from ..data.camvid import PALETTE as CAMVID_PALETTE
-
-OTHER = len(CAMVID_CLASSES)  # 11
-CAMVID_WITH_OTHER = CAMVID_CLASSES + ("other",)
-PALETTE_WITH_OTHER = CAMVID_PALETTE + ((255, 255, 255),)
+from ..data.camvid import OTHER
 
 # Cityscapes' 19 evaluation classes (names as in the SegFormer Cityscapes configs).
 CITYSCAPES_TO_CAMVID = {
@@ -76,7 +72,7 @@ def map_labels(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 def camvid_miou(iou: np.ndarray) -> float:
-    """mIoU over CamVid's 11 classes from per-class IoUs scored with CAMVID_WITH_OTHER (NaN = absent)."""
+    """mIoU over CamVid's 11 classes from per-class IoUs scored with CLASSES_WITH_OTHER (NaN = absent)."""
     values = np.asarray(iou)[:OTHER]
     values = values[~np.isnan(values)]
     return float(values.mean()) if values.size else float("nan")
