@@ -26,7 +26,8 @@ import torch
 from starlette.middleware import Middleware
 
 from seg import demos
-from seg.charts import confusion_chart, per_class_chart
+from seg.charts import click_chart, confusion_chart, per_class_chart
+from seg.clicks import THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
 from seg.compare import Comparison, compare, disagreement, predict, score
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
@@ -35,7 +36,8 @@ from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
 from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
                         save_prediction)
 from seg.limits import LIMITS as DEFAULT_LIMITS
-from seg.prompts import MODES, Objects, draw_objects, draw_prompts, parse_objects, parse_prompt, relate
+from seg.labels import IGNORE_INDEX
+from seg.prompts import MODES, Objects, Prompts, draw_objects, draw_prompts, parse_objects, parse_prompt, relate
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, colorize, draw_contours, enlarge, overlay
 from seg.zoo import TITLES, Zoo
 from ui.files import Outputs
@@ -457,8 +459,21 @@ def sam_import(image, path):
 RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true region"]  # seg.prompts.relate's rows
 
 
+def semantic_labels(image: np.ndarray, keys, kept: dict | None) -> tuple[dict, dict]:
+    """{title: (H, W) CamVid ids} of the ticked models on this photo, and the per-user store they
+    came from: each model runs once per photo, however often the SAM tab asks."""
+    digest = photo_digest(image)
+    kept = kept if isinstance(kept, dict) and kept.get("digest") == digest else {"digest": digest, "labels": {}}
+    models = check_models(keys)
+    labels = dict(kept["labels"])
+    for key, (_, model) in models.items():
+        if key not in labels:
+            labels[key] = predict(model, image).labels
+    return {title: labels[key] for key, (title, _) in models.items()}, {"digest": digest, "labels": labels}
+
+
 @job(LIMITS.compare_seconds, "relating SAM's mask to the semantic models")
-def sam_relate(image, objects: Objects, kept, keys, truth_path):
+def sam_relate(image, objects: Objects, kept, keys, truth_path, semantic=None):
     """The selected object against the ticked semantic models and the ground truth uploaded in this
     tab for this photo (never another tab's: it may belong to another image)."""
     if objects.current.id not in kept:
@@ -470,14 +485,64 @@ def sam_relate(image, objects: Objects, kept, keys, truth_path):
     else:  # a box alone: its centre
         x0, y0, x1, y1 = prompts.box
         point = ((x0 + x1) / 2, (y0 + y1) / 2)
-    names = ZOO.semantic_names()
-    predictions = {names[k]: predict(ZOO.semantic(k), image).labels for k in keys or []}
+    predictions, semantic = semantic_labels(image, keys, semantic) if keys else ({}, semantic)
     truth = load_truth(truth_path, image) if truth_path else None
     rows = relate(kept[objects.current.id]["mask"], point, predictions, CLASSES_WITH_OTHER,
                   truth.labels if truth is not None else None)
     note = f"Ground truth read as: {truth.format}." if truth is not None else \
         "No ground truth for this photo: upload its label PNG above to see the true class and region."
-    return pd.DataFrame(rows).round(3).set_axis(RELATE_COLUMNS, axis=1), note
+    return pd.DataFrame(rows).round(3).set_axis(RELATE_COLUMNS, axis=1), note, semantic
+
+
+CURVE_CLICKS = 10  # the simulation's length: NoC@85 and NoC@90 are counted within it
+CURVE_MIN_PIXELS = 200  # objects smaller than this are left out of the picker (specks of annotation)
+CURVE_OBJECTS = 40  # the picker lists the largest objects only
+
+
+@job(LIMITS.segment_seconds, "reading the objects of the ground truth")
+def sam_curve_objects(image, truth_path):
+    """The objects (connected regions of one class) of this photo's ground truth, largest first,
+    for the click curve's picker; kept with the labels for the simulation."""
+    if image is None or not truth_path:
+        return gr.update(choices=[], value=None), None
+    truth = load_truth(truth_path, image)
+    found = objects_in(truth.labels, min_pixels=CURVE_MIN_PIXELS, classes=set(range(len(CLASSES))))[:CURVE_OBJECTS]
+    choices = [(f"{CLASSES[o['class']]} · {o['pixels']:,} px · around ({o['point'][0]}, {o['point'][1]})", i)
+               for i, o in enumerate(found)]
+    return gr.update(choices=choices, value=0 if choices else None), {"labels": truth.labels, "objects": found,
+                                                                     "digest": photo_digest(image)}
+
+
+@job(LIMITS.sam_seconds, "the click curve")
+def sam_click_curve(image, truth, index, keys, semantic=None):
+    """SAM's IoU with the chosen true object after 1 to CURVE_CLICKS simulated clicks (seg.clicks),
+    beside each ticked semantic model's IoU on the same object."""
+    if image is None:
+        raise ValueError("no image: upload one first")
+    if not truth or not isinstance(index, int) or not 0 <= index < len(truth["objects"]):
+        raise ValueError("upload this photo's ground truth above, then pick one of its objects")
+    if truth.get("digest") != photo_digest(image):
+        raise ValueError("the ground truth above was read for another photo: upload this photo's again")
+    item, valid = truth["objects"][index], truth["labels"] != IGNORE_INDEX
+    sam = ZOO.sam()
+    decode = sam_decoder(sam, image)
+    curve = click_curve(decode, item["mask"], max_clicks=CURVE_CLICKS, valid=valid)
+    predictions, semantic = semantic_labels(image, keys, semantic) if keys else ({}, semantic)
+    levels = {title: semantic_iou(labels, item["mask"], item["class"], valid) for title, labels in predictions.items()}
+    name = CLASSES[item["class"]]
+    chart = click_chart({f"SAM {ZOO.sam_variant}": list(curve.ious)}, levels=levels,
+                        title=f"{name}, {item['pixels']:,} px: IoU with the true object after each click")
+    prompts = Prompts(tuple((x, y, "positive" if positive else "negative") for x, y, positive in curve.clicks))
+    points = np.array([c[:2] for c in curve.clicks], dtype=np.float32)
+    last = decode(points, np.array([int(c[2]) for c in curve.clicks]))
+    picture = draw_contours(draw_prompts(image, prompts, last), item["mask"], color=(255, 255, 255))
+    reached = {t: curve.noc(t) for t in THRESHOLDS}
+    noc = ", ".join(f"NoC@{round(t * 100)} **{n if n else f'not reached in {CURVE_CLICKS}'}**" for t, n in reached.items())
+    best = max(levels.items(), key=lambda kv: kv[1]) if levels else None
+    text = (f"SAM {ZOO.sam_variant}: IoU **{curve.ious[0]:.2f}** after 1 click, **{curve.ious[-1]:.2f}** after "
+            f"{len(curve.ious)}; {noc}." + (f" Best semantic model on this object: {best[0]}, **{best[1]:.2f}** "
+                                             "(no clicks)." if best else ""))
+    return chart, picture, text, semantic
 
 
 def pass_truth(path):
@@ -847,8 +912,29 @@ def build() -> gr.Blocks:
             export.click(sam_export, [sam_image, objects, kept, photo], sam_files, **page)
             coco_in.upload(sam_import, [sam_image, coco_in], view, **page)
             objects.change(sam_save, [photo, objects], saved, **page)
-            relate_go.click(sam_relate, [sam_image, objects, kept, sam_models, sam_truth],
-                            [relate_table, relate_note], **page)
+            semantic = gr.State(None)  # the semantic models' labels on this photo: each runs once per photo
+            relate_go.click(sam_relate, [sam_image, objects, kept, sam_models, sam_truth, semantic],
+                            [relate_table, relate_note, semantic], **page)
+            with gr.Accordion("SAM's click curve against the ground truth", open=False, elem_id="curve"):
+                gr.Markdown(f"Pick an object of the ground truth above and let the app click for you, as in "
+                            f"interactive-segmentation benchmarks: the first click at the object's most interior "
+                            f"point, each next one at the centre of the largest error (positive where SAM missed "
+                            f"the object, negative where it spilled over). The chart shows SAM's IoU after 1 to "
+                            f"{CURVE_CLICKS} clicks beside each ticked semantic model's IoU on the same object; "
+                            f"NoC@85 and NoC@90 are the clicks SAM needs to reach 0.85 and 0.90.")
+                curve_truth = gr.State(None)  # the ground truth's labels and objects, read once per upload
+                with gr.Row():
+                    curve_pick = gr.Dropdown([], label="Object (a connected region of one class, largest first)",
+                                             elem_id="curve-object")
+                    curve_go = gr.Button(f"Click for me ({CURVE_CLICKS} clicks)", elem_id="curve-go")
+                with gr.Row():
+                    curve_chart = gr.Image(show_label=False, interactive=False, elem_id="curve-chart")  # titled inside
+                    curve_image = gr.Image(label="True outline (white), the clicks, SAM's mask after the last",
+                                           interactive=False, elem_id="curve-image")
+                curve_text = gr.Markdown(elem_id="curve-text")
+            sam_truth.change(sam_curve_objects, [sam_image, sam_truth], [curve_pick, curve_truth], **page)
+            curve_go.click(sam_click_curve, [sam_image, curve_truth, curve_pick, sam_models, semantic],
+                           [curve_chart, curve_image, curve_text, semantic], **page)
 
         with gr.Tab("Learn") as learn_tab:
             gr.Markdown("### Skip connections: FCN-32s vs FCN-8s vs U-Net\nFCN-32s predicts on a grid 32 times "

@@ -83,7 +83,8 @@ def test_the_closer_look_shows_one_models_errors_and_confusion(app, sample):
     unet = view.comparison.predictions["unet"].labels
     picture, legend, text, chart, counts = app.look_closely(view.comparison, "unet", "errors")
     wrong = (unet != truth) & (truth != 255)
-    assert picture.shape == (360, 480, 3) and f"{wrong.sum() / wrong.size:.1%} wrong" in text
+    assert picture.shape == (720, 960, 3)  # a 480 px photo shown twice as large, each pixel a 2x2 block
+    assert f"{wrong.sum() / wrong.size:.1%} wrong" in text
     assert "Wrong pixels take the colour" in legend and chart.ndim == 3
     # the counts table is U-Net's confusion matrix: rows true classes, counted here independently
     assert list(counts["true class"]) == list(CLASSES) and list(counts.columns[-1:]) == ["pixels"]
@@ -99,7 +100,7 @@ def test_without_a_ground_truth_the_gallery_holds_the_overlays(app, sample):
     view = app.run_compare(str(sample[0]), None, ["fcn32s", "unet"], False, False)
     assert [caption.split(" · ")[0] for _, caption in view.gallery["value"]] == ["FCN-32s", "U-Net"]
     picture, _, text, chart, counts = app.look_closely(view.comparison, "unet", "errors")
-    assert picture.shape == (360, 480, 3) and "Add a ground truth" in text and chart is None
+    assert picture.shape == (720, 960, 3) and "Add a ground truth" in text and chart is None
 
 
 def test_both_ground_truth_formats_give_the_same_scores(app, sample, colour_truth):
@@ -226,14 +227,34 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     image = app.load_photo(str(sample[0]))
     objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
-    table, note = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
-    assert "label ids" in note
-    alone, note = app.sam_relate(image, objects, kept, ["fcn8s"], None)  # no truth uploaded in this tab
+    table, note, semantic = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
+    assert "label ids" in note and set(semantic["labels"]) == {"fcn8s", "unet"}
+    kept_labels = semantic["labels"]["fcn8s"]
+    alone, note, semantic = app.sam_relate(image, objects, kept, ["fcn8s"], None, semantic)  # no truth in this tab
+    assert semantic["labels"]["fcn8s"] is kept_labels  # the model ran once for this photo, not twice
     assert list(alone["model"]) == ["SAM", "FCN-8s (from scratch)"] and "No ground truth for this photo" in note
     assert list(table["model"]) == ["SAM", "FCN-8s (from scratch)", "U-Net (from scratch)", "ground truth"]
     truth_class = table["class"].iloc[-1]
     assert truth_class in CLASSES_WITH_OTHER  # the true class at the click
     assert table["IoU with SAM's mask"].between(0, 1).all() and table["IoU with the true region"].between(0, 1).all()
+
+
+def test_sam_click_curve_against_the_truth(app, sample):
+    image = app.load_photo(str(sample[0]))
+    picker, truth = app.sam_curve_objects(image, str(sample[1]))
+    choices = picker["choices"]
+    assert choices and picker["value"] == 0 and choices[0][0].startswith(tuple(CLASSES))
+    sizes = [o["pixels"] for o in truth["objects"]]
+    assert sizes == sorted(sizes, reverse=True) and min(sizes) >= app.CURVE_MIN_PIXELS
+    chart, picture, text, semantic = app.sam_click_curve(image, truth, 0, ["fcn8s"], None)
+    assert chart.ndim == 3 and picture.shape == image.shape
+    assert "after 1 click" in text and "NoC@85" in text and "NoC@90" in text and "FCN-8s" in text
+    assert set(semantic["labels"]) == {"fcn8s"}
+    with pytest.raises(gr.Error, match="pick one of its objects"):
+        app.sam_click_curve(image, None, 0, ["fcn8s"], None)
+    with pytest.raises(gr.Error, match="another photo"):
+        app.sam_click_curve(image[:, ::-1].copy(), truth, 0, ["fcn8s"], None)
+    assert app.sam_curve_objects(image, None)[1] is None  # no ground truth: nothing to pick
 
 
 def test_the_sample_picker_copies_camvid_files_out_of_the_dataset(app, camvid_dir):

@@ -2,6 +2,7 @@
 ground truth, compare models, then click two points for SAM. Screenshots go to
 artifacts/screenshots/ for a person to look at."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -50,12 +51,24 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     page.locator("#truth input[type=file]").set_input_files(str(sample[1]))
     page.locator("#photo img").first.wait_for(timeout=30_000)
     page.locator("#segment").click()
-    page.locator("#predictions img").nth(2).wait_for(timeout=120_000)  # three models, three overlays
+    # the ground truth's row, then overlay, errors and boundaries for each of the three models
+    page.locator("#predictions img").nth(11).wait_for(timeout=120_000)
     expect(page.locator("#metrics")).to_contain_text("U-Net (from scratch)", timeout=30_000)
     table = page.locator("#metrics").inner_text()
     assert all(m in table for m in ("mIoU", "boundary F", "FCN-32s (from scratch)", "FCN-8s (from scratch)"))
     assert "label ids" in page.locator("body").inner_text()  # the ground truth's format is stated
+    gallery = page.locator("#predictions").inner_text()
+    assert "ground truth" in gallery and "wrong" in gallery and "boundary F" in gallery
+    page.locator("#confusion img").wait_for(timeout=60_000)  # the closer look opens on the first model
+    expect(page.locator("#look-text")).to_contain_text("wrong", timeout=30_000)
+    last = page.locator("#predictions img").nth(11).bounding_box()  # every tile in view: none scrolled inside
+    assert last["height"] > 50 and page.locator("#predictions img").nth(11).is_visible()
     page.screenshot(path=str(SCREENSHOTS / "compare.png"), full_page=True)
+    page.locator("#look-view").get_by_text("boundaries").click()
+    page.locator("#look-model").get_by_text("U-Net (from scratch)").click()  # the last event: its answer is final
+    expect(page.locator("#look-text")).to_contain_text("U-Net", timeout=60_000)
+    page.wait_for_timeout(1000)  # the picture is drawn after the text arrives
+    page.locator("#look-image").screenshot(path=str(SCREENSHOTS / "compare_closer_look.png"))
 
     page.get_by_role("tab", name="Prompt SAM").click()
     page.locator("#from-compare").click()
@@ -69,6 +82,14 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     assert page.locator("#sam-masks img").count() >= 3  # multimask output, each with its score
     assert "predicted IoU" in page.locator("#sam-masks").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "sam.png"), full_page=True)
+
+    # the click curve against the ground truth Compare sent along with its photo
+    page.locator("#curve").get_by_text("SAM's click curve against the ground truth").click()
+    expect(page.locator("#curve-object input")).to_have_value(re.compile(r" px · around "), timeout=30_000)
+    page.locator("#curve-go").click()
+    expect(page.locator("#curve-text")).to_contain_text("NoC@90", timeout=120_000)
+    page.locator("#curve-chart img").wait_for(timeout=30_000)
+    page.locator("#curve").screenshot(path=str(SCREENSHOTS / "sam_click_curve.png"))
 
     # a second object, then export both; a reload brings both back from the browser's storage
     page.locator("#sam-add").click()
@@ -96,6 +117,8 @@ def test_learn_and_leaderboard_tabs_in_a_browser(server, page):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(server)
     page.get_by_role("tab", name="Learn").click()
+    page.locator("#scene-preds img").nth(3).wait_for(timeout=60_000)  # the first scene, shown on opening
+    assert page.locator("#scene-preds img").first.bounding_box()["width"] >= 256  # a boundary can be seen
     page.locator("#new-scene").click()
     page.locator("#scene-preds img").nth(3).wait_for(timeout=60_000)  # ground truth + three models
     page.locator("#train").click()
