@@ -28,7 +28,7 @@ from starlette.middleware import Middleware
 from seg import demos
 from seg.charts import click_chart, confusion_chart, per_class_chart
 from seg.clicks import THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
-from seg.compare import Comparison, compare, disagreement, predict, score
+from seg.compare import Comparison, compare, disagreement, run_model, score
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
@@ -37,7 +37,8 @@ from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encod
                         save_prediction)
 from seg.limits import LIMITS as DEFAULT_LIMITS
 from seg.labels import IGNORE_INDEX
-from seg.prompts import MODES, Objects, Prompts, draw_objects, draw_prompts, parse_objects, parse_prompt, relate
+from seg.prompts import (MODES, MaskChoices, ObjectMask, Objects, Prompts, draw_objects, draw_prompts, parse_objects,
+                         parse_prompt, relate)
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, colorize, draw_contours, enlarge, overlay
 from seg.zoo import TITLES, Zoo
 from ui.files import Outputs
@@ -116,17 +117,6 @@ def status_markdown() -> str:
 
 
 # ---------------------------------------------------------------- Compare
-def check_models(keys) -> dict:
-    """key -> (title, model) for the chosen keys; ValueError for none or an unknown one."""
-    names = ZOO.semantic_names()
-    if not keys:
-        raise ValueError("no model chosen: tick at least one model")
-    unknown = [k for k in keys if k not in names]
-    if unknown:
-        raise ValueError(f"unknown or unavailable model(s) {unknown}: choose from {', '.join(names)}")
-    return {k: (names[k], ZOO.semantic(k)) for k in keys}
-
-
 TIMING_COLUMNS = ["model", "time (ms)"]
 METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"]  # seg.compare's rows, before a run
 VIEWS = ("errors", "boundaries", "overlay", "ground truth")  # the large view's choices
@@ -169,7 +159,7 @@ def compare_gallery(result: Comparison) -> tuple[list, int]:
 @job(LIMITS.compare_seconds, "the comparison")
 def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(track_tqdm=True)) -> CompareView:
     image = load_photo(image_path)
-    models = check_models(keys)
+    models = ZOO.semantic_models(keys)
     truth = load_truth(truth_path, image)
     result = compare(models, image, truth.labels if truth else None, tta=tta, crf=crf,
                      progress=lambda f, d: progress(f, desc=d))
@@ -273,26 +263,30 @@ def photo_digest(image: np.ndarray) -> str:
     return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
 
 
-def sam_masks(image: np.ndarray, objects: Objects, kept: dict | None = None) -> dict:
-    """{object id: {"mask", "score", "stability"}}: `kept` for the objects it has, SAM's best mask
-    for the others that have a prompt (the embedding is computed once, then each costs a decode)."""
+def sam_choices(image: np.ndarray, item) -> MaskChoices:
+    """SAM's three masks for one object's prompts, its own choice among them marked."""
+    result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True)
+    return MaskChoices(item.id, result.masks, tuple(map(float, result.scores)), tuple(map(float, result.stability)),
+                       chosen=item.choice)
+
+
+def sam_masks(image: np.ndarray, objects: Objects, kept: dict | None = None) -> dict[int, ObjectMask]:
+    """{object id: its mask}: `kept` for the objects it has, SAM's chosen mask for the others that
+    have a prompt (the embedding is computed once, then each costs a decode)."""
     kept = dict(kept or {})
     for item in objects.items:
         if item.id not in kept and item.prompts.ready():
-            result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True)
-            c = item.choice
-            kept[item.id] = {"mask": result.masks[c], "score": float(result.scores[c]),
-                             "stability": float(result.stability[c])}
+            kept[item.id] = sam_choices(image, item).kept()
     return {k: v for k, v in kept.items() if k in {item.id for item in objects.items}}
 
 
-def sam_view(image, objects: Objects, result, kept: dict, note: str) -> tuple:
+def sam_view(image, objects: Objects, result: MaskChoices | None, kept: dict[int, ObjectMask], note: str) -> tuple:
     """The outputs of every SAM handler: objects, canvas, mask choices, result, kept masks, note, picker."""
-    canvas = draw_objects(image, objects, {k: v["mask"] for k, v in kept.items()}) if image is not None else None
+    canvas = draw_objects(image, objects, {k: v.mask for k, v in kept.items()}) if image is not None else None
     prompts = objects.current.prompts
     choices = [] if result is None else [
         (draw_prompts(image, prompts, m), f"mask {i + 1} · predicted IoU {s:.2f}")
-        for i, (m, s) in enumerate(zip(result["masks"], result["scores"]))]
+        for i, (m, s) in enumerate(zip(result.masks, result.scores))]
     picker = gr.update(choices=[(o.name, i) for i, o in enumerate(objects.items)], value=objects.selected)
     return objects, canvas, choices, result, kept, note, picker
 
@@ -308,14 +302,12 @@ def sam_run(image, objects: Objects, kept: dict) -> tuple:
     if not item.prompts.ready():
         note = "Box: click the opposite corner." if item.prompts.corners else f"{item.name}: click the object."
         return sam_view(image, objects, None, kept, note)
-    result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True)
-    state = {"object": item.id, "masks": result.masks, "scores": result.scores.tolist(),
-             "stability": result.stability.tolist(), "chosen": 0}
-    kept[item.id] = {"mask": result.masks[0], "score": state["scores"][0], "stability": state["stability"][0]}
+    result = sam_choices(image, item)
+    kept[item.id] = result.kept()
     given = len(item.prompts.points) + (item.prompts.box is not None)
     pending = " Box: click the opposite corner." if len(item.prompts.corners) == 1 else ""
     note = f"{item.name}: {given} prompt(s); the best of {len(result.masks)} masks is shown.{pending}"
-    return sam_view(image, objects, state, kept, note)
+    return sam_view(image, objects, result, kept, note)
 
 
 def restore_objects(image: np.ndarray, saved) -> tuple[Objects, dict, str]:
@@ -414,13 +406,22 @@ def sam_delete(image, objects: Objects, kept):
 
 @job(LIMITS.segment_seconds, "choosing the mask")
 def sam_choose(image, objects: Objects, result, kept, evt: gr.SelectData):
-    if not result or result.get("object") != objects.current.id:
+    if not isinstance(result, MaskChoices) or result.object != objects.current.id:
         return sam_view(image, objects, result, kept, "")
     i = evt.index
-    result, objects = {**result, "chosen": i}, objects.choose(i)
-    kept = {**kept, objects.current.id: {"mask": result["masks"][i], "score": result["scores"][i],
-                                         "stability": result["stability"][i]}}
+    result, objects = replace(result, chosen=i), objects.choose(i)
+    kept = {**kept, objects.current.id: result.kept()}
     return sam_view(image, objects, result, kept, f"Mask {i + 1} chosen for {objects.current.name}.")
+
+
+def export_objects(out: Path, objects: Objects, kept: dict[int, ObjectMask], *, name: str,
+                   size: tuple[int, int]) -> tuple[Path, dict]:
+    """The instance-id PNG (in `out`) and the COCO document of the objects that have a mask."""
+    done = [o for o in objects.items if o.id in kept]
+    instances = save_png(out / "instances.png", instance_ids([kept[o.id].mask for o in done]))
+    coco = coco_objects(objects, {k: v.mask for k, v in kept.items()}, file_name=name, size=size,
+                        scores={k: v.score for k, v in kept.items()}, stability={k: v.stability for k, v in kept.items()})
+    return instances, coco
 
 
 @job(LIMITS.segment_seconds, "the export")
@@ -432,12 +433,10 @@ def sam_export(image, objects: Objects, kept, photo):
         raise ValueError("no mask yet: click on an object first")
     out = OUTPUTS.new("sam")
     name = Path(photo["path"]).name if photo else "image.png"
-    files = [save_png(out / "instances.png", instance_ids([kept[o.id]["mask"] for o in done]))]
-    files.append(save_json(out / "objects_coco.json", coco_objects(
-        objects, {k: v["mask"] for k, v in kept.items()}, file_name=name, size=image.shape[:2],
-        scores={k: v["score"] for k, v in kept.items()}, stability={k: v["stability"] for k, v in kept.items()})))
+    instances, coco = export_objects(out, objects, kept, name=name, size=image.shape[:2])
+    files = [instances, save_json(out / "objects_coco.json", coco)]
     for index, item in enumerate(done, 1):
-        files.append(save_png(out / f"object_{index}.png", kept[item.id]["mask"].astype(np.uint8) * 255))
+        files.append(save_png(out / f"object_{index}.png", kept[item.id].mask.astype(np.uint8) * 255))
     return [str(f) for f in files]
 
 
@@ -464,11 +463,11 @@ def semantic_labels(image: np.ndarray, keys, kept: dict | None) -> tuple[dict, d
     came from: each model runs once per photo, however often the SAM tab asks."""
     digest = photo_digest(image)
     kept = kept if isinstance(kept, dict) and kept.get("digest") == digest else {"digest": digest, "labels": {}}
-    models = check_models(keys)
+    models = ZOO.semantic_models(keys)
     labels = dict(kept["labels"])
     for key, (_, model) in models.items():
         if key not in labels:
-            labels[key] = predict(model, image).labels
+            labels[key] = run_model(model, image).labels
     return {title: labels[key] for key, (title, _) in models.items()}, {"digest": digest, "labels": labels}
 
 
@@ -487,7 +486,7 @@ def sam_relate(image, objects: Objects, kept, keys, truth_path, semantic=None):
         point = ((x0 + x1) / 2, (y0 + y1) / 2)
     predictions, semantic = semantic_labels(image, keys, semantic) if keys else ({}, semantic)
     truth = load_truth(truth_path, image) if truth_path else None
-    rows = relate(kept[objects.current.id]["mask"], point, predictions, CLASSES_WITH_OTHER,
+    rows = relate(kept[objects.current.id].mask, point, predictions, CLASSES_WITH_OTHER,
                   truth.labels if truth is not None else None)
     note = f"Ground truth read as: {truth.format}." if truth is not None else \
         "No ground truth for this photo: upload its label PNG above to see the true class and region."
@@ -676,14 +675,10 @@ def leaderboard() -> tuple[str, pd.DataFrame]:
 def api_segment(image_path, model):
     """Segment an image with a named model: the label-id PNG (at the image's own size) and
     {model, seconds, classes, height, width}."""
-    names = ZOO.semantic_names()
-    if model not in names:
-        shown = (repr(model[:40]) + ("…" if len(model) > 40 else "")) if isinstance(model, str) else \
-            type(model).__name__
-        raise ValueError(f"unknown or unavailable model {shown}: choose one of {', '.join(names)}")
+    [(title, semantic)] = ZOO.semantic_models([model]).values()  # an unknown name: refused before the photo
     original = load_original(image_path)
     image, _ = fit_image(original, MAX_SIDE)
-    p = predict(ZOO.semantic(model), image, key=model, title=names[model])
+    p = run_model(semantic, image, key=model, title=title)
     out = OUTPUTS.new("api")
     labels = save_png(out / "labels.png", resize_labels(p.labels, original.shape[:2]))
     return str(labels), {"model": model, "seconds": round(p.seconds, 4), "classes": list(CLASSES_WITH_OTHER),
@@ -712,12 +707,9 @@ def api_sam_objects(image_path, objects):
     parsed = parse_objects(objects, limits=LIMITS)  # before the photo is even decoded
     original = load_original(image_path)
     results = ZOO.sam().predict_many(original, [item.prompts.to_sam() for item in parsed.items], max_side=MAX_SIDE)
-    kept = {item.id: (r.masks[0], float(r.scores[0]), float(r.stability[0])) for item, r in zip(parsed.items, results)}
-    out = OUTPUTS.new("api")
-    path = save_png(out / "instances.png", instance_ids([kept[o.id][0] for o in parsed.items]))
-    coco = coco_objects(parsed, {k: v[0] for k, v in kept.items()}, file_name=Path(image_path).name,
-                        size=original.shape[:2], scores={k: v[1] for k, v in kept.items()},
-                        stability={k: v[2] for k, v in kept.items()})
+    kept = {item.id: ObjectMask(r.masks[0], float(r.scores[0]), float(r.stability[0]))
+            for item, r in zip(parsed.items, results)}
+    path, coco = export_objects(OUTPUTS.new("api"), parsed, kept, name=Path(image_path).name, size=original.shape[:2])
     return str(path), coco
 
 
@@ -763,7 +755,7 @@ def warm_up(demo: gr.Blocks) -> threading.Thread:
         blank = np.zeros((360, 480, 3), np.uint8)
         try:
             for key in default_models(ZOO.semantic_names()):
-                predict(ZOO.semantic(key), blank)
+                run_model(ZOO.semantic(key), blank)
             if ZOO.sam_available():
                 with torch.inference_mode():  # loads and warms SAM's encoder; caches no embedding
                     ZOO.sam().model.image_encoder(torch.zeros(1, 3, 1024, 1024))

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from report import publish  # noqa: E402
 
-from seg.compare import predict  # noqa: E402
+from seg.compare import run_model  # noqa: E402
 from seg.pretrained import sam as sam_module  # noqa: E402
 from seg.zoo import Zoo  # noqa: E402
 
@@ -74,13 +74,13 @@ def in_process(rows: list[str], clicks: int, checkpoint: Path) -> None:
     total = 0.0
     for key, title in zoo.semantic_names().items():
         model = zoo.semantic(key)
-        a = median_ms(lambda: predict(model, small), 5)
-        b = median_ms(lambda: predict(model, large), 3)
+        a = median_ms(lambda: run_model(model, small), 5)
+        b = median_ms(lambda: run_model(model, large), 3)
         total += a
         rows.append(f"| {title} | {a:.0f} | {b:.0f} |")
         print(rows[-1], flush=True)
     scratch = [k for k in zoo.semantic_names()]
-    whole = median_ms(lambda: [predict(zoo.semantic(k), small) for k in scratch], 3)
+    whole = median_ms(lambda: [run_model(zoo.semantic(k), small) for k in scratch], 3)
     rows += ["", f"Whole comparison, all {len(scratch)} from-scratch models on one 360x480 image: **{whole:.0f} ms** "
              "(target: under 1000 ms)."]
     sam = zoo.sam()

@@ -104,7 +104,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=24, help="distinct images (SAM's cache holds 8)")
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
-    models = [k for k in Zoo(ROOT / "weights", pretrained=()).semantic_names() if k != "segformer-b0"]
+    models = [k for k in Zoo(ROOT / "weights", pretrained=()).semantic_names() if k != "segformer_b0"]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(Path(tmp))), "SEG_SAM_VARIANT": "vit_t",
                "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": ""}

@@ -73,7 +73,7 @@ def measure_segformer(repeats: int = 5) -> dict:
     import torch
     from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
 
-    from seg.pretrained.segformer import SegFormer
+    from seg.pretrained.segformer import SegFormerSegmenter
 
     # SegformerConfig's defaults are the B0 architecture (hidden sizes 32/64/160/256, decoder 256)
     config = SegformerConfig(num_labels=150, id2label={i: f"class{i}" for i in range(150)},
@@ -81,7 +81,7 @@ def measure_segformer(repeats: int = 5) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         SegformerForSemanticSegmentation(config).save_pretrained(folder)
         SegformerImageProcessor(size={"height": 512, "width": 512}).save_pretrained(folder)
-        segformer = SegFormer.load(folder)
+        segformer = SegFormerSegmenter.load(folder)
     image = np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8)
     return {"image_512_ms": median_ms(lambda: segformer.segment(image), repeats), "threads": torch.get_num_threads()}
 
@@ -93,7 +93,7 @@ def measure_mask2former(repeats: int = 5) -> dict:
     from transformers import (Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor,
                               SwinConfig)
 
-    from seg.pretrained.mask2former import Mask2Former
+    from seg.pretrained.mask2former import Mask2FormerSegmenter
 
     # Swin-T (embed 96, depths 2-2-6-2) under Mask2Former's own defaults (6 pixel-decoder layers,
     # 10 decoder layers, 100 queries, width 256): the swin-tiny semantic checkpoints' architecture
@@ -105,7 +105,7 @@ def measure_mask2former(repeats: int = 5) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         Mask2FormerForUniversalSegmentation(config).save_pretrained(folder)
         Mask2FormerImageProcessor(size={"shortest_edge": 512, "longest_edge": 1024}).save_pretrained(folder)
-        m2f = Mask2Former.load(folder)
+        m2f = Mask2FormerSegmenter.load(folder)
     image = np.random.default_rng(0).integers(0, 256, (360, 480, 3), dtype=np.uint8)
     return {"photo_ms": median_ms(lambda: m2f.segment(image), repeats), "threads": torch.get_num_threads()}
 

@@ -57,7 +57,7 @@ case "${1:-}" in
     ;;
   segformer)
     # SegFormer-B0 from scratch (its widths are fixed): ~65 s an epoch at 180x240 on 2 cores.
-    train segformer-b0 --model segformer_b0 "${BEST_LOSS[@]}"
+    train segformer_b0 --model segformer_b0 "${BEST_LOSS[@]}"
     ;;
   synthetic)
     for model in fcn32s fcn8s unet; do

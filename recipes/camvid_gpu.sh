@@ -15,7 +15,7 @@ PYTHON=${PYTHON:-python}
 EPOCHS=${EPOCHS:-100}
 WORKERS=${WORKERS:-3}
 RUNS=${RUNS:-runs}
-MODELS=${MODELS:-fcn32s fcn8s deeplabv3 unet segformer-b0}
+MODELS=${MODELS:-fcn32s fcn8s deeplabv3 unet segformer_b0}
 SEED=${SEED:-0}
 COMMON=(--data camvid --epochs "$EPOCHS" --batch-size 8 --lr 2e-3 --workers "$WORKERS"
         --fp16-weights --no-progress --seed "$SEED" --loss ce --class-weights median)
@@ -34,7 +34,7 @@ mkdir -p "$RUNS"
 for name in $MODELS; do
   case $name in
     unet)         train unet --model unet --width-mult 0.5 ;;  # twice the CPU recipe's width
-    segformer-b0) train segformer-b0 --model segformer_b0 ;;
+    segformer_b0) train segformer_b0 --model segformer_b0 ;;
     *)            train "$name" --model "$name" ;;
   esac
 done

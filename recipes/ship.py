@@ -52,10 +52,10 @@ def main() -> int:
     for name in CAMVID:
         if (args.runs / name / "model.safetensors").is_file():
             copy_run(args.runs / name, args.weights / "camvid" / f"{name}.safetensors", args.data_note)
-    run = args.runs / "segformer-b0"
+    run = args.runs / "segformer_b0"
     if (run / "model.safetensors").is_file():
         model, card = load_model(run / "model.safetensors")
-        folder = args.weights / "camvid" / "segformer-b0"
+        folder = args.weights / "camvid" / "segformer_b0"
         shutil.rmtree(folder, ignore_errors=True)
         save_pretrained_folder(model.float(), folder, classes=card["classes"], input_size=tuple(card["input_size"]))
         card = {**shipped_card(run, card, args.data_note), "weights": "model.safetensors", "weights_dtype": "float32",

@@ -13,7 +13,7 @@ import numpy as np
 
 from .data.camvid import CLASSES, OTHER
 from .labels import IGNORE_INDEX
-from .metrics import SegmentationMetrics, boundary_errors
+from .metrics import SegmentationMetrics, boundary_errors, mean_present, number
 from .postprocess import dense_crf, tta_probabilities
 from .visualize import boundary_map, error_map, overlay
 
@@ -30,9 +30,9 @@ class Prediction:
     seconds: float
 
 
-def predict(model, image: np.ndarray, *, key: str = "", title: str = "", tta: bool = False,
+def run_model(model, image: np.ndarray, *, key: str = "", title: str = "", tta: bool = False,
             crf: bool = False) -> Prediction:
-    """Run a `seg.zoo` semantic model on `(H, W, 3) uint8` image.
+    """Run a `seg.semantic.SemanticModel` on `(H, W, 3) uint8` image.
 
     tta: average over scales TTA_SCALES and horizontal flips; crf: refine with a dense CRF.
     """
@@ -43,7 +43,7 @@ def predict(model, image: np.ndarray, *, key: str = "", title: str = "", tta: bo
         probs = model.probabilities(image)
     if crf:
         probs = dense_crf(image, probs)
-    labels = model.to_camvid(np.asarray(probs.argmax(0)))
+    labels = model.class_map[np.asarray(probs.argmax(0))]  # a tensor, or an array after the CRF
     return Prediction(key, title, labels, time.perf_counter() - started)
 
 
@@ -59,19 +59,14 @@ def score(labels: np.ndarray, ground_truth: np.ndarray, *, boundary_tolerance: i
     metrics.update(pred=labels, target=ground_truth)
     s = metrics.compute()
 
-    def mean(values) -> float | None:
-        values = np.asarray(values, dtype=np.float64)[:OTHER]
-        values = values[~np.isnan(values)]
-        return round(float(values.mean()), 6) if values.size else None
-
-    def value(x) -> float | None:
-        return None if x is None or np.isnan(x) else round(float(x), 6)
+    def mean(values) -> float | None:  # over CamVid's 11 classes: "other" is never a true class
+        return number(mean_present(values[:OTHER]))
 
     confusion = s.confusion[:OTHER].tolist()  # rows: the 11 true classes; columns: predicted, "other" last
-    per_class = {name: {"iou": value(s.iou[i]), "dice": value(s.dice[i]),
-                        "boundary_f": value(s.boundary_f[i]) if s.boundary_f is not None else None}
+    per_class = {name: {"iou": number(s.iou[i]), "dice": number(s.dice[i]),
+                        "boundary_f": number(s.boundary_f[i]) if s.boundary_f is not None else None}
                  for i, name in enumerate(CLASSES)}
-    return {"miou": mean(s.iou), "mean_dice": mean(s.dice), "pixel_accuracy": value(s.pixel_accuracy),
+    return {"miou": mean(s.iou), "mean_dice": mean(s.dice), "pixel_accuracy": number(s.pixel_accuracy),
             "boundary_f": mean(s.boundary_f) if s.boundary_f is not None else None,
             "other_fraction": round(float((labels == OTHER)[ground_truth != IGNORE_INDEX].mean()), 6)
             if (ground_truth != IGNORE_INDEX).any() else None,
@@ -165,7 +160,7 @@ def _row(title: str, s: dict) -> dict:
 
 def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = None, *, tta: bool = False,
             crf: bool = False, progress=None) -> Comparison:
-    """Run every model on `image` and score it. models: key -> (title, `seg.zoo` model).
+    """Run every model on `image` and score it. models: key -> (title, `seg.semantic.SemanticModel`).
 
     progress: optional callable(fraction, description).
     """
@@ -173,7 +168,7 @@ def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = N
     for i, (key, (title, model)) in enumerate(models.items()):
         if progress:
             progress(i / len(models), f"running {title}")
-        p = predict(model, image, key=key, title=title, tta=tta, crf=crf)
+        p = run_model(model, image, key=key, title=title, tta=tta, crf=crf)
         predictions[key] = p
         if ground_truth is None:
             continue
@@ -183,5 +178,5 @@ def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = N
         per_class[title] = {c: v["iou"] for c, v in s["per_class"].items()}
         scores[key] = s
         if tta or crf:  # the same model without refinement, to show what refinement changed
-            rows.append(_row(f"{title} (plain)", score(predict(model, image).labels, ground_truth)))
+            rows.append(_row(f"{title} (plain)", score(run_model(model, image).labels, ground_truth)))
     return Comparison(image, ground_truth, predictions, rows, per_class, scores)

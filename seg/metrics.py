@@ -110,9 +110,6 @@ class SegmentationScores:
 
     def to_dict(self, class_names: list[str] | None = None) -> dict:
         """JSON-ready: summary numbers and a per-class table; absent values become None."""
-        def number(x: float | None) -> float | None:
-            return None if x is None or math.isnan(x) else round(float(x), 6)
-
         names = class_names or [str(i) for i in range(len(self.iou))]
         per_class = {}
         for i, name in enumerate(names):
@@ -131,7 +128,14 @@ class SegmentationScores:
         }
 
 
-def _nanmean(values: np.ndarray) -> float:
+def number(x: float | None) -> float | None:
+    """A score for JSON: rounded to 6 decimals; None for an absent one (None or NaN)."""
+    return None if x is None or math.isnan(x) else round(float(x), 6)
+
+
+def mean_present(values: np.ndarray) -> float:
+    """The mean over the classes present (the non-NaN values); NaN when none is."""
+    values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     return float(values.mean()) if values.size else math.nan
 
@@ -150,7 +154,7 @@ def scores_from_confusion(confusion: np.ndarray) -> SegmentationScores:
     total = cm.sum()
     return SegmentationScores(
         present=present, iou=iou, dice=dice, class_accuracy=class_accuracy,
-        miou=_nanmean(iou), mean_dice=_nanmean(dice), mean_class_accuracy=_nanmean(class_accuracy),
+        miou=mean_present(iou), mean_dice=mean_present(dice), mean_class_accuracy=mean_present(class_accuracy),
         pixel_accuracy=float(true_pos.sum() / total) if total else math.nan,
         fwiou=float(np.nansum(gt_pixels / total * iou)) if total else math.nan,
         confusion=cm.astype(np.int64),
@@ -280,5 +284,5 @@ class SegmentationMetrics:
         scores = self.confusion.compute()
         if self.boundary is not None:
             scores.boundary_f = self.boundary.compute()
-            scores.mean_boundary_f = _nanmean(scores.boundary_f)
+            scores.mean_boundary_f = mean_present(scores.boundary_f)
         return scores

@@ -120,6 +120,32 @@ class SamObject:
 
 
 @dataclass(frozen=True)
+class ObjectMask:
+    """The mask kept for one object: `(H, W)` bool, SAM's predicted IoU and its stability score."""
+
+    mask: np.ndarray
+    score: float
+    stability: float
+
+
+@dataclass(frozen=True)
+class MaskChoices:
+    """SAM's three masks for object `object` (best scored first), offered to choose from; `chosen`
+    is the one kept. masks: `(3, H, W)` bool; scores, stability: `(3,)` float."""
+
+    object: int
+    masks: np.ndarray
+    scores: tuple[float, ...]
+    stability: tuple[float, ...]
+    chosen: int = 0
+
+    def kept(self, choice: int | None = None) -> ObjectMask:
+        """Mask `choice` (default: the chosen one) as the object's kept mask."""
+        i = self.chosen if choice is None else choice
+        return ObjectMask(self.masks[i], self.scores[i], self.stability[i])
+
+
+@dataclass(frozen=True)
 class Objects:
     """The objects on one image, in order; `selected` is the one the next click edits. Immutable:
     every change returns a new value, so it can live in per-user state and in the browser.

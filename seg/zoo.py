@@ -4,13 +4,13 @@ get the ones that are missing.
     zoo = Zoo(weights_dir="weights")
     zoo.semantic_names()        # {"fcn8s": "FCN-8s (from scratch)", ...}, only what can load offline
     zoo.missing()               # [("SAM vit_t", "how to enable it"), ...]
-    model = zoo.semantic("fcn8s")
-    model.probabilities(image)  # (C, H, W) at the image's size, in the model's own classes
-    model.to_camvid(labels)     # its labels in CamVid's 11 classes (+ 11 "other")
+    model = zoo.semantic("fcn8s")   # a seg.semantic.SemanticModel, loaded once
+    model.probabilities(image)      # (C, H, W) at the image's size, in the model's own classes
+    model.class_map                 # (C,): each of its classes in CamVid's 11 (+ 11 "other")
 
 Weights folder layout (what `recipes/camvid_gpu.sh` and `recipes/camvid_cpu.sh` train, and `weights/` ships):
     camvid/<name>.safetensors + <name>.json      from-scratch CamVid models (seg.checkpoint format)
-    camvid/segformer-b0/                         SegFormer-B0 from scratch (save_pretrained folder)
+    camvid/segformer_b0/                         SegFormer-B0 from scratch (save_pretrained folder)
     synthetic/<name>.safetensors + <name>.json   the small models of the teaching demos
 
 Pretrained models (SegFormer, Mask2Former) are Hub ids, found in the Hugging Face cache (where a
@@ -29,53 +29,20 @@ import torch
 
 from .checkpoint import load_model, read_card
 from .deadline import watch
-from .inference import predict_logits, working_size
 from .fetch import DEFAULT_CACHE
 from .pretrained import mask2former, segformer
-from .pretrained.hub_segmenter import HubSegmenter, SemanticResult, read_config
-from .pretrained.sam import VARIANTS, Sam, find_checkpoint
+from .pretrained.hub_segmenter import read_config
+from .pretrained.sam import VARIANTS, Sam, find_checkpoint, variant_spec
+from .semantic import PretrainedModel, ScratchModel, SemanticModel
 
-FAMILIES = {"segformer": segformer.SegFormer, "mask2former": mask2former.Mask2Former}  # config's model_type
+# the adapters, by their config's model_type
+FAMILIES = {"segformer": segformer.SegFormerSegmenter, "mask2former": mask2former.Mask2FormerSegmenter}
 KNOWN_PRETRAINED = {**{k: "segformer" for k in segformer.KNOWN_MODELS},
                     **{k: "mask2former" for k in mask2former.KNOWN_MODELS}}
+# Our models, in the order they are offered; a key is both the architecture's name in seg.models and
+# the weights' file name, so one name follows a model from training to the app and its API.
 TITLES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "unet": "U-Net", "deeplabv3": "DeepLabv3 (ASPP)",
           "segformer_b0": "SegFormer-B0"}
-SCRATCH_ORDER = ("fcn32s", "fcn8s", "unet", "deeplabv3", "segformer-b0")
-
-
-class ScratchModel:
-    """A model from `seg.models` with its card, run at the card's input size (its pixel count, in the
-    image's own shape: see `seg.inference.working_size`)."""
-
-    def __init__(self, model: torch.nn.Module, card: dict):
-        self.model, self.card = model.eval(), card
-        self.input_size = tuple(card["input_size"]) if card.get("input_size") else None
-
-    def probabilities(self, image: np.ndarray, scale: float = 1.0) -> torch.Tensor:
-        """`(C, H, W)` float32 for an `(H, W, 3) uint8` image; `scale` multiplies the input size."""
-        size = working_size(image.shape[:2], self.input_size)  # the training size's pixels, the image's shape
-        size = (max(32, round(size[0] * scale)), max(32, round(size[1] * scale)))
-        return predict_logits(self.model, image, input_size=size)[0].softmax(0).cpu()
-
-    def to_camvid(self, labels: np.ndarray) -> np.ndarray:
-        return labels.astype(np.uint8)
-
-
-class PretrainedModel:
-    """A transformers model (SegFormer or Mask2Former; pretrained from the Hub, or ours from a
-    folder) behind the same interface."""
-
-    def __init__(self, segmenter: HubSegmenter):
-        self.segmenter = segmenter
-        self.model = segmenter.model
-
-    def probabilities(self, image: np.ndarray, scale: float = 1.0) -> torch.Tensor:
-        # The processor resizes every input to the model's own size, so `scale` has no effect here.
-        return self.segmenter.probabilities(image)
-
-    def to_camvid(self, labels: np.ndarray) -> np.ndarray:
-        s = self.segmenter
-        return SemanticResult(labels=labels, class_names=s.class_names, label_space=s.label_space).to_camvid()
 
 
 def family_of(name: str) -> str:
@@ -111,8 +78,7 @@ class Zoo:
         sam_checkpoint: a local SAM file for `sam_variant` (else the Hugging Face cache, then
         `sam_cache_dir`); allow_download: fetch what is missing on first use."""
         self.weights_dir = Path(weights_dir)
-        if sam_variant not in VARIANTS:
-            raise ValueError(f"unknown SAM variant {sam_variant!r}: choose one of {', '.join(VARIANTS)}")
+        variant_spec(sam_variant)
         self.pretrained, self.sam_variant, self.sam_checkpoint = tuple(pretrained), sam_variant, sam_checkpoint
         self.sam_cache_dir = sam_cache_dir
         self.device, self.allow_download = torch.device(device), allow_download
@@ -123,7 +89,7 @@ class Zoo:
     def _scan(self) -> tuple[dict[str, Entry], list[tuple[str, str]]]:
         entries, missing = {}, []
         camvid = self.weights_dir / "camvid"
-        for name in SCRATCH_ORDER:
+        for name in TITLES:
             weights, folder = camvid / f"{name}.safetensors", camvid / name
             if weights.is_file():
                 try:
@@ -133,9 +99,9 @@ class Zoo:
                     continue
                 entries[name] = Entry(name, f"{TITLES.get(arch, arch)} (from scratch)", "scratch", str(weights))
             elif (folder / "config.json").is_file():
-                entries[name] = Entry(name, "SegFormer-B0 (from scratch)", "segformer", str(folder))
+                entries[name] = Entry(name, f"{TITLES[name]} (from scratch)", "segformer", str(folder))
             else:
-                missing.append((f"{TITLES.get(name.replace('-', '_'), name)} (from scratch)",
+                missing.append((f"{TITLES[name]} (from scratch)",
                                 f"no weights in {camvid}: train them with `recipes/camvid_gpu.sh` (or camvid_cpu.sh), "
                                 "or point the app at a folder that has them (SEG_WEIGHTS_DIR)"))
         for name in self.pretrained:
@@ -171,16 +137,27 @@ class Zoo:
                 self._loaded[key] = loaded
             return self._loaded[key]
 
-    def semantic(self, key: str) -> ScratchModel | PretrainedModel:
+    def semantic(self, key: str) -> SemanticModel:
         """The model `key` (see `semantic_names`), loaded on first use."""
-        if key not in self.entries:
+        if not isinstance(key, str) or key not in self.entries:
+            shown = repr(key[:40]) + ("…" if len(key) > 40 else "") if isinstance(key, str) else type(key).__name__
             choices = ", ".join(self.entries) or "(none)"
-            raise ValueError(f"unknown or unavailable model {key!r}: choose one of {choices}")
+            raise ValueError(f"unknown or unavailable model {shown}: choose one of {choices}")
         entry = self.entries[key]
         if entry.kind == "scratch":
             return self._once(key, lambda: ScratchModel(*load_model(entry.source, device=self.device)))
         return self._once(key, lambda: PretrainedModel(FAMILIES[entry.kind].load(
             entry.source, device=self.device, local_files_only=not self.allow_download)))
+
+    def semantic_models(self, keys) -> dict[str, tuple[str, SemanticModel]]:
+        """key -> (title, model) for each of `keys`, loaded; ValueError for none or an unknown one."""
+        if not keys:
+            raise ValueError("no model chosen: tick at least one model")
+        models = {}
+        for key in keys:
+            model = self.semantic(key)  # first: it refuses an unknown key with the choices
+            models[key] = (self.entries[key].title, model)
+        return models
 
     def _sam_problem(self) -> str:
         """Empty when SAM can load; otherwise why not and how to enable it (checked once, at the scan:

@@ -84,7 +84,7 @@ def weights_dir(tmp_path_factory) -> Path:
                 "palette": [list(c) for c in palette], "input_size": [90, 120] if folder == "camvid" else None}
         save_model(model, root / folder / f"{name}.safetensors", card=card, half=True)
     segformer = build_model("segformer_b0", num_classes=len(camvid.CLASSES))
-    save_pretrained_folder(segformer, root / "camvid" / "segformer-b0", classes=list(camvid.CLASSES),
+    save_pretrained_folder(segformer, root / "camvid" / "segformer_b0", classes=list(camvid.CLASSES),
                            input_size=(90, 120))
     return root
 

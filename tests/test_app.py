@@ -34,7 +34,7 @@ def colour_truth(sample, tmp_path):
 
 def test_the_catalogue_lists_what_loads_and_says_how_to_get_the_rest(app):
     names = app.ZOO.semantic_names()
-    assert {"fcn32s", "fcn8s", "unet", "segformer-b0"} <= names.keys()
+    assert {"fcn32s", "fcn8s", "unet", "segformer_b0"} <= names.keys()
     missing = dict(app.ZOO.missing())
     assert any("deeplabv3" in m.lower() for m in missing)  # not in the test weights
     assert any("huggingface-cli download" in how for how in missing.values())  # pretrained SegFormer is not cached
@@ -54,7 +54,7 @@ def test_the_sam_tab_says_when_sam_is_missing(app, weights_dir, tmp_path, monkey
 @pytest.mark.parametrize("truth_kind", ["ids", "colours"])
 def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
     truth = sample[1] if truth_kind == "ids" else colour_truth
-    keys = ["fcn32s", "unet", "segformer-b0"]
+    keys = ["fcn32s", "unet", "segformer_b0"]
     view = app.run_compare(str(sample[0]), str(truth), keys, False, False)
     tiles = view.gallery["value"]  # the ground truth first, then each model's overlay, errors, boundaries
     assert len(tiles) == 3 + 3 * len(keys) and view.gallery["columns"] == 3
@@ -111,7 +111,7 @@ def test_both_ground_truth_formats_give_the_same_scores(app, sample, colour_trut
 
 def test_tta_and_crf_run_through_the_comparison(app, sample):
     """Their effect is tested on known answers in test_postprocess; here: they are wired in."""
-    refined = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s", "segformer-b0"], True, True)
+    refined = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s", "segformer_b0"], True, True)
     assert refined.comparison.predictions["fcn8s"].labels.shape == (360, 480)
     assert refined.metrics["mIoU"].notna().all()
     assert list(refined.metrics["model"]) == ["FCN-8s (from scratch) + TTA + CRF", "FCN-8s (from scratch) (plain)",
@@ -159,12 +159,12 @@ def test_sam_clicks_box_undo_and_export(app, sample):
     objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, "box", kept, click(300, 250))
     assert objects.current.prompts.box == (200, 150, 300, 250) and "3 prompt(s)" in note
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
-    scores = result["scores"]
-    assert scores == sorted(scores, reverse=True)
+    scores = result.scores
+    assert list(scores) == sorted(scores, reverse=True)
     files = app.sam_export(image, objects, kept, {"path": str(sample[0])})
     instances, coco = files[0], json.loads(open(files[1]).read())
     mask = np.array(Image.open(files[2])) > 0
-    assert np.array_equal(mask, result["masks"][0]) and np.array_equal(np.array(Image.open(instances)) == 1, mask)
+    assert np.array_equal(mask, result.masks[0]) and np.array_equal(np.array(Image.open(instances)) == 1, mask)
     assert np.array_equal(rle_decode(coco["annotations"][0]["segmentation"]), mask)
     assert coco["annotations"][0]["predicted_iou"] == pytest.approx(scores[0])
     objects = app.sam_undo(image, objects, kept)[0]
@@ -182,7 +182,7 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "negative", kept, click(120, 70))
     choose_third = gr.SelectData(None, {"index": 2, "value": None})
     objects, _, _, result, kept, note, _ = app.sam_choose(image, objects, result, kept, choose_third)
-    assert objects.current.choice == 2 and np.array_equal(kept[2]["mask"], result["masks"][2]) and "Mask 3" in note
+    assert objects.current.choice == 2 and np.array_equal(kept[2].mask, result.masks[2]) and "Mask 3" in note
     objects, *_ = app.sam_add(image, objects, kept)
     objects, _, _, _, kept, _, _ = app.sam_click(image, objects, "positive", kept, click(400, 200))
     objects, _, _, _, kept, note, picker = app.sam_delete(image, objects, kept)
@@ -195,7 +195,7 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     restored, _, _, _, restored_kept, note, _ = app.sam_import(image, files[1])
     assert restored.to_json()["objects"] == objects.to_json()["objects"] and "2 object(s) imported" in note
     for item in objects.items:
-        assert np.array_equal(restored_kept[item.id]["mask"], kept[item.id]["mask"])
+        assert np.array_equal(restored_kept[item.id].mask, kept[item.id].mask)
     other = np.zeros((100, 80, 3), np.uint8)
     with pytest.raises(gr.Error, match="made on a 480x360 image, this one is 80x100"):
         app.sam_import(other, files[1])
@@ -214,7 +214,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
     assert saved["objects"] == objects.to_json()
     json.dumps(saved)  # local storage holds JSON
     back = app.sam_restore(saved)  # the sample lives in the upload folder, as an upload would
-    assert back[2] == objects and np.array_equal(back[6][1]["mask"], kept[1]["mask"])
+    assert back[2] == objects and np.array_equal(back[6][1].mask, kept[1].mask)
     assert "back" in back[7]
     again = app.sam_open(str(sample[0]), saved)
     assert again[2] == objects

@@ -110,7 +110,7 @@ def test_segformer_from_scratch_loads_through_the_pretrained_adapter(weights_dir
     from seg.zoo import Zoo
 
     zoo = Zoo(weights_dir, pretrained=())
-    model = zoo.semantic("segformer-b0")
+    model = zoo.semantic("segformer_b0")
     assert model.segmenter.label_space == "camvid"
     assert model.segmenter.processor.size == {"height": 90, "width": 120}  # the size it was trained at
     image = np.random.default_rng(0).integers(0, 255, (61, 83, 3), dtype=np.uint8)
@@ -118,7 +118,7 @@ def test_segformer_from_scratch_loads_through_the_pretrained_adapter(weights_dir
     assert probs.shape == (11, 61, 83) and np.allclose(probs.sum(0), 1, atol=1e-4)
     labels = model.segmenter.segment(image).labels
     assert np.array_equal(labels, probs.argmax(0).numpy())  # the adapter's post-processing, same answer
-    assert zoo.semantic("segformer-b0") is model  # loaded once
+    assert zoo.semantic("segformer_b0") is model  # loaded once
 
 
 def test_scene_averages_accumulate_the_single_scene_scores(weights_dir):

@@ -93,53 +93,90 @@ BROKEN = {"corrupt png": "not a readable image", "truncated jpeg": "not a readab
           "over the pixel cap": "10000x5001 = 50.0 megapixels; the limit is 50.0"}
 
 
-def test_the_corpus_through_the_api(server, corpus, sample, tmp_path):
+@pytest.fixture(scope="module")
+def client(server, corpus):
+    """One API client for the whole corpus, warmed (models loaded), with the memory before it."""
     from gradio_client import Client, handle_file
 
     client = Client(server, verbose=False)
-    client.predict(handle_file(str(corpus["good"])), "fcn8s", api_name="/segment")  # warm: models loaded
+    client.predict(handle_file(str(corpus["good"])), "fcn8s", api_name="/segment")
     client.predict(handle_file(str(corpus["good"])), "[[5, 5]]", "[1]", "", api_name="/sam_prompt")
-    before = rss()
+    client.rss_before = rss()
+    return client
 
-    for name, (h, w) in VALID.items():
-        labels, info = client.predict(handle_file(str(corpus[name])), "fcn8s", api_name="/segment")
-        assert (info["height"], info["width"]) == (h, w), name  # upright, at the image's own size
-        assert np.array(Image.open(labels)).shape == (h, w), name
-    for name, message in BROKEN.items():
-        with pytest.raises(Exception, match=message):
-            client.predict(handle_file(str(corpus[name])), "fcn8s", api_name="/segment")
 
-    # SAM on the 8000x6000 photo: the prompt is given and answered in the photo's own pixels
+@pytest.mark.parametrize("name", VALID)
+def test_an_unusual_but_valid_image_is_segmented_upright_at_its_size(client, corpus, name):
+    from gradio_client import handle_file
+
+    labels, info = client.predict(handle_file(str(corpus[name])), "fcn8s", api_name="/segment")
+    assert (info["height"], info["width"]) == VALID[name]
+    assert np.array(Image.open(labels)).shape == VALID[name]
+
+
+@pytest.mark.parametrize("name", BROKEN)
+def test_a_broken_image_gets_a_message(client, corpus, name):
+    from gradio_client import handle_file
+
+    with pytest.raises(Exception, match=BROKEN[name]):
+        client.predict(handle_file(str(corpus[name])), "fcn8s", api_name="/segment")
+
+
+def test_sam_answers_in_a_huge_photos_own_pixels(client, corpus):
+    from gradio_client import handle_file
+
     mask, sam = client.predict(handle_file(str(corpus["8000x6000"])), "[[7000, 5000]]", "[1]", "",
                                api_name="/sam_prompt")
     assert np.array(Image.open(mask)).shape == (6000, 8000) and sam["rle"]["size"] == [6000, 8000]
-    image = handle_file(str(sample[0]))
-    for points, labels, box, message in [
-        ("[[900, 10]]", "[1]", "", "outside"), ("[[-5, 10]]", "[1]", "", "outside"),
-        ("[[NaN, 10]]", "[1]", "", "finite"), ("", "", "", "needs a prompt"),
-        ("", "", "[10, 10, 10, 50]", "zero area|empty"), ("[[1, 2], [3]]", "[1, 1]", "", "shaped \\[\\[x, y\\]"),
-        ("[[10, 10]]", "[1, 0]", "", "label"), ("{bad json", "[1]", "", "must be JSON"),
-    ]:
-        with pytest.raises(Exception, match=message):
-            client.predict(image, points, labels, box, api_name="/sam_prompt")
 
-    small = tmp_path / "small.png"
-    Image.fromarray(np.zeros((10, 10), np.uint8)).save(small)
-    unknown = tmp_path / "unknown.png"
-    Image.fromarray(np.full((360, 480), 40, np.uint8)).save(unknown)
-    rgb = tmp_path / "rgb.png"
-    Image.fromarray(np.full((360, 480, 3), (5, 6, 7), np.uint8)).save(rgb)
-    prediction = handle_file(str(sample[1]))
-    for truth, message in [(small, "made for this image"), (unknown, "class ids \\[40\\]"),
-                           (rgb, "outside the CamVid palette"), (corpus["text named .png"], "not a readable image")]:
-        with pytest.raises(Exception, match=message):
-            client.predict(prediction, handle_file(str(truth)), api_name="/score")
+
+@pytest.mark.parametrize("points, labels, box, message", [
+    ("[[900, 10]]", "[1]", "", "outside"), ("[[-5, 10]]", "[1]", "", "outside"),
+    ("[[NaN, 10]]", "[1]", "", "finite"), ("", "", "", "needs a prompt"),
+    ("", "", "[10, 10, 10, 50]", "zero area|empty"), ("[[1, 2], [3]]", "[1, 1]", "", "shaped \\[\\[x, y\\]"),
+    ("[[10, 10]]", "[1, 0]", "", "label"), ("{bad json", "[1]", "", "must be JSON"),
+])
+def test_a_bad_sam_prompt_gets_a_message(client, sample, points, labels, box, message):
+    from gradio_client import handle_file
+
+    with pytest.raises(Exception, match=message):
+        client.predict(handle_file(str(sample[0])), points, labels, box, api_name="/sam_prompt")
+
+
+def _truth(kind: str, folder: Path, corpus: dict) -> Path:
+    """A ground truth that /score must refuse, made in `folder`."""
+    arrays = {"small": np.zeros((10, 10), np.uint8), "unknown": np.full((360, 480), 40, np.uint8),
+              "rgb": np.full((360, 480, 3), (5, 6, 7), np.uint8)}
+    if kind not in arrays:
+        return corpus[kind]
+    Image.fromarray(arrays[kind]).save(folder / f"{kind}.png")
+    return folder / f"{kind}.png"
+
+
+@pytest.mark.parametrize("kind, message", [("small", "made for this image"), ("unknown", "class ids \\[40\\]"),
+                                           ("rgb", "outside the CamVid palette"),
+                                           ("text named .png", "not a readable image")])
+def test_a_bad_ground_truth_gets_a_message(client, corpus, sample, tmp_path, kind, message):
+    from gradio_client import handle_file
+
+    with pytest.raises(Exception, match=message):
+        client.predict(handle_file(str(sample[1])), handle_file(str(_truth(kind, tmp_path, corpus))),
+                       api_name="/score")
+
+
+def test_a_path_for_a_model_name_is_refused(client, sample):
+    from gradio_client import handle_file
+
     with pytest.raises(Exception, match="unknown or unavailable model"):
-        client.predict(image, "../weights/camvid/fcn8s", api_name="/segment")
+        client.predict(handle_file(str(sample[0])), "../weights/camvid/fcn8s", api_name="/segment")
 
-    # still serving, and the memory the corpus took is given back
-    labels, info = client.predict(image, "fcn8s", api_name="/segment")
+
+def test_after_the_corpus_the_server_still_serves_and_gives_the_memory_back(client, sample):
+    """Last in this file: it reads the memory after every case above (pytest runs them in order)."""
+    from gradio_client import handle_file
+
+    labels, info = client.predict(handle_file(str(sample[0])), "fcn8s", api_name="/segment")
     assert info["height"] == 360 and np.array(Image.open(labels)).shape == (360, 480)
-    grown = (rss() - before) / MB
+    grown = (rss() - client.rss_before) / MB
     print(f"RSS after the corpus: {grown:+.0f} MiB")
     assert grown < 100, f"memory grew by {grown:.0f} MiB over the corpus"

@@ -9,8 +9,9 @@ from conftest import save_mask2former
 from seg.data.camvid import CLASSES, OTHER
 from seg.pretrained import hub_segmenter
 from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
-from seg.pretrained.mask2former import Mask2Former
-from seg.zoo import PretrainedModel, Zoo, family_of
+from seg.pretrained.mask2former import Mask2FormerSegmenter
+from seg.semantic import PretrainedModel
+from seg.zoo import Zoo, family_of
 
 CITYSCAPES = list(CITYSCAPES_TO_CAMVID)
 
@@ -28,7 +29,7 @@ def image(h, w, seed=0):
 
 @pytest.mark.parametrize("size", [(120, 160), (97, 301), (200, 90)])
 def test_labels_are_the_processors_own_semantic_post_processing(cityscapes_folder, size):
-    m2f = Mask2Former.load(cityscapes_folder, local_files_only=True)
+    m2f = Mask2FormerSegmenter.load(cityscapes_folder, local_files_only=True)
     assert m2f.label_space == "cityscapes" and m2f.class_names == CITYSCAPES
     img = image(*size)
     result = m2f.segment(img)
@@ -46,7 +47,7 @@ def test_labels_are_the_processors_own_semantic_post_processing(cityscapes_folde
 
 def test_large_inputs_are_post_processed_at_a_bounded_size(cityscapes_folder, monkeypatch):
     monkeypatch.setattr(hub_segmenter, "MAX_SIDE", 100)
-    m2f = Mask2Former.load(cityscapes_folder, local_files_only=True)
+    m2f = Mask2FormerSegmenter.load(cityscapes_folder, local_files_only=True)
     img = image(100, 200, seed=1)
     with torch.no_grad():
         outputs = m2f.model(**m2f.processor(images=img, return_tensors="pt"))
@@ -65,7 +66,7 @@ def test_known_answer_through_the_camvid_mapping(tmp_path):
         model.class_predictor.bias.fill_(-10.0)
         model.class_predictor.bias[CITYSCAPES.index("car")] = 10.0
     model.save_pretrained(tmp_path)
-    result = Mask2Former.load(tmp_path).segment(image(90, 120))
+    result = Mask2FormerSegmenter.load(tmp_path).segment(image(90, 120))
     assert (result.labels == CITYSCAPES.index("car")).all()
     assert (result.to_camvid() == CLASSES.index("Car")).all()
 
@@ -74,7 +75,7 @@ def test_ade20k_names_map_with_the_segformer_table(tmp_path):
     names = [f"thing{i}" for i in range(150)]
     names[2], names[6], names[12] = "sky", "road, route", "person, individual, someone"
     save_mask2former(tmp_path, names)
-    m2f = Mask2Former.load(tmp_path)
+    m2f = Mask2FormerSegmenter.load(tmp_path)
     assert m2f.label_space == "ade20k"
     camvid = m2f.segment(image(64, 80)).to_camvid()
     assert camvid.shape == (64, 80) and camvid.max() <= OTHER
@@ -86,16 +87,16 @@ def test_the_zoo_offers_it_beside_the_others(cityscapes_folder, weights_dir):
     key = str(cityscapes_folder)
     assert zoo.semantic_names()[key] == f"Mask2Former pretrained ({cityscapes_folder.name})"
     model = zoo.semantic(key)
-    assert isinstance(model, PretrainedModel) and isinstance(model.segmenter, Mask2Former)
+    assert isinstance(model, PretrainedModel) and isinstance(model.segmenter, Mask2FormerSegmenter)
     probs = model.probabilities(image(90, 120))
-    camvid = model.to_camvid(probs.argmax(0).numpy())
+    camvid = model.class_map[probs.argmax(0).numpy()]
     assert camvid.shape == (90, 120) and camvid.max() <= OTHER
 
 
 def test_offline_without_the_weights_says_how_to_get_them(tmp_path, weights_dir):
     name = "facebook/mask2former-swin-tiny-cityscapes-semantic"
     with pytest.raises(FileNotFoundError, match=f"huggingface-cli download {name}"):
-        Mask2Former.load(name, cache_dir=str(tmp_path), local_files_only=True)
+        Mask2FormerSegmenter.load(name, cache_dir=str(tmp_path), local_files_only=True)
     zoo = Zoo(weights_dir, pretrained=(name,))
     assert name not in zoo.semantic_names()
     [(title, how)] = [m for m in zoo.missing() if "Mask2Former" in m[0]]

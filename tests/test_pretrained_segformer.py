@@ -8,16 +8,15 @@ import torch.nn.functional as F
 from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
 
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, OTHER
-from seg.metrics import SegmentationMetrics
+from seg.metrics import SegmentationMetrics, mean_present
 from seg.pretrained import hub_segmenter
 from seg.pretrained.label_mapping import (
     ADE20K_TO_CAMVID,
     CITYSCAPES_TO_CAMVID,
-    camvid_miou,
     lookup_table,
     map_labels,
 )
-from seg.pretrained.segformer import SegFormer
+from seg.pretrained.segformer import SegFormerSegmenter
 
 CITYSCAPES = list(CITYSCAPES_TO_CAMVID)
 # 150 ADE20K-style labels: a few real ones (with ADE's synonyms) among placeholders
@@ -49,7 +48,7 @@ def image(h, w, seed=0):
 
 @pytest.mark.parametrize("size", [(360, 480), (512, 512), (97, 301)])
 def test_labels_at_the_image_size_with_the_models_own_post_processing(cityscapes_folder, size):
-    segformer = SegFormer.load(cityscapes_folder)
+    segformer = SegFormerSegmenter.load(cityscapes_folder)
     assert segformer.label_space == "cityscapes" and segformer.class_names == CITYSCAPES
     img = image(*size)
     result = segformer.segment(img)
@@ -68,7 +67,7 @@ def test_labels_at_the_image_size_with_the_models_own_post_processing(cityscapes
 
 def test_large_inputs_are_post_processed_at_a_bounded_size(cityscapes_folder, monkeypatch):
     monkeypatch.setattr(hub_segmenter, "MAX_SIDE", 256)
-    segformer = SegFormer.load(cityscapes_folder)
+    segformer = SegFormerSegmenter.load(cityscapes_folder)
     img = image(256, 512, seed=1)
     result = segformer.segment(img)
     assert result.labels.shape == (256, 512)
@@ -88,14 +87,14 @@ def test_known_answer_through_the_camvid_mapping(tmp_path):
         classifier.bias.zero_()
         classifier.bias[CITYSCAPES.index("car")] = 5.0
     model.save_pretrained(tmp_path)
-    result = SegFormer.load(tmp_path).segment(image(120, 160))
+    result = SegFormerSegmenter.load(tmp_path).segment(image(120, 160))
     assert (result.labels == CITYSCAPES.index("car")).all()
     assert (result.to_camvid() == CLASSES.index("Car")).all()
 
 
 def test_ade20k_models_map_by_name(tmp_path):
     save_segformer(tmp_path, ADE)
-    segformer = SegFormer.load(tmp_path)
+    segformer = SegFormerSegmenter.load(tmp_path)
     assert segformer.label_space == "ade20k"
     table = lookup_table(ADE, ADE20K_TO_CAMVID)
     assert [CLASSES_WITH_OTHER[table[i]] for i in (2, 12, 20, 6, 4, 0)] == ["Sky", "Pedestrian", "Car", "Road",
@@ -121,7 +120,7 @@ def test_other_counts_as_wrong_when_scored():
     metrics.update(pred=pred, target=truth)
     scores = metrics.compute()
     assert scores.iou[CLASSES.index("Road")] == 0.5
-    assert camvid_miou(scores.iou) == 0.5  # "other" is not a CamVid class to average in
+    assert mean_present(scores.iou[:OTHER]) == 0.5  # "other" is not a CamVid class to average in
     assert scores.pixel_accuracy == 0.5
     with pytest.raises(ValueError, match="table covers 19"):
         map_labels(np.array([[25]]), lookup_table(CITYSCAPES, CITYSCAPES_TO_CAMVID))
@@ -129,20 +128,31 @@ def test_other_counts_as_wrong_when_scored():
 
 def test_offline_without_the_weights_says_how_to_get_them(tmp_path):
     with pytest.raises(FileNotFoundError, match="huggingface-cli download nvidia/segformer-b0-finetuned-ade-512-512"):
-        SegFormer.load("nvidia/segformer-b0-finetuned-ade-512-512", cache_dir=str(tmp_path), local_files_only=True)
+        SegFormerSegmenter.load("nvidia/segformer-b0-finetuned-ade-512-512", cache_dir=str(tmp_path),
+                                local_files_only=True)
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
-        SegFormer.load(tmp_path / "no-such-folder", local_files_only=True)
+        SegFormerSegmenter.load(tmp_path / "no-such-folder", local_files_only=True)
 
 
 def test_bad_image(cityscapes_folder):
     with pytest.raises(ValueError, match="uint8 RGB"):
-        SegFormer.load(cityscapes_folder).segment(np.zeros((10, 10), np.uint8))
+        SegFormerSegmenter.load(cityscapes_folder).segment(np.zeros((10, 10), np.uint8))
 
 
 def test_a_segformer_trained_on_camvid_loads_from_its_folder_and_needs_no_mapping(tmp_path):
     save_segformer(tmp_path, list(CLASSES), size=256)
-    segformer = SegFormer.load(tmp_path, local_files_only=True)
+    segformer = SegFormerSegmenter.load(tmp_path, local_files_only=True)
     assert segformer.label_space == "camvid"
     result = segformer.segment(image(90, 120))
     np.testing.assert_array_equal(result.to_camvid(), result.labels)
     assert result.labels.max() < len(CLASSES)
+
+
+def test_a_model_whose_classes_map_to_nothing_is_refused_with_a_reason():
+    from types import SimpleNamespace
+
+    from seg.semantic import PretrainedModel
+
+    unknown = SimpleNamespace(name="someone/unknown", class_names=["a", "b", "c"], class_map=None, model=None)
+    with pytest.raises(ValueError, match="cannot be mapped to CamVid"):
+        PretrainedModel(unknown)

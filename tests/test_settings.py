@@ -32,7 +32,7 @@ def test_weights_dir(app, weights_dir, tmp_path):
 
 
 def test_pretrained_models(app, weights_dir, tmp_path):
-    folder = str(weights_dir / "camvid" / "segformer-b0")  # a save_pretrained folder
+    folder = str(weights_dir / "camvid" / "segformer_b0")  # a save_pretrained folder
     listed = zoo(app, SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS=f" {folder} ,nobody/not-cached")
     assert list(listed.semantic_names()) == [folder]
     assert listed.entries[folder].kind == "segformer"

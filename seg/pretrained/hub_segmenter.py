@@ -20,26 +20,26 @@ import torch
 import torch.nn.functional as F
 
 from ..data.io import check_image
-from .label_mapping import CAMVID_CLASSES, TABLES, lookup_table, map_labels
+from .label_mapping import CAMVID_CLASSES, camvid_class_map, map_labels
 
 MAX_SIDE = 2048
 
 
 @dataclass(frozen=True)
 class SemanticResult:
-    """labels: (H, W) int64 class ids in `class_names`; label_space: "cityscapes", "ade20k", "camvid" or None."""
+    """labels: (H, W) int64 class ids in `class_names`; label_space: "cityscapes", "ade20k", "camvid"
+    or None; class_map: the model's `HubSegmenter.class_map`."""
 
     labels: np.ndarray
     class_names: list[str]
     label_space: str | None
+    class_map: np.ndarray | None
 
     def to_camvid(self) -> np.ndarray:
         """The label map in CamVid ids (OTHER = 11 where a class has no counterpart)."""
-        if self.label_space == "camvid":
-            return self.labels.astype(np.uint8)
-        if self.label_space not in TABLES:
+        if self.class_map is None:
             raise ValueError(f"no mapping from this model's classes to CamVid (label space {self.label_space!r})")
-        return map_labels(self.labels, lookup_table(self.class_names, TABLES[self.label_space]))
+        return map_labels(self.labels, self.class_map)
 
 
 def guess_label_space(class_names: list[str]) -> str | None:
@@ -89,6 +89,7 @@ class HubSegmenter:
         config = model.config
         self.class_names = [config.id2label[i] for i in range(config.num_labels)]
         self.label_space = self.known_models.get(name) or guess_label_space(self.class_names)
+        self.class_map = camvid_class_map(self.class_names, self.label_space)  # once, not per image
 
     @classmethod
     def load(cls, name_or_path: str | os.PathLike, *, device: str | torch.device = "cpu",
@@ -147,7 +148,7 @@ class HubSegmenter:
         if tuple(labels.shape) != size:
             labels = F.interpolate(labels[None, None].float(), size=size, mode="nearest-exact")[0, 0].long()
         return SemanticResult(labels=labels.cpu().numpy().astype(np.int64), class_names=self.class_names,
-                              label_space=self.label_space)
+                              label_space=self.label_space, class_map=self.class_map)
 
     def probabilities(self, image: np.ndarray) -> torch.Tensor:
         """`(C, H, W)` float32 class probabilities at the image's size, in this model's classes. Their

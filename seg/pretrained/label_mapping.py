@@ -10,7 +10,8 @@ wherever the ground truth has a CamVid class, never silently dropped.
 
 To score a mapped prediction, count "other" as a twelfth class that the ground truth never
 contains: `SegmentationMetrics(num_classes=len(CLASSES_WITH_OTHER))`, then average the first 11
-per-class IoUs (`camvid_miou`). "Other" pixels then cost the true class its recall, as they should.
+per-class IoUs (`seg.metrics.mean_present(scores.iou[:OTHER])`, as `seg.compare.score` does). "Other"
+pixels then cost the true class its recall, as they should.
 """
 
 import numpy as np
@@ -63,16 +64,19 @@ def lookup_table(source_classes: list[str], table: dict[str, str | None]) -> np.
     return out
 
 
+def camvid_class_map(class_names: list[str], label_space: str | None) -> np.ndarray | None:
+    """(C,) uint8: the CamVid id (or OTHER) of each of a model's classes; None when its label
+    space has no table (then it cannot be scored against CamVid)."""
+    if label_space == "camvid":
+        return np.arange(len(class_names), dtype=np.uint8)
+    if label_space in TABLES:
+        return lookup_table(class_names, TABLES[label_space])
+    return None
+
+
 def map_labels(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Source-class label map `(H, W)` -> CamVid ids `(H, W) uint8` (OTHER for unmatched classes)."""
     labels = np.asarray(labels)
     if labels.size and (labels.min() < 0 or labels.max() >= len(table)):
         raise ValueError(f"labels hold ids up to {labels.max()}, but the table covers {len(table)} classes")
     return table[labels]
-
-
-def camvid_miou(iou: np.ndarray) -> float:
-    """mIoU over CamVid's 11 classes from per-class IoUs scored with CLASSES_WITH_OTHER (NaN = absent)."""
-    values = np.asarray(iou)[:OTHER]
-    values = values[~np.isnan(values)]
-    return float(values.mean()) if values.size else float("nan")

@@ -2,7 +2,7 @@
 mask queries, each with a class, instead of a class per pixel. Semantic checkpoints by Hub id or
 local folder, behind the same interface as SegFormer:
 
-    m2f = Mask2Former.load("facebook/mask2former-swin-tiny-cityscapes-semantic")
+    m2f = Mask2FormerSegmenter.load("facebook/mask2former-swin-tiny-cityscapes-semantic")
     result = m2f.segment(image)                # labels (H, W) at the image's size + class names
     camvid = result.to_camvid()                # CamVid's 11 classes (+ "other"), SegFormer's tables
 
@@ -26,7 +26,7 @@ KNOWN_MODELS = {  # hub id -> label space of its classes (the swin-tiny semantic
 }
 
 
-class Mask2Former(HubSegmenter):
+class Mask2FormerSegmenter(HubSegmenter):
     model_class = "Mask2FormerForUniversalSegmentation"
     family = "Mask2Former"
 

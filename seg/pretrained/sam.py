@@ -67,6 +67,14 @@ VARIANTS = {
 }
 
 
+def variant_spec(variant: str) -> Variant:
+    """The description of SAM variant `variant`; ValueError naming the variants for an unknown one."""
+    if variant not in VARIANTS:
+        shown = repr(variant[:40]) if isinstance(variant, str) else type(variant).__name__
+        raise ValueError(f"unknown SAM variant {shown}: choose one of {', '.join(VARIANTS)}")
+    return VARIANTS[variant]
+
+
 def _import(package: str):
     with warnings.catch_warnings():  # mobile_sam's timm imports are noisy and harmless
         warnings.simplefilter("ignore")
@@ -83,9 +91,7 @@ def build_sam(variant: str, checkpoint: str | os.PathLike) -> nn.Module:
     The file is read with `weights_only=True`: tensors only, never arbitrary pickled objects.
     Raises ValueError for an unknown variant, an unreadable file, or weights of another variant.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown SAM variant {variant!r}: choose one of {', '.join(VARIANTS)}")
-    module = _import(VARIANTS[variant].package)
+    module = _import(variant_spec(variant).package)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = module.sam_model_registry[variant](checkpoint=None)
@@ -120,8 +126,7 @@ def find_checkpoint(variant: str, checkpoint: str | os.PathLike | None = None, *
 
     FileNotFoundError says how to get it; ValueError means a file was found but is not the right one.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown SAM variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    variant_spec(variant)
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         if not path.is_file():

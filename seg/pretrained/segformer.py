@@ -1,6 +1,6 @@
 """SegFormer (transformers' SegformerForSemanticSegmentation) by Hub id or local folder.
 
-    segformer = SegFormer.load("nvidia/segformer-b0-finetuned-cityscapes-1024-1024")
+    segformer = SegFormerSegmenter.load("nvidia/segformer-b0-finetuned-cityscapes-1024-1024")
     result = segformer.segment(image)          # labels (H, W) at the image's size + class names
     camvid = result.to_camvid()                # the same map in CamVid's 11 classes (+ "other")
 
@@ -20,7 +20,7 @@ KNOWN_MODELS = {  # hub id -> label space of its classes
 }
 
 
-class SegFormer(HubSegmenter):
+class SegFormerSegmenter(HubSegmenter):
     model_class = "SegformerForSemanticSegmentation"
     family = "SegFormer"
 
