@@ -25,22 +25,22 @@ import pandas as pd
 import torch
 from starlette.middleware import Middleware
 
-from seg import demos
 from seg.charts import click_chart, confusion_chart, per_class_chart
 from seg.clicks import THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
-from seg.compare import Comparison, compare, disagreement, run_model, score
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
-from seg.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
-                        save_prediction)
-from seg.limits import LIMITS as DEFAULT_LIMITS
+from seg.explorer import demos
+from seg.explorer.compare import Comparison, compare, disagreement, run_model, score
+from seg.explorer.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
+                                 save_prediction)
+from seg.explorer.prompts import (MODES, MaskChoices, ObjectMask, Objects, Prompts, draw_objects, draw_prompts,
+                                  parse_objects, parse_prompt, relate)
+from seg.explorer.zoo import TITLES, Zoo
 from seg.labels import IGNORE_INDEX
-from seg.prompts import (MODES, MaskChoices, ObjectMask, Objects, Prompts, draw_objects, draw_prompts, parse_objects,
-                         parse_prompt, relate)
+from seg.limits import LIMITS as DEFAULT_LIMITS
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, colorize, draw_contours, enlarge, overlay
-from seg.zoo import TITLES, Zoo
 from ui.files import Outputs
 from ui.guard import RequestGuard, guard_components, inside, upload_folder
 from ui.jobs import job, scrub
@@ -116,9 +116,19 @@ def status_markdown() -> str:
     return "\n\n".join(lines)
 
 
+# Page events run CPU work: they share one concurrency limit and are not callable through the API.
+PAGE = {"api_visibility": "private", "concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}
+API = {"concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}  # the documented endpoints share it too
+
+
+def default_models(names: dict) -> list[str]:
+    """The models ticked on first visit: the three that tell the upsampling story."""
+    return [k for k in ("fcn32s", "fcn8s", "unet") if k in names] or list(names)[:1]
+
+
 # ---------------------------------------------------------------- Compare
 TIMING_COLUMNS = ["model", "time (ms)"]
-METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"]  # seg.compare's rows, before a run
+METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"]  # compare's rows, before a run
 VIEWS = ("errors", "boundaries", "overlay", "ground truth")  # the large view's choices
 LARGE_SIDE = 960  # the large view's longer side at least (smaller photos are enlarged by a whole factor)
 
@@ -178,9 +188,9 @@ def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(tra
     note = f"Ground truth read as: {truth.format}." if truth else \
         "Add a ground truth (label ids or CamVid colours, PNG) to see metrics and errors."
     choices = [(p.title, k) for k, p in result.predictions.items()]
+    pick = lambda i: gr.update(choices=choices, value=choices[i][1])  # one update each: Gradio consumes them
     return CompareView(gr.update(value=tiles, columns=columns), timing, metrics, chart, files, note, result,
-                       gr.update(choices=choices, value=choices[0][1]), gr.update(choices=choices, value=choices[-1][1]),
-                       gr.update(choices=choices, value=choices[0][1]))
+                       model_a=pick(0), model_b=pick(-1), closer=pick(0))
 
 
 def view_legend(view: str) -> str:
@@ -249,6 +259,74 @@ def pick_sample(name):
     shutil.copyfile(data.images[index], image)
     shutil.copyfile(data.labels[index], truth)
     return str(image), str(truth)
+
+
+def compare_tab() -> tuple[gr.Image, gr.File]:
+    """The Compare tab's layout and events; returns its photo and ground truth (the SAM tab takes them)."""
+    names = ZOO.semantic_names()
+    defaults = default_models(names)
+    samples = [p.name for p in CamVid(SETTINGS.camvid_dir, "val").images] if SETTINGS.camvid_dir else []
+    compared = gr.State(None)  # the last comparison, whole: later views reuse it, nothing runs twice
+    with gr.Row():
+        with gr.Column(scale=1):
+            image_in = gr.Image(type="filepath", label="Photo", height=300, elem_id="photo",
+                                image_mode=None)  # our reader decodes it, after the size check
+            truth_in = gr.File(label="Ground truth (optional): label-id or CamVid-colour PNG",
+                               file_types=[".png"], type="filepath", elem_id="truth")
+            if EXAMPLES:
+                gr.Examples(EXAMPLES, inputs=[image_in, truth_in], api_visibility="private",
+                            label="Examples with ground truth: three CamVid photos (CC BY-NC 4.0), then "
+                                  "two drawn scenes, outside the models' domain (expect low scores)")
+            if samples:
+                sample = gr.Dropdown(samples, value=None, label="CamVid val sample (image + ground truth)")
+                sample.change(pick_sample, sample, [image_in, truth_in], **PAGE)
+            models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=defaults, label="Models")
+            with gr.Row():
+                tta = gr.Checkbox(label="Test-time augmentation (flips x 3 scales)")
+                crf = gr.Checkbox(label="Dense CRF refinement")
+            go = gr.Button("Segment", variant="primary", elem_id="segment")
+        with gr.Column(scale=2):
+            gallery = gr.Gallery(label="Predictions (with a ground truth: overlay, errors, boundaries)",
+                                 columns=3, height="auto", object_fit="contain",
+                                 elem_id="predictions")  # every tile in view, none scrolled away
+            gr.HTML(legend_html(CLASSES_WITH_OTHER, DISPLAY_PALETTE))
+            truth_note = gr.Markdown()
+            # full width, one above the other: every metric visible without scrolling sideways
+            metrics = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), interactive=False,
+                                   label="Metrics against the ground truth", elem_id="metrics")
+            timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), label="Time per model",
+                                  interactive=False)
+            chart = gr.Image(show_label=False, type="numpy", interactive=False)  # titled inside
+            downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON",
+                                file_count="multiple")
+    gr.Markdown("### Look closely at one model", elem_id="look-title")
+    with gr.Row():
+        look_model = gr.Radio([], label="Model", elem_id="look-model")
+        look_view = gr.Radio(list(VIEWS), value="errors", label="View", elem_id="look-view")
+    with gr.Row():
+        with gr.Column(scale=3):
+            look_image = gr.Image(show_label=False, interactive=False, height=560, elem_id="look-image")
+            look_legend = gr.HTML(view_legend("errors"))
+            look_text = gr.Markdown("Run a comparison first, then pick a model here.", elem_id="look-text")
+        with gr.Column(scale=2):
+            look_chart = gr.Image(show_label=False, interactive=False, elem_id="confusion")  # titled inside
+            with gr.Accordion("Pixel counts (rows: true class; columns: predicted)", open=False):
+                look_counts = gr.Dataframe(interactive=False, elem_id="confusion-counts")
+    look = [look_image, look_legend, look_text, look_chart, look_counts]
+    with gr.Accordion("Where do two models disagree?", open=False):
+        with gr.Row():
+            model_a = gr.Dropdown(label="Model A")
+            model_b = gr.Dropdown(label="Model B")
+            diff_go = gr.Button("Show disagreement")
+        diff_image = gr.Image(label="Disagreement", interactive=False)
+        diff_text = gr.Markdown()
+    go.click(run_compare, [image_in, truth_in, models, tta, crf],
+             [gallery, timing, metrics, chart, downloads, truth_note, compared, model_a, model_b, look_model],
+             **PAGE).success(look_closely, [compared, look_model, look_view], look, **PAGE)
+    look_model.input(look_closely, [compared, look_model, look_view], look, **PAGE)
+    look_view.input(look_closely, [compared, look_model, look_view], look, **PAGE)
+    diff_go.click(show_disagreement, [compared, model_a, model_b], [diff_image, diff_text], **PAGE)
+    return image_in, truth_in
 
 
 # ---------------------------------------------------------------- Prompt SAM
@@ -420,7 +498,8 @@ def export_objects(out: Path, objects: Objects, kept: dict[int, ObjectMask], *, 
     done = [o for o in objects.items if o.id in kept]
     instances = save_png(out / "instances.png", instance_ids([kept[o.id].mask for o in done]))
     coco = coco_objects(objects, {k: v.mask for k, v in kept.items()}, file_name=name, size=size,
-                        scores={k: v.score for k, v in kept.items()}, stability={k: v.stability for k, v in kept.items()})
+                        scores={k: v.score for k, v in kept.items()},
+                        stability={k: v.stability for k, v in kept.items()})
     return instances, coco
 
 
@@ -455,7 +534,7 @@ def sam_import(image, path):
     return sam_view(image, objects, None, sam_masks(image, objects), f"{len(objects.items)} object(s) imported.")
 
 
-RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true region"]  # seg.prompts.relate's rows
+RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true region"]  # prompts.relate's rows
 
 
 def semantic_labels(image: np.ndarray, keys, kept: dict | None) -> tuple[dict, dict]:
@@ -536,7 +615,7 @@ def sam_click_curve(image, truth, index, keys, semantic=None):
     last = decode(points, np.array([int(c[2]) for c in curve.clicks]))
     picture = draw_contours(draw_prompts(image, prompts, last), item["mask"], color=(255, 255, 255))
     reached = {t: curve.noc(t) for t in THRESHOLDS}
-    noc = ", ".join(f"NoC@{round(t * 100)} **{n if n else f'not reached in {CURVE_CLICKS}'}**" for t, n in reached.items())
+    noc = ", ".join(f"NoC@{round(t * 100)} **{n or f'not reached in {CURVE_CLICKS}'}**" for t, n in reached.items())
     best = max(levels.items(), key=lambda kv: kv[1]) if levels else None
     text = (f"SAM {ZOO.sam_variant}: IoU **{curve.ious[0]:.2f}** after 1 click, **{curve.ious[-1]:.2f}** after "
             f"{len(curve.ious)}; {noc}." + (f" Best semantic model on this object: {best[0]}, **{best[1]:.2f}** "
@@ -552,6 +631,94 @@ def pass_truth(path):
 def no_truth():
     """An uploaded photo comes without a ground truth: the one shown before was another photo's."""
     return None
+
+
+def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
+    """The Prompt SAM tab's layout and events; `image_in`, `truth_in`: the Compare tab's photo and truth."""
+    names = ZOO.semantic_names()
+    defaults = default_models(names)
+    notice = sam_notice()
+    gr.Markdown(notice, visible=bool(notice), elem_id="sam-unavailable")
+    sam_image, objects, sam_result = gr.State(None), gr.State(Objects()), gr.State(None)
+    kept, photo = gr.State({}), gr.State(None)  # each object's chosen mask; the photo's upload and digest
+    # The browser's local storage keeps the objects across reloads; a fixed key (not a secret: the
+    # value is clicks and an upload's path) so they also survive a server restart.
+    saved = gr.BrowserState(None, storage_key="seg-sam-objects", secret="seg-sam-objects")
+    with gr.Row():
+        with gr.Column(scale=2):
+            canvas = gr.Image(type="filepath", label="Click on the image", height=480,
+                              sources=["upload", "clipboard"], elem_id="sam-canvas", image_mode=None)
+            with gr.Row():
+                mode = gr.Radio(list(MODES), value="positive", label="Next click",
+                                info="box: two clicks on opposite corners")
+                from_compare = gr.Button("Use the Compare photo", elem_id="from-compare")
+                undo = gr.Button("Undo", elem_id="sam-undo")
+                clear = gr.Button("Clear")
+            sam_note = gr.Markdown(elem_id="sam-note")
+        with gr.Column(scale=1):
+            picker = gr.Radio([("object 1", 0)], value=0, label="Objects (clicks edit the selected one)",
+                              elem_id="sam-objects")
+            with gr.Row():
+                add = gr.Button("Add an object", elem_id="sam-add")
+                delete = gr.Button("Delete this object", elem_id="sam-delete")
+            choices = gr.Gallery(label="Masks for the selected object (click one to choose)", columns=1,
+                                 height=420, object_fit="contain", elem_id="sam-masks")
+            export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)",
+                               elem_id="sam-export")
+            sam_files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
+            coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"],
+                              type="filepath", elem_id="sam-import")
+    with gr.Row():
+        sam_truth = gr.File(label="Ground truth for this photo (optional): label-id or CamVid-colour PNG",
+                            file_types=[".png"], type="filepath", elem_id="sam-truth")
+        sam_models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=defaults,
+                                      label="Semantic models to ask")
+    relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?",
+                          elem_id="sam-relate")
+    relate_note = gr.Markdown(elem_id="sam-relate-note")
+    relate_table = gr.Dataframe(pd.DataFrame(columns=RELATE_COLUMNS), interactive=False,
+                                label="Class at the click, and overlap with SAM's mask")
+    view = [objects, canvas, choices, sam_result, kept, sam_note, picker]
+    opened = [sam_image, photo, *view]
+    # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
+    canvas.upload(sam_open, [canvas, saved], opened, **PAGE).success(no_truth, None, sam_truth, **PAGE)
+    from_compare.click(sam_open, [image_in, saved], opened, **PAGE).success(
+        pass_truth, truth_in, sam_truth, **PAGE)
+    # on opening the tab, not on page load: by then the browser has read its storage into `saved`
+    tab.select(sam_restore, [saved, sam_image], opened, **PAGE)
+    canvas.select(sam_click, [sam_image, objects, mode, kept], view, **PAGE)
+    undo.click(sam_undo, [sam_image, objects, kept], view, **PAGE)
+    clear.click(sam_clear, [sam_image, objects, kept], view, **PAGE)
+    add.click(sam_add, [sam_image, objects, kept], view, **PAGE)
+    picker.input(sam_pick, [sam_image, objects, kept, picker], view, **PAGE)
+    delete.click(sam_delete, [sam_image, objects, kept], view, **PAGE)
+    choices.select(sam_choose, [sam_image, objects, sam_result, kept], view, **PAGE)
+    export.click(sam_export, [sam_image, objects, kept, photo], sam_files, **PAGE)
+    coco_in.upload(sam_import, [sam_image, coco_in], view, **PAGE)
+    objects.change(sam_save, [photo, objects], saved, **PAGE)
+    semantic = gr.State(None)  # the semantic models' labels on this photo: each runs once per photo
+    relate_go.click(sam_relate, [sam_image, objects, kept, sam_models, sam_truth, semantic],
+                    [relate_table, relate_note, semantic], **PAGE)
+    with gr.Accordion("SAM's click curve against the ground truth", open=False, elem_id="curve"):
+        gr.Markdown(f"Pick an object of the ground truth above and let the app click for you, as in "
+                    f"interactive-segmentation benchmarks: the first click at the object's most interior "
+                    f"point, each next one at the centre of the largest error (positive where SAM missed "
+                    f"the object, negative where it spilled over). The chart shows SAM's IoU after 1 to "
+                    f"{CURVE_CLICKS} clicks beside each ticked semantic model's IoU on the same object; "
+                    f"NoC@85 and NoC@90 are the clicks SAM needs to reach 0.85 and 0.90.")
+        curve_truth = gr.State(None)  # the ground truth's labels and objects, read once per upload
+        with gr.Row():
+            curve_pick = gr.Dropdown([], label="Object (a connected region of one class, largest first)",
+                                     elem_id="curve-object")
+            curve_go = gr.Button(f"Click for me ({CURVE_CLICKS} clicks)", elem_id="curve-go")
+        with gr.Row():
+            curve_chart = gr.Image(show_label=False, interactive=False, elem_id="curve-chart")  # titled inside
+            curve_image = gr.Image(label="True outline (white), the clicks, SAM's mask after the last",
+                                   interactive=False, elem_id="curve-image")
+        curve_text = gr.Markdown(elem_id="curve-text")
+    sam_truth.change(sam_curve_objects, [sam_image, sam_truth], [curve_pick, curve_truth], **PAGE)
+    curve_go.click(sam_click_curve, [sam_image, curve_truth, curve_pick, sam_models, semantic],
+                   [curve_chart, curve_image, curve_text, semantic], **PAGE)
 
 
 # ---------------------------------------------------------------- Learn
@@ -649,6 +816,59 @@ RECEPTIVE_PRESETS = {"one 3x3, rate 1": (1,), "one 3x3, rate 2": (2,), "one 3x3,
                      "four layers, rates 1-2-4-8": (1, 2, 4, 8)}
 
 
+def learn_tab(demo: gr.Blocks, tab: gr.Tab) -> None:
+    """The Learn tab's layout and events."""
+    gr.Markdown("### Skip connections: FCN-32s vs FCN-8s vs U-Net\nFCN-32s predicts on a grid 32 times "
+                "coarser than the image and upsamples it; FCN-8s adds finer features from two earlier "
+                "stages; U-Net decodes back to full resolution with a skip at every scale. Watch the "
+                "boundaries: the white lines are the true ones. BF is the boundary F-score with a 1-pixel "
+                "tolerance; one scene can go against the trend, so the table also gives each model's "
+                "scores over 32 other scenes.")
+    seed = gr.State(0)
+    with gr.Row(equal_height=True):
+        scene = gr.Image(label="Scene", interactive=False, height=220, scale=1)
+        with gr.Column(scale=3):
+            scene_table = gr.Dataframe(interactive=False, elem_id="scene-table")
+            new_scene = gr.Button("New scene", variant="primary", elem_id="new-scene")
+    scene_preds = gr.Gallery(label="Ground truth and predictions", columns=4, height="auto",
+                             object_fit="contain", elem_id="scene-preds")
+    new_scene.click(learn_scene, seed, [seed, scene, scene_preds, scene_table], **PAGE)
+    tab.select(learn_first_scene, seed, [seed, scene, scene_preds, scene_table], **PAGE)
+
+    gr.Markdown("### Cross-entropy vs Dice on a small foreground\nTwo copies of one small U-Net see the "
+                "same batches. With tiny objects, most pixels are background: cross-entropy can get a "
+                "low loss by predicting background everywhere; Dice scores each class's overlap, so the "
+                "objects count as much as the background.")
+    race = gr.State(None)
+    with gr.Row():
+        object_size = gr.Slider(0.04, 0.3, value=0.08, step=0.01, label="Object size (fraction of side)",
+                                info="changing it starts both models afresh")
+        train = gr.Button("Train 50 steps", variant="primary", elem_id="train")
+    with gr.Row():
+        # the series' colours are fixed and named in the labels: the plot's own legend can be cut off
+        curve = gr.LinePlot(x="step", y="IoU", color="trained with", color_map=LOSS_COLOURS, y_lim=[0, 1],
+                            label="Mean IoU over the objects, 16 held-out scenes (blue: cross-entropy, "
+                                  "orange: Dice)", elem_id="race-iou")
+        losses = gr.LinePlot(x="step", y="loss", color="trained with", color_map=LOSS_COLOURS,
+                             label="Training loss (blue: cross-entropy, orange: Dice)")
+    race_preds = gr.Gallery(label="One held-out scene (true borders drawn)", columns=4, height="auto",
+                            object_fit="contain", elem_id="race-preds")
+    race_text = gr.Markdown("Press **Train 50 steps**: both models start from the same weights.",
+                            elem_id="race-text")
+    train.click(learn_train, [race, object_size], [race, curve, losses, race_preds, race_text], **PAGE)
+
+    gr.Markdown("### Dilated convolutions and gridding\nA 3x3 kernel at rate r samples 9 pixels r apart. "
+                "Stacking equal rates leaves holes the network never sees; mixing rates fills them.")
+    with gr.Row():
+        preset = gr.Radio(list(RECEPTIVE_PRESETS), value="three layers, rates 2-2-2 (gridding)",
+                          label="Layers")
+        field = gr.Image(label="Input pixels that reach the centre output (brighter: more paths)",
+                         interactive=False, height=380)
+    field_text = gr.Markdown()
+    preset.change(learn_receptive, preset, [field, field_text], **PAGE)
+    demo.load(learn_receptive, preset, [field, field_text], **PAGE)
+
+
 # ---------------------------------------------------------------- Leaderboard
 def leaderboard() -> tuple[str, pd.DataFrame]:
     """The caption and the table of leaderboard/leaderboard.json (percentages, one decimal)."""
@@ -668,6 +888,15 @@ def leaderboard() -> tuple[str, pd.DataFrame]:
                            "trained": m["training"]}
                           for m in board["models"]])
     return caption, table
+
+
+def leaderboard_tab() -> None:
+    """The Leaderboard tab: the shipped models' figures, read from leaderboard/."""
+    caption, table = leaderboard()
+    gr.Markdown(caption)
+    gr.Dataframe(table, interactive=False, wrap=True, elem_id="leaderboard")
+    if (LEADERBOARD / "per_class_iou.png").is_file():  # the chart carries its own title
+        gr.Image(str(LEADERBOARD / "per_class_iou.png"), show_label=False, interactive=False)
 
 
 # ---------------------------------------------------------------- API (scripted use)
@@ -726,6 +955,23 @@ def api_score(prediction_path, truth_path):
     return {"ground_truth_format": truth.format, **score(prediction, truth.labels)}
 
 
+def api_endpoints() -> None:
+    """The endpoints for scripted use (README, "Use via API"), on hidden components."""
+    with gr.Row(visible=False):
+        # files, not gr.Image: our reader, not the component's, meets broken uploads and says why
+        api_image, api_model = gr.File(type="filepath"), gr.Textbox()
+        api_points, api_labels, api_box = gr.Textbox(), gr.Textbox(), gr.Textbox()
+        api_pred, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
+        api_file, api_json = gr.File(), gr.JSON()
+        gr.Button().click(api_segment, [api_image, api_model], [api_file, api_json], api_name="segment", **API)
+        gr.Button().click(api_sam, [api_image, api_points, api_labels, api_box], [api_file, api_json],
+                          api_name="sam_prompt", **API)
+        api_objects = gr.Textbox()
+        gr.Button().click(api_sam_objects, [api_image, api_objects], [api_file, api_json], api_name="sam_objects",
+                          **API)
+        gr.Button().click(api_score, [api_pred, api_truth], api_json, api_name="score", **API)
+
+
 # ---------------------------------------------------------------- layout
 CSS = """
 .legend {display:flex; flex-wrap:wrap; gap:6px 14px; font-size:0.85rem; margin:4px 0}
@@ -737,11 +983,6 @@ CSS = """
 #predictions .gallery-container, #scene-preds .gallery-container, #race-preds .gallery-container {height:auto}
 .legend-note {margin:6px 0 2px; font-size:0.85rem}
 """
-
-
-def default_models(names: dict) -> list[str]:
-    """The models ticked on first visit: the three that tell the upsampling story."""
-    return [k for k in ("fcn32s", "fcn8s", "unet") if k in names] or list(names)[:1]
 
 
 def warm_up(demo: gr.Blocks) -> threading.Thread:
@@ -768,237 +1009,21 @@ def warm_up(demo: gr.Blocks) -> threading.Thread:
     thread.start()
     return thread
 
-
 def build() -> gr.Blocks:
-    names = ZOO.semantic_names()
-    defaults = default_models(names)
-    camvid_root = SETTINGS.camvid_dir
-    samples = [p.name for p in CamVid(camvid_root, "val").images] if camvid_root else []
-    # Page events run CPU work: they share one concurrency limit and are not callable through the API.
-    page = {"api_visibility": "private", "concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}
-    api = {"concurrency_id": "cpu", "concurrency_limit": CONCURRENCY}
     keep = (LIMITS.keep_files_seconds, LIMITS.keep_files_seconds)  # uploads and outputs: checked and deleted hourly
     with gr.Blocks(title="Segmentation explorer", delete_cache=keep) as demo:
         gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "
                     "SegFormer and SAM, measured against your ground truth.", elem_id="title")
         gr.Markdown(status_markdown())
-        compared = gr.State(None)  # the last comparison, whole: later views reuse it, nothing runs twice
         with gr.Tab("Compare"):
-            with gr.Row():
-                with gr.Column(scale=1):
-                    image_in = gr.Image(type="filepath", label="Photo", height=300, elem_id="photo",
-                                        image_mode=None)  # our reader decodes it, after the size check
-                    truth_in = gr.File(label="Ground truth (optional): label-id or CamVid-colour PNG",
-                                       file_types=[".png"], type="filepath", elem_id="truth")
-                    if EXAMPLES:
-                        gr.Examples(EXAMPLES, inputs=[image_in, truth_in], api_visibility="private",
-                                    label="Examples with ground truth: three CamVid photos (CC BY-NC 4.0), then "
-                                          "two drawn scenes, outside the models' domain (expect low scores)")
-                    if samples:
-                        sample = gr.Dropdown(samples, value=None, label="CamVid val sample (image + ground truth)")
-                        sample.change(pick_sample, sample, [image_in, truth_in], **page)
-                    models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=defaults, label="Models")
-                    with gr.Row():
-                        tta = gr.Checkbox(label="Test-time augmentation (flips x 3 scales)")
-                        crf = gr.Checkbox(label="Dense CRF refinement")
-                    go = gr.Button("Segment", variant="primary", elem_id="segment")
-                with gr.Column(scale=2):
-                    gallery = gr.Gallery(label="Predictions (with a ground truth: overlay, errors, boundaries)",
-                                         columns=3, height="auto", object_fit="contain",
-                                         elem_id="predictions")  # every tile in view, none scrolled away
-                    gr.HTML(legend_html(CLASSES_WITH_OTHER, DISPLAY_PALETTE))
-                    truth_note = gr.Markdown()
-                    # full width, one above the other: every metric visible without scrolling sideways
-                    metrics = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), interactive=False,
-                                           label="Metrics against the ground truth", elem_id="metrics")
-                    timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), label="Time per model",
-                                          interactive=False)
-                    chart = gr.Image(show_label=False, type="numpy", interactive=False)  # titled inside
-                    downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON",
-                                        file_count="multiple")
-            gr.Markdown("### Look closely at one model", elem_id="look-title")
-            with gr.Row():
-                look_model = gr.Radio([], label="Model", elem_id="look-model")
-                look_view = gr.Radio(list(VIEWS), value="errors", label="View", elem_id="look-view")
-            with gr.Row():
-                with gr.Column(scale=3):
-                    look_image = gr.Image(show_label=False, interactive=False, height=560, elem_id="look-image")
-                    look_legend = gr.HTML(view_legend("errors"))
-                    look_text = gr.Markdown("Run a comparison first, then pick a model here.", elem_id="look-text")
-                with gr.Column(scale=2):
-                    look_chart = gr.Image(show_label=False, interactive=False, elem_id="confusion")  # titled inside
-                    with gr.Accordion("Pixel counts (rows: true class; columns: predicted)", open=False):
-                        look_counts = gr.Dataframe(interactive=False, elem_id="confusion-counts")
-            look = [look_image, look_legend, look_text, look_chart, look_counts]
-            with gr.Accordion("Where do two models disagree?", open=False):
-                with gr.Row():
-                    model_a = gr.Dropdown(label="Model A")
-                    model_b = gr.Dropdown(label="Model B")
-                    diff_go = gr.Button("Show disagreement")
-                diff_image = gr.Image(label="Disagreement", interactive=False)
-                diff_text = gr.Markdown()
-            go.click(run_compare, [image_in, truth_in, models, tta, crf],
-                     [gallery, timing, metrics, chart, downloads, truth_note, compared, model_a, model_b, look_model],
-                     **page).success(look_closely, [compared, look_model, look_view], look, **page)
-            look_model.input(look_closely, [compared, look_model, look_view], look, **page)
-            look_view.input(look_closely, [compared, look_model, look_view], look, **page)
-            diff_go.click(show_disagreement, [compared, model_a, model_b], [diff_image, diff_text], **page)
-
-        with gr.Tab("Prompt SAM") as sam_tab:
-            notice = sam_notice()
-            gr.Markdown(notice, visible=bool(notice), elem_id="sam-unavailable")
-            sam_image, objects, sam_result = gr.State(None), gr.State(Objects()), gr.State(None)
-            kept, photo = gr.State({}), gr.State(None)  # each object's chosen mask; the photo's upload and digest
-            # The browser's local storage keeps the objects across reloads; a fixed key (not a secret: the
-            # value is clicks and an upload's path) so they also survive a server restart.
-            saved = gr.BrowserState(None, storage_key="seg-sam-objects", secret="seg-sam-objects")
-            with gr.Row():
-                with gr.Column(scale=2):
-                    canvas = gr.Image(type="filepath", label="Click on the image", height=480,
-                                      sources=["upload", "clipboard"], elem_id="sam-canvas", image_mode=None)
-                    with gr.Row():
-                        mode = gr.Radio(list(MODES), value="positive", label="Next click",
-                                        info="box: two clicks on opposite corners")
-                        from_compare = gr.Button("Use the Compare photo", elem_id="from-compare")
-                        undo = gr.Button("Undo", elem_id="sam-undo")
-                        clear = gr.Button("Clear")
-                    sam_note = gr.Markdown(elem_id="sam-note")
-                with gr.Column(scale=1):
-                    picker = gr.Radio([("object 1", 0)], value=0, label="Objects (clicks edit the selected one)",
-                                      elem_id="sam-objects")
-                    with gr.Row():
-                        add = gr.Button("Add an object", elem_id="sam-add")
-                        delete = gr.Button("Delete this object", elem_id="sam-delete")
-                    choices = gr.Gallery(label="Masks for the selected object (click one to choose)", columns=1,
-                                         height=420, object_fit="contain", elem_id="sam-masks")
-                    export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)",
-                                       elem_id="sam-export")
-                    sam_files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
-                    coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"],
-                                      type="filepath", elem_id="sam-import")
-            with gr.Row():
-                sam_truth = gr.File(label="Ground truth for this photo (optional): label-id or CamVid-colour PNG",
-                                    file_types=[".png"], type="filepath", elem_id="sam-truth")
-                sam_models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=defaults,
-                                              label="Semantic models to ask")
-            relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?",
-                                  elem_id="sam-relate")
-            relate_note = gr.Markdown(elem_id="sam-relate-note")
-            relate_table = gr.Dataframe(pd.DataFrame(columns=RELATE_COLUMNS), interactive=False,
-                                        label="Class at the click, and overlap with SAM's mask")
-            view = [objects, canvas, choices, sam_result, kept, sam_note, picker]
-            opened = [sam_image, photo, *view]
-            # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
-            canvas.upload(sam_open, [canvas, saved], opened, **page).success(no_truth, None, sam_truth, **page)
-            from_compare.click(sam_open, [image_in, saved], opened, **page).success(
-                pass_truth, truth_in, sam_truth, **page)
-            # on opening the tab, not on page load: by then the browser has read its storage into `saved`
-            sam_tab.select(sam_restore, [saved, sam_image], opened, **page)
-            canvas.select(sam_click, [sam_image, objects, mode, kept], view, **page)
-            undo.click(sam_undo, [sam_image, objects, kept], view, **page)
-            clear.click(sam_clear, [sam_image, objects, kept], view, **page)
-            add.click(sam_add, [sam_image, objects, kept], view, **page)
-            picker.input(sam_pick, [sam_image, objects, kept, picker], view, **page)
-            delete.click(sam_delete, [sam_image, objects, kept], view, **page)
-            choices.select(sam_choose, [sam_image, objects, sam_result, kept], view, **page)
-            export.click(sam_export, [sam_image, objects, kept, photo], sam_files, **page)
-            coco_in.upload(sam_import, [sam_image, coco_in], view, **page)
-            objects.change(sam_save, [photo, objects], saved, **page)
-            semantic = gr.State(None)  # the semantic models' labels on this photo: each runs once per photo
-            relate_go.click(sam_relate, [sam_image, objects, kept, sam_models, sam_truth, semantic],
-                            [relate_table, relate_note, semantic], **page)
-            with gr.Accordion("SAM's click curve against the ground truth", open=False, elem_id="curve"):
-                gr.Markdown(f"Pick an object of the ground truth above and let the app click for you, as in "
-                            f"interactive-segmentation benchmarks: the first click at the object's most interior "
-                            f"point, each next one at the centre of the largest error (positive where SAM missed "
-                            f"the object, negative where it spilled over). The chart shows SAM's IoU after 1 to "
-                            f"{CURVE_CLICKS} clicks beside each ticked semantic model's IoU on the same object; "
-                            f"NoC@85 and NoC@90 are the clicks SAM needs to reach 0.85 and 0.90.")
-                curve_truth = gr.State(None)  # the ground truth's labels and objects, read once per upload
-                with gr.Row():
-                    curve_pick = gr.Dropdown([], label="Object (a connected region of one class, largest first)",
-                                             elem_id="curve-object")
-                    curve_go = gr.Button(f"Click for me ({CURVE_CLICKS} clicks)", elem_id="curve-go")
-                with gr.Row():
-                    curve_chart = gr.Image(show_label=False, interactive=False, elem_id="curve-chart")  # titled inside
-                    curve_image = gr.Image(label="True outline (white), the clicks, SAM's mask after the last",
-                                           interactive=False, elem_id="curve-image")
-                curve_text = gr.Markdown(elem_id="curve-text")
-            sam_truth.change(sam_curve_objects, [sam_image, sam_truth], [curve_pick, curve_truth], **page)
-            curve_go.click(sam_click_curve, [sam_image, curve_truth, curve_pick, sam_models, semantic],
-                           [curve_chart, curve_image, curve_text, semantic], **page)
-
-        with gr.Tab("Learn") as learn_tab:
-            gr.Markdown("### Skip connections: FCN-32s vs FCN-8s vs U-Net\nFCN-32s predicts on a grid 32 times "
-                        "coarser than the image and upsamples it; FCN-8s adds finer features from two earlier "
-                        "stages; U-Net decodes back to full resolution with a skip at every scale. Watch the "
-                        "boundaries: the white lines are the true ones. BF is the boundary F-score with a 1-pixel "
-                        "tolerance; one scene can go against the trend, so the table also gives each model's "
-                        "scores over 32 other scenes.")
-            seed = gr.State(0)
-            with gr.Row(equal_height=True):
-                scene = gr.Image(label="Scene", interactive=False, height=220, scale=1)
-                with gr.Column(scale=3):
-                    scene_table = gr.Dataframe(interactive=False, elem_id="scene-table")
-                    new_scene = gr.Button("New scene", variant="primary", elem_id="new-scene")
-            scene_preds = gr.Gallery(label="Ground truth and predictions", columns=4, height="auto",
-                                     object_fit="contain", elem_id="scene-preds")
-            new_scene.click(learn_scene, seed, [seed, scene, scene_preds, scene_table], **page)
-            learn_tab.select(learn_first_scene, seed, [seed, scene, scene_preds, scene_table], **page)
-
-            gr.Markdown("### Cross-entropy vs Dice on a small foreground\nTwo copies of one small U-Net see the "
-                        "same batches. With tiny objects, most pixels are background: cross-entropy can get a "
-                        "low loss by predicting background everywhere; Dice scores each class's overlap, so the "
-                        "objects count as much as the background.")
-            race = gr.State(None)
-            with gr.Row():
-                object_size = gr.Slider(0.04, 0.3, value=0.08, step=0.01, label="Object size (fraction of side)",
-                                        info="changing it starts both models afresh")
-                train = gr.Button("Train 50 steps", variant="primary", elem_id="train")
-            with gr.Row():
-                # the series' colours are fixed and named in the labels: the plot's own legend can be cut off
-                curve = gr.LinePlot(x="step", y="IoU", color="trained with", color_map=LOSS_COLOURS, y_lim=[0, 1],
-                                    label="Mean IoU over the objects, 16 held-out scenes (blue: cross-entropy, "
-                                          "orange: Dice)", elem_id="race-iou")
-                losses = gr.LinePlot(x="step", y="loss", color="trained with", color_map=LOSS_COLOURS,
-                                     label="Training loss (blue: cross-entropy, orange: Dice)")
-            race_preds = gr.Gallery(label="One held-out scene (true borders drawn)", columns=4, height="auto",
-                                    object_fit="contain", elem_id="race-preds")
-            race_text = gr.Markdown("Press **Train 50 steps**: both models start from the same weights.",
-                                    elem_id="race-text")
-            train.click(learn_train, [race, object_size], [race, curve, losses, race_preds, race_text], **page)
-
-            gr.Markdown("### Dilated convolutions and gridding\nA 3x3 kernel at rate r samples 9 pixels r apart. "
-                        "Stacking equal rates leaves holes the network never sees; mixing rates fills them.")
-            with gr.Row():
-                preset = gr.Radio(list(RECEPTIVE_PRESETS), value="three layers, rates 2-2-2 (gridding)",
-                                  label="Layers")
-                field = gr.Image(label="Input pixels that reach the centre output (brighter: more paths)",
-                                 interactive=False, height=380)
-            field_text = gr.Markdown()
-            preset.change(learn_receptive, preset, [field, field_text], **page)
-            demo.load(learn_receptive, preset, [field, field_text], **page)
-
+            image_in, truth_in = compare_tab()
+        with gr.Tab("Prompt SAM") as tab:
+            sam_tab(tab, image_in, truth_in)
+        with gr.Tab("Learn") as tab:
+            learn_tab(demo, tab)
         with gr.Tab("Leaderboard"):
-            caption, table = leaderboard()
-            gr.Markdown(caption)
-            gr.Dataframe(table, interactive=False, wrap=True, elem_id="leaderboard")
-            if (LEADERBOARD / "per_class_iou.png").is_file():  # the chart carries its own title
-                gr.Image(str(LEADERBOARD / "per_class_iou.png"), show_label=False, interactive=False)
-
-        with gr.Row(visible=False):  # endpoints for scripted use (see README, "Use via API")
-            # files, not gr.Image: our reader, not the component's, meets broken uploads and says why
-            api_image, api_model = gr.File(type="filepath"), gr.Textbox()
-            api_points, api_labels, api_box = gr.Textbox(), gr.Textbox(), gr.Textbox()
-            api_pred, api_truth = gr.File(type="filepath"), gr.File(type="filepath")
-            api_file, api_json = gr.File(), gr.JSON()
-            gr.Button().click(api_segment, [api_image, api_model], [api_file, api_json], api_name="segment", **api)
-            gr.Button().click(api_sam, [api_image, api_points, api_labels, api_box], [api_file, api_json],
-                              api_name="sam_prompt", **api)
-            api_objects = gr.Textbox()
-            gr.Button().click(api_sam_objects, [api_image, api_objects], [api_file, api_json], api_name="sam_objects",
-                              **api)
-            gr.Button().click(api_score, [api_pred, api_truth], api_json, api_name="score", **api)
+            leaderboard_tab()
+        api_endpoints()
     guard_components(demo, upload_folder())
     return demo
 

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from report import publish  # noqa: E402
 
-from seg.compare import run_model  # noqa: E402
+from seg.explorer.compare import run_model  # noqa: E402
+from seg.explorer.zoo import Zoo  # noqa: E402
 from seg.pretrained import sam as sam_module  # noqa: E402
-from seg.zoo import Zoo  # noqa: E402
 
 PORT = 7961
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from app_speed import random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
 
-from seg.zoo import Zoo  # noqa: E402
+from seg.explorer.zoo import Zoo  # noqa: E402
 
 PORT = 7971
 

@@ -32,8 +32,8 @@ from seg.charts import per_class_chart  # noqa: E402
 from seg.checkpoint import load_model  # noqa: E402
 from seg.data.camvid import CLASSES, ENV_VAR, resolve_root  # noqa: E402
 from seg.data.io import read_image  # noqa: E402
+from seg.explorer.zoo import Zoo  # noqa: E402
 from seg.inference import segment  # noqa: E402
-from seg.zoo import Zoo  # noqa: E402
 
 # A published lightweight CamVid network measured on this same machine (see the training issue):
 # ESPNet, 0.36M parameters, 57.2% mIoU on the CamVid *test* split, about 95 ms per 360x480 image.

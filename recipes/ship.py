@@ -1,4 +1,4 @@
-"""Copy the trained runs into weights/ (the layout seg.zoo reads), with their cards.
+"""Copy the trained runs into weights/ (the layout seg.explorer.zoo reads), with their cards.
 
     python recipes/ship.py [--runs runs] [--weights weights] [--data-note TEXT]
 

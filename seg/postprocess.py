@@ -1,7 +1,7 @@
 """Refining a prediction after the network: test-time augmentation and a fully connected CRF.
 
 Both work on class probabilities `(C, H, W)` at the image's size, so they apply to any model that
-can give them (see `seg.zoo`), and both return probabilities, so they can be chained.
+can give them (see `seg.explorer.zoo`), and both return probabilities, so they can be chained.
 """
 
 from typing import Callable

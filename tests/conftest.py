@@ -64,7 +64,7 @@ def vit_t_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory) -> Path:
-    """A weights folder in the shipped layout (see seg.zoo), with small random-initialised models:
+    """A weights folder in the shipped layout (see seg.explorer.zoo), with small random-initialised models:
     three CamVid CNNs, a SegFormer-B0 folder, and the synthetic demo models."""
     from seg.checkpoint import save_model
     from seg.data import camvid, synthetic

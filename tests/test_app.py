@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg import demos
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, PALETTE
-from seg.export import rle_decode
-from seg.prompts import Objects
+from seg.explorer import demos
+from seg.explorer.export import rle_decode
+from seg.explorer.prompts import Objects
 
 
 @pytest.fixture

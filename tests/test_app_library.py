@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from seg.compare import disagreement, score
 from seg.data.camvid import PALETTE, VOID_LABEL
-from seg.data.ground_truth import parse_ground_truth
-from seg.export import rle_decode, rle_encode
-from seg.labels import IGNORE_INDEX
 from seg.data.camvid import OTHER
-from seg.prompts import Prompts, region_at, relate
+from seg.data.ground_truth import parse_ground_truth
+from seg.explorer.compare import disagreement, score
+from seg.explorer.export import rle_decode, rle_encode
+from seg.explorer.prompts import Prompts, region_at, relate
+from seg.labels import IGNORE_INDEX
 
 
 def test_ground_truth_ids_colours_and_grey_rgb_agree():
@@ -107,7 +107,7 @@ def test_disagreement_sides_with_the_ground_truth():
 
 
 def test_segformer_from_scratch_loads_through_the_pretrained_adapter(weights_dir):
-    from seg.zoo import Zoo
+    from seg.explorer.zoo import Zoo
 
     zoo = Zoo(weights_dir, pretrained=())
     model = zoo.semantic("segformer_b0")
@@ -122,8 +122,8 @@ def test_segformer_from_scratch_loads_through_the_pretrained_adapter(weights_dir
 
 
 def test_scene_averages_accumulate_the_single_scene_scores(weights_dir):
-    from seg import demos
-    from seg.zoo import Zoo
+    from seg.explorer import demos
+    from seg.explorer.zoo import Zoo
 
     models = Zoo(weights_dir, pretrained=()).synthetic()
     image, labels = demos.new_scene(5)
@@ -148,7 +148,7 @@ def test_working_size_keeps_the_training_pixels_in_the_images_shape(image_size, 
 
 
 def test_scratch_models_run_a_portrait_photo_unstretched(weights_dir):
-    from seg.zoo import Zoo
+    from seg.explorer.zoo import Zoo
 
     model = Zoo(weights_dir, pretrained=()).semantic("fcn8s")  # card input_size 90x120
     seen = []
@@ -161,7 +161,7 @@ def test_scratch_models_run_a_portrait_photo_unstretched(weights_dir):
 
 
 def test_objects_add_select_delete_and_round_trip_through_json():
-    from seg.prompts import Objects
+    from seg.explorer.prompts import Objects
 
     objects = Objects().click(10, 20, "positive").add().click(30, 40, "negative").click(1, 1, "box")
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and objects.selected == 1
@@ -190,7 +190,7 @@ def test_objects_add_select_delete_and_round_trip_through_json():
     ([], "must be"),
 ])
 def test_saved_objects_are_checked(data, message):
-    from seg.prompts import Objects
+    from seg.explorer.prompts import Objects
 
     with pytest.raises(ValueError, match=message):
         Objects.from_json(data, size=(50, 60))

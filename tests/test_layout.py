@@ -7,9 +7,10 @@ from conftest import ROOT
 
 CORE = ["seg", "seg.models", "seg.losses", "seg.metrics", "seg.data", "seg.engine", "seg.inference",
         "seg.visualize", "seg.checkpoint", "seg.fetch", "seg.pretrained", "seg.pretrained.label_mapping",
-        "seg.zoo", "seg.compare", "seg.postprocess", "seg.prompts", "seg.export", "seg.charts", "seg.demos",
-        "seg.data.ground_truth", "seg.limits", "seg.deadline", "seg.pretrained.hub_segmenter",
-        "seg.pretrained.segformer", "seg.pretrained.mask2former"]
+        "seg.postprocess", "seg.charts", "seg.data.ground_truth", "seg.limits", "seg.deadline",
+        "seg.pretrained.hub_segmenter", "seg.pretrained.segformer", "seg.pretrained.mask2former",
+        "seg.explorer", "seg.explorer.zoo", "seg.explorer.semantic", "seg.explorer.compare", "seg.explorer.prompts",
+        "seg.explorer.export", "seg.explorer.demos"]
 HEAVY = ["transformers", "segment_anything", "mobile_sam", "timm", "gradio", "pydensecrf", "scipy", "pandas"]
 
 

@@ -19,8 +19,8 @@ from PIL import Image
 from seg.data.ground_truth import read_ground_truth
 from seg.data.io import read_image, read_raw
 from seg.deadline import DeadlineExceeded, check, deadline, watch
+from seg.explorer.prompts import parse_json_text, parse_prompt
 from seg.limits import LIMITS, Limits
-from seg.prompts import parse_json_text, parse_prompt
 
 
 def test_the_readme_lists_every_cap_with_its_value():
@@ -105,7 +105,7 @@ def test_prompt_counts_are_capped_before_anything_runs():
     ({"points": []}, "non-empty JSON list"),
 ])
 def test_object_lists_are_checked_and_capped(objects, message):
-    from seg.prompts import parse_objects
+    from seg.explorer.prompts import parse_objects
 
     with pytest.raises(ValueError, match=message):
         parse_objects(json.dumps(objects, separators=(",", ":")))

@@ -7,11 +7,11 @@ import torch
 
 from conftest import save_mask2former
 from seg.data.camvid import CLASSES, OTHER
+from seg.explorer.semantic import PretrainedModel
+from seg.explorer.zoo import Zoo, family_of
 from seg.pretrained import hub_segmenter
 from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
 from seg.pretrained.mask2former import Mask2FormerSegmenter
-from seg.semantic import PretrainedModel
-from seg.zoo import Zoo, family_of
 
 CITYSCAPES = list(CITYSCAPES_TO_CAMVID)
 

@@ -151,7 +151,7 @@ def test_a_segformer_trained_on_camvid_loads_from_its_folder_and_needs_no_mappin
 def test_a_model_whose_classes_map_to_nothing_is_refused_with_a_reason():
     from types import SimpleNamespace
 
-    from seg.semantic import PretrainedModel
+    from seg.explorer.semantic import PretrainedModel
 
     unknown = SimpleNamespace(name="someone/unknown", class_names=["a", "b", "c"], class_map=None, model=None)
     with pytest.raises(ValueError, match="cannot be mapped to CamVid"):

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRETS = ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "seg" / "zoo.py")]
+SECRETS = ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "seg" / "explorer" / "zoo.py")]
 
 
 @pytest.mark.parametrize("target", SECRETS + ["../../../../etc/passwd", "..%2F..%2F..%2Fetc%2Fpasswd",

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seg.explorer.zoo import KNOWN_PRETRAINED
 from seg.fetch import DEFAULT_CACHE
 from seg.limits import LIMITS
 from seg.pretrained.sam import VARIANTS
-from seg.zoo import KNOWN_PRETRAINED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ class SettingError(SystemExit):
 
 @dataclass(frozen=True)
 class Settings:
-    weights_dir: Path = ROOT / "weights"  # SEG_WEIGHTS_DIR: our from-scratch weights (layout in seg/zoo.py)
+    weights_dir: Path = ROOT / "weights"  # SEG_WEIGHTS_DIR: our from-scratch weights (layout in seg/explorer/zoo.py)
     pretrained: tuple[str, ...] = tuple(KNOWN_PRETRAINED)  # SEG_PRETRAINED_MODELS: Hub ids or folders, comma-separated
     sam_variant: str = "vit_t"  # SEG_SAM_VARIANT
     sam_checkpoint: Path | None = None  # SEG_SAM_CHECKPOINT: a local file for that variant

@@ -10,8 +10,8 @@ wherever the ground truth has a CamVid class, never silently dropped.
 
 To score a mapped prediction, count "other" as a twelfth class that the ground truth never
 contains: `SegmentationMetrics(num_classes=len(CLASSES_WITH_OTHER))`, then average the first 11
-per-class IoUs (`seg.metrics.mean_present(scores.iou[:OTHER])`, as `seg.compare.score` does). "Other"
-pixels then cost the true class its recall, as they should.
+per-class IoUs (`seg.metrics.mean_present(scores.iou[:OTHER])`, as `seg.explorer.compare.score`
+does). "Other" pixels then cost the true class its recall, as they should.
 """
 
 import numpy as np

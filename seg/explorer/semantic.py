@@ -10,8 +10,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .inference import predict_logits, working_size
-from .pretrained.hub_segmenter import HubSegmenter
+from ..inference import predict_logits, working_size
+from ..pretrained.hub_segmenter import HubSegmenter
 
 
 class SemanticModel(Protocol):

@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load_model, read_card
-from .deadline import watch
-from .fetch import DEFAULT_CACHE
-from .pretrained import mask2former, segformer
-from .pretrained.hub_segmenter import read_config
-from .pretrained.sam import VARIANTS, Sam, find_checkpoint, variant_spec
+from ..checkpoint import load_model, read_card
+from ..deadline import watch
+from ..fetch import DEFAULT_CACHE
+from ..pretrained import mask2former, segformer
+from ..pretrained.hub_segmenter import read_config
+from ..pretrained.sam import VARIANTS, Sam, find_checkpoint, variant_spec
 from .semantic import PretrainedModel, ScratchModel, SemanticModel
 
 # the adapters, by their config's model_type

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data.camvid import CLASSES, OTHER
-from .labels import IGNORE_INDEX
-from .metrics import SegmentationMetrics, boundary_errors, mean_present, number
-from .postprocess import dense_crf, tta_probabilities
-from .visualize import boundary_map, error_map, overlay
+from ..data.camvid import CLASSES, OTHER
+from ..labels import IGNORE_INDEX
+from ..metrics import SegmentationMetrics, boundary_errors, mean_present, number
+from ..postprocess import dense_crf, tta_probabilities
+from ..visualize import boundary_map, error_map, overlay
 
 TTA_SCALES = (0.75, 1.0, 1.25)
 

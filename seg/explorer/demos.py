@@ -11,12 +11,12 @@ import copy
 import numpy as np
 import torch
 
-from .data.synthetic import CLASSES, SyntheticScenes, make_scene
-from .data.transforms import image_to_tensor, normalize
-from .inference import segment
-from .losses import build_loss
-from .metrics import SegmentationMetrics
-from .models import build_model
+from ..data.synthetic import CLASSES, SyntheticScenes, make_scene
+from ..data.transforms import image_to_tensor, normalize
+from ..inference import segment
+from ..losses import build_loss
+from ..metrics import SegmentationMetrics
+from ..models import build_model
 
 
 def new_scene(seed: int, *, size: tuple[int, int] = (128, 128), object_size: float = 0.2):

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .limits import LIMITS
+from ..limits import LIMITS
 from .prompts import Objects
-from .visualize import colorize
+from ..visualize import colorize
 
 
 def save_png(path: str | Path, array: np.ndarray) -> Path:

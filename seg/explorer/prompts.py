@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .limits import LIMITS, Limits
+from ..limits import LIMITS, Limits
 
 MODES = ("positive", "negative", "box")
 
