@@ -413,6 +413,18 @@ def sam_open(path, saved, progress=gr.Progress(track_tqdm=True)):
     return image, {"path": path, "digest": photo_digest(image)}, *sam_view(image, objects, None, kept, note)
 
 
+@job(LIMITS.sam_seconds, "SAM's reading of the photo")
+def sam_embed(image, progress=gr.Progress()):
+    """SAM's image embedding of the photo just opened, computed now, so the first click costs only a
+    decode. A click that comes sooner waits for this same computation (`Sam.embed` computes each
+    photo once, whoever asks first); the note is left as it is."""
+    if image is None or not ZOO.sam_available():
+        return gr.skip()
+    progress(0, desc="SAM is reading the photo (its image embedding)")
+    ZOO.sam().embed(image)
+    return gr.skip()
+
+
 @job(LIMITS.sam_seconds, "restoring your objects")
 def sam_restore(saved, image=None):
     """When the tab opens with no photo: the photo and objects of the last visit, if the photo is
@@ -681,11 +693,13 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
     view = [objects, canvas, choices, sam_result, kept, sam_note, picker]
     opened = [sam_image, photo, *view]
     # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
-    canvas.upload(sam_open, [canvas, saved], opened, **PAGE).success(no_truth, None, sam_truth, **PAGE)
+    # SAM reads each photo as it arrives (its progress over the note), not at the first click
+    embed = {"fn": sam_embed, "inputs": sam_image, "outputs": sam_note, "show_progress_on": sam_note, **PAGE}
+    canvas.upload(sam_open, [canvas, saved], opened, **PAGE).success(no_truth, None, sam_truth, **PAGE).then(**embed)
     from_compare.click(sam_open, [image_in, saved], opened, **PAGE).success(
-        pass_truth, truth_in, sam_truth, **PAGE)
+        pass_truth, truth_in, sam_truth, **PAGE).then(**embed)
     # on opening the tab, not on page load: by then the browser has read its storage into `saved`
-    tab.select(sam_restore, [saved, sam_image], opened, **PAGE)
+    tab.select(sam_restore, [saved, sam_image], opened, **PAGE).then(**embed)
     canvas.select(sam_click, [sam_image, objects, mode, kept], view, **PAGE)
     undo.click(sam_undo, [sam_image, objects, kept], view, **PAGE)
     clear.click(sam_clear, [sam_image, objects, kept], view, **PAGE)

@@ -8,5 +8,6 @@ python benchmarks/pretrained_speed.py --markdown benchmarks/RESULTS.md
 python benchmarks/app_speed.py --markdown benchmarks/RESULTS.md
 python benchmarks/load_test.py --markdown benchmarks/RESULTS.md
 python benchmarks/warm_start.py --markdown benchmarks/RESULTS.md
+python benchmarks/sam_first_click.py --markdown benchmarks/RESULTS.md
 python benchmarks/fair_queue.py --markdown benchmarks/RESULTS.md
 python benchmarks/soak.py --minutes 30 --markdown benchmarks/RESULTS.md   # half an hour

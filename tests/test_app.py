@@ -145,6 +145,26 @@ def click(x, y):
     return gr.SelectData(None, {"index": [x, y], "value": None})
 
 
+def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(app, sample):
+    import threading
+
+    sam = app.ZOO.sam()
+    image, *_ = app.sam_open(str(sample[0]), None)
+    flipped = image[:, ::-1].copy()  # a photo SAM has not seen in this test
+    runs = sam.encoder_runs
+    assert app.sam_embed(image) == gr.skip() and sam.encoder_runs - runs in (0, 1)  # 0: cached already
+    runs = sam.encoder_runs
+    app.sam_click(image, Objects(), "positive", {}, click(240, 180))
+    assert sam.encoder_runs == runs  # the click decoded only
+    # a click that comes while the photo is still being read waits for that reading
+    reading = threading.Thread(target=app.sam_embed, args=(flipped,))
+    reading.start()
+    app.sam_click(flipped, Objects(), "positive", {}, click(240, 180))
+    reading.join()
+    assert sam.encoder_runs == runs + 1
+    assert app.sam_embed(None) == gr.skip()  # no photo: nothing to read
+
+
 def test_sam_clicks_box_undo_and_export(app, sample):
     image = app.load_photo(str(sample[0]))
     sam = app.ZOO.sam()
