@@ -148,14 +148,14 @@ class CompareView(NamedTuple):
     closer: dict
 
 
-def compare_gallery(result: Comparison) -> tuple[list, int]:
-    """The gallery's tiles and columns. With a ground truth, one row per model: its overlay, its
+def compare_gallery(result: Comparison) -> list:
+    """The gallery's tiles, three a row. With a ground truth, one row per model: its overlay, its
     errors and its boundaries, under a first row of the ground truth, the photo and the true
     boundaries. Without one, the overlays alone."""
     short = {k: p.title.replace(" (from scratch)", "") for k, p in result.predictions.items()}
     if result.ground_truth is None:
         return [(overlay(result.image, p.labels, DISPLAY_PALETTE), f"{short[k]} · {p.seconds * 1000:.0f} ms")
-                for k, p in result.predictions.items()], 3
+                for k, p in result.predictions.items()]
     truth = result.truth(DISPLAY_PALETTE)
     tiles = [(truth["overlay"], "ground truth"), (result.image, "photo"), (truth["boundaries"], "true boundaries")]
     for key, p in result.predictions.items():
@@ -163,7 +163,7 @@ def compare_gallery(result: Comparison) -> tuple[list, int]:
         tiles += [(views["overlay"], f"{short[key]} · {p.seconds * 1000:.0f} ms"),
                   (views["errors"], f"{short[key]} · {views['shares']['wrong']:.0%} wrong"),
                   (views["boundaries"], f"{short[key]} · boundary F {s['boundary_f'] or 0:.2f}")]
-    return tiles, 3
+    return tiles
 
 
 @job(LIMITS.compare_seconds, "the comparison")
@@ -179,7 +179,6 @@ def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(tra
     if truth is not None:
         files.append(str(save_json(out / "metrics.json", {"image": Path(image_path).name, "tta": tta, "crf": crf,
                                                           "ground_truth_format": truth.format, "runs": result.rows})))
-    tiles, columns = compare_gallery(result)
     timing = pd.DataFrame([{"model": p.title, "time (ms)": round(p.seconds * 1000)}
                            for p in result.predictions.values()], columns=TIMING_COLUMNS)
     metrics = pd.DataFrame(result.rows).round(3) if result.rows else pd.DataFrame(columns=METRIC_COLUMNS)
@@ -189,7 +188,7 @@ def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(tra
         "Add a ground truth (label ids or CamVid colours, PNG) to see metrics and errors."
     choices = [(p.title, k) for k, p in result.predictions.items()]
     pick = lambda i: gr.update(choices=choices, value=choices[i][1])  # one update each: Gradio consumes them
-    return CompareView(gr.update(value=tiles, columns=columns), timing, metrics, chart, files, note, result,
+    return CompareView(compare_gallery(result), timing, metrics, chart, files, note, result,
                        model_a=pick(0), model_b=pick(-1), closer=pick(0))
 
 

@@ -110,7 +110,7 @@ def click_chart(curves: dict[str, list[float]], *, levels: dict[str, float | Non
     font = ImageFont.load_default(size=13)
     names = list(curves) + list(levels)
     legend_rows = (len(names) + 1) // 2
-    left, right, top, bottom = 46, 20, 34, 40 + 20 * legend_rows
+    left, right, top = 46, 20, 34
     canvas = Image.new("RGB", (width, height + 20 * legend_rows), "white")
     draw = ImageDraw.Draw(canvas)
     draw.text((10, 8), title, fill=(20, 20, 20), font=ImageFont.load_default(size=15))

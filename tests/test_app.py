@@ -56,8 +56,8 @@ def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
     truth = sample[1] if truth_kind == "ids" else colour_truth
     keys = ["fcn32s", "unet", "segformer_b0"]
     view = app.run_compare(str(sample[0]), str(truth), keys, False, False)
-    tiles = view.gallery["value"]  # the ground truth first, then each model's overlay, errors, boundaries
-    assert len(tiles) == 3 + 3 * len(keys) and view.gallery["columns"] == 3
+    tiles = view.gallery  # the ground truth first, then each model's overlay, errors, boundaries
+    assert len(tiles) == 3 + 3 * len(keys)
     assert [caption for _, caption in tiles[:3]] == ["ground truth", "photo", "true boundaries"]
     assert all(picture.shape == (360, 480, 3) for picture, _ in tiles)
     assert "wrong" in tiles[4][1] and "boundary F" in tiles[5][1]
@@ -98,7 +98,7 @@ def test_the_closer_look_shows_one_models_errors_and_confusion(app, sample):
 
 def test_without_a_ground_truth_the_gallery_holds_the_overlays(app, sample):
     view = app.run_compare(str(sample[0]), None, ["fcn32s", "unet"], False, False)
-    assert [caption.split(" · ")[0] for _, caption in view.gallery["value"]] == ["FCN-32s", "U-Net"]
+    assert [caption.split(" · ")[0] for _, caption in view.gallery] == ["FCN-32s", "U-Net"]
     picture, _, text, chart, counts = app.look_closely(view.comparison, "unet", "errors")
     assert picture.shape == (720, 960, 3) and "Add a ground truth" in text and chart is None
 

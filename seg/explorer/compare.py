@@ -32,7 +32,7 @@ class Prediction:
 
 def run_model(model, image: np.ndarray, *, key: str = "", title: str = "", tta: bool = False,
             crf: bool = False) -> Prediction:
-    """Run a `seg.semantic.SemanticModel` on `(H, W, 3) uint8` image.
+    """Run a `seg.explorer.semantic.SemanticModel` on `(H, W, 3) uint8` image.
 
     tta: average over scales TTA_SCALES and horizontal flips; crf: refine with a dense CRF.
     """
@@ -160,7 +160,7 @@ def _row(title: str, s: dict) -> dict:
 
 def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = None, *, tta: bool = False,
             crf: bool = False, progress=None) -> Comparison:
-    """Run every model on `image` and score it. models: key -> (title, `seg.semantic.SemanticModel`).
+    """Run every model on `image` and score it. models: key -> (title, `seg.explorer.semantic.SemanticModel`).
 
     progress: optional callable(fraction, description).
     """

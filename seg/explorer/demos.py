@@ -28,7 +28,7 @@ def scene_comparison(models: dict, image: np.ndarray, labels: np.ndarray, *,
                      boundary_tolerance: int = 1) -> dict[str, dict]:
     """Each model's prediction and scores on one scene: name -> {"labels", "miou", "boundary_f"}.
 
-    models: name -> `seg.semantic.ScratchModel` (or anything with `.model` and `.input_size`).
+    models: name -> `seg.explorer.semantic.ScratchModel` (or anything with `.model` and `.input_size`).
     A 1-pixel tolerance makes the boundary F-score sensitive to the blockiness it teaches about.
     """
     results = {}

@@ -106,9 +106,9 @@ def instance_ids(masks: list[np.ndarray]) -> np.ndarray:
 
 def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int], scores: dict | None = None,
                  stability: dict | None = None) -> dict:
-    """A COCO document for the objects (`seg.prompts.Objects`) that have a mask: one annotation
+    """A COCO document for the objects (`seg.explorer.prompts.Objects`) that have a mask: one annotation
     each, with its RLE, bbox (x, y, w, h), area, predicted IoU and stability score, its name, and
-    its prompts (`seg_prompts`), so that `seg.prompts.Objects.from_json(coco["seg_objects"])` can
+    its prompts (`seg_prompts`), so that `seg.explorer.prompts.Objects.from_json(coco["seg_objects"])` can
     re-create the objects for further editing. masks/scores/stability: object id -> value."""
     height, width = size
     annotations = []
@@ -130,7 +130,7 @@ def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int],
 
 
 def objects_from_coco(document, *, size: tuple[int, int], limits=None):
-    """The `seg.prompts.Objects` saved in a COCO document written by `coco_objects`, checked
+    """The `seg.explorer.prompts.Objects` saved in a COCO document written by `coco_objects`, checked
     against the image it is opened on (`size`, H x W). ValueError saying what is wrong."""
     if not isinstance(document, dict) or not isinstance(document.get("seg_objects"), dict):
         raise ValueError("this JSON has no saved prompts: export the objects from this app (its COCO JSON "

@@ -4,7 +4,7 @@ get the ones that are missing.
     zoo = Zoo(weights_dir="weights")
     zoo.semantic_names()        # {"fcn8s": "FCN-8s (from scratch)", ...}, only what can load offline
     zoo.missing()               # [("SAM vit_t", "how to enable it"), ...]
-    model = zoo.semantic("fcn8s")   # a seg.semantic.SemanticModel, loaded once
+    model = zoo.semantic("fcn8s")   # a seg.explorer.semantic.SemanticModel, loaded once
     model.probabilities(image)      # (C, H, W) at the image's size, in the model's own classes
     model.class_map                 # (C,): each of its classes in CamVid's 11 (+ 11 "other")
 
