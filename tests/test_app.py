@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -163,6 +164,34 @@ def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(ap
     reading.join()
     assert sam.encoder_runs == runs + 1
     assert app.sam_embed(None) == gr.skip()  # no photo: nothing to read
+
+
+def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, monkeypatch):
+    image = app.load_photo(str(sample[0]))
+    sam = app.ZOO.sam()
+    points = [(100.0, 100.0), (300.0, 200.0), (400.0, 50.0)]
+    wanted = [1, 2, 0]  # which of SAM's three masks at each point the generator kept
+    found = [{"point_coords": [[x, y]], "segmentation": sam.predict(image, points=[[x, y]], labels=[1]).masks[i]}
+             for (x, y), i in zip(points, wanted)]
+    monkeypatch.setattr(sam, "everything", lambda image, points_per_side, max_masks: found[:max_masks])
+    start = app.sam_click(image, Objects(), "positive", {}, click(240, 180))
+    objects, canvas, _, _, kept, note, picker = app.sam_everything(image, start[0], start[4])
+    assert [item.prompts.clicks[0][:2] for item in objects.items[1:]] == points and "3 object(s)" in note
+    assert [item.choice for item in objects.items[1:]] == wanted and len(picker["choices"]) == 4
+    for item, mask in zip(objects.items[1:], found):
+        assert np.array_equal(kept[item.id].mask, mask["segmentation"])
+    # a new visit re-creates the same masks from the objects' prompts alone
+    restored = app.sam_masks(image, objects)
+    assert all(np.array_equal(restored[k].mask, kept[k].mask) for k in kept)
+    # the objects limit bounds what the generator is asked for: one clicked object, room for one more
+    monkeypatch.setattr(app, "LIMITS", replace(app.LIMITS, objects_per_request=2))
+    assert len(app.sam_everything(image, start[0], start[4])[0].items) == 2
+    with pytest.raises(gr.Error, match="at most 2 objects"):
+        app.sam_everything(image, objects, kept)
+    monkeypatch.setattr(sam, "everything", lambda image, points_per_side, max_masks: [])
+    assert "no object it is sure of" in app.sam_everything(image, Objects(), {})[5]
+    with pytest.raises(gr.Error, match="no image"):
+        app.sam_everything(None, Objects(), {})
 
 
 def test_sam_clicks_box_undo_and_export(app, sample):

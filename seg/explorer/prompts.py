@@ -189,6 +189,17 @@ class Objects:
         new_id = max(item.id for item in self.items) + 1
         return Objects(self.items + (SamObject(new_id, name or f"object {new_id}"),), len(self.items))
 
+    def extend(self, clicks: list[tuple[float, float, int]]) -> "Objects":
+        """New objects after the others, one per (x, y, choice): a positive click there with SAM's
+        mask number `choice`; the last one selected. Objects without a prompt are dropped first."""
+        if not clicks:
+            return self
+        kept = tuple(item for item in self.items if item.prompts.clicks)
+        objects = Objects(kept, len(kept) - 1).add() if kept else Objects()
+        for n, (x, y, choice) in enumerate(clicks):
+            objects = (objects if n == 0 else objects.add()).click(x, y, "positive").choose(choice)
+        return objects
+
     def select(self, index: int) -> "Objects":
         if not 0 <= index < len(self.items):
             raise ValueError(f"there is no object {index + 1}: there are {len(self.items)}")
