@@ -1029,7 +1029,7 @@ CSS = """
 .chip i {width:14px; height:14px; border-radius:3px; display:inline-block; border:1px solid #0002}
 #title h1 {margin-bottom:0}
 /* galleries that grow with their tiles: every tile in view, none scrolled away inside a box */
-#predictions .grid-wrap, #scene-preds .grid-wrap, #race-preds .grid-wrap {max-height:none; height:auto}
+#predictions .grid-wrap, #scene-preds .grid-wrap, #race-preds .grid-wrap {max-height:none; min-height:0; height:auto}
 #predictions .gallery-container, #scene-preds .gallery-container, #race-preds .gallery-container {height:auto}
 .legend-note {margin:6px 0 2px; font-size:0.85rem}
 """
