@@ -41,6 +41,13 @@ def random_sam_checkpoint(folder: Path) -> Path:
     return path
 
 
+def app_env(checkpoint: Path, port: int, **extra: str) -> dict:
+    """The environment a benchmark runs `python app.py` in: the shipped weights, the random-weight
+    MobileSAM at `checkpoint`, no pretrained models, serving on `port`; `extra` adds variables."""
+    return {**os.environ, "SEG_SAM_CHECKPOINT": str(checkpoint), "SEG_SAM_VARIANT": "vit_t",
+            "GRADIO_SERVER_PORT": str(port), "SEG_PRETRAINED_MODELS": "", **extra}
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(("VmHWM:",)):  # peak resident set size of the process
@@ -146,8 +153,7 @@ def through_the_app(rows: list[str], clicks: int, checkpoint: Path, workdir: Pat
     from gradio_client import Client, handle_file
     from PIL import Image
 
-    env = {**os.environ, "SEG_SAM_CHECKPOINT": str(checkpoint), "SEG_SAM_VARIANT": "vit_t",
-           "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": ""}
+    env = app_env(checkpoint, PORT)
     photo = workdir / "street.png"
     Image.fromarray(street((360, 480))).save(photo)
     url = f"http://127.0.0.1:{PORT}/"

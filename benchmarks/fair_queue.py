@@ -10,7 +10,6 @@ normal clients' p95 beside the flood within twice their p95 alone.
 """
 
 import argparse
-import os
 import random
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from app_speed import random_sam_checkpoint, street  # noqa: E402
+from app_speed import app_env, random_sam_checkpoint, street  # noqa: E402
 from load_test import start_app  # noqa: E402
 from report import publish  # noqa: E402
 
@@ -111,8 +110,7 @@ def main() -> int:
             picture[: 10 + i, : 10 + i] = i * 80
             Image.fromarray(picture).save(tmp / f"photo_{i}.png")
             photos.append(tmp / f"photo_{i}.png")
-        env = {**os.environ, "SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(tmp)), "SEG_SAM_VARIANT": "vit_t",
-               "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": ""}
+        env = app_env(random_sam_checkpoint(tmp), PORT)
         server = start_app(env)
         url = f"http://127.0.0.1:{PORT}/"
         alone, beside = [], []

@@ -10,7 +10,6 @@ each quarter of the run: bounded if the cache is.
 """
 
 import argparse
-import os
 import random
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from app_speed import random_sam_checkpoint, street  # noqa: E402
+from app_speed import app_env, random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
 
 from seg.explorer.zoo import Zoo  # noqa: E402
@@ -106,8 +105,7 @@ def main() -> int:
     args = parser.parse_args()
     models = [k for k in Zoo(ROOT / "weights", pretrained=()).semantic_names() if k != "segformer_b0"]
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(Path(tmp))), "SEG_SAM_VARIANT": "vit_t",
-               "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": ""}
+        env = app_env(random_sam_checkpoint(Path(tmp)), PORT)
         server = start_app(env)
         total = args.clients * args.requests
         memory = []

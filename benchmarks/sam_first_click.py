@@ -12,7 +12,6 @@ variants alternate, a fresh server each, so that a drift of this shared machine 
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from app_speed import random_sam_checkpoint, street  # noqa: E402
+from app_speed import app_env, random_sam_checkpoint, street  # noqa: E402
 from load_test import start_app  # noqa: E402
 from report import publish  # noqa: E402
 
@@ -69,8 +68,7 @@ def main() -> int:
     results = {name: {"first": [], "second": []} for name in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        env = {**os.environ, "SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(tmp)), "SEG_SAM_VARIANT": "vit_t",
-               "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": ""}
+        env = app_env(random_sam_checkpoint(tmp), PORT)
         for round_ in range(args.rounds):
             for name, argv in VARIANTS.items():
                 photos = []

@@ -32,7 +32,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from app_speed import random_sam_checkpoint, street  # noqa: E402
+from app_speed import app_env, random_sam_checkpoint, street  # noqa: E402
 from load_test import current_rss_mib, start_app  # noqa: E402
 from report import publish  # noqa: E402
 
@@ -118,9 +118,8 @@ def main() -> int:
         Image.fromarray(np.random.default_rng(0).integers(0, 11, (360, 480), dtype=np.uint8)).save(truth)
         uploads = tmp / "gradio"  # the server's upload folder and cache, on its own for this run
         outputs = tmp / "outputs"
-        env = {**os.environ, "SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(tmp)), "SEG_SAM_VARIANT": "vit_t",
-               "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": "", "GRADIO_TEMP_DIR": str(uploads),
-               "SEG_KEEP_FILES_SECONDS": str(KEEP_SECONDS), "SEG_OUTPUTS_DIR": str(outputs)}
+        env = app_env(random_sam_checkpoint(tmp), PORT, GRADIO_TEMP_DIR=str(uploads),
+                      SEG_KEEP_FILES_SECONDS=str(KEEP_SECONDS), SEG_OUTPUTS_DIR=str(outputs))
         server = start_app(env)
         url = f"http://127.0.0.1:{PORT}/"
         stats: dict[str, list] = defaultdict(list)

@@ -12,7 +12,6 @@ browser: the browser adds the same page overhead to both variants.
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from app_speed import random_sam_checkpoint, street  # noqa: E402
+from app_speed import app_env, random_sam_checkpoint, street  # noqa: E402
 from load_test import start_app  # noqa: E402
 from report import publish  # noqa: E402
 
@@ -59,8 +58,7 @@ def main() -> int:
             picture[: 20 + i] = 40 * i  # two distinct photos: the second needs its own SAM embedding
             Image.fromarray(picture).save(tmp / f"photo_{i}.png")
             photos.append(tmp / f"photo_{i}.png")
-        env = {**os.environ, "SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(tmp)), "SEG_SAM_VARIANT": "vit_t",
-               "GRADIO_SERVER_PORT": str(PORT), "SEG_PRETRAINED_MODELS": ""}
+        env = app_env(random_sam_checkpoint(tmp), PORT)
         for _ in range(args.rounds):
             for name, argv in VARIANTS.items():
                 server = start_app(env, argv)
