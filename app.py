@@ -647,18 +647,14 @@ def sam_click_curve(image, truth, index, keys, semantic=None):
     if truth.get("digest") != photo_digest(image):
         raise ValueError("the ground truth above was read for another photo: upload this photo's again")
     item, valid = truth["objects"][index], truth["labels"] != IGNORE_INDEX
-    sam = ZOO.sam()
-    decode = sam_decoder(sam, image)
-    curve = click_curve(decode, item["mask"], max_clicks=CURVE_CLICKS, valid=valid)
+    curve = click_curve(sam_decoder(ZOO.sam(), image), item["mask"], max_clicks=CURVE_CLICKS, valid=valid)
     predictions, semantic = semantic_labels(image, keys, semantic) if keys else ({}, semantic)
     levels = {title: semantic_iou(labels, item["mask"], item["class"], valid) for title, labels in predictions.items()}
     name = CLASSES[item["class"]]
     chart = click_chart({f"SAM {ZOO.sam_variant}": list(curve.ious)}, levels=levels,
                         title=f"{name}, {item['pixels']:,} px: IoU with the true object after each click")
     prompts = Prompts(tuple((x, y, "positive" if positive else "negative") for x, y, positive in curve.clicks))
-    points = np.array([c[:2] for c in curve.clicks], dtype=np.float32)
-    last = decode(points, np.array([int(c[2]) for c in curve.clicks]))
-    picture = draw_contours(draw_prompts(image, prompts, last), item["mask"], color=(255, 255, 255))
+    picture = draw_contours(draw_prompts(image, prompts, curve.mask), item["mask"], color=(255, 255, 255))
     reached = {t: curve.noc(t) for t in THRESHOLDS}
     noc = ", ".join(f"NoC@{round(t * 100)} **{n or f'not reached in {CURVE_CLICKS}'}**" for t, n in reached.items())
     best = max(levels.items(), key=lambda kv: kv[1]) if levels else None

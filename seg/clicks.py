@@ -15,7 +15,7 @@ Writes clicks.json (every object's curve and the means) and clicks.png (the mean
 import argparse
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -75,10 +75,12 @@ def mask_iou(mask: np.ndarray, target: np.ndarray, valid: np.ndarray | None = No
 
 @dataclass(frozen=True)
 class ClickCurve:
-    """clicks: the simulated clicks in order; ious: IoU with the object after each of them."""
+    """clicks: the simulated clicks in order; ious: IoU with the object after each of them;
+    mask: the `(H, W)` bool mask after the last click."""
 
     clicks: tuple[Click, ...]
     ious: tuple[float, ...]
+    mask: np.ndarray | None = None
 
     def noc(self, threshold: float) -> int | None:
         """Clicks needed to reach IoU `threshold` (1-based), None if the curve never does."""
@@ -108,7 +110,7 @@ def click_curve(decode: Decoder, target: np.ndarray, *, max_clicks: int = 10,
             ious += [ious[-1]] * (max_clicks - len(ious))
             break
         clicks.append(click)
-    return ClickCurve(tuple(clicks), tuple(ious))
+    return ClickCurve(tuple(clicks), tuple(ious), mask)
 
 
 def objects_in(labels: np.ndarray, *, min_pixels: int = 1, classes=None,
@@ -203,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         found = objects_in(truth, min_pixels=args.min_pixels, classes=wanted)
         for item in found:
             curve = click_curve(decode, item["mask"], max_clicks=args.max_clicks, valid=truth != IGNORE_INDEX)
-            curves.append(curve)
+            curves.append(replace(curve, mask=None))  # the summary needs no masks: a dataset's would fill memory
             objects.append({"image": Path(image_path).name, "class": CLASSES[item["class"]],
                             "pixels": item["pixels"], "ious": [round(v, 4) for v in curve.ious],
                             "clicks": [list(c) for c in curve.clicks]})

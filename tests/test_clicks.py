@@ -55,12 +55,14 @@ def test_the_simulation_clicks_where_a_person_would():
     assert curve.clicks[4] == (42, 9, False)
     assert curve.ious[:4] == pytest.approx((121 / 473, 242 / 473, 363 / 473, 463 / 484))
     assert len(curve.ious) == 5
+    last = square_decoder()(np.array([c[:2] for c in curve.clicks], np.float32), np.array([c[2] for c in curve.clicks]))
+    assert np.array_equal(curve.mask, last)  # the mask after the fifth click, kept: nobody decodes it again
 
 
 def test_a_perfect_mask_stops_the_clicks_and_the_curve_stays_at_one():
     target = bar()
     curve = click_curve(lambda points, labels: target, target, max_clicks=10)
-    assert curve.clicks == ((15, 15, True),) and curve.ious == (1.0,) * 10
+    assert curve.clicks == ((15, 15, True),) and curve.ious == (1.0,) * 10 and np.array_equal(curve.mask, target)
     assert curve.noc(0.85) == 1 and curve.noc(0.9) == 1
 
 
