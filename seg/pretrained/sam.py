@@ -28,6 +28,7 @@ from torch import nn
 
 from ..data.io import check_image, fit_image, resize_labels
 from ..fetch import DEFAULT_CACHE, cached_download, verify
+from .sam_onnx import DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,11 @@ def _from_hub(hub: HubFile, *, download: bool) -> Path | None:
     return verify(path, hub.sha256, source=f"{hub.repo}/{hub.filename}")
 
 
+def image_digest(image: np.ndarray) -> str:
+    """The content key of an `(H, W, 3) uint8` image: what its embedding is cached and served by."""
+    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
+
+
 @dataclass(frozen=True)
 class ImageEmbedding:
     """An image encoded once. features: (1, 256, 64, 64); sizes are (H, W)."""
@@ -263,12 +269,18 @@ class Sam:
         model: a loaded `segment_anything` / `mobile_sam` Sam in eval mode.
         variant: its name, part of every cache key.
         cache_size: how many image embeddings to keep (each 1x256x64x64 float32 = 4 MiB).
+        onnx: the model's decoder exported by `sam_onnx.export_decoder`: prompts are then decoded by
+            ONNX Runtime (40-46 ms a click at full size here, against 63-79 ms for PyTorch).
+        onnx_threads: ONNX Runtime's threads; one per job when jobs share the cores.
     """
 
-    def __init__(self, model: nn.Module, *, variant: str, cache_size: int = 8):
+    def __init__(self, model: nn.Module, *, variant: str, cache_size: int = 8, onnx: DecoderFiles | None = None,
+                 onnx_threads: int = 1):
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         self.model, self.variant, self.cache_size = model, variant, cache_size
+        self.onnx = onnx  # the exported decoder: prompts then run in ONNX Runtime, and a browser can fetch it
+        self._decoder = OnnxDecoder(onnx.float32, threads=onnx_threads) if onnx is not None else None
         self._cache: OrderedDict[str, ImageEmbedding] = OrderedDict()
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Lock] = {}  # one lock per embedding being computed
@@ -277,17 +289,20 @@ class Sam:
     @classmethod
     def load(cls, variant: str = "vit_t", checkpoint: str | os.PathLike | None = None, *,
              device: str | torch.device = "cpu", download: bool = True, cache_dir: str | os.PathLike = DEFAULT_CACHE,
-             cache_size: int = 8) -> "Sam":
-        """Find the checkpoint (see `find_checkpoint`), build, load, move to `device`."""
+             cache_size: int = 8, onnx_dir: str | os.PathLike | None = None, onnx_threads: int = 1) -> "Sam":
+        """Find the checkpoint (see `find_checkpoint`), build, load, move to `device`. With `onnx_dir`,
+        the decoder is exported there (once per weights) and prompts are decoded by ONNX Runtime."""
         path = find_checkpoint(variant, checkpoint, download=download, cache_dir=cache_dir)
         model = build_sam(variant, path)
-        return cls(model.to(device), variant=variant, cache_size=cache_size)
+        onnx = export_decoder(model, variant=variant, cache_dir=onnx_dir) if onnx_dir is not None else None
+        return cls(model.to(device), variant=variant, cache_size=cache_size, onnx=onnx, onnx_threads=onnx_threads)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _input_size(self, size: tuple[int, int]) -> tuple[int, int]:
+    def input_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(H, W) of an image of `size` (H, W) resized for the encoder: longer side to its input size."""
         h, w = size
         scale = self.model.image_encoder.img_size / max(h, w)
         return int(h * scale + 0.5), int(w * scale + 0.5)
@@ -295,8 +310,7 @@ class Sam:
     def embed(self, image: np.ndarray) -> ImageEmbedding:
         """The embedding of `(H, W, 3) uint8 RGB` image, from the cache or computed once."""
         check_image(image)
-        digest = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16)
-        key = f"{self.variant}:{image.shape}:{digest.hexdigest()}"
+        key = f"{self.variant}:{image.shape}:{image_digest(image)}"
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -320,7 +334,7 @@ class Sam:
     @torch.inference_mode()
     def _encode(self, image: np.ndarray) -> ImageEmbedding:
         size = image.shape[:2]
-        input_size = self._input_size(size)
+        input_size = self.input_size(size)
         x = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None].float()  # (1, 3, H, W) in 0..255
         x = F.interpolate(x, size=input_size, mode="bilinear", align_corners=False, antialias=True)
         features = self.model.image_encoder(self.model.preprocess(x))  # normalise, pad to square
@@ -351,6 +365,36 @@ class Sam:
         embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
         h, w = size
         to_input = np.array([embedding.input_size[1] / w, embedding.input_size[0] / h])  # x, y scale
+        if mask_input is not None:
+            mask_input = np.asarray(mask_input, dtype=np.float32)
+            if mask_input.shape not in ((256, 256), (1, 256, 256)):
+                raise ValueError(f"mask_input must be (256, 256) low-resolution logits, got {mask_input.shape}")
+        decode = self._decode_onnx if self._decoder is not None else self._decode_torch
+        logits, scores, low_res = decode(embedding, point_prompt, box_prompt, mask_input, to_input=to_input,
+                                         multimask=multimask)
+        order = scores.argsort(descending=True)
+        logits = logits[order]
+        threshold = self.model.mask_threshold
+        inner = (logits > threshold + 1).flatten(1).sum(1)  # stability: how little the mask moves when
+        outer = (logits > threshold - 1).flatten(1).sum(1)  # the threshold does (SAM's own offset of 1)
+        return SamResult(masks=(logits > threshold).cpu().numpy(),
+                         scores=scores[order].float().cpu().numpy(),
+                         low_res_logits=low_res[order].float().cpu().numpy(),
+                         stability=(inner / outer.clamp(min=1)).float().cpu().numpy())
+
+    def _decode_onnx(self, embedding: ImageEmbedding, point_prompt, box_prompt, mask_input, *,
+                     to_input: np.ndarray, multimask: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`_decode_torch` by ONNX Runtime: the same three tensors, from the exported graph."""
+        coords, labels = prompt_arrays(*(point_prompt or (None, None)), box_prompt, scale=tuple(to_input))
+        masks, scores, low_res = self._decoder(embedding.features.cpu().numpy(), coords, labels,
+                                               size=embedding.original_size, mask_input=mask_input)
+        keep = slice(1, None) if multimask else slice(0, 1)  # the graph returns all four of SAM's masks
+        return torch.from_numpy(masks[keep]), torch.from_numpy(scores[keep]), torch.from_numpy(low_res[keep])
+
+    def _decode_torch(self, embedding: ImageEmbedding, point_prompt, box_prompt, mask_input, *,
+                      to_input: np.ndarray, multimask: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """PyTorch's prompt encoder and mask decoder: logits (M, H, W) at the original size, scores
+        (M,), low-resolution logits (M, 256, 256), in SAM's order."""
         device = self.device
         sparse_points = None
         if point_prompt is not None:
@@ -361,24 +405,13 @@ class Sam:
             boxes = torch.as_tensor(box_prompt * np.tile(to_input, 2), dtype=torch.float32, device=device)[None]
         masks = None
         if mask_input is not None:
-            mask_input = np.asarray(mask_input, dtype=np.float32)
-            if mask_input.shape not in ((256, 256), (1, 256, 256)):
-                raise ValueError(f"mask_input must be (256, 256) low-resolution logits, got {mask_input.shape}")
             masks = torch.as_tensor(mask_input, device=device).reshape(1, 1, 256, 256)
         sparse, dense = self.model.prompt_encoder(points=sparse_points, boxes=boxes, masks=masks)
         low_res, scores = self.model.mask_decoder(
             image_embeddings=embedding.features, image_pe=self.model.prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask)
-        logits = self.model.postprocess_masks(low_res, embedding.input_size, size)  # (1, M, H, W)
-        order = scores[0].argsort(descending=True)
-        logits = logits[0, order]
-        threshold = self.model.mask_threshold
-        inner = (logits > threshold + 1).flatten(1).sum(1)  # stability: how little the mask moves when
-        outer = (logits > threshold - 1).flatten(1).sum(1)  # the threshold does (SAM's own offset of 1)
-        return SamResult(masks=(logits > threshold).cpu().numpy(),
-                         scores=scores[0, order].float().cpu().numpy(),
-                         low_res_logits=low_res[0, order].float().cpu().numpy(),
-                         stability=(inner / outer.clamp(min=1)).float().cpu().numpy())
+        logits = self.model.postprocess_masks(low_res, embedding.input_size, embedding.original_size)  # (1, M, H, W)
+        return logits[0], scores[0], low_res[0]
 
     def predict_many(self, image: np.ndarray, prompts: list[dict], *, multimask: bool = True,
                      max_side: int | None = None) -> list[SamResult]:
