@@ -7,11 +7,11 @@ Settings come from the environment, read once by `ui.settings.Settings.from_envi
 "Settings" table lists them); GRADIO_SERVER_NAME/PORT are Gradio's own.
 """
 
-import hashlib
 import json
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -40,7 +40,9 @@ from seg.explorer.prompts import (MODES, MaskChoices, ObjectMask, Objects, Promp
 from seg.explorer.zoo import TITLES, Zoo
 from seg.labels import IGNORE_INDEX
 from seg.limits import LIMITS as DEFAULT_LIMITS
+from seg.pretrained.sam import image_digest
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, colorize, draw_contours, enlarge, overlay
+from ui.browser_sam import SCRIPT as LIVE_SCRIPT, BrowserSam
 from ui.files import Outputs
 from ui.guard import RequestGuard, guard_components, inside, upload_folder
 from ui.jobs import job, scrub
@@ -60,13 +62,19 @@ LEADERBOARD = ROOT / "leaderboard"
 
 
 def make_zoo(settings: Settings) -> Zoo:
-    """The models the settings name, each found where the settings say (nothing loads yet)."""
+    """The models the settings name, each found where the settings say (nothing loads yet). SAM's
+    decoder is exported to ONNX beside the downloads: the server decodes clicks with ONNX Runtime, one
+    thread per job, and browsers fetch the same graph."""
     return Zoo(settings.weights_dir, pretrained=settings.pretrained, sam_variant=settings.sam_variant,
                sam_checkpoint=settings.sam_checkpoint, sam_cache_dir=settings.cache_dir,
-               allow_download=settings.allow_download)
+               allow_download=settings.allow_download, sam_onnx_dir=settings.cache_dir / "sam_onnx",
+               sam_threads=max(1, (os.cpu_count() or 1) // CONCURRENCY))
 
 
 ZOO = make_zoo(SETTINGS)
+# the browser's decoder: embeddings written to a folder of their own, which the app serves
+BROWSER = BrowserSam(tempfile.mkdtemp(prefix="seg-sam-embeddings-"), runtime_dir=SETTINGS.ort_web_dir) \
+    if SETTINGS.browser_decoder else None
 OUTPUTS = Outputs(LIMITS.keep_files_seconds, SETTINGS.outputs_dir,  # what we hand out, deleted later
                   loose_in=(upload_folder(),))
 
@@ -337,7 +345,7 @@ def sam_notice() -> str:
 
 def photo_digest(image: np.ndarray) -> str:
     """The photo's content key: the browser's saved objects belong to the photo with this digest."""
-    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
+    return image_digest(image)
 
 
 def sam_choices(image: np.ndarray, item) -> MaskChoices:
@@ -357,15 +365,24 @@ def sam_masks(image: np.ndarray, objects: Objects, kept: dict | None = None) -> 
     return {k: v for k, v in kept.items() if k in {item.id for item in objects.items}}
 
 
+def browser_value(image, objects: Objects, *, compute: bool = False) -> dict | None:
+    """What the browser decoder needs (ui/browser_sam.py): the photo's embedding once written (now, if
+    `compute`) and the selected object's clicks; None where the browser decoder is off or SAM missing."""
+    if BROWSER is None or image is None or not ZOO.sam_available():
+        return None
+    return BROWSER.value(ZOO.sam(), image, objects.current.prompts.clicks, compute=compute)
+
+
 def sam_view(image, objects: Objects, result: MaskChoices | None, kept: dict[int, ObjectMask], note: str) -> tuple:
-    """The outputs of every SAM handler: objects, canvas, mask choices, result, kept masks, note, picker."""
+    """The outputs of every SAM handler: objects, canvas, mask choices, result, kept masks, note, picker,
+    the browser decoder's value."""
     canvas = draw_objects(image, objects, {k: v.mask for k, v in kept.items()}) if image is not None else None
     prompts = objects.current.prompts
     choices = [] if result is None else [
         (draw_prompts(image, prompts, m), f"mask {i + 1} · predicted IoU {s:.2f}")
         for i, (m, s) in enumerate(zip(result.masks, result.scores))]
     picker = gr.update(choices=[(o.name, i) for i, o in enumerate(objects.items)], value=objects.selected)
-    return objects, canvas, choices, result, kept, note, picker
+    return objects, canvas, choices, result, kept, note, picker, browser_value(image, objects)
 
 
 def sam_run(image, objects: Objects, kept: dict) -> tuple:
@@ -413,15 +430,15 @@ def sam_open(path, saved, progress=gr.Progress(track_tqdm=True)):
 
 
 @job(LIMITS.sam_seconds, "SAM's reading of the photo")
-def sam_embed(image, progress=gr.Progress()):
+def sam_embed(image, objects: Objects, progress=gr.Progress()):
     """SAM's image embedding of the photo just opened, computed now, so the first click costs only a
-    decode. A click that comes sooner waits for this same computation (`Sam.embed` computes each
-    photo once, whoever asks first); the note is left as it is."""
+    decode; then sent to the browser decoder. A click that comes sooner waits for this same
+    computation (`Sam.embed` computes each photo once, whoever asks first)."""
     if image is None or not ZOO.sam_available():
         return gr.skip()
     progress(0, desc="SAM is reading the photo (its image embedding)")
     ZOO.sam().embed(image)
-    return gr.skip()
+    return browser_value(image, objects, compute=True) if BROWSER is not None else gr.skip()
 
 
 @job(LIMITS.sam_seconds, "restoring your objects")
@@ -429,7 +446,7 @@ def sam_restore(saved, image=None):
     """When the tab opens with no photo: the photo and objects of the last visit, if the photo is
     still on the server (else a note to upload it again). With a photo open, nothing changes."""
     if image is not None:
-        return (gr.skip(),) * 9
+        return (gr.skip(),) * 10
     path = saved.get("path") if isinstance(saved, dict) else None
     if not isinstance(path, str) or not inside(path, upload_folder()) or not os.path.isfile(path):
         waiting = isinstance(saved, dict) and saved.get("objects")
@@ -570,7 +587,7 @@ def sam_import(image, path):
     if image is None:
         raise ValueError("open the photo the objects were made on first, then import its COCO JSON")
     if not path:  # the file was removed from the box: nothing changes
-        return (gr.skip(),) * 7
+        return (gr.skip(),) * 8
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -691,11 +708,14 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
                               sources=["upload", "clipboard"], elem_id="sam-canvas", image_mode=None)
             with gr.Row():
                 mode = gr.Radio(list(MODES), value="positive", label="Next click",
-                                info="box: two clicks on opposite corners")
+                                info="box: two clicks on opposite corners", elem_id="sam-mode")
                 from_compare = gr.Button("Use the Compare photo", elem_id="from-compare")
                 undo = gr.Button("Undo", elem_id="sam-undo")
                 clear = gr.Button("Clear")
             sam_note = gr.Markdown(elem_id="sam-note")
+            # the decoder in this browser: hover previews, instant click masks (ui/sam_live.js)
+            live = gr.HTML(None, html_template='<div class="sam-live-status"></div>', js_on_load=LIVE_SCRIPT.read_text(),
+                           css_template=".sam-live-status {font-size:0.85rem; opacity:0.8}", elem_id="sam-live")
         with gr.Column(scale=1):
             picker = gr.Radio([("object 1", 0)], value=0, label="Objects (clicks edit the selected one)",
                               elem_id="sam-objects")
@@ -721,11 +741,11 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
     relate_note = gr.Markdown(elem_id="sam-relate-note")
     relate_table = gr.Dataframe(pd.DataFrame(columns=RELATE_COLUMNS), interactive=False,
                                 label="Class at the click, and overlap with SAM's mask")
-    view = [objects, canvas, choices, sam_result, kept, sam_note, picker]
+    view = [objects, canvas, choices, sam_result, kept, sam_note, picker, live]
     opened = [sam_image, photo, *view]
     # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
     # SAM reads each photo as it arrives (its progress over the note), not at the first click
-    embed = {"fn": sam_embed, "inputs": sam_image, "outputs": sam_note, "show_progress_on": sam_note, **PAGE}
+    embed = {"fn": sam_embed, "inputs": [sam_image, objects], "outputs": live, "show_progress_on": sam_note, **PAGE}
     canvas.upload(sam_open, [canvas, saved], opened, **PAGE).success(no_truth, None, sam_truth, **PAGE).then(**embed)
     from_compare.click(sam_open, [image_in, saved], opened, **PAGE).success(
         pass_truth, truth_in, sam_truth, **PAGE).then(**embed)
@@ -1028,6 +1048,10 @@ CSS = """
 #predictions .grid-wrap, #scene-preds .grid-wrap, #race-preds .grid-wrap {max-height:none; min-height:0; height:auto}
 #predictions .gallery-container, #scene-preds .gallery-container, #race-preds .gallery-container {height:auto}
 .legend-note {margin:6px 0 2px; font-size:0.85rem}
+/* SAM's photo is never enlarged: Gradio maps a click to pixels as if it were not, so on an enlarged
+   photo the click landed away from the cursor (up to 12 px on a 480x360 photo); the browser decoder's
+   overlay uses the same arithmetic */
+#sam-canvas img {object-fit:scale-down !important}
 """
 
 
@@ -1084,8 +1108,9 @@ def launch_options(demo: gr.Blocks) -> dict:
     """Everything `launch` needs besides host and port (the tests launch with the same)."""
     guard = Middleware(RequestGuard, blocks=demo, limits=LIMITS, upload_folder=upload_folder(),
                        trust_proxy=SETTINGS.on_space)  # behind the Space's proxy, its header is true
+    served = BROWSER.served(ZOO.sam_onnx_dir) if BROWSER is not None else []  # the browser decoder's files
     return {"max_file_size": LIMITS.upload_bytes, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
-            "show_error": False, "app_kwargs": {"middleware": [guard]}}
+            "show_error": False, "allowed_paths": served, "app_kwargs": {"middleware": [guard]}}
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ from report import publish  # noqa: E402
 PORT = 7988
 THINK_SECONDS = 3
 CHROMIUM = "/usr/bin/chromium"
-VARIANTS = {"at first click": ("-c", "import app, gradio as gr; app.sam_embed = lambda image: gr.skip(); app.main()"),
+VARIANTS = {"at first click": ("-c", "import app, gradio as gr; app.sam_embed = lambda image, objects: gr.skip(); app.main()"),
             "on arrival": ("app.py",)}
 
 

@@ -104,10 +104,31 @@ def sample(camvid_dir, tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def app(weights_dir, vit_t_checkpoint, camvid_dir):
-    """app.py imported with the test weights, a random SAM checkpoint and CamVid samples."""
+def ort_web() -> Path:
+    """onnxruntime-web's dist folder at the pinned version, installed from npm into the ignored .ort-web/
+    when missing: the browser decoder's runtime, served by the app in the tests (never the CDN)."""
+    from ui.browser_sam import ORT_WEB_SCRIPT, ORT_WEB_VERSION
+
+    prefix = ROOT / ".ort-web"
+    dist = prefix / "node_modules" / "onnxruntime-web" / "dist"
+    package = dist.parent / "package.json"
+    if not (package.is_file() and f'"version": "{ORT_WEB_VERSION}"' in package.read_text()):
+        if shutil.which("npm") is None:
+            pytest.fail(f"npm is needed to install onnxruntime-web@{ORT_WEB_VERSION} (apt-get install -y npm)")
+        done = subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix),
+                               f"onnxruntime-web@{ORT_WEB_VERSION}"], capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 or not (dist / ORT_WEB_SCRIPT).is_file():
+            pytest.fail(f"npm install onnxruntime-web@{ORT_WEB_VERSION} failed:\n{done.stderr[-2000:]}")
+    return dist
+
+
+@pytest.fixture(scope="session")
+def app(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, tmp_path_factory):
+    """app.py imported with the test weights, a random SAM checkpoint, CamVid samples and a local
+    onnxruntime-web; SAM's decoder is exported into a temporary cache."""
     env = {"SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),
-           "SEG_SAM_VARIANT": "vit_t", "SEG_CAMVID_DIR": str(camvid_dir)}
+           "SEG_SAM_VARIANT": "vit_t", "SEG_CAMVID_DIR": str(camvid_dir), "SEG_ORT_WEB_DIR": str(ort_web),
+           "SEG_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))

@@ -153,17 +153,19 @@ def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(ap
     image, *_ = app.sam_open(str(sample[0]), None)
     flipped = image[:, ::-1].copy()  # a photo SAM has not seen in this test
     runs = sam.encoder_runs
-    assert app.sam_embed(image) == gr.skip() and sam.encoder_runs - runs in (0, 1)  # 0: cached already
+    sent = app.sam_embed(image, Objects())  # read, then handed to the browser decoder
+    assert sam.encoder_runs - runs in (0, 1)  # 0: cached already
+    assert sent["photo"] == app.photo_digest(image) and sent["embedding"].startswith("gradio_api/file=")
     runs = sam.encoder_runs
     app.sam_click(image, Objects(), "positive", {}, click(240, 180))
     assert sam.encoder_runs == runs  # the click decoded only
     # a click that comes while the photo is still being read waits for that reading
-    reading = threading.Thread(target=app.sam_embed, args=(flipped,))
+    reading = threading.Thread(target=app.sam_embed, args=(flipped, Objects()))
     reading.start()
     app.sam_click(flipped, Objects(), "positive", {}, click(240, 180))
     reading.join()
     assert sam.encoder_runs == runs + 1
-    assert app.sam_embed(None) == gr.skip()  # no photo: nothing to read
+    assert app.sam_embed(None, Objects()) == gr.skip()  # no photo: nothing to read
 
 
 def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, monkeypatch):
@@ -175,7 +177,7 @@ def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, mo
              for (x, y), i in zip(points, wanted)]
     monkeypatch.setattr(sam, "everything", lambda image, points_per_side, max_masks: found[:max_masks])
     start = app.sam_click(image, Objects(), "positive", {}, click(240, 180))
-    objects, canvas, _, _, kept, note, picker = app.sam_everything(image, start[0], start[4])
+    objects, canvas, _, _, kept, note, picker, _ = app.sam_everything(image, start[0], start[4])
     assert [item.prompts.clicks[0][:2] for item in objects.items[1:]] == points and "3 object(s)" in note
     assert [item.choice for item in objects.items[1:]] == wanted and len(picker["choices"]) == 4
     for item, mask in zip(objects.items[1:], found):
@@ -200,12 +202,12 @@ def test_sam_clicks_box_undo_and_export(app, sample):
     runs = sam.encoder_runs
     objects, result, kept = Objects(), None, {}
     for x, y, mode in [(240, 180, "positive"), (100, 50, "negative"), (200, 150, "box")]:
-        objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, mode, kept, click(x, y))
+        objects, canvas, choices, result, kept, note, _, _ = app.sam_click(image, objects, mode, kept, click(x, y))
         assert canvas.shape == image.shape and len(choices) == 3
     assert "2 prompt(s)" in note and "opposite corner" in note  # a pending corner is not a prompt
     only_corner = app.sam_click(image, Objects(), "box", {}, click(5, 5))
     assert only_corner[3] is None and "opposite corner" in only_corner[5]
-    objects, canvas, choices, result, kept, note, _ = app.sam_click(image, objects, "box", kept, click(300, 250))
+    objects, canvas, choices, result, kept, note, _, _ = app.sam_click(image, objects, "box", kept, click(300, 250))
     assert objects.current.prompts.box == (200, 150, 300, 250) and "3 prompt(s)" in note
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
     scores = result.scores
@@ -225,23 +227,23 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     same photo re-creates both, with the same masks, ready to edit."""
     image = app.load_photo(str(sample[0]))
     objects, result, kept = Objects(), None, {}
-    objects, *_, kept, note, picker = app.sam_click(image, objects, "positive", kept, click(240, 300))
+    objects, *_, kept, note, picker, _ = app.sam_click(image, objects, "positive", kept, click(240, 300))
     objects, *_ = app.sam_add(image, objects, kept)
-    objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "positive", kept, click(100, 60))
-    objects, _, _, result, kept, _, _ = app.sam_click(image, objects, "negative", kept, click(120, 70))
+    objects, _, _, result, kept, _, _, _ = app.sam_click(image, objects, "positive", kept, click(100, 60))
+    objects, _, _, result, kept, _, _, _ = app.sam_click(image, objects, "negative", kept, click(120, 70))
     choose_third = gr.SelectData(None, {"index": 2, "value": None})
-    objects, _, _, result, kept, note, _ = app.sam_choose(image, objects, result, kept, choose_third)
+    objects, _, _, result, kept, note, _, _ = app.sam_choose(image, objects, result, kept, choose_third)
     assert objects.current.choice == 2 and np.array_equal(kept[2].mask, result.masks[2]) and "Mask 3" in note
     objects, *_ = app.sam_add(image, objects, kept)
-    objects, _, _, _, kept, _, _ = app.sam_click(image, objects, "positive", kept, click(400, 200))
-    objects, _, _, _, kept, note, picker = app.sam_delete(image, objects, kept)
+    objects, _, _, _, kept, _, _, _ = app.sam_click(image, objects, "positive", kept, click(400, 200))
+    objects, _, _, _, kept, note, picker, _ = app.sam_delete(image, objects, kept)
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and set(kept) == {1, 2}
     assert picker["choices"] == [("object 1", 0), ("object 2", 1)] and "object 3 deleted" in note
     files = app.sam_export(image, objects, kept, {"path": str(sample[0])})
     assert [Path(f).name for f in files] == ["instances.png", "objects_coco.json", "object_1.png", "object_2.png"]
     instances = np.array(Image.open(files[0]))
     assert set(np.unique(instances)) <= {0, 1, 2} and (instances == 2).any()
-    restored, _, _, _, restored_kept, note, _ = app.sam_import(image, files[1])
+    restored, _, _, _, restored_kept, note, _, _ = app.sam_import(image, files[1])
     assert restored.to_json()["objects"] == objects.to_json()["objects"] and "2 object(s) imported" in note
     for item in objects.items:
         assert np.array_equal(restored_kept[item.id].mask, kept[item.id].mask)
@@ -257,7 +259,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
     """What sam_save puts in local storage brings the objects back on a reload (sam_restore) and
     when the same photo is opened again; another photo starts afresh."""
     image = app.load_photo(str(sample[0]))
-    objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
+    objects, *_, kept, _, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
     photo = {"path": str(sample[0]), "digest": app.photo_digest(image)}
     saved = app.sam_save(photo, objects)
     assert saved["objects"] == objects.to_json()
@@ -275,7 +277,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
 
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     image = app.load_photo(str(sample[0]))
-    objects, *_, kept, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
+    objects, *_, kept, _, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
     table, note, semantic = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
     assert "label ids" in note and set(semantic["labels"]) == {"fcn8s", "unet"}
     kept_labels = semantic["labels"]["fcn8s"]

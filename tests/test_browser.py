@@ -127,3 +127,67 @@ def test_learn_and_leaderboard_tabs_in_a_browser(server, page):
     page.get_by_role("tab", name="Leaderboard").click()
     expect(page.locator("#leaderboard")).to_contain_text("FCN-8s", timeout=30_000)
     page.screenshot(path=str(SCREENSHOTS / "leaderboard.png"), full_page=True)
+
+
+def test_sam_decodes_hovers_and_clicks_in_the_browser(app, server, page, sample):
+    """Upload, hover (a preview decoded by this page), click (its mask at once, then the server's),
+    a second object, undo, export. The browser's click mask is compared with the server's own."""
+    import numpy as np
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(server)
+    page.get_by_role("tab", name="Prompt SAM").click()
+    page.locator("#sam-canvas input[type=file]").set_input_files(str(sample[0]))
+    expect(page.locator("#sam-live")).to_contain_text("decoded in this browser", timeout=120_000)
+    canvas = page.locator("#sam-canvas img").first
+    box = canvas.bounding_box()
+
+    def at(fx, fy):
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    page.mouse.move(*at(0.45, 0.7))
+    page.wait_for_function("() => samLive.timings.some(t => t.kind === 'preview')", timeout=30_000)
+    # the overlay lies exactly over the photo's pixels (shown centred, never enlarged)
+    overlay = page.locator("#sam-live-overlay").bounding_box()
+    natural = page.evaluate("(() => { const i = document.querySelector('#sam-canvas img'); "
+                            "return [i.naturalWidth, i.naturalHeight]; })()")
+    scale = min(box["width"] / natural[0], box["height"] / natural[1], 1)
+    assert abs(overlay["width"] - natural[0] * scale) < 1 and abs(overlay["height"] - natural[1] * scale) < 1
+    assert abs(overlay["x"] - (box["x"] + (box["width"] - overlay["width"]) / 2)) < 1
+    assert abs(overlay["y"] - (box["y"] + (box["height"] - overlay["height"]) / 2)) < 1
+    page.screenshot(path=str(SCREENSHOTS / "sam_hover_preview.png"), full_page=True)
+
+    page.mouse.click(*at(0.45, 0.7))
+    page.wait_for_function("() => samLive.timings.some(t => t.decoder === 'float32')", timeout=30_000)
+    page.locator("#sam-note").get_by_text("object 1: 1 prompt(s)").wait_for(timeout=60_000)
+    clicks = page.evaluate("samLive.clicks")
+    assert len(clicks) == 1 and clicks[0][2] == "positive"
+    mask = page.evaluate("(() => { const m = samLive.masks.click; return [m.width, m.height, Array.from(m.data)]; })()")
+    width, height, data = mask
+    ours = np.array(data, dtype=bool).reshape(height, width)
+    image = app.load_photo(str(sample[0]))
+    theirs = app.ZOO.sam().predict(image, points=[clicks[0][:2]], labels=[1]).masks[0]  # the server's shown mask
+    assert ours.shape == theirs.shape
+    iou = (ours & theirs).sum() / max((ours | theirs).sum(), 1)
+    print(f"browser click mask vs the server's: IoU {iou:.5f}, {ours.mean():.3f} of the photo")
+    assert iou > 0.99
+
+    page.locator("#sam-add").click()
+    page.locator("#sam-note").get_by_text("object 2: click the object").wait_for(timeout=30_000)
+    page.mouse.move(*at(0.8, 0.25))
+    page.wait_for_timeout(300)
+    page.mouse.click(*at(0.8, 0.25))
+    page.locator("#sam-note").get_by_text("object 2: 1 prompt(s)").wait_for(timeout=60_000)
+    page.mouse.click(*at(0.7, 0.3))
+    page.locator("#sam-note").get_by_text("object 2: 2 prompt(s)").wait_for(timeout=60_000)
+    page.screenshot(path=str(SCREENSHOTS / "sam_two_objects.png"), full_page=True)
+    page.locator("#sam-undo").click()
+    page.locator("#sam-note").get_by_text("object 2: 1 prompt(s)").wait_for(timeout=60_000)
+    page.wait_for_function("() => samLive.clicks.length === 1", timeout=10_000)  # the browser follows the undo
+    page.locator("#sam-export").click()
+    expect(page.locator("#sam-files")).to_contain_text("objects_coco", timeout=60_000)
+    expect(page.locator("#sam-files")).to_contain_text("object_2", timeout=10_000)
+    page.screenshot(path=str(SCREENSHOTS / "sam_browser_export.png"), full_page=True)
+    timings = page.evaluate("samLive.timings")
+    print("browser decoder timings (ms):", [(t["kind"], t["decoder"], round(t["total_ms"])) for t in timings])

@@ -33,6 +33,8 @@ class Settings:
     camvid_dir: Path | None = None  # SEG_CAMVID_DIR: adds the CamVid val picker
     keep_files_seconds: int = LIMITS.keep_files_seconds  # SEG_KEEP_FILES_SECONDS
     outputs_dir: Path | None = None  # SEG_OUTPUTS_DIR: results handed out (default: a temporary folder)
+    browser_decoder: bool = True  # SEG_BROWSER_DECODER=1/0: SAM's decoder also runs in the browser (hover previews)
+    ort_web_dir: Path | None = None  # SEG_ORT_WEB_DIR: onnxruntime-web's dist folder (default: its pinned CDN copy)
     on_space: bool = False  # SPACE_ID is set: behind the Space's proxy, whose client-address header is true
     notes: tuple[str, ...] = field(default=(), compare=False)  # what was chosen for the user, for the log
 
@@ -50,6 +52,14 @@ class Settings:
         keep = get("SEG_KEEP_FILES_SECONDS")
         if keep is not None and not (keep.isdigit() and int(keep) >= 60):
             raise SettingError(f"SEG_KEEP_FILES_SECONDS={keep!r}: give a whole number of seconds, 60 or more")
+        browser = get("SEG_BROWSER_DECODER")
+        if browser not in (None, "0", "1"):
+            raise SettingError(f"SEG_BROWSER_DECODER={browser!r}: use 1 (decode SAM's prompts in the browser too) or 0")
+        ort_web = Path(get("SEG_ORT_WEB_DIR")).expanduser() if get("SEG_ORT_WEB_DIR") else None
+        if ort_web is not None and not (ort_web / "ort.wasm.min.js").is_file():
+            raise SettingError(f"SEG_ORT_WEB_DIR={str(ort_web)!r} has no ort.wasm.min.js: point it at the dist folder "
+                               "of the onnxruntime-web npm package (npm install onnxruntime-web, then "
+                               "node_modules/onnxruntime-web/dist)")
         pretrained = env.get("SEG_PRETRAINED_MODELS")  # set but empty: no pretrained semantic model
         notes = ("on a Space: missing pretrained models download on first use (SEG_ALLOW_DOWNLOAD=0 to stop it)",) \
             if on_space and download is None else ()
@@ -64,4 +74,4 @@ class Settings:
             camvid_dir=Path(get("SEG_CAMVID_DIR")).expanduser() if get("SEG_CAMVID_DIR") else None,
             keep_files_seconds=int(keep) if keep else cls.keep_files_seconds,
             outputs_dir=Path(get("SEG_OUTPUTS_DIR")).expanduser() if get("SEG_OUTPUTS_DIR") else None,
-            on_space=on_space, notes=notes)
+            browser_decoder=browser != "0", ort_web_dir=ort_web, on_space=on_space, notes=notes)

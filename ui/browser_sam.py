@@ -1,0 +1,91 @@
+"""What the Prompt SAM tab sends a browser so that it decodes prompts itself (ui/sam_live.js):
+onnxruntime-web (its pinned CDN copy, integrity-checked, or a local folder), SAM's exported decoder,
+and one float16 image embedding per photo, each as a URL that the app serves (`served`)."""
+
+import os
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+
+from seg.pretrained.sam import Sam, image_digest
+from seg.pretrained.sam_onnx import embedding_float16
+
+ORT_WEB_VERSION = "1.30.0"
+ORT_WEB_SCRIPT = "ort.wasm.min.js"  # the wasm-only build (50 KB) that defines a global `ort`
+# sha384 of dist/ort.wasm.min.js in the npm package onnxruntime-web@1.30.0; jsDelivr serves the npm
+# files unchanged, and tests/test_browser_sam.py checks this against the package CI installs.
+ORT_WEB_INTEGRITY = "sha384-Bw6URI+Gvoadw0do7/QrSHUC9D1vCYYK5OSqChFyhyV5mzPL4oe2rOAFljAnS8Sq"
+ORT_WEB_CDN = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_WEB_VERSION}/dist/"
+SCRIPT = Path(__file__).with_name("sam_live.js")
+
+
+def served_url(path: Path) -> str:
+    """The URL of a file the app serves (its folder is in `launch(allowed_paths=...)`), relative to
+    the page, so it also works behind a Space's proxy."""
+    return "gradio_api/file=" + quote(str(Path(path).resolve()))
+
+
+class BrowserSam:
+    """The browser decoder's files, for one server.
+
+    Args:
+        folder: where embeddings are written for browsers to fetch; served, so nothing else goes there.
+        runtime_dir: onnxruntime-web's dist folder to serve, or None for its CDN copy.
+        keep: embeddings kept on disk (2 MiB each), the oldest removed first.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, runtime_dir: str | os.PathLike | None = None, keep: int = 64):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.runtime_dir = Path(runtime_dir) if runtime_dir is not None else None
+        self.keep = keep
+        self._lock = threading.Lock()
+
+    def served(self, sam_onnx_dir: str | os.PathLike) -> list[str]:
+        """The folders `launch` must allow: the embeddings, the exported decoders, the local runtime."""
+        folders = [self.folder, Path(sam_onnx_dir)] + ([self.runtime_dir] if self.runtime_dir else [])
+        return [str(p.resolve()) for p in folders]
+
+    def runtime(self) -> dict:
+        """Where the page loads onnxruntime-web from: {script, integrity, base, version}."""
+        if self.runtime_dir is None:
+            return {"script": ORT_WEB_CDN + ORT_WEB_SCRIPT, "integrity": ORT_WEB_INTEGRITY, "base": ORT_WEB_CDN,
+                    "version": ORT_WEB_VERSION}
+        return {"script": served_url(self.runtime_dir / ORT_WEB_SCRIPT), "integrity": None,
+                "base": served_url(self.runtime_dir) + "/", "version": ORT_WEB_VERSION}
+
+    def _path(self, sam: Sam, image: np.ndarray) -> Path:
+        return self.folder / f"{sam.variant}-{sam.onnx.digest}-{image_digest(image)}.f16"
+
+    def embedding(self, sam: Sam, image: np.ndarray, *, compute: bool) -> str | None:
+        """The URL of `image`'s float16 embedding: written now (computing the embedding if `compute`,
+        once per photo through SAM's cache), or None when it is not there and `compute` is False."""
+        path = self._path(sam, image)
+        if path.is_file():
+            return served_url(path)
+        if not compute:
+            return None
+        data = embedding_float16(sam.embed(image).features)
+        partial = path.with_suffix(f".{threading.get_ident()}.part")
+        partial.write_bytes(data)
+        partial.replace(path)
+        with self._lock:
+            files = sorted(self.folder.glob("*.f16"), key=lambda p: p.stat().st_mtime)
+            for old in files[:-self.keep]:
+                old.unlink(missing_ok=True)
+        return served_url(path)
+
+    def value(self, sam: Sam | None, image: np.ndarray | None, clicks, *, compute: bool = False) -> dict | None:
+        """The browser decoder's value (see ui/sam_live.js): None without SAM's exported decoder; the
+        runtime and decoder alone without a photo."""
+        if sam is None or sam.onnx is None:
+            return None
+        value = {"runtime": self.runtime(),
+                 "decoder": {"float32": served_url(sam.onnx.float32), "int8": served_url(sam.onnx.int8)}}
+        if image is None:
+            return value
+        h, w = image.shape[:2]
+        return {**value, "photo": image_digest(image), "size": [h, w], "input": list(sam.input_size((h, w))),
+                "embedding": self.embedding(sam, image, compute=compute), "clicks": [list(c) for c in clicks]}
