@@ -714,8 +714,9 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
                 clear = gr.Button("Clear")
             sam_note = gr.Markdown(elem_id="sam-note")
             # the decoder in this browser: hover previews, instant click masks (ui/sam_live.js)
-            live = gr.HTML(None, html_template='<div class="sam-live-status"></div>', js_on_load=LIVE_SCRIPT.read_text(),
-                           css_template=".sam-live-status {font-size:0.85rem; opacity:0.8}", elem_id="sam-live")
+            live = gr.HTML(None, html_template='<div class="sam-live-status"></div>', elem_id="sam-live",
+                           js_on_load=LIVE_SCRIPT.read_text(),
+                           css_template=".sam-live-status {font-size:0.85rem; opacity:0.8}")
         with gr.Column(scale=1):
             picker = gr.Radio([("object 1", 0)], value=0, label="Objects (clicks edit the selected one)",
                               elem_id="sam-objects")
