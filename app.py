@@ -343,11 +343,6 @@ def sam_notice() -> str:
     return f"**SAM is not available on this server**: {how}. The semantic models work without it." if how else ""
 
 
-def photo_digest(image: np.ndarray) -> str:
-    """The photo's content key: the browser's saved objects belong to the photo with this digest."""
-    return image_digest(image)
-
-
 def sam_choices(image: np.ndarray, item) -> MaskChoices:
     """SAM's three masks for one object's prompts, its own choice among them marked."""
     result = ZOO.sam().predict(image, **item.prompts.to_sam(), multimask=True)
@@ -406,7 +401,7 @@ def sam_run(image, objects: Objects, kept: dict) -> tuple:
 
 def restore_objects(image: np.ndarray, saved) -> tuple[Objects, dict, str]:
     """The objects saved in the browser for this photo (matched by content), with their masks."""
-    if isinstance(saved, dict) and saved.get("digest") == photo_digest(image) and saved.get("objects"):
+    if isinstance(saved, dict) and saved.get("digest") == image_digest(image) and saved.get("objects"):
         try:
             objects = Objects.from_json(saved["objects"], size=image.shape[:2], limits=LIMITS)
         except ValueError:
@@ -426,7 +421,7 @@ def sam_open(path, saved, progress=gr.Progress(track_tqdm=True)):
     if ZOO.sam_available():
         ZOO.sam()
     objects, kept, note = restore_objects(image, saved)
-    return image, {"path": path, "digest": photo_digest(image)}, *sam_view(image, objects, None, kept, note)
+    return image, {"path": path, "digest": image_digest(image)}, *sam_view(image, objects, None, kept, note)
 
 
 @job(LIMITS.sam_seconds, "SAM's reading of the photo")
@@ -602,7 +597,7 @@ RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true re
 def semantic_labels(image: np.ndarray, keys, kept: dict | None) -> tuple[dict, dict]:
     """{title: (H, W) CamVid ids} of the ticked models on this photo, and the per-user store they
     came from: each model runs once per photo, however often the SAM tab asks."""
-    digest = photo_digest(image)
+    digest = image_digest(image)
     kept = kept if isinstance(kept, dict) and kept.get("digest") == digest else {"digest": digest, "labels": {}}
     models = ZOO.semantic_models(keys)
     labels = dict(kept["labels"])
@@ -650,7 +645,7 @@ def sam_curve_objects(image, truth_path):
     choices = [(f"{CLASSES[o['class']]} · {o['pixels']:,} px · around ({o['point'][0]}, {o['point'][1]})", i)
                for i, o in enumerate(found)]
     return gr.update(choices=choices, value=0 if choices else None), {"labels": truth.labels, "objects": found,
-                                                                     "digest": photo_digest(image)}
+                                                                     "digest": image_digest(image)}
 
 
 @job(LIMITS.sam_seconds, "the click curve")
@@ -661,7 +656,7 @@ def sam_click_curve(image, truth, index, keys, semantic=None):
         raise ValueError("no image: upload one first")
     if not truth or not isinstance(index, int) or not 0 <= index < len(truth["objects"]):
         raise ValueError("upload this photo's ground truth above, then pick one of its objects")
-    if truth.get("digest") != photo_digest(image):
+    if truth.get("digest") != image_digest(image):
         raise ValueError("the ground truth above was read for another photo: upload this photo's again")
     item, valid = truth["objects"][index], truth["labels"] != IGNORE_INDEX
     curve = click_curve(sam_decoder(ZOO.sam(), image), item["mask"], max_clicks=CURVE_CLICKS, valid=valid)

@@ -155,7 +155,7 @@ def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(ap
     runs = sam.encoder_runs
     sent = app.sam_embed(image, Objects())  # read, then handed to the browser decoder
     assert sam.encoder_runs - runs in (0, 1)  # 0: cached already
-    assert sent["photo"] == app.photo_digest(image) and sent["embedding"].startswith("gradio_api/file=")
+    assert sent["photo"] == app.image_digest(image) and sent["embedding"].startswith("gradio_api/file=")
     runs = sam.encoder_runs
     app.sam_click(image, Objects(), "positive", {}, click(240, 180))
     assert sam.encoder_runs == runs  # the click decoded only
@@ -260,7 +260,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
     when the same photo is opened again; another photo starts afresh."""
     image = app.load_photo(str(sample[0]))
     objects, *_, kept, _, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
-    photo = {"path": str(sample[0]), "digest": app.photo_digest(image)}
+    photo = {"path": str(sample[0]), "digest": app.image_digest(image)}
     saved = app.sam_save(photo, objects)
     assert saved["objects"] == objects.to_json()
     json.dumps(saved)  # local storage holds JSON

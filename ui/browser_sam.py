@@ -56,13 +56,11 @@ class BrowserSam:
         return {"script": served_url(self.runtime_dir / ORT_WEB_SCRIPT), "integrity": None,
                 "base": served_url(self.runtime_dir) + "/", "version": ORT_WEB_VERSION}
 
-    def _path(self, sam: Sam, image: np.ndarray) -> Path:
-        return self.folder / f"{sam.variant}-{sam.onnx.digest}-{image_digest(image)}.f16"
-
-    def embedding(self, sam: Sam, image: np.ndarray, *, compute: bool) -> str | None:
+    def embedding(self, sam: Sam, image: np.ndarray, *, compute: bool, digest: str | None = None) -> str | None:
         """The URL of `image`'s float16 embedding: written now (computing the embedding if `compute`,
-        once per photo through SAM's cache), or None when it is not there and `compute` is False."""
-        path = self._path(sam, image)
+        once per photo through SAM's cache), or None when it is not there and `compute` is False.
+        digest: `image_digest(image)` when the caller has it already."""
+        path = self.folder / f"{sam.variant}-{sam.onnx.digest}-{digest or image_digest(image)}.f16"
         if path.is_file():
             return served_url(path)
         if not compute:
@@ -87,5 +85,7 @@ class BrowserSam:
         if image is None:
             return value
         h, w = image.shape[:2]
-        return {**value, "photo": image_digest(image), "size": [h, w], "input": list(sam.input_size((h, w))),
-                "embedding": self.embedding(sam, image, compute=compute), "clicks": [list(c) for c in clicks]}
+        photo = image_digest(image)
+        return {**value, "photo": photo, "size": [h, w], "input": list(sam.input_size((h, w))),
+                "embedding": self.embedding(sam, image, compute=compute, digest=photo),
+                "clicks": [list(c) for c in clicks]}

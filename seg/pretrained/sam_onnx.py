@@ -51,8 +51,13 @@ def weights_digest(model: nn.Module, variant: str) -> str:
     return h.hexdigest()
 
 
+def _beside(path: Path) -> Path:
+    """Where `path` is written first, then renamed into place: a reader never sees half a file."""
+    return path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+
+
 def _export(model: nn.Module, path: Path) -> None:
-    """Trace the four-mask graph into `path` (written beside it first, then renamed into place)."""
+    """Trace the four-mask graph into `path`."""
     from mobile_sam.utils.onnx import SamOnnxModel  # the one wrapper that exports every variant correctly
 
     wrapper = SamOnnxModel(model, return_single_mask=False)
@@ -60,7 +65,7 @@ def _export(model: nn.Module, path: Path) -> None:
     dummy = (torch.randn(1, 256, 64, 64), torch.randint(0, size, (1, 5, 2)).float(),
              torch.randint(0, 4, (1, 5)).float(), torch.randn(1, 1, 256, 256), torch.tensor([1.0]),
              torch.tensor([1500.0, 2250.0]))
-    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+    partial = _beside(path)
     with warnings.catch_warnings():  # the tracer's notes on Python control flow, harmless here
         warnings.simplefilter("ignore")
         torch.onnx.export(wrapper, dummy, str(partial), input_names=list(INPUTS), output_names=list(OUTPUTS),
@@ -73,7 +78,7 @@ def _quantize(source: Path, path: Path) -> None:
     """Dynamic int8 weights (activations stay float): about a quarter of the bytes, faster in wasm."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+    partial = _beside(path)
     quantize_dynamic(source, partial, weight_type=QuantType.QUInt8)
     partial.replace(path)
 
