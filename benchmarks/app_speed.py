@@ -48,6 +48,15 @@ def app_env(checkpoint: Path, port: int, **extra: str) -> dict:
             "GRADIO_SERVER_PORT": str(port), "SEG_PRETRAINED_MODELS": "", **extra}
 
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's, never a browser Playwright downloads
+
+
+def headless_chromium(playwright):
+    """Debian's chromium, launched headless as the browser tests launch it."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(("VmHWM:",)):  # peak resident set size of the process

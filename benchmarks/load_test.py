@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,18 @@ def start_app(env: dict, argv: tuple[str, ...] = ("app.py",)) -> subprocess.Pope
             time.sleep(0.1)
     server.terminate()
     raise RuntimeError("app.py did not start within 120 s")
+
+
+@contextmanager
+def running_app(env: dict, argv: tuple[str, ...] = ("app.py",), *, warm_up_seconds: float = 0):
+    """`start_app`, then `warm_up_seconds` for the app's background warm-up; stopped when the block ends."""
+    server = start_app(env, argv)
+    try:
+        time.sleep(warm_up_seconds)
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def run_load(url: str, workdir: Path, *, clients: int, requests: int, images: int, models: list[str],

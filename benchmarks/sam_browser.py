@@ -29,12 +29,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from app_speed import app_env, random_sam_checkpoint, street  # noqa: E402
-from load_test import start_app  # noqa: E402
+from app_speed import app_env, headless_chromium, random_sam_checkpoint, street  # noqa: E402
+from load_test import running_app  # noqa: E402
 from report import publish  # noqa: E402
 
 PORT = 7989
-CHROMIUM = "/usr/bin/chromium"
 ORT_WEB = Path(os.environ.get("SEG_ORT_WEB_DIR") or ROOT / ".ort-web/node_modules/onnxruntime-web/dist")
 VARIANTS = {"browser decoder": {"SEG_BROWSER_DECODER": "1"}, "server only": {"SEG_BROWSER_DECODER": "0"}}
 # In the page: when a click happened and when the server's picture that answers it was painted.
@@ -57,8 +56,7 @@ def session(url: str, photo: Path, clicks: int, browser_decoder: bool) -> dict[s
     out = {"hover": [], "click, first mask": [], "click, float32": [], "click, server": [], "decoder int8": [],
            "decoder float32": [], "embedding bytes": [], "embedding ms": []}
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        browser = headless_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url)
         page.get_by_role("tab", name="Prompt SAM").click()
@@ -123,13 +121,8 @@ def main() -> int:
                 Image.fromarray(picture).save(photo)
                 env = app_env(checkpoint, PORT, SEG_ORT_WEB_DIR=str(ORT_WEB), SEG_CACHE_DIR=str(tmp / "cache"),
                               **extra)
-                server = start_app(env)
-                try:
-                    time.sleep(20)  # the warm-up (models and SAM loaded, the decoder exported) is done by then
+                with running_app(env, warm_up_seconds=20):  # models and SAM loaded, the decoder exported
                     got = session(f"http://127.0.0.1:{PORT}/", photo, args.clicks, extra["SEG_BROWSER_DECODER"] == "1")
-                finally:
-                    server.terminate()
-                    server.wait(timeout=30)
                 for key, values in got.items():
                     results[name].setdefault(key, []).extend(values)
                 print(name, {k: [round(v) for v in vs] for k, vs in got.items() if vs}, flush=True)
@@ -139,7 +132,7 @@ def main() -> int:
             if values:
                 unit = "" if key == "embedding bytes" else " ms"
                 rows.append(f"| {name} | {key} | {np.median(values):.0f}{unit} | {len(values)} |")
-    publish("SAM in the browser: hover and click", 
+    publish("SAM in the browser: hover and click",
             f"Headless Chromium on the Prompt SAM tab, a new 360x480 photo per run, {args.clicks} clicks per photo, "
             "each after the mouse rested 0.8 s on its point; times from the event to the next frame after the mask "
             "is drawn, measured in the page. Random-weight MobileSAM (vit_t); onnxruntime-web 1.30.0 wasm, one "

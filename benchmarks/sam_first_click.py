@@ -22,13 +22,12 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from app_speed import app_env, random_sam_checkpoint, street  # noqa: E402
-from load_test import start_app  # noqa: E402
+from app_speed import app_env, headless_chromium, random_sam_checkpoint, street  # noqa: E402
+from load_test import running_app  # noqa: E402
 from report import publish  # noqa: E402
 
 PORT = 7988
 THINK_SECONDS = 3
-CHROMIUM = "/usr/bin/chromium"
 VARIANTS = {"at first click": ("-c", "import app, gradio as gr; app.sam_embed = lambda image, objects: gr.skip(); app.main()"),
             "on arrival": ("app.py",)}
 
@@ -39,8 +38,7 @@ def clicks_on_new_photos(url: str, photos: list[Path]) -> tuple[list[float], lis
 
     first, second = [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        browser = headless_chromium(p)
         for photo in photos:  # a fresh page (and storage) each: nothing of the last photo comes back
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.goto(url)
@@ -77,13 +75,8 @@ def main() -> int:
                     picture[: 10 + i, : 10 + round_] = 17 * i + 3 * round_ + (name == "on arrival")
                     photos.append(tmp / f"{round_}_{name.replace(' ', '_')}_{i}.png")
                     Image.fromarray(picture).save(photos[-1])
-                server = start_app(env, argv)
-                try:
-                    time.sleep(20)  # the warm-up (models and SAM loaded) is done by then
+                with running_app(env, argv, warm_up_seconds=20):  # models and SAM loaded by then
                     first, second = clicks_on_new_photos(f"http://127.0.0.1:{PORT}/", photos)
-                finally:
-                    server.terminate()
-                    server.wait(timeout=30)
                 results[name]["first"] += first
                 results[name]["second"] += second
                 print(name, [round(v) for v in first], [round(v) for v in second], flush=True)
