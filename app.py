@@ -23,6 +23,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 from starlette.middleware import Middleware
 
 from seg.charts import click_chart, confusion_chart, per_class_chart
@@ -30,6 +31,7 @@ from seg.clicks import THRESHOLDS, click_curve, mask_iou, objects_in, sam_decode
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
+from seg.data.photos import Photo, PhotoCache
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
 from seg.explorer import demos
 from seg.explorer.compare import Comparison, compare, disagreement, run_model, score
@@ -45,6 +47,7 @@ from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, colorize, draw_contour
 from ui.browser_sam import SCRIPT as LIVE_SCRIPT, BrowserSam
 from ui.files import Outputs
 from ui.guard import RequestGuard, guard_components, inside, upload_folder
+from ui.isolation import CrossOriginIsolation
 from ui.jobs import job, scrub
 from ui.memory import trim_every
 from ui.settings import Settings
@@ -79,10 +82,13 @@ OUTPUTS = Outputs(LIMITS.keep_files_seconds, SETTINGS.outputs_dir,  # what we ha
                   loose_in=(upload_folder(),))
 
 
+NO_IMAGE = "no image: upload a photo or pick an example first"
+
+
 def load_original(path: str | None) -> np.ndarray:
     """The uploaded photo, upright, RGB, at its own size (refused from its header when too large)."""
     if not path:
-        raise ValueError("no image: upload a photo or pick an example first")
+        raise ValueError(NO_IMAGE)
     try:
         return read_image(path, max_pixels=LIMITS.image_pixels)
     except ValueError:
@@ -92,9 +98,24 @@ def load_original(path: str | None) -> np.ndarray:
                          f"JPEG photo of at most {LIMITS.image_pixels / 1e6:.0f} megapixels") from None
 
 
+# every photo decoded once per content: the API's clients send the same photo with every SAM click
+PHOTOS = PhotoCache(load_original, max_side=MAX_SIDE)
+
+
+def open_photo(path: str | None) -> Photo:
+    """The uploaded photo, decoded once per content: upright RGB pixels at most MAX_SIDE on the longer
+    side (the working size, read-only), and the file's own size."""
+    if not path:
+        raise ValueError(NO_IMAGE)
+    try:
+        return PHOTOS.get(path)
+    except OSError as error:  # gone from the upload folder (deleted after an hour), or unreadable
+        raise ValueError(f"{Path(path).name} could not be read ({type(error).__name__}): upload it again") from None
+
+
 def load_photo(path: str | None) -> np.ndarray:
-    """The uploaded photo, upright, RGB, at most MAX_SIDE on its longer side (the working size)."""
-    return fit_image(load_original(path), MAX_SIDE)[0]
+    """The uploaded photo's pixels at the working size (see `open_photo`)."""
+    return open_photo(path).pixels
 
 
 def load_truth(path: str | None, image: np.ndarray):
@@ -368,14 +389,24 @@ def browser_value(image, objects: Objects, *, compute: bool = False) -> dict | N
     return BROWSER.value(ZOO.sam(), image, objects.current.prompts.clicks, compute=compute)
 
 
+# The mask choices are drawn at the size they are shown (thumbnails in a 420 px high gallery, its
+# preview at most this): a third of the pixels of a 1024 px photo to draw and encode, three times a click.
+CHOICE_SIDE = 480
+
+
+def mask_choices(image: np.ndarray, prompts: Prompts, result: MaskChoices) -> list[tuple[np.ndarray, str]]:
+    """SAM's masks for the selected object as the gallery shows them: each drawn with the prompts,
+    on the photo shrunk to CHOICE_SIDE, with its predicted IoU."""
+    small, scale = fit_image(image, CHOICE_SIDE, resample=Image.Resampling.BOX)
+    return [(draw_prompts(small, prompts, resize_labels(m, small.shape[:2]), scale=scale),
+             f"mask {i + 1} · predicted IoU {s:.2f}") for i, (m, s) in enumerate(zip(result.masks, result.scores))]
+
+
 def sam_view(image, objects: Objects, result: MaskChoices | None, kept: dict[int, ObjectMask], note: str) -> tuple:
     """The outputs of every SAM handler: objects, canvas, mask choices, result, kept masks, note, picker,
     the browser decoder's value."""
     canvas = draw_objects(image, objects, {k: v.mask for k, v in kept.items()}) if image is not None else None
-    prompts = objects.current.prompts
-    choices = [] if result is None else [
-        (draw_prompts(image, prompts, m), f"mask {i + 1} · predicted IoU {s:.2f}")
-        for i, (m, s) in enumerate(zip(result.masks, result.scores))]
+    choices = [] if result is None else mask_choices(image, objects.current.prompts, result)
     picker = gr.update(choices=[(o.name, i) for i, o in enumerate(objects.items)], value=objects.selected)
     return objects, canvas, choices, result, kept, note, picker, browser_value(image, objects)
 
@@ -699,7 +730,9 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
     saved = gr.BrowserState(None, storage_key="seg-sam-objects", secret="seg-sam-objects")
     with gr.Row():
         with gr.Column(scale=2):
-            canvas = gr.Image(type="filepath", label="Click on the image", height=480,
+            # JPEG for what the server draws here: 4 ms to encode at 720x960 against 84 for WebP, the
+            # default (an upload stays the file that came: type filepath, image_mode None)
+            canvas = gr.Image(type="filepath", label="Click on the image", height=480, format="jpeg",
                               sources=["upload", "clipboard"], elem_id="sam-canvas", image_mode=None)
             with gr.Row():
                 mode = gr.Radio(list(MODES), value="positive", label="Next click",
@@ -721,7 +754,7 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
             everything = gr.Button("Find every object (SAM's automatic masks; about 20 s on 2 CPU cores)",
                                    elem_id="sam-everything")
             choices = gr.Gallery(label="Masks for the selected object (click one to choose)", columns=1,
-                                 height=420, object_fit="contain", elem_id="sam-masks")
+                                 height=420, object_fit="contain", elem_id="sam-masks", format="jpeg")
             export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)",
                                elem_id="sam-export")
             sam_files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
@@ -967,13 +1000,12 @@ def api_segment(image_path, model):
     """Segment an image with a named model: the label-id PNG (at the image's own size) and
     {model, seconds, classes, height, width}."""
     [(title, semantic)] = ZOO.semantic_models([model]).values()  # an unknown name: refused before the photo
-    original = load_original(image_path)
-    image, _ = fit_image(original, MAX_SIDE)
-    p = run_model(semantic, image, key=model, title=title)
+    photo = open_photo(image_path)
+    p = run_model(semantic, photo.pixels, key=model, title=title)
     out = OUTPUTS.new("api")
-    labels = save_png(out / "labels.png", resize_labels(p.labels, original.shape[:2]))
+    labels = save_png(out / "labels.png", resize_labels(p.labels, photo.size))
     return str(labels), {"model": model, "seconds": round(p.seconds, 4), "classes": list(CLASSES_WITH_OTHER),
-                         "height": original.shape[0], "width": original.shape[1]}
+                         "height": photo.size[0], "width": photo.size[1]}
 
 
 @job(LIMITS.sam_seconds, "SAM")
@@ -982,8 +1014,8 @@ def api_sam(image_path, points, labels, box):
     [x0, y0, x1, y1] or empty. Coordinates and the returned mask are in the image's own pixels;
     SAM sees the image shrunk to MAX_SIDE and the prompts mapped onto it."""
     prompt = parse_prompt(points, labels, box, limits=LIMITS)  # before the photo is even decoded
-    original = load_original(image_path)
-    result = ZOO.sam().predict(original, **prompt, multimask=True, max_side=MAX_SIDE)
+    photo = open_photo(image_path)
+    result = ZOO.sam().predict(photo.pixels, **prompt, multimask=True, original_size=photo.size)
     mask = result.masks[0]
     out = OUTPUTS.new("api")
     path = save_png(out / "mask.png", mask.astype(np.uint8) * 255)
@@ -996,11 +1028,12 @@ def api_sam_objects(image_path, objects):
     own pixels. Returns the instance-id PNG (0 background, i for the i-th object) at the image's size
     and the COCO document (RLE, bbox, area, predicted IoU, stability score and prompts per object)."""
     parsed = parse_objects(objects, limits=LIMITS)  # before the photo is even decoded
-    original = load_original(image_path)
-    results = ZOO.sam().predict_many(original, [item.prompts.to_sam() for item in parsed.items], max_side=MAX_SIDE)
+    photo = open_photo(image_path)
+    results = ZOO.sam().predict_many(photo.pixels, [item.prompts.to_sam() for item in parsed.items],
+                                     original_size=photo.size)
     kept = {item.id: ObjectMask(r.masks[0], float(r.scores[0]), float(r.stability[0]))
             for item, r in zip(parsed.items, results)}
-    path, coco = export_objects(OUTPUTS.new("api"), parsed, kept, name=Path(image_path).name, size=original.shape[:2])
+    path, coco = export_objects(OUTPUTS.new("api"), parsed, kept, name=Path(image_path).name, size=photo.size)
     return str(path), coco
 
 
@@ -1105,8 +1138,9 @@ def launch_options(demo: gr.Blocks) -> dict:
     guard = Middleware(RequestGuard, blocks=demo, limits=LIMITS, upload_folder=upload_folder(),
                        trust_proxy=SETTINGS.on_space)  # behind the Space's proxy, its header is true
     served = BROWSER.served(ZOO.sam_onnx_dir) if BROWSER is not None else []  # the browser decoder's files
+    isolation = [Middleware(CrossOriginIsolation)] if SETTINGS.cross_origin_isolation else []  # threaded wasm
     return {"max_file_size": LIMITS.upload_bytes, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
-            "show_error": False, "allowed_paths": served, "app_kwargs": {"middleware": [guard]}}
+            "show_error": False, "allowed_paths": served, "app_kwargs": {"middleware": [guard, *isolation]}}
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ each quarter of the run: bounded if the cache is.
 """
 
 import argparse
+import os
 import random
 import subprocess
 import sys
@@ -41,9 +42,10 @@ def current_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def start_app(env: dict, argv: tuple[str, ...] = ("app.py",)) -> subprocess.Popen:
+def start_app(env: dict, argv: tuple[str, ...] = ("app.py",), *, cpus: set[int] | None = None) -> subprocess.Popen:
+    """`python app.py` (or `argv`) in `env`, once its page answers; `cpus`: the cores it may run on."""
     server = subprocess.Popen([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, preexec_fn=pinned(cpus))
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
@@ -55,10 +57,16 @@ def start_app(env: dict, argv: tuple[str, ...] = ("app.py",)) -> subprocess.Pope
     raise RuntimeError("app.py did not start within 120 s")
 
 
+def pinned(cpus: set[int] | None):
+    """For Popen's preexec_fn: the child and every thread it starts run on `cpus` only (as `taskset`)."""
+    return None if cpus is None else lambda: os.sched_setaffinity(0, cpus)
+
+
 @contextmanager
-def running_app(env: dict, argv: tuple[str, ...] = ("app.py",), *, warm_up_seconds: float = 0):
+def running_app(env: dict, argv: tuple[str, ...] = ("app.py",), *, warm_up_seconds: float = 0,
+                cpus: set[int] | None = None):
     """`start_app`, then `warm_up_seconds` for the app's background warm-up; stopped when the block ends."""
-    server = start_app(env, argv)
+    server = start_app(env, argv, cpus=cpus)
     try:
         time.sleep(warm_up_seconds)
         yield server

@@ -52,7 +52,8 @@ def dense_crf(image: np.ndarray, probs: torch.Tensor | np.ndarray, *, iterations
     unary = -np.log(np.clip(probs, 1e-8, 1.0)).reshape(classes, -1)
     crf.setUnaryEnergy(np.ascontiguousarray(unary, dtype=np.float32))
     crf.addPairwiseGaussian(sxy=smoothness[0], compat=smoothness[1])
-    crf.addPairwiseBilateral(sxy=appearance[0], srgb=appearance[1], rgbim=np.ascontiguousarray(image),
+    # a copy: pydensecrf's Cython signature wants a writable buffer, and a cached photo is read-only
+    crf.addPairwiseBilateral(sxy=appearance[0], srgb=appearance[1], rgbim=np.array(image, dtype=np.uint8, order="C"),
                              compat=appearance[2])
     marginals = np.array(crf.inference(iterations), dtype=np.float32)
     return marginals.reshape(classes, height, width)

@@ -194,3 +194,24 @@ def test_saved_objects_are_checked(data, message):
 
     with pytest.raises(ValueError, match=message):
         Objects.from_json(data, size=(50, 60))
+
+
+def test_drawing_tints_only_the_mask_outlines_it_and_maps_prompts_onto_a_thumbnail():
+    from seg.explorer.prompts import OBJECT_COLOURS, POSITIVE, Objects, draw_objects, draw_prompts
+
+    image = np.full((60, 80, 3), 100, np.uint8)
+    mask = np.zeros((60, 80), bool)
+    mask[10:30, 20:50] = True
+    objects = Objects().click(70, 50, "positive")
+    drawn = draw_objects(image, objects, {objects.current.id: mask})
+    assert (image == 100).all()  # the caller's photo is not drawn on
+    blue = np.array(OBJECT_COLOURS[0])
+    tinted = 100 * 0.45 + blue * 0.55  # SAM's blue over the photo, within rounding
+    assert np.abs(drawn[20, 35] - tinted).max() <= 1  # inside: tinted
+    assert (drawn[10, 35] == blue).all() and (drawn[29, 20] == blue).all()  # the outline, in the colour itself
+    assert (drawn[5, 5] == 100).all() and (drawn[31, 35] == 100).all()  # outside: untouched
+    assert (drawn[50, 70] == POSITIVE).all()  # the click's dot
+    # the same prompts on a half-size thumbnail land at half the coordinates
+    thumb = draw_prompts(image[::2, ::2], objects.current.prompts, mask[::2, ::2], scale=0.5)
+    assert thumb.shape == (30, 40, 3) and (thumb[25, 35] == POSITIVE).all()
+    assert np.abs(thumb[10, 17] - tinted).max() <= 1 and (thumb[2, 2] == 100).all()

@@ -17,7 +17,7 @@ from conftest import ROOT
 from PIL import Image
 
 from seg.data.ground_truth import read_ground_truth
-from seg.data.io import read_image, read_raw
+from seg.data.io import fit_image, read_image, read_raw
 from seg.deadline import DeadlineExceeded, check, deadline, watch
 from seg.explorer.prompts import parse_json_text, parse_prompt
 from seg.limits import LIMITS, Limits
@@ -149,6 +149,26 @@ def test_sam_answers_in_the_photos_own_pixels_when_it_shrinks_it(sam):
         assert np.array_equal(one.masks, alone.masks) and np.allclose(one.scores, alone.scores)
     with pytest.raises(ValueError, match="outside"):  # every prompt checked before any work
         sam.predict_many(image, [prompts[0], {"points": [[901, 5]], "labels": [1]}], max_side=300)
+
+
+def test_sam_takes_a_photo_already_shrunk_with_its_original_size(sam):
+    """What the API does with a photo kept at the working size (app.PHOTOS): the same masks as
+    shrinking it per call, in the original's pixels."""
+    image = np.random.default_rng(0).integers(0, 255, (300, 900, 3), dtype=np.uint8)
+    small, _ = fit_image(image, 300)
+    prompts = [{"points": [[900, 300]], "labels": [1]}, {"box": [10, 10, 400, 200]}]
+    for prompt in prompts:
+        kept = sam.predict(small, **prompt, original_size=(300, 900))
+        shrunk = sam.predict(image, **prompt, max_side=300)
+        assert kept.masks.shape[1:] == (300, 900) and np.array_equal(kept.masks, shrunk.masks)
+    many = sam.predict_many(small, prompts, original_size=(300, 900))
+    assert [m.masks.shape[1:] for m in many] == [(300, 900)] * 2
+    with pytest.raises(ValueError, match="outside"):  # the prompts are checked against the original's size
+        sam.predict(small, points=[[901, 5]], labels=[1], original_size=(300, 900))
+    with pytest.raises(ValueError, match="smaller than the image"):
+        sam.predict(small, points=[[5, 5]], labels=[1], original_size=(50, 100))
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        sam.predict(small, points=[[5, 5]], labels=[1], original_size=(300.5, 900))
 
 
 def test_a_deadline_stops_a_watched_model_at_its_next_layer():

@@ -29,6 +29,7 @@ def test_the_crf_snaps_noisy_labels_to_the_image_edge():
     rng = np.random.default_rng(0)
     image = np.zeros((60, 80, 3), np.uint8)
     image[:, 40:] = (200, 180, 160)  # a sharp vertical edge at x = 40
+    image.setflags(write=False)  # as the app's photos are (kept once, shared by every request)
     truth = np.zeros((60, 80), np.int64)
     truth[:, 40:] = 1
     # a blurry, noisy classifier: the boundary is smeared over 16 px and 20% of pixels are flipped

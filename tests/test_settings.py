@@ -73,11 +73,37 @@ def test_camvid_dir_adds_the_sample_picker(app, camvid_dir, monkeypatch):
                                                              for c in app.build().blocks.values()]
 
 
+def test_cross_origin_isolation_sends_the_two_headers_on_every_response(app, monkeypatch):
+    """The browser side (several wasm threads in an isolated page) is measured by
+    benchmarks/sam_browser.py; here: the setting adds the middleware, and it adds the headers."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from ui.isolation import CrossOriginIsolation
+
+    def middleware(**env):
+        monkeypatch.setattr(app, "SETTINGS", Settings.from_environ(env))
+        return [m.cls for m in app.launch_options(app.build())["app_kwargs"]["middleware"]]
+
+    assert CrossOriginIsolation not in middleware()
+    assert CrossOriginIsolation in middleware(SEG_CROSS_ORIGIN_ISOLATION="1")
+    page = Starlette(routes=[Route("/", lambda request: PlainTextResponse("page", headers={"x-own": "kept"}))],
+                     middleware=[Middleware(CrossOriginIsolation)])
+    answer = TestClient(page).get("/")
+    assert answer.text == "page" and answer.headers["x-own"] == "kept"
+    assert answer.headers["cross-origin-opener-policy"] == "same-origin"
+    assert answer.headers["cross-origin-embedder-policy"] == "credentialless"
+
+
 @pytest.mark.parametrize("env, message", [
     ({"SEG_SAM_VARIANT": "vit_x"}, "SEG_SAM_VARIANT='vit_x' is not a SAM variant: choose one of vit_t"),
     ({"SEG_ALLOW_DOWNLOAD": "yes"}, "SEG_ALLOW_DOWNLOAD='yes': use 1"),
     ({"SEG_KEEP_FILES_SECONDS": "an hour"}, "SEG_KEEP_FILES_SECONDS='an hour': give a whole number"),
     ({"SEG_KEEP_FILES_SECONDS": "5"}, "60 or more"),
+    ({"SEG_CROSS_ORIGIN_ISOLATION": "on"}, "SEG_CROSS_ORIGIN_ISOLATION='on': use 1"),
 ])
 def test_a_setting_that_cannot_work_stops_the_start_with_a_message(env, message):
     with pytest.raises(SettingError, match=re.escape(message)):

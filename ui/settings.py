@@ -35,6 +35,7 @@ class Settings:
     outputs_dir: Path | None = None  # SEG_OUTPUTS_DIR: results handed out (default: a temporary folder)
     browser_decoder: bool = True  # SEG_BROWSER_DECODER=1/0: SAM's decoder also runs in the browser (hover previews)
     ort_web_dir: Path | None = None  # SEG_ORT_WEB_DIR: onnxruntime-web's dist folder (default: its pinned CDN copy)
+    cross_origin_isolation: bool = False  # SEG_CROSS_ORIGIN_ISOLATION=1/0: the page isolated, the decoder threaded
     on_space: bool = False  # SPACE_ID is set: behind the Space's proxy, whose client-address header is true
     notes: tuple[str, ...] = field(default=(), compare=False)  # what was chosen for the user, for the log
 
@@ -55,6 +56,10 @@ class Settings:
         browser = get("SEG_BROWSER_DECODER")
         if browser not in (None, "0", "1"):
             raise SettingError(f"SEG_BROWSER_DECODER={browser!r}: use 1 (decode SAM's prompts in the browser too) or 0")
+        isolation = get("SEG_CROSS_ORIGIN_ISOLATION")
+        if isolation not in (None, "0", "1"):
+            raise SettingError(f"SEG_CROSS_ORIGIN_ISOLATION={isolation!r}: use 1 (isolate the page, so the browser "
+                               "decoder runs several threads) or 0")
         ort_web = Path(get("SEG_ORT_WEB_DIR")).expanduser() if get("SEG_ORT_WEB_DIR") else None
         if ort_web is not None and not (ort_web / "ort.wasm.min.js").is_file():
             raise SettingError(f"SEG_ORT_WEB_DIR={str(ort_web)!r} has no ort.wasm.min.js: point it at the dist folder "
@@ -74,4 +79,5 @@ class Settings:
             camvid_dir=Path(get("SEG_CAMVID_DIR")).expanduser() if get("SEG_CAMVID_DIR") else None,
             keep_files_seconds=int(keep) if keep else cls.keep_files_seconds,
             outputs_dir=Path(get("SEG_OUTPUTS_DIR")).expanduser() if get("SEG_OUTPUTS_DIR") else None,
-            browser_decoder=browser != "0", ort_web_dir=ort_web, on_space=on_space, notes=notes)
+            browser_decoder=browser != "0", ort_web_dir=ort_web, cross_origin_isolation=isolation == "1",
+            on_space=on_space, notes=notes)

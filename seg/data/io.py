@@ -75,15 +75,17 @@ def write_labels(path: str | os.PathLike, labels: np.ndarray) -> Path:
     return path
 
 
-def fit_image(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+def fit_image(image: np.ndarray, max_side: int, *,
+              resample: Image.Resampling = Image.Resampling.LANCZOS) -> tuple[np.ndarray, float]:
     """Shrink `(H, W, 3) uint8` so its longer side is at most `max_side` (antialiased); returns
-    the image and the scale applied (1.0 when it already fits, so small images stay untouched)."""
+    the image and the scale applied (1.0 when it already fits, so small images stay untouched).
+    resample: LANCZOS (sharpest) for what a model reads; BOX, a quarter of the time, for a thumbnail."""
     check_image(image)
     scale = max_side / max(image.shape[:2])
     if scale >= 1:
         return image, 1.0
     size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-    return np.array(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)), scale
+    return np.array(Image.fromarray(image).resize(size, resample)), scale
 
 
 def read_raw(path: str | os.PathLike, *, max_pixels: int | None = None, lossless: bool = False) -> np.ndarray:

@@ -300,46 +300,67 @@ def parse_objects(text: str | None, *, limits: Limits = LIMITS) -> Objects:
 
 
 POSITIVE, NEGATIVE, BOX = (0, 200, 83), (229, 57, 53), (255, 214, 0)
+OBJECT_COLOURS = ((30, 136, 229), (255, 112, 67), (102, 187, 106), (171, 71, 188), (255, 202, 40),
+                  (38, 198, 218), (236, 64, 122), (141, 110, 99))  # distinct hues, cycled; the first is SAM's blue
 
 
-def draw_prompts(image: np.ndarray, prompts: Prompts, mask: np.ndarray | None = None) -> np.ndarray:
-    """The image with the mask tinted blue, the points as green (+) / red (-) dots, the box in yellow."""
-    picture = image.astype(np.float32)
+def tint(picture: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], strength: float, *,
+         outline: int = 0) -> None:
+    """Blend `colour` into `picture` ((H, W, 3) uint8, changed in place) by `strength` where `mask`
+    ((H, W) bool), and draw the mask's inner outline, `outline` pixels wide, in the colour itself.
+    Only the mask's bounding box is read and written: a clicked object is usually a small part of
+    the photo, and this runs for every object on every click."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return
+    h, w = mask.shape  # the box widened by the outline, so the erosion sees the mask's true border
+    box = (slice(max(rows[0] - outline, 0), min(rows[-1] + 1 + outline, h)),
+           slice(max(cols[0] - outline, 0), min(cols[-1] + 1 + outline, w)))
+    region, inside = picture[box], mask[box]
+    keep = round((1 - strength) * 256)  # in 256ths: 16-bit integer arithmetic, twice as fast as float
+    blended = (region.astype(np.uint16) * keep + (np.asarray(colour, dtype=np.uint16) * (256 - keep) + 128)) >> 8
+    np.copyto(region, blended.astype(np.uint8), where=inside[..., None])
+    if outline:
+        from scipy import ndimage
+
+        region[inside & ~ndimage.binary_erosion(inside, iterations=outline)] = colour
+
+
+def draw_prompts(image: np.ndarray, prompts: Prompts, mask: np.ndarray | None = None, *,
+                 scale: float = 1.0) -> np.ndarray:
+    """The image with the mask tinted blue, the points as green (+) / red (-) dots, the box in yellow.
+
+    image: (H, W, 3) uint8; mask: (H, W) bool. scale: the image is the prompts' photo resized by this
+    factor (a thumbnail, `fit_image`): the prompts are mapped onto it.
+    """
+    picture = np.array(image, dtype=np.uint8)  # a copy: the caller's image stays as it was
     if mask is not None:
-        picture[mask] = picture[mask] * 0.45 + np.array((30, 136, 229)) * 0.55
-    canvas = Image.fromarray(picture.round().astype(np.uint8))
+        tint(picture, mask, OBJECT_COLOURS[0], 0.55)
+    canvas = Image.fromarray(picture)
     draw = ImageDraw.Draw(canvas)
     r = max(4, round(max(image.shape[:2]) / 120))  # visible on small and large images alike
     if prompts.box is not None:
-        draw.rectangle(prompts.box, outline=BOX, width=max(2, r // 2))
+        draw.rectangle([v * scale for v in prompts.box], outline=BOX, width=max(2, r // 2))
     for x, y in prompts.corners if len(prompts.corners) == 1 else []:
+        x, y = x * scale, y * scale
         draw.rectangle((x - r, y - r, x + r, y + r), outline=BOX, width=2)
     for x, y, label in prompts.points:
+        x, y = x * scale, y * scale
         draw.ellipse((x - r, y - r, x + r, y + r), fill=POSITIVE if label else NEGATIVE, outline=(255, 255, 255),
                      width=2)
     return np.array(canvas)
 
 
-OBJECT_COLOURS = ((30, 136, 229), (255, 112, 67), (102, 187, 106), (171, 71, 188), (255, 202, 40),
-                  (38, 198, 218), (236, 64, 122), (141, 110, 99))  # distinct hues, cycled
-
-
 def draw_objects(image: np.ndarray, objects: Objects, masks: dict[int, np.ndarray]) -> np.ndarray:
     """Every object's mask (`masks`: object id -> (H, W) bool) tinted in its own colour with its
     outline, and the selected object's prompts on top."""
-    from scipy import ndimage
-
-    picture = image.astype(np.float32)
+    picture = np.array(image, dtype=np.uint8)
+    width = max(1, round(max(image.shape[:2]) / 400))
     for index, item in enumerate(objects.items):
-        mask = masks.get(item.id)
-        if mask is None:
-            continue
-        colour = np.array(OBJECT_COLOURS[index % len(OBJECT_COLOURS)], dtype=np.float32)
-        strength = 0.55 if index == objects.selected else 0.35
-        picture[mask] = picture[mask] * (1 - strength) + colour * strength
-        outline = mask & ~ndimage.binary_erosion(mask, iterations=max(1, round(max(image.shape[:2]) / 400)))
-        picture[outline] = colour
-    return draw_prompts(picture.round().astype(np.uint8), objects.current.prompts)
+        if item.id in masks:
+            tint(picture, masks[item.id], OBJECT_COLOURS[index % len(OBJECT_COLOURS)],
+                 0.55 if index == objects.selected else 0.35, outline=width)
+    return draw_prompts(picture, objects.current.prompts)
 
 
 def region_at(labels: np.ndarray, x: float, y: float) -> np.ndarray:

@@ -335,7 +335,7 @@ class Sam:
     def _encode(self, image: np.ndarray) -> ImageEmbedding:
         size = image.shape[:2]
         input_size = self.input_size(size)
-        x = torch.from_numpy(image).to(self.device).permute(2, 0, 1)[None].float()  # (1, 3, H, W) in 0..255
+        x = torch.tensor(image, device=self.device).permute(2, 0, 1)[None].float()  # (1, 3, H, W) in 0..255
         x = F.interpolate(x, size=input_size, mode="bilinear", align_corners=False, antialias=True)
         features = self.model.image_encoder(self.model.preprocess(x))  # normalise, pad to square
         with self._lock:
@@ -345,7 +345,7 @@ class Sam:
     @torch.inference_mode()
     def predict(self, image: np.ndarray | ImageEmbedding, *, points=None, labels=None, box=None,
                 mask_input: np.ndarray | None = None, multimask: bool = True,
-                max_side: int | None = None) -> SamResult:
+                max_side: int | None = None, original_size: tuple[int, int] | None = None) -> SamResult:
         """Masks for a prompt on `image` (`(H, W, 3) uint8` or its `ImageEmbedding`).
 
         points: (N, 2) float (x, y) in original-image pixels; labels: (N,) 1 positive / 0 negative.
@@ -353,14 +353,17 @@ class Sam:
         mask_input: (256, 256) low-resolution logits from a previous result, to refine it.
         max_side: run SAM on the image shrunk to this longer side (bounded time and memory), with the
         prompts mapped onto it; the masks still come back at the original size.
+        original_size: (H, W) of the original when `image` is already its shrunk copy (`fit_image`,
+        `PhotoCache`): the prompts are in the original's pixels and the masks come back at its size.
         """
-        size = image.original_size if isinstance(image, ImageEmbedding) else check_image(image).shape[:2]
+        shrunk = self._shrunk(image, max_side, original_size)
+        size = shrunk[1] if shrunk else image.original_size if isinstance(image, ImageEmbedding) else image.shape[:2]
         point_prompt, box_prompt = _as_points(points, labels, size), _as_box(box, size)
         if point_prompt is None and box_prompt is None:
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
-        if max_side is not None and not isinstance(image, ImageEmbedding) and max(size) > max_side:
-            return self._predict_shrunk(fit_image(image, max_side), size, point_prompt, box_prompt,
-                                        mask_input=mask_input, multimask=multimask)
+        if shrunk:
+            return self._predict_shrunk(shrunk[0], size, point_prompt, box_prompt, mask_input=mask_input,
+                                        multimask=multimask)
         # the prompt is checked before the embedding, so a bad one costs nothing
         embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
         h, w = size
@@ -414,20 +417,41 @@ class Sam:
         return logits[0], scores[0], low_res[0]
 
     def predict_many(self, image: np.ndarray, prompts: list[dict], *, multimask: bool = True,
-                     max_side: int | None = None) -> list[SamResult]:
+                     max_side: int | None = None, original_size: tuple[int, int] | None = None) -> list[SamResult]:
         """`predict` for several prompts on one `(H, W, 3) uint8` image, each a dict of points,
         labels and box in original-image pixels. Every prompt is checked before any work, and with
         `max_side` the image is shrunk once for all of them."""
-        size = check_image(image).shape[:2]
+        shrunk = self._shrunk(image, max_side, original_size)
+        size = shrunk[1] if shrunk else image.shape[:2]
         checked = [(_as_points(p.get("points"), p.get("labels"), size), _as_box(p.get("box"), size))
                    for p in prompts]
         if any(points is None and box is None for points, box in checked):
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
-        if max_side is None or max(size) <= max_side:
+        if not shrunk:
             return [self.predict(image, **p, multimask=multimask) for p in prompts]
-        shrunk = fit_image(image, max_side)
-        return [self._predict_shrunk(shrunk, size, points, box, mask_input=None, multimask=multimask)
+        return [self._predict_shrunk(shrunk[0], size, points, box, mask_input=None, multimask=multimask)
                 for points, box in checked]
+
+    @staticmethod
+    def _shrunk(image, max_side: int | None, original_size) -> tuple[tuple[np.ndarray, float], tuple[int, int]] | None:
+        """((the shrunk image, its scale), the original's (H, W)) where SAM runs on a shrunk copy of
+        `image`; None where it runs on `image` itself (an embedding, or an image that fits)."""
+        if isinstance(image, ImageEmbedding):
+            if original_size is not None:
+                raise ValueError("original_size is for a shrunk image, not an embedding (it knows its own size)")
+            return None
+        h, w = check_image(image).shape[:2]
+        if original_size is not None:
+            if not (len(original_size) == 2 and all(int(n) == n and n >= 1 for n in original_size)):
+                raise ValueError(f"original_size must be (H, W) in pixels, got {original_size!r}")
+            big_h, big_w = map(int, original_size)
+            if big_h < h or big_w < w:
+                raise ValueError(f"original_size {big_h}x{big_w} is smaller than the image ({h}x{w}): "
+                                 f"pass the size of the photo the image was shrunk from")
+            return None if (big_h, big_w) == (h, w) else ((image, max(h, w) / max(big_h, big_w)), (big_h, big_w))
+        if max_side is not None and max(h, w) > max_side:
+            return fit_image(image, max_side), (h, w)
+        return None
 
     def _predict_shrunk(self, shrunk: tuple[np.ndarray, float], size: tuple[int, int], point_prompt, box_prompt,
                         *, mask_input, multimask: bool) -> SamResult:
