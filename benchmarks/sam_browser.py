@@ -16,8 +16,9 @@ Measured in the page, from the event to the next frame after the mask is drawn:
 - click, server: click to the server's new picture loaded and painted (both variants: the server
   still decodes every click).
 Runs: the browser decoder and the server only, each idle and beside eight clients that each send a
-comparison (/segment with FCN-32s, FCN-8s and U-Net) every 0.5 s after the last answer; and the
-browser decoder in a cross-origin isolated page (SEG_CROSS_ORIGIN_ISOLATION=1: several wasm threads).
+comparison (/segment with FCN-32s, FCN-8s and U-Net) 0.5 s after its last answer; and, with the
+browser on both cores (Chromium gives wasm no more threads than it has cores), the browser decoder
+in a plain page (one wasm thread) and in a cross-origin isolated one (SEG_CROSS_ORIGIN_ISOLATION=1).
 The runs alternate, a fresh server each. Then the API: /sam_prompt by raw HTTP (the photo uploaded
 once, as a script does), interleaved with a bare Gradio app's text echo on the same core.
 onnxruntime-web comes from SEG_ORT_WEB_DIR (default: the tests' copy in .ort-web/).
@@ -50,8 +51,11 @@ ORT_WEB = Path(os.environ.get("SEG_ORT_WEB_DIR") or ROOT / ".ort-web/node_module
 SERVER_CPUS, BROWSER_CPUS = {0}, {1}  # the server and the other clients; this script and its browser
 VARIANTS = {"browser decoder": {"SEG_BROWSER_DECODER": "1"}, "server only": {"SEG_BROWSER_DECODER": "0"},
             "browser decoder, isolated page": {"SEG_BROWSER_DECODER": "1", "SEG_CROSS_ORIGIN_ISOLATION": "1"}}
-RUNS = (("browser decoder", "idle"), ("server only", "idle"), ("browser decoder", "8 clients comparing"),
-        ("server only", "8 clients comparing"), ("browser decoder, isolated page", "idle"))
+LOADED, BOTH_CORES = "8 clients comparing", "idle, browser on both cores"
+# Chromium gives wasm no more threads than the cores it may use, so the threaded decoder is measured
+# with the browser on both cores, beside the one-thread decoder on both cores
+RUNS = (("browser decoder", "idle"), ("server only", "idle"), ("browser decoder", LOADED), ("server only", LOADED),
+        ("browser decoder", BOTH_CORES), ("browser decoder, isolated page", BOTH_CORES))
 COMPARISON = ("fcn32s", "fcn8s", "unet")  # the Compare tab's default models
 OTHERS, THINK_SECONDS = 8, 0.5
 # In the page: when a click happened and when the server's picture that answers it was painted.
@@ -248,8 +252,10 @@ def main() -> int:
                               **VARIANTS[name])
                 # models and SAM loaded, the decoder exported, before the other clients or the browser come
                 with running_app(env, warm_up_seconds=20, cpus=SERVER_CPUS):
-                    with others_comparing(url, others_photo) if condition != "idle" else nullcontext():
+                    with others_comparing(url, others_photo) if condition == LOADED else nullcontext():
+                        os.sched_setaffinity(0, SERVER_CPUS | BROWSER_CPUS if condition == BOTH_CORES else BROWSER_CPUS)
                         got = session(url, photo, args.clicks, VARIANTS[name]["SEG_BROWSER_DECODER"] == "1")
+                        os.sched_setaffinity(0, BROWSER_CPUS)
                 for key, values in got.items():
                     results[run].setdefault(key, []).extend(values)
                 print(run, {k: [round(v) for v in vs] for k, vs in got.items() if vs}, flush=True)
@@ -271,13 +277,15 @@ def main() -> int:
             f"`benchmarks/sam_browser.py`: headless Chromium on the Prompt SAM tab, a new 360x480 photo per run, "
             f"{args.clicks} clicks per photo, each after the mouse rested 0.8 s on its point; times from the event to "
             "the next frame after the mask is drawn, measured in the page. The server (and the other clients) on "
-            "core 0, the browser on core 1. \"8 clients comparing\": eight clients each sending a comparison "
-            f"(/segment with {', '.join(COMPARISON)}) {THINK_SECONDS} s after the last one's answer. Random-weight "
-            "MobileSAM (vit_t); onnxruntime-web 1.30.0 wasm, one thread unless the page is cross-origin isolated; "
-            f"{args.rounds} rounds, the runs alternating, a fresh server each. The API rows: /sam_prompt by raw "
+            "core 0, the browser on core 1 (both cores where the row says so). \"8 clients comparing\": eight "
+            f"clients each sending a comparison (/segment with {', '.join(COMPARISON)}) {THINK_SECONDS} s after "
+            "the last one's answer. Random-weight MobileSAM (vit_t); onnxruntime-web 1.30.0 wasm, one thread unless "
+            f"the page is cross-origin isolated; {args.rounds} rounds, the runs alternating, a fresh server each. "
+            "The API rows: /sam_prompt by raw "
             f"HTTP on a photo uploaded once, interleaved with a bare Gradio app's text echo, {args.api_clicks} "
             "of each per round.", rows, args.markdown)
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -136,7 +136,7 @@ class HubSegmenter:
         scale = min(1.0, MAX_SIDE / max(h, w))
         target = (max(1, round(h * scale)), max(1, round(w * scale)))
         device = next(self.model.parameters()).device
-        # a writable copy: the processor wraps the array as a tensor, which torch refuses to share read-only
+        # a writable copy: the processor wraps the array as a tensor, and torch warns on a read-only one
         inputs = self.processor(images=np.array(image), return_tensors="pt").to(device)
         outputs = self.model(**inputs)
         result = self.processor.post_process_semantic_segmentation(outputs, target_sizes=[target],
