@@ -780,16 +780,19 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
         pass_truth, truth_in, sam_truth, **PAGE).then(**embed)
     # on opening the tab, not on page load: by then the browser has read its storage into `saved`
     tab.select(sam_restore, [saved, sam_image], opened, **PAGE).then(**embed)
-    canvas.select(sam_click, [sam_image, objects, mode, kept], view, **PAGE)
-    undo.click(sam_undo, [sam_image, objects, kept], view, **PAGE)
-    clear.click(sam_clear, [sam_image, objects, kept], view, **PAGE)
-    add.click(sam_add, [sam_image, objects, kept], view, **PAGE)
-    everything.click(sam_everything, [sam_image, objects, kept], view, **PAGE)
-    picker.input(sam_pick, [sam_image, objects, kept, picker], view, **PAGE)
-    delete.click(sam_delete, [sam_image, objects, kept], view, **PAGE)
-    choices.select(sam_choose, [sam_image, objects, sam_result, kept], view, **PAGE)
+    # an edit's progress shows over the note, not over the photo: the browser decoder's mask is on the
+    # photo already, and a click, hover or box corner must not land on an overlay
+    edit = {"show_progress_on": sam_note, **PAGE}
+    canvas.select(sam_click, [sam_image, objects, mode, kept], view, **edit)
+    undo.click(sam_undo, [sam_image, objects, kept], view, **edit)
+    clear.click(sam_clear, [sam_image, objects, kept], view, **edit)
+    add.click(sam_add, [sam_image, objects, kept], view, **edit)
+    everything.click(sam_everything, [sam_image, objects, kept], view, **edit)
+    picker.input(sam_pick, [sam_image, objects, kept, picker], view, **edit)
+    delete.click(sam_delete, [sam_image, objects, kept], view, **edit)
+    choices.select(sam_choose, [sam_image, objects, sam_result, kept], view, **edit)
     export.click(sam_export, [sam_image, objects, kept, photo], sam_files, **PAGE)
-    coco_in.upload(sam_import, [sam_image, coco_in], view, **PAGE)
+    coco_in.upload(sam_import, [sam_image, coco_in], view, **edit)
     objects.change(sam_save, [photo, objects], saved, **PAGE)
     semantic = gr.State(None)  # the semantic models' labels on this photo: each runs once per photo
     relate_go.click(sam_relate, [sam_image, objects, kept, sam_models, sam_truth, semantic],

@@ -191,7 +191,7 @@ def test_old_output_folders_are_deleted(tmp_path):
     (uploads / "3f2a" / "photo.png").write_bytes(b"x")
     (uploads / "tmpab12cd").write_bytes(b"")  # a loose temporary file the upload route left behind
     (uploads / "tmpnew").write_bytes(b"")
-    outputs = Outputs(max_age=60, root=tmp_path / "out", loose_in=(uploads,))
+    outputs = Outputs(max_age=60, root=tmp_path / "out", loose_in=(uploads,), sweep_every=0)
     old, recent = outputs.new("a"), outputs.new("b")
     (old / "mask.png").write_bytes(b"x")
     for stale in (old, uploads / "tmpab12cd", uploads / "3f2a"):
@@ -200,6 +200,13 @@ def test_old_output_folders_are_deleted(tmp_path):
     assert not old.exists() and recent.exists()
     assert not (uploads / "tmpab12cd").exists() and (uploads / "tmpnew").exists()
     assert (uploads / "3f2a" / "photo.png").exists()
+    # a busy server sweeps once a minute, not at every request: the first `new` sweeps, the next waits
+    calm = Outputs(max_age=60, root=tmp_path / "calm", sweep_every=3600)
+    first = calm.new("a")
+    os.utime(first, (time.time() - 120,) * 2)
+    calm.new("b")
+    assert first.exists()
+    assert calm.sweep() == 1 and not first.exists()  # it was old enough: only the schedule kept it
 
 
 def test_messages_name_no_server_path():

@@ -357,7 +357,10 @@ class Sam:
         `PhotoCache`): the prompts are in the original's pixels and the masks come back at its size.
         """
         shrunk = self._shrunk(image, max_side, original_size)
-        size = shrunk[1] if shrunk else image.original_size if isinstance(image, ImageEmbedding) else image.shape[:2]
+        if shrunk:
+            size = shrunk[1]
+        else:
+            size = image.original_size if isinstance(image, ImageEmbedding) else image.shape[:2]
         point_prompt, box_prompt = _as_points(points, labels, size), _as_box(box, size)
         if point_prompt is None and box_prompt is None:
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
