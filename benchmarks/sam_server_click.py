@@ -103,8 +103,7 @@ def main() -> None:
     for image in images.values():
         app.ZOO.sam().embed(image)  # the embedding is not what this measures
     for path in files.values():
-        app.open_photo(path)
-        app.ZOO.sam().embed(app.open_photo(path).pixels)
+        app.ZOO.sam().embed(app.open_photo(path).pixels)  # the photo kept, as a second click would find it
 
     tab = {(size, v): {"decode": [], "draw": [], "encode": []} for size in TAB_SIZES for v in gr_parts}
     api = {(name, v): [] for name in files for v in gr_parts}

@@ -212,6 +212,13 @@ function record(entry) {
   if (live.timings.length > 500) live.timings.shift();
 }
 
+// A run that threw: the page stops decoding and says so; the server still answers every click.
+function failed(error) {
+  console.error("sam-live:", error);
+  setStatus(`The browser decoder failed (${error.message}): clicks go through the server.`);
+  live.ready = false;
+}
+
 // One decode at a time, always for the newest request: a hover that arrives while one runs replaces
 // the waiting one, so a fast mouse never builds a backlog of stale previews.
 async function pump() {
@@ -244,9 +251,7 @@ async function pump() {
       }
     }
   } catch (error) {
-    console.error("sam-live:", error);
-    setStatus(`The browser decoder failed (${error.message}): clicks go through the server.`);
-    live.ready = false;
+    failed(error);
   } finally {
     live.running = false;
     if (live.click || live.hover) pump();
@@ -264,9 +269,7 @@ async function warmUp(value) {
     for (const session of [live.int8, live.float32]) await session.run(feeds(prompt, value));
     live.warm = true;
   } catch (error) {
-    console.error("sam-live:", error);
-    setStatus(`The browser decoder failed (${error.message}): clicks go through the server.`);
-    live.ready = false;
+    failed(error);
   } finally {
     live.running = false;
     pump();
