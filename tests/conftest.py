@@ -142,6 +142,19 @@ def app(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, tmp_path_factory):
             os.environ[key] = value
 
 
+def save_segformer(folder, names, *, size=512, seed=0):
+    """A SegFormer (MiT-B0's shape) with random weights and its processor, as save_pretrained writes them."""
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    torch.manual_seed(seed)
+    config = SegformerConfig(num_labels=len(names), id2label=dict(enumerate(names)),
+                             label2id={n: i for i, n in enumerate(names)})
+    model = SegformerForSemanticSegmentation(config)
+    model.save_pretrained(folder)
+    SegformerImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
+    return model
+
+
 def save_mask2former(folder, names, *, seed=0):
     """A Mask2Former (Swin backbone, pixel decoder, masked-attention decoder) small enough for a test."""
     from transformers import (Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor,

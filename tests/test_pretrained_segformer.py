@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
 
+from conftest import save_segformer
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, OTHER
 from seg.metrics import SegmentationMetrics, mean_present
 from seg.pretrained import hub_segmenter
@@ -23,16 +23,6 @@ CITYSCAPES = list(CITYSCAPES_TO_CAMVID)
 ADE = [f"thing{i}" for i in range(150)]
 ADE[2], ADE[12], ADE[20] = "sky", "person;individual;someone", "car;auto;automobile"
 ADE[6], ADE[4] = "road;route", "tree"
-
-
-def save_segformer(folder, names, *, size=512, seed=0):
-    torch.manual_seed(seed)
-    config = SegformerConfig(num_labels=len(names), id2label=dict(enumerate(names)),
-                             label2id={n: i for i, n in enumerate(names)})
-    model = SegformerForSemanticSegmentation(config)
-    model.save_pretrained(folder)
-    SegformerImageProcessor(size={"height": size, "width": size}).save_pretrained(folder)
-    return model
 
 
 @pytest.fixture(scope="module")

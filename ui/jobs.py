@@ -52,7 +52,8 @@ def job(seconds: float | None, what: str):
             except Exception as error:  # noqa: BLE001 -- a bug or an input nobody foresaw: one line, not a trace
                 log.warning("%s failed: %s at %s: %s", fn.__name__, type(error).__name__, _where(error),
                             scrub(str(error), 200))
-                raise gr.Error(f"{what} failed ({type(error).__name__}); nothing was changed: check the input, "
-                               "or try again", print_exception=False) from None
+                raise gr.Error(f"{what} failed ({type(error).__name__}): an error on the server's side, logged "
+                               "there; nothing was changed. Retrying the same input will not help: please report "
+                               "it", print_exception=False) from None
         return wrapper
     return decorate

@@ -135,6 +135,10 @@ class Zoo:
             if key not in self._loaded:
                 loaded = load()
                 for item in loaded.values() if isinstance(loaded, dict) else (loaded,):
+                    training = sum(module.training for module in item.model.modules())
+                    # every loader ends in eval mode; a slip (an export restoring a wrapper's training
+                    # mode) would give batch statistics and masks unlike a later start's
+                    assert training == 0, f"{key}: {training} modules left in training mode by the loader"
                     watch(item.model)  # a job past its deadline stops at the next layer (seg.deadline)
                 self._loaded[key] = loaded
             return self._loaded[key]

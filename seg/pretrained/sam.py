@@ -291,11 +291,14 @@ class Sam:
              device: str | torch.device = "cpu", download: bool = True, cache_dir: str | os.PathLike = DEFAULT_CACHE,
              cache_size: int = 8, onnx_dir: str | os.PathLike | None = None, onnx_threads: int = 1) -> "Sam":
         """Find the checkpoint (see `find_checkpoint`), build, load, move to `device`. With `onnx_dir`,
-        the decoder is exported there (once per weights) and prompts are decoded by ONNX Runtime."""
+        the decoder is exported there (once per weights) and prompts are decoded by ONNX Runtime.
+        The model ends in eval mode whether the export was made now or found: a first start and a
+        later one give the same masks."""
         path = find_checkpoint(variant, checkpoint, download=download, cache_dir=cache_dir)
         model = build_sam(variant, path)
         onnx = export_decoder(model, variant=variant, cache_dir=onnx_dir) if onnx_dir is not None else None
-        return cls(model.to(device), variant=variant, cache_size=cache_size, onnx=onnx, onnx_threads=onnx_threads)
+        return cls(model.to(device).eval(), variant=variant, cache_size=cache_size, onnx=onnx,
+                   onnx_threads=onnx_threads)
 
     @property
     def device(self) -> torch.device:

@@ -57,10 +57,15 @@ def _beside(path: Path) -> Path:
 
 
 def _export(model: nn.Module, path: Path) -> None:
-    """Trace the four-mask graph into `path`."""
+    """Trace the four-mask graph into `path`.
+
+    The wrapper is put in eval mode before tracing: the exporter traces in eval mode and then restores
+    the module's own mode, and a new wrapper is in training mode, so without this every module of the
+    model it holds came back in training mode (batch statistics in the image encoder afterwards).
+    """
     from mobile_sam.utils.onnx import SamOnnxModel  # the one wrapper that exports every variant correctly
 
-    wrapper = SamOnnxModel(model, return_single_mask=False)
+    wrapper = SamOnnxModel(model, return_single_mask=False).eval()
     size = model.image_encoder.img_size
     dummy = (torch.randn(1, 256, 64, 64), torch.randint(0, size, (1, 5, 2)).float(),
              torch.randint(0, 4, (1, 5)).float(), torch.randn(1, 1, 256, 256), torch.tensor([1.0]),
@@ -85,16 +90,22 @@ def _quantize(source: Path, path: Path) -> None:
 
 def export_decoder(model: nn.Module, *, variant: str, cache_dir: str | os.PathLike) -> DecoderFiles:
     """The float32 and int8 decoder graphs of `model`'s weights under `cache_dir`, exported on first use
-    (a few seconds) and found there afterwards, by the weights' digest."""
+    (a few seconds) and found there afterwards, by the weights' digest. Every module of `model` keeps
+    the mode it had: exporting or finding the graph leaves the model as it was."""
     digest = weights_digest(model, variant)
     folder = Path(cache_dir).expanduser() / f"{variant}-{digest}"
     files = DecoderFiles(folder / "decoder.onnx", folder / "decoder_int8.onnx", digest)
-    with _export_lock:
-        if not files.float32.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            _export(model, files.float32)
-        if not files.int8.is_file():
-            _quantize(files.float32, files.int8)
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        with _export_lock:
+            if not files.float32.is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                _export(model, files.float32)
+            if not files.int8.is_file():
+                _quantize(files.float32, files.int8)
+    finally:
+        for module, training in modes:
+            module.training = training
     return files
 
 
