@@ -7,10 +7,13 @@ Settings come from the environment, read once by `ui.settings.Settings.from_envi
 "Settings" table lists them); GRADIO_SERVER_NAME/PORT are Gradio's own.
 """
 
+import atexit
 import json
 import logging
 import os
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -30,19 +33,20 @@ from seg.charts import click_chart, confusion_chart, per_class_chart
 from seg.clicks import THRESHOLDS, click_curve, mask_iou, objects_in, sam_decoder, semantic_iou
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
-from seg.data.io import fit_image, read_image, read_raw, resize_labels
+from seg.data.io import fit_image, read_image, read_raw, resize_labels, stored_size
 from seg.data.photos import Photo, PhotoCache
 from seg.data.synthetic import PALETTE as SYNTHETIC_PALETTE
+from seg.deadline import check
 from seg.explorer import demos
 from seg.explorer.compare import Comparison, compare, disagreement, run_model, score
-from seg.explorer.export import (coco_objects, instance_ids, objects_from_coco, rle_encode, save_json, save_png,
-                                 save_prediction)
+from seg.explorer.export import (coco_annotation, coco_document, coco_objects, instance_ids, objects_from_coco,
+                                 rle_encode, save_json, save_png, save_prediction)
 from seg.explorer.prompts import (MODES, MaskChoices, ObjectMask, Objects, Prompts, SamObject, draw_objects,
                                   draw_prompts, parse_objects, parse_prompt, relate)
 from seg.explorer.zoo import TITLES, Zoo
 from seg.labels import IGNORE_INDEX
-from seg.limits import LIMITS as DEFAULT_LIMITS
-from seg.pretrained.sam import image_digest
+from seg.limits import LIMITS as DEFAULT_LIMITS, check_output
+from seg.pretrained.sam import check_prompts, image_digest
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, colorize, draw_contours, enlarge, overlay
 from ui.browser_sam import SCRIPT as LIVE_SCRIPT, BrowserSam
 from ui.files import Outputs
@@ -74,12 +78,20 @@ def make_zoo(settings: Settings) -> Zoo:
                sam_threads=max(1, (os.cpu_count() or 1) // CONCURRENCY))
 
 
+def temporary_folder(prefix: str) -> str:
+    """A new temporary folder, removed when the process exits (normally, by Ctrl-C or by SIGTERM,
+    see `main`): each start makes its own, and none outlives it."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 ZOO = make_zoo(SETTINGS)
 # the browser's decoder: embeddings written to a folder of their own, which the app serves
-BROWSER = BrowserSam(tempfile.mkdtemp(prefix="seg-sam-embeddings-"), runtime_dir=SETTINGS.ort_web_dir) \
+BROWSER = BrowserSam(temporary_folder("seg-sam-embeddings-"), runtime_dir=SETTINGS.ort_web_dir) \
     if SETTINGS.browser_decoder else None
-OUTPUTS = Outputs(LIMITS.keep_files_seconds, SETTINGS.outputs_dir,  # what we hand out, deleted later
-                  loose_in=(upload_folder(),))
+OUTPUTS = Outputs(LIMITS.keep_files_seconds, SETTINGS.outputs_dir or temporary_folder("seg-outputs-"),
+                  loose_in=(upload_folder(),))  # what we hand out, deleted later
 
 
 NO_IMAGE = "no image: upload a photo or pick an example first"
@@ -542,6 +554,7 @@ def sam_everything(image, objects: Objects, kept, progress=gr.Progress()):
         return sam_view(image, objects, None, kept, "SAM found no object it is sure of: click them instead.")
     clicks, masks = [], []
     for mask in progress.tqdm(found, desc="making each mask an object"):
+        check()  # the deadline counts the work between the decoder's runs too
         x, y = (float(v) for v in mask["point_coords"][0])
         choices = sam_choices(image, SamObject(0, "", Prompts(((x, y, "positive"),))))
         best = max(range(len(choices.masks)), key=lambda i: mask_iou(choices.masks[i], mask["segmentation"]))
@@ -1019,10 +1032,12 @@ def api_sam(image_path, points, labels, box):
     prompt = parse_prompt(points, labels, box, limits=LIMITS)  # before the photo is even decoded
     photo = open_photo(image_path)
     result = ZOO.sam().predict(photo.pixels, **prompt, multimask=True, original_size=photo.size)
-    mask = result.masks[0]
+    mask, scores = result.masks[0], result.scores.tolist()
+    del result  # the other two masks, a photo's size each
+    check()
     out = OUTPUTS.new("api")
     path = save_png(out / "mask.png", mask.astype(np.uint8) * 255)
-    return str(path), {"score": float(result.scores[0]), "scores": result.scores.tolist(), "rle": rle_encode(mask)}
+    return str(path), {"score": scores[0], "scores": scores, "rle": rle_encode(mask)}
 
 
 @job(LIMITS.sam_seconds, "SAM")
@@ -1031,13 +1046,23 @@ def api_sam_objects(image_path, objects):
     own pixels. Returns the instance-id PNG (0 background, i for the i-th object) at the image's size
     and the COCO document (RLE, bbox, area, predicted IoU, stability score and prompts per object)."""
     parsed = parse_objects(objects, limits=LIMITS)  # before the photo is even decoded
+    try:
+        check_output(stored_size(image_path), len(parsed.items), LIMITS)  # from the header, before decoding
+    except (OSError, TypeError):  # no file, or not an image: open_photo says so
+        pass
     photo = open_photo(image_path)
-    results = ZOO.sam().predict_many(photo.pixels, [item.prompts.to_sam() for item in parsed.items],
-                                     original_size=photo.size)
-    kept = {item.id: ObjectMask(r.masks[0], float(r.scores[0]), float(r.stability[0]))
-            for item, r in zip(parsed.items, results)}
-    path, coco = export_objects(OUTPUTS.new("api"), parsed, kept, name=Path(image_path).name, size=photo.size)
-    return str(path), coco
+    check_output(photo.size, len(parsed.items), LIMITS)
+    prompts = [item.prompts.to_sam() for item in parsed.items]
+    check_prompts(prompts, photo.size)  # all of them before any work
+    sam, ids, annotations = ZOO.sam(), np.zeros(photo.size, np.uint8), []
+    for number, (item, prompt) in enumerate(zip(parsed.items, prompts), 1):  # one full-size mask at a time
+        check()  # the deadline counts the resizing and encoding between the network's layers too
+        result = sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size)
+        ids[result.masks[0]] = number
+        annotations.append(coco_annotation(number, item, result.masks[0], score=result.scores[0],
+                                           stability=result.stability[0]))
+    path = save_png(OUTPUTS.new("api") / "instances.png", ids)
+    return str(path), coco_document(parsed, annotations, file_name=Path(image_path).name, size=photo.size)
 
 
 @job(LIMITS.score_seconds, "scoring")
@@ -1133,7 +1158,7 @@ def build() -> gr.Blocks:
 def queue(demo: gr.Blocks) -> gr.Blocks:
     """The queue every launch uses (the tests too): CONCURRENCY jobs at once, no direct REST calls
     that would skip it, and room for every client's few jobs (RequestGuard caps each client)."""
-    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=256, api_open=False)
+    return demo.queue(default_concurrency_limit=CONCURRENCY, max_size=LIMITS.queue_size, api_open=False)
 
 
 def launch_options(demo: gr.Blocks) -> dict:
@@ -1148,6 +1173,8 @@ def launch_options(demo: gr.Blocks) -> dict:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # a Space stops the app with SIGTERM: exit normally, so that the temporary folders are removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # CONCURRENCY jobs share the cores: each gets its share of threads instead of all fighting for all
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
     for note in SETTINGS.notes:

@@ -22,17 +22,37 @@ class Limits:
     points_per_object: int = 64  # SAM's prompt tokens attend to each other: time and memory grow as N^2
     points_per_request: int = 256
     objects_per_request: int = 32
+    # what a request produces: its photo's pixels times the masks it returns at that size. One object's
+    # mask is made, encoded and dropped before the next, but each costs a resize and an RLE pass over
+    # every pixel: 8 objects at 50 MP, 32 at 12 MP
+    output_pixels: int = 400_000_000
     # deadlines, in seconds: past one, the job stops at its next layer and the worker is free again
     segment_seconds: float = 60  # one model on one photo: ~0.3 s here
     compare_seconds: float = 180  # every model, with TTA (6 passes each) and CRF: ~20 s here
     sam_seconds: float = 300  # a first vit_h embedding on 2 CPU cores takes ~60 s; later clicks ~0.1 s
     score_seconds: float = 30  # metrics on two 16 MP label maps: ~5 s here
     learn_seconds: float = 120  # 50 training steps of two small U-Nets: ~10 s here
-    # fairness
+    # fairness: every count is taken when a request arrives, so a burst cannot outrun it
     jobs_per_client: int = 3  # queued or running, per browser session
     jobs_per_address: int = 12  # queued or running, per IP address (several tabs, several scripts)
+    queue_size: int = 256  # places in the queue; the last jobs_per_address go to clients that hold none
+    uploads_per_address: int = 8  # uploads streaming at once, per address (a page sends two; several tabs or people)
+    requests_per_address: int = 32  # other requests being read at once, per address (each under request_bytes)
+    idle_body_seconds: float = 20  # a request body that sends nothing this long is stopped
+    bytes_per_address: int = 300_000_000  # request bytes per address per window: 15 photos at the upload cap
+    bytes_window_seconds: int = 600
     # housekeeping
     keep_files_seconds: int = 3600  # uploads and results are deleted an hour after they were made
 
 
 LIMITS = Limits()
+
+
+def check_output(size: tuple[int, int], count: int, limits: Limits = LIMITS) -> None:
+    """ValueError unless `count` masks of `size` (H, W) fit within `limits.output_pixels`."""
+    h, w = size
+    if h * w * count > limits.output_pixels:
+        most = max(1, limits.output_pixels // (h * w))
+        raise ValueError(f"{count} objects on a {w}x{h} photo is {h * w * count / 1e6:,.0f} million mask pixels; "
+                         f"the limit is {limits.output_pixels / 1e6:,.0f} million: send at most {most} objects at "
+                         f"this size, or a smaller photo")

@@ -85,7 +85,7 @@ def test_a_file_that_is_not_mobilesams_release_is_refused(space_cache, weights_d
     assert "is recorded as 6dbb9052" in zoo.sam_missing() and "delete it" in zoo.sam_missing()
 
 
-def test_the_app_plays_a_space_with_no_setting_and_no_network(space_cache, vit_t_checkpoint, sample):
+def test_the_app_plays_a_space_with_no_setting_and_no_network(space_cache, vit_t_checkpoint, sample, tmp_path):
     """`python app.py` with SPACE_ID and the cache: SAM, both SegFormers and both Mask2Formers are listed
     as ready (not "downloads on first use"), and /segment and /sam_prompt answer with each of them.
     Only one thing differs from a real Space: the sha256 recorded for MobileSAM is replaced by the
@@ -94,8 +94,10 @@ def test_the_app_plays_a_space_with_no_setting_and_no_network(space_cache, vit_t
 
     port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("SEG_")}
+    temporary = tmp_path / "tmp"  # the process's temporary folder, to see what it leaves behind
+    temporary.mkdir()
     env.update({"SPACE_ID": "us/segmentation-explorer", "HF_HOME": str(space_cache), "HF_HUB_OFFLINE": "1",
-                "GRADIO_SERVER_PORT": str(port)})  # and the weights the repository ships
+                "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(temporary)})  # and the weights the repository ships
     env.pop("HF_HUB_CACHE", None)
     stand_in = dataclasses.replace(sam_module.VARIANTS["vit_t"].hub, sha256=file_digest(vit_t_checkpoint))
     start = ("import dataclasses, runpy\nfrom seg.pretrained import sam\n"
@@ -128,7 +130,10 @@ def test_the_app_plays_a_space_with_no_setting_and_no_network(space_cache, vit_t
             assert summary["model"] == repo and (summary["height"], summary["width"]) == (360, 480), summary
         _, answer = client.predict(photo, "[[240, 180]]", "[1]", "", api_name="/sam_prompt")
         assert len(answer["scores"]) == 3 and answer["rle"]["size"] == [360, 480], answer
+        assert {p.name.split("-")[1] for p in temporary.glob("seg-*")} == {"outputs", "sam"}  # made, in use
     finally:
         server.terminate()
         log = server.communicate(timeout=30)[0]
     assert "Traceback" not in log, log[-3000:]  # HF_HUB_OFFLINE: a download attempt would have failed the requests
+    made = sorted(p.name for p in temporary.glob("seg-*"))
+    assert server.returncode == 0 and made == [], f"exit {server.returncode}; left behind: {made}"  # SIGTERM: a clean exit

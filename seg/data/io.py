@@ -37,6 +37,12 @@ def check_pixels(image: Image.Image, max_pixels: int | None, name: str) -> None:
                          f"megapixels; the limit is {max_pixels / 1e6:.1f}: shrink it first")
 
 
+def stored_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of an image file as stored, from its header alone (an EXIF rotation may swap the two)."""
+    with _open(path) as image:
+        return image.height, image.width
+
+
 def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
     """An image file as `(H, W, 3) uint8 RGB`, upright (EXIF orientation applied), any mode converted.
 

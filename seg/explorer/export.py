@@ -50,8 +50,8 @@ def rle_encode(mask: np.ndarray) -> dict:
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"expected an (H, W) mask, got shape {mask.shape}")
-    flat = mask.ravel(order="F").astype(np.int8)
-    changes = np.flatnonzero(np.diff(flat)) + 1
+    flat = mask.ravel(order="F")  # one byte a pixel: a 50 MP mask costs 50 MB here, twice at most
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
     bounds = np.concatenate([[0], changes, [flat.size]])
     runs = np.diff(bounds)
     if flat.size and flat[0] == 1:
@@ -104,29 +104,41 @@ def instance_ids(masks: list[np.ndarray]) -> np.ndarray:
     return ids
 
 
-def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int], scores: dict | None = None,
-                 stability: dict | None = None) -> dict:
-    """A COCO document for the objects (`seg.explorer.prompts.Objects`) that have a mask: one annotation
-    each, with its RLE, bbox (x, y, w, h), area, predicted IoU and stability score, its name, and
-    its prompts (`seg_prompts`), so that `seg.explorer.prompts.Objects.from_json(coco["seg_objects"])` can
-    re-create the objects for further editing. masks/scores/stability: object id -> value."""
+def coco_annotation(number: int, item, mask: np.ndarray, *, score: float | None = None,
+                    stability: float | None = None) -> dict:
+    """The COCO annotation `number` (from 1) of object `item` (`seg.explorer.prompts.SamObject`) with
+    its `(H, W)` bool mask: RLE, bbox (x, y, w, h), area, predicted IoU, stability score, name, and its
+    prompts (`seg_prompts`). The mask is not kept: a caller can drop it and make the next."""
+    # the box from the mask's row and column profiles: np.nonzero would hold 16 bytes per mask pixel
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    bbox = [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)] \
+        if len(cols) else [0, 0, 0, 0]
+    return {"id": number, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": rle_encode(mask),
+            "area": int(np.count_nonzero(mask)), "bbox": bbox, "predicted_iou": None if score is None else float(score),
+            "stability_score": None if stability is None else float(stability), "name": item.name,
+            "seg_prompts": [list(c) for c in item.prompts.clicks]}
+
+
+def coco_document(objects, annotations: list[dict], *, file_name: str, size: tuple[int, int]) -> dict:
+    """The COCO document around `annotations` (from `coco_annotation`), with every object's prompts
+    (`seg_objects`), so that `seg.explorer.prompts.Objects.from_json(coco["seg_objects"])` re-creates them."""
     height, width = size
-    annotations = []
-    for item in objects.items:
-        mask = masks.get(item.id)
-        if mask is None:
-            continue
-        ys, xs = np.nonzero(mask)
-        bbox = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)] \
-            if len(xs) else [0, 0, 0, 0]
-        annotations.append({"id": len(annotations) + 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
-                            "segmentation": rle_encode(mask), "area": int(mask.sum()), "bbox": bbox,
-                            "predicted_iou": None if scores is None else float(scores[item.id]),
-                            "stability_score": None if stability is None else float(stability[item.id]),
-                            "name": item.name, "seg_prompts": [list(c) for c in item.prompts.clicks]})
     return {"images": [{"id": 1, "file_name": file_name, "height": int(height), "width": int(width)}],
             "categories": [{"id": 1, "name": "object"}], "annotations": annotations,
             "seg_objects": objects.to_json()}
+
+
+def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int], scores: dict | None = None,
+                 stability: dict | None = None) -> dict:
+    """A COCO document for the objects (`seg.explorer.prompts.Objects`) that have a mask: one annotation
+    each (see `coco_annotation`). masks/scores/stability: object id -> value."""
+    annotations = []
+    for item in objects.items:
+        if item.id in masks:
+            annotations.append(coco_annotation(len(annotations) + 1, item, masks[item.id],
+                                               score=None if scores is None else scores[item.id],
+                                               stability=None if stability is None else stability[item.id]))
+    return coco_document(objects, annotations, file_name=file_name, size=size)
 
 
 def objects_from_coco(document, *, size: tuple[int, int], limits=None):

@@ -251,7 +251,10 @@ class Objects:
             ident = ident if isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident < 10**9 else number
             name = str(entry.get("name") or f"object {ident}")[:60]
             choice = entry.get("choice", 0)
-            items.append(SamObject(ident, name, prompts, choice if choice in (0, 1, 2) and choice is not True else 0))
+            if not (isinstance(choice, int) and not isinstance(choice, bool) and 0 <= choice <= 2):
+                raise ValueError(f"object {number}: \"choice\" is which of SAM's three masks was kept, 0, 1 or 2, "
+                                 f"got {str(choice)[:20]}")
+            items.append(SamObject(ident, name, prompts, choice))
         if len({o.id for o in items}) != len(items):  # ids must be unique: renumber
             items = [SamObject(i, o.name, o.prompts, o.choice) for i, o in enumerate(items, 1)]
         selected = data.get("selected", 0)

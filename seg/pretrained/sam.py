@@ -251,15 +251,24 @@ def _as_points(points, labels, size: tuple[int, int]) -> tuple[np.ndarray, np.nd
 def _as_box(box, size: tuple[int, int]) -> np.ndarray | None:
     if box is None:
         return None
-    box = _numbers(box, "a box", "[x0, y0, x1, y1]").reshape(-1)
+    box = _numbers(box, "a box", "[x0, y0, x1, y1]")
     h, w = size
-    if box.shape != (4,) or not np.isfinite(box).all():
-        raise ValueError(f"a box is 4 finite numbers x0, y0, x1, y1 in pixels, got {box.tolist()}")
+    if box.shape != (4,) or not np.isfinite(box).all():  # flat: [[x0, y0], [x1, y1]] is not read as a box
+        raise ValueError(f"a box is a flat list of 4 finite numbers [x0, y0, x1, y1] in pixels, got {box.tolist()}")
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ValueError(f"box {box.tolist()} has zero area: x1 must exceed x0 and y1 exceed y0")
     if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
         raise ValueError(f"box {box.tolist()} reaches outside the {w}x{h} image")
     return box
+
+
+def check_prompts(prompts: list[dict], size: tuple[int, int]) -> list[tuple]:
+    """Each prompt (a dict of points, labels and box in the pixels of an image of `size` (H, W))
+    checked as `Sam.predict` checks it, all before any work: [(points, labels) or None, box or None]."""
+    checked = [(_as_points(p.get("points"), p.get("labels"), size), _as_box(p.get("box"), size)) for p in prompts]
+    if any(points is None and box is None for points, box in checked):
+        raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
+    return checked
 
 
 class Sam:
@@ -347,7 +356,7 @@ class Sam:
 
     @torch.inference_mode()
     def predict(self, image: np.ndarray | ImageEmbedding, *, points=None, labels=None, box=None,
-                mask_input: np.ndarray | None = None, multimask: bool = True,
+                mask_input: np.ndarray | None = None, multimask: bool = True, best_only: bool = False,
                 max_side: int | None = None, original_size: tuple[int, int] | None = None) -> SamResult:
         """Masks for a prompt on `image` (`(H, W, 3) uint8` or its `ImageEmbedding`).
 
@@ -358,6 +367,8 @@ class Sam:
         prompts mapped onto it; the masks still come back at the original size.
         original_size: (H, W) of the original when `image` is already its shrunk copy (`fit_image`,
         `PhotoCache`): the prompts are in the original's pixels and the masks come back at its size.
+        best_only: return the best mask only (M = 1, with its score, stability and logits): what an
+        export keeps, and on a large photo a third of the memory and of the resizing.
         """
         shrunk = self._shrunk(image, max_side, original_size)
         if shrunk:
@@ -369,7 +380,7 @@ class Sam:
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
         if shrunk:
             return self._predict_shrunk(shrunk[0], size, point_prompt, box_prompt, mask_input=mask_input,
-                                        multimask=multimask)
+                                        multimask=multimask, best_only=best_only)
         # the prompt is checked before the embedding, so a bad one costs nothing
         embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
         h, w = size
@@ -381,7 +392,7 @@ class Sam:
         decode = self._decode_onnx if self._decoder is not None else self._decode_torch
         logits, scores, low_res = decode(embedding, point_prompt, box_prompt, mask_input, to_input=to_input,
                                          multimask=multimask)
-        order = scores.argsort(descending=True)
+        order = scores.argsort(descending=True)[:1 if best_only else None]
         logits = logits[order]
         threshold = self.model.mask_threshold
         inner = (logits > threshold + 1).flatten(1).sum(1)  # stability: how little the mask moves when
@@ -429,10 +440,7 @@ class Sam:
         `max_side` the image is shrunk once for all of them."""
         shrunk = self._shrunk(image, max_side, original_size)
         size = shrunk[1] if shrunk else image.shape[:2]
-        checked = [(_as_points(p.get("points"), p.get("labels"), size), _as_box(p.get("box"), size))
-                   for p in prompts]
-        if any(points is None and box is None for points, box in checked):
-            raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
+        checked = check_prompts(prompts, size)
         if not shrunk:
             return [self.predict(image, **p, multimask=multimask) for p in prompts]
         return [self._predict_shrunk(shrunk[0], size, points, box, mask_input=None, multimask=multimask)
@@ -460,7 +468,7 @@ class Sam:
         return None
 
     def _predict_shrunk(self, shrunk: tuple[np.ndarray, float], size: tuple[int, int], point_prompt, box_prompt,
-                        *, mask_input, multimask: bool) -> SamResult:
+                        *, mask_input, multimask: bool, best_only: bool = False) -> SamResult:
         """`predict` on `fit_image`'s (image, scale) with checked prompts in original pixels; the
         masks are resized back to `size` (H, W)."""
         small, scale = shrunk
@@ -469,7 +477,7 @@ class Sam:
             small, points=None if point_prompt is None else np.minimum(point_prompt[0] * scale, limit),
             labels=None if point_prompt is None else point_prompt[1],
             box=None if box_prompt is None else np.minimum(box_prompt * scale, np.tile(limit, 2)),
-            mask_input=mask_input, multimask=multimask)
+            mask_input=mask_input, multimask=multimask, best_only=best_only)
         masks = np.stack([resize_labels(m, size) for m in result.masks])
         return SamResult(masks=masks, scores=result.scores, low_res_logits=result.low_res_logits,
                          stability=result.stability)

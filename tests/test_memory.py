@@ -1,0 +1,52 @@
+"""What one request can cost in memory at its worst, measured in a fresh process, and the README's
+table of those figures held to the measurement; a request whose output would pass the cap is
+refused before anything is decoded."""
+
+import json
+import os
+import re
+
+import gradio as gr
+import numpy as np
+import pytest
+from conftest import ROOT, run_module
+from PIL import Image
+
+from seg.limits import LIMITS
+
+
+def readme_memory() -> dict[str, float]:
+    """endpoint -> MiB, from README.md's table of worst-case memory."""
+    text = (ROOT / "README.md").read_text()
+    text = text[text.index("#### Memory per request"):]
+    text = text[:text.index("\n#", 1)]
+    return {name: float(mib) for name, mib in re.findall(r"^\| `/(\w+)` \|[^|]+\| ([\d.]+) MiB \|", text, re.M)}
+
+
+def test_each_endpoints_worst_case_memory_is_the_readmes(weights_dir, vit_t_checkpoint, tmp_path):
+    env = {"SEG_WEIGHTS_DIR": str(ROOT / "weights"), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),
+           "SEG_SAM_VARIANT": "vit_t", "SEG_PRETRAINED_MODELS": "", "SEG_CACHE_DIR": str(tmp_path / "cache"),
+           "SEG_BROWSER_DECODER": "0", "SEG_OUTPUTS_DIR": str(tmp_path / "outputs")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SEG_")}, **env}
+    done = run_module("tests.memory_probe", str(tmp_path), env=env)
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    print(measured)
+    assert measured["side"] ** 2 <= LIMITS.image_pixels and measured["objects"] * measured["side"] ** 2 <= \
+        LIMITS.output_pixels
+    stated = readme_memory()
+    assert stated.keys() == measured["MiB"].keys()
+    for endpoint, mib in measured["MiB"].items():
+        # the README rounds up; a figure far above the measurement would be as wrong as one below it
+        assert mib <= stated[endpoint] <= mib * 1.25 + 32, f"/{endpoint}: measured {mib:.0f} MiB, stated " \
+                                                           f"{stated[endpoint]:.0f}"
+
+
+def test_more_objects_than_the_output_cap_are_refused_from_the_header(app, tmp_path):
+    side = int(LIMITS.image_pixels ** 0.5)
+    Image.fromarray(np.zeros((side, side), np.uint8)).save(tmp_path / "big.png")
+    objects = json.dumps([{"points": [[10 + i, 10]], "labels": [1]} for i in range(32)])
+    decodes = app.PHOTOS.decodes
+    with pytest.raises(gr.Error, match=r"32 objects on a 7071x7071 photo is 1,600 million mask pixels; the limit "
+                                       r"is 400 million: send at most 8 objects at this size"):
+        app.api_sam_objects(str(tmp_path / "big.png"), objects)
+    assert app.PHOTOS.decodes == decodes  # refused from the file's header, before decoding it
