@@ -47,6 +47,7 @@ from seg.explorer.zoo import TITLES, Zoo
 from seg.labels import IGNORE_INDEX
 from seg.limits import LIMITS as DEFAULT_LIMITS, check_output
 from seg.pretrained.sam import check_prompts, image_digest
+from seg.pretrained.sam_everything import Everything
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, colorize, draw_contours, enlarge, overlay
 from ui.browser_sam import SCRIPT as LIVE_SCRIPT, BrowserSam
 from ui.files import Outputs
@@ -75,7 +76,8 @@ def make_zoo(settings: Settings) -> Zoo:
     return Zoo(settings.weights_dir, pretrained=settings.pretrained, sam_variant=settings.sam_variant,
                sam_checkpoint=settings.sam_checkpoint, sam_cache_dir=settings.cache_dir,
                allow_download=settings.allow_download, sam_onnx_dir=settings.cache_dir / "sam_onnx",
-               sam_threads=max(1, (os.cpu_count() or 1) // CONCURRENCY))
+               sam_threads=max(1, (os.cpu_count() or 1) // CONCURRENCY),
+               sam_everything_threads=os.cpu_count() or 1)  # a rarer, longer job: every core it can get
 
 
 def temporary_folder(prefix: str) -> str:
@@ -214,12 +216,13 @@ def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(tra
     truth = load_truth(truth_path, image)
     result = compare(models, image, truth.labels if truth else None, tta=tta, crf=crf,
                      progress=lambda f, d: progress(f, desc=d))
-    out = OUTPUTS.new("compare")
+    out, stem = OUTPUTS.new("compare"), Path(image_path).stem  # every download says which photo it is of
     files = [str(f) for k, p in result.predictions.items()  # colour PNGs in CamVid's own palette
-             for f in save_prediction(out, k.replace("/", "_"), p.labels, PALETTE_WITH_OTHER)]
+             for f in save_prediction(out, f"{stem}_{k.replace('/', '_')}", p.labels, PALETTE_WITH_OTHER)]
     if truth is not None:
-        files.append(str(save_json(out / "metrics.json", {"image": Path(image_path).name, "tta": tta, "crf": crf,
-                                                          "ground_truth_format": truth.format, "runs": result.rows})))
+        files.append(str(save_json(out / f"{stem}_metrics.json", {
+            "image": Path(image_path).name, "tta": tta, "crf": crf, "ground_truth_format": truth.format,
+            "runs": result.rows, "per_class_iou": result.per_class})))
     timing = pd.DataFrame([{"model": p.title, "time (ms)": round(p.seconds * 1000)}
                            for p in result.predictions.values()], columns=TIMING_COLUMNS)
     metrics = pd.DataFrame(result.rows).round(3) if result.rows else pd.DataFrame(columns=METRIC_COLUMNS)
@@ -362,7 +365,8 @@ def compare_tab() -> tuple[gr.Image, gr.File]:
         diff_text = gr.Markdown()
     go.click(run_compare, [image_in, truth_in, models, tta, crf],
              [gallery, timing, metrics, chart, downloads, truth_note, compared, model_a, model_b, look_model],
-             **PAGE).success(look_closely, [compared, look_model, look_view], look, **PAGE)
+             **PAGE).success(look_closely, [compared, look_model, look_view], look, **PAGE).success(
+        show_disagreement, [compared, model_a, model_b], [diff_image, diff_text], **PAGE)  # never a stale photo
     look_model.input(look_closely, [compared, look_model, look_view], look, **PAGE)
     look_view.input(look_closely, [compared, look_model, look_view], look, **PAGE)
     diff_go.click(show_disagreement, [compared, model_a, model_b], [diff_image, diff_text], **PAGE)
@@ -502,7 +506,7 @@ def sam_save(photo, objects: Objects):
 
 
 @job(LIMITS.sam_seconds, "SAM")
-def sam_click(image, objects: Objects, mode, kept, evt: gr.SelectData):
+def sam_canvas_click(image, objects: Objects, mode, kept, evt: gr.SelectData):
     if image is None:
         raise ValueError("no image: upload one first")
     if len(objects.current.prompts.clicks) >= LIMITS.points_per_object:
@@ -533,38 +537,35 @@ def sam_add(image, objects: Objects, kept):
     return sam_view(image, objects, None, kept, f"{objects.current.name}: click the object.")
 
 
-# The automatic generator's points per side (SAM's own default is 32). On this 2-core machine, one
-# thread, a 360x480 photo: 8 (64 prompts) took 22 s, 16 took 71 s; a CPU Space gets the 8.
+# The automatic masks' grid, points per side (SAM's own default is 32): 8 is 64 prompts, 2.9 s on this
+# 2-core machine for a 360x480 photo whose embedding is cached (benchmarks/RESULTS.md, "Find every object").
 EVERYTHING_GRID = 8
 
 
+def everything_settings(max_masks: int, grid: int = EVERYTHING_GRID) -> Everything:
+    return Everything(points_per_side=grid, max_masks=max_masks)
+
+
 @job(LIMITS.sam_seconds, "finding every object")
-def sam_everything(image, objects: Objects, kept, progress=gr.Progress()):
+def sam_every_object(image, objects: Objects, kept, progress=gr.Progress()):
     """SAM's automatic masks as objects after the others (up to the objects limit): each one is a
-    positive click at the grid point that found it, with the one of SAM's three masks there that
-    matches it, so it is edited, saved and exported like a clicked object."""
+    positive click at the grid point that found it, with the one of SAM's three masks there that it
+    is, so it is edited, saved and exported like a clicked object."""
     if image is None:
         raise ValueError("no image: upload one first")
     room = LIMITS.objects_per_request - sum(1 for item in objects.items if item.prompts.clicks)
     if room <= 0:
         raise ValueError(f"one image takes at most {LIMITS.objects_per_request} objects: delete some first")
     progress(0, desc=f"SAM is prompting a grid of {EVERYTHING_GRID}x{EVERYTHING_GRID} points")
-    found = ZOO.sam().everything(image, points_per_side=EVERYTHING_GRID, max_masks=room)
+    found = ZOO.sam().everything(image, everything_settings(room))
     if not found:
         return sam_view(image, objects, None, kept, "SAM found no object it is sure of: click them instead.")
-    clicks, masks = [], []
-    for mask in progress.tqdm(found, desc="making each mask an object"):
-        check()  # the deadline counts the work between the decoder's runs too
-        x, y = (float(v) for v in mask["point_coords"][0])
-        choices = sam_choices(image, SamObject(0, "", Prompts(((x, y, "positive"),))))
-        best = max(range(len(choices.masks)), key=lambda i: mask_iou(choices.masks[i], mask["segmentation"]))
-        clicks.append((x, y, best))
-        masks.append(choices.kept(best))
-    objects = objects.extend(clicks)
-    new = objects.items[-len(clicks):]
+    objects = objects.extend([(*(float(v) for v in mask["point_coords"][0]), mask["choice"]) for mask in found])
+    new = objects.items[-len(found):]
     kept = {**{k: v for k, v in kept.items() if k in {item.id for item in objects.items}},
-            **{item.id: m for item, m in zip(new, masks)}}
-    return sam_view(image, objects, None, kept, f"SAM found {len(clicks)} object(s); each can be edited like a "
+            **{item.id: ObjectMask(m["segmentation"], m["predicted_iou"], m["stability_score"])
+               for item, m in zip(new, found)}}
+    return sam_view(image, objects, None, kept, f"SAM found {len(found)} object(s); each can be edited like a "
                                                 "clicked one.")
 
 
@@ -613,16 +614,19 @@ def sam_export(image, objects: Objects, kept, photo):
         raise ValueError("no mask yet: click on an object first")
     out = OUTPUTS.new("sam")
     name = Path(photo["path"]).name if photo else "image.png"
+    stem = Path(name).stem  # every download says which photo it belongs to
     instances, coco = export_objects(out, objects, kept, name=name, size=image.shape[:2])
-    files = [instances, save_json(out / "objects_coco.json", coco)]
+    files = [instances.rename(out / f"{stem}_instances.png"), save_json(out / f"{stem}_objects_coco.json", coco)]
     for index, item in enumerate(done, 1):
-        files.append(save_png(out / f"object_{index}.png", kept[item.id].mask.astype(np.uint8) * 255))
+        files.append(save_png(out / f"{stem}_object_{index}.png", kept[item.id].mask.astype(np.uint8) * 255))
     return [str(f) for f in files]
 
 
 @job(LIMITS.sam_seconds, "the import")
-def sam_import(image, path):
-    """Objects from a COCO JSON this app exported, re-created on the open photo with their masks."""
+def sam_import(image, objects: Objects, kept, photo, path):
+    """Objects from a COCO JSON this app exported, added after the open photo's own objects with
+    their masks. A file made on a photo of another size is refused; one whose photo had another name
+    is added, and the note says so."""
     if image is None:
         raise ValueError("open the photo the objects were made on first, then import its COCO JSON")
     if not path:  # the file was removed from the box: nothing changes
@@ -631,8 +635,19 @@ def sam_import(image, path):
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ValueError("the import must be the COCO JSON this app exported (objects_coco.json)") from None
-    objects = objects_from_coco(document, size=image.shape[:2], limits=LIMITS)
-    return sam_view(image, objects, None, sam_masks(image, objects), f"{len(objects.items)} object(s) imported.")
+    imported = objects_from_coco(document, size=image.shape[:2], limits=LIMITS)
+    merged = objects.append(imported)
+    if len(merged.items) > LIMITS.objects_per_request:
+        raise ValueError(f"{len(imported.items)} imported objects and the {len(merged.items) - len(imported.items)} "
+                         f"here make {len(merged.items)}; one image takes at most {LIMITS.objects_per_request}: "
+                         "delete some first")
+    note = f"{len(imported.items)} object(s) added from the file."
+    made_for = document["images"][0].get("file_name") if isinstance(document.get("images"), list) and \
+        document["images"] and isinstance(document["images"][0], dict) else None
+    here = Path(photo["path"]).name if photo else None
+    if made_for and here and made_for != here:
+        note += f" The file was made on **{str(made_for)[:80]}**, this photo is **{here}** (the same size): check them."
+    return sam_view(image, merged, None, sam_masks(image, merged, kept), note)
 
 
 RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true region"]  # prompts.relate's rows
@@ -752,7 +767,7 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
                                 info="box: two clicks on opposite corners", elem_id="sam-mode")
                 from_compare = gr.Button("Use the Compare photo", elem_id="from-compare")
                 undo = gr.Button("Undo", elem_id="sam-undo")
-                clear = gr.Button("Clear")
+                clear = gr.Button("Clear this object's clicks", elem_id="sam-clear")
             sam_note = gr.Markdown(elem_id="sam-note")
             # the decoder in this browser: hover previews, instant click masks (ui/sam_live.js)
             live = gr.HTML(None, html_template='<div class="sam-live-status"></div>', elem_id="sam-live",
@@ -764,7 +779,8 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
             with gr.Row():
                 add = gr.Button("Add an object", elem_id="sam-add")
                 delete = gr.Button("Delete this object", elem_id="sam-delete")
-            everything = gr.Button("Find every object (SAM's automatic masks; about 20 s on 2 CPU cores)",
+            # the time measured by benchmarks/sam_everything.py (8x8 grid, 2 cores, the photo already read)
+            everything = gr.Button("Find every object (SAM's automatic masks; about 3 s on 2 CPU cores)",
                                    elem_id="sam-everything")
             choices = gr.Gallery(label="Masks for the selected object (click one to choose)", columns=1,
                                  height=420, object_fit="contain", elem_id="sam-masks", format="jpeg")
@@ -796,16 +812,16 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
     # an edit's progress shows over the note, not over the photo: the browser decoder's mask is on the
     # photo already, and a click, hover or box corner must not land on an overlay
     edit = {"show_progress_on": sam_note, **PAGE}
-    canvas.select(sam_click, [sam_image, objects, mode, kept], view, **edit)
+    canvas.select(sam_canvas_click, [sam_image, objects, mode, kept], view, **edit)
     undo.click(sam_undo, [sam_image, objects, kept], view, **edit)
     clear.click(sam_clear, [sam_image, objects, kept], view, **edit)
     add.click(sam_add, [sam_image, objects, kept], view, **edit)
-    everything.click(sam_everything, [sam_image, objects, kept], view, **edit)
+    everything.click(sam_every_object, [sam_image, objects, kept], view, **edit)
     picker.input(sam_pick, [sam_image, objects, kept, picker], view, **edit)
     delete.click(sam_delete, [sam_image, objects, kept], view, **edit)
     choices.select(sam_choose, [sam_image, objects, sam_result, kept], view, **edit)
     export.click(sam_export, [sam_image, objects, kept, photo], sam_files, **PAGE)
-    coco_in.upload(sam_import, [sam_image, coco_in], view, **edit)
+    coco_in.upload(sam_import, [sam_image, objects, kept, photo, coco_in], view, **edit)
     objects.change(sam_save, [photo, objects], saved, **PAGE)
     semantic = gr.State(None)  # the semantic models' labels on this photo: each runs once per photo
     relate_go.click(sam_relate, [sam_image, objects, kept, sam_models, sam_truth, semantic],
@@ -1028,16 +1044,34 @@ def api_segment(image_path, model):
 def api_sam(image_path, points, labels, box):
     """A SAM prompt. points: JSON [[x, y], ...]; labels: JSON [1, 0, ...] (1 positive); box: JSON
     [x0, y0, x1, y1] or empty. Coordinates and the returned mask are in the image's own pixels;
-    SAM sees the image shrunk to MAX_SIDE and the prompts mapped onto it."""
+    SAM sees the image shrunk to MAX_SIDE and the prompts mapped onto it. The JSON's "photo" is the
+    photo's handle: later clicks pass it to /sam_click instead of the file."""
     prompt = parse_prompt(points, labels, box, limits=LIMITS)  # before the photo is even decoded
-    photo = open_photo(image_path)
+    mask, answer = sam_answer(open_photo(image_path), prompt)
+    path = save_png(OUTPUTS.new("api") / "mask.png", mask.astype(np.uint8) * 255)
+    return str(path), answer
+
+
+@job(LIMITS.sam_seconds, "SAM")
+def api_sam_click(handle, points, labels, box):
+    """A SAM prompt on a photo sent before: `handle` is the "photo" of an earlier /sam_prompt answer.
+    Answers the JSON only (the mask as COCO RLE): no upload and no PNG, for scripts that click often."""
+    prompt = parse_prompt(points, labels, box, limits=LIMITS)
+    photo = PHOTOS.find(handle) if isinstance(handle, str) else None
+    if photo is None:
+        raise ValueError("no photo is held under this handle: send the photo with /sam_prompt first and pass the "
+                         "\"photo\" of its answer (a photo unused for a while may be dropped: send it again)")
+    return sam_answer(photo, prompt)[1]
+
+
+def sam_answer(photo: Photo, prompt: dict) -> tuple[np.ndarray, dict]:
+    """SAM's best mask for `prompt` on `photo`, at its own size, and the JSON answer: score, scores of
+    the three masks, the mask as COCO RLE, and the photo's handle."""
     result = ZOO.sam().predict(photo.pixels, **prompt, multimask=True, original_size=photo.size)
     mask, scores = result.masks[0], result.scores.tolist()
     del result  # the other two masks, a photo's size each
     check()
-    out = OUTPUTS.new("api")
-    path = save_png(out / "mask.png", mask.astype(np.uint8) * 255)
-    return str(path), {"score": scores[0], "scores": scores, "rle": rle_encode(mask)}
+    return mask, {"score": scores[0], "scores": scores, "rle": rle_encode(mask), "photo": photo.key}
 
 
 @job(LIMITS.sam_seconds, "SAM")
@@ -1054,15 +1088,53 @@ def api_sam_objects(image_path, objects):
     check_output(photo.size, len(parsed.items), LIMITS)
     prompts = [item.prompts.to_sam() for item in parsed.items]
     check_prompts(prompts, photo.size)  # all of them before any work
-    sam, ids, annotations = ZOO.sam(), np.zeros(photo.size, np.uint8), []
-    for number, (item, prompt) in enumerate(zip(parsed.items, prompts), 1):  # one full-size mask at a time
+    sam = ZOO.sam()
+
+    def masks():  # made one at a time, and nothing here holds one while the next is made
+        for prompt in prompts:
+            result = sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size)
+            best = result.masks[0], result.scores[0], result.stability[0]
+            del result
+            yield best
+            del best
+    return full_size_export(parsed, masks(), size=photo.size, name=Path(image_path).name)
+
+
+def full_size_export(objects: Objects, masks, *, size: tuple[int, int], name: str) -> tuple[str, dict]:
+    """The instance-id PNG and the COCO document of `objects` at the photo's own `size` (H, W). masks:
+    an iterator of (mask at the working or the photo's size, score, stability), one per object, taken
+    one at a time: each is enlarged, painted, encoded and dropped before the next is made."""
+    ids, annotations = np.zeros(size, np.uint8), []
+    for number, (item, (mask, score, stability)) in enumerate(zip(objects.items, masks), 1):
         check()  # the deadline counts the resizing and encoding between the network's layers too
-        result = sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size)
-        ids[result.masks[0]] = number
-        annotations.append(coco_annotation(number, item, result.masks[0], score=result.scores[0],
-                                           stability=result.stability[0]))
+        mask = resize_labels(mask, size)
+        ids[mask] = number
+        annotations.append(coco_annotation(number, item, mask, score=score, stability=stability))
+        del mask  # before the next is made: one full-size mask alive at a time
     path = save_png(OUTPUTS.new("api") / "instances.png", ids)
-    return str(path), coco_document(parsed, annotations, file_name=Path(image_path).name, size=photo.size)
+    return str(path), coco_document(objects, annotations, file_name=name, size=size)
+
+
+@job(LIMITS.sam_seconds, "finding every object")
+def api_sam_everything(image_path, grid):
+    """SAM's automatic masks: a grid of `grid` x `grid` point prompts (default EVERYTHING_GRID, at most
+    `LIMITS.everything_grid`), each mask kept an object with its click. Answers as /sam_objects does:
+    the instance-id PNG at the image's size and the COCO document (at most objects_per_request masks,
+    fewer where output_pixels caps a large photo)."""
+    grid = EVERYTHING_GRID if grid is None or grid == "" else grid
+    if isinstance(grid, bool) or not isinstance(grid, (int, float)) or not float(grid).is_integer() \
+            or not 1 <= grid <= LIMITS.everything_grid:
+        raise ValueError(f"grid is the points per side of the prompts' grid, a whole number from 1 to "
+                         f"{LIMITS.everything_grid}, got {str(grid)[:20]}")
+    photo = open_photo(image_path)
+    most = min(LIMITS.objects_per_request, LIMITS.output_pixels // (photo.size[0] * photo.size[1]))
+    found = ZOO.sam().everything(photo.pixels, everything_settings(most, int(grid)))
+    if not found:
+        return full_size_export(Objects(()), iter(()), size=photo.size, name=Path(image_path).name)
+    objects = Objects().extend([(x / photo.scale, y / photo.scale, m["choice"])  # in the photo's own pixels
+                                for m in found for x, y in m["point_coords"]])
+    masks = ((m["segmentation"], m["predicted_iou"], m["stability_score"]) for m in found)
+    return full_size_export(objects, masks, size=photo.size, name=Path(image_path).name)
 
 
 @job(LIMITS.score_seconds, "scoring")
@@ -1092,7 +1164,13 @@ def api_endpoints() -> None:
         api_objects = gr.Textbox()
         gr.Button().click(api_sam_objects, [api_image, api_objects], [api_file, api_json], api_name="sam_objects",
                           **API)
+        api_handle = gr.Textbox()
+        gr.Button().click(api_sam_click, [api_handle, api_points, api_labels, api_box], api_json,
+                          api_name="sam_click", **API)
         gr.Button().click(api_score, [api_pred, api_truth], api_json, api_name="score", **API)
+        api_grid = gr.Number(value=EVERYTHING_GRID)  # no precision: 2.5 is refused, not rounded
+        gr.Button().click(api_sam_everything, [api_image, api_grid], [api_file, api_json], api_name="sam_everything",
+                          **API)
 
 
 # ---------------------------------------------------------------- layout

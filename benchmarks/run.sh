@@ -11,5 +11,7 @@ python benchmarks/warm_start.py --markdown benchmarks/RESULTS.md
 python benchmarks/sam_first_click.py --markdown benchmarks/RESULTS.md
 python benchmarks/fair_queue.py --markdown benchmarks/RESULTS.md
 python benchmarks/sam_server_click.py --markdown benchmarks/RESULTS.md
+python benchmarks/sam_api_click.py --markdown benchmarks/RESULTS.md
+python benchmarks/sam_everything.py --markdown benchmarks/RESULTS.md
 python benchmarks/sam_browser.py --markdown benchmarks/RESULTS.md   # about 17 minutes
 python benchmarks/soak.py --minutes 30 --markdown benchmarks/RESULTS.md   # half an hour

@@ -26,6 +26,7 @@ class Limits:
     # mask is made, encoded and dropped before the next, but each costs a resize and an RLE pass over
     # every pixel: 8 objects at 50 MP, 32 at 12 MP
     output_pixels: int = 400_000_000
+    everything_grid: int = 16  # points per side of SAM's automatic prompts: 256 prompts, about 10 s here
     # deadlines, in seconds: past one, the job stops at its next layer and the worker is free again
     segment_seconds: float = 60  # one model on one photo: ~0.3 s here
     compare_seconds: float = 180  # every model, with TTA (6 passes each) and CRF: ~20 s here

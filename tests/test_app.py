@@ -68,9 +68,12 @@ def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
     assert ("label ids" in view.note) if truth_kind == "ids" else ("colour-coded" in view.note)
     assert view.chart.ndim == 3 and len(view.timing) == 3
     names = sorted(os.path.basename(f) for f in view.files)
-    assert "metrics.json" in names and "fcn32s_labels.png" in names and "unet_colour.png" in names
+    stem = sample[0].stem  # each download named after the photo
+    assert f"{stem}_metrics.json" in names and f"{stem}_fcn32s_labels.png" in names and f"{stem}_unet_colour.png" in names
     saved = json.loads(open([f for f in view.files if f.endswith("metrics.json")][0]).read())
     assert [m["model"] for m in saved["runs"]] == list(metrics["model"])
+    assert set(saved["per_class_iou"]) == set(metrics["model"])  # each model's IoU for each class
+    assert set(saved["per_class_iou"][metrics["model"][0]]) == set(CLASSES)
     labels = np.array(Image.open([f for f in view.files if f.endswith("fcn32s_labels.png")][0]))
     predictions = view.comparison.predictions
     assert np.array_equal(labels, predictions["fcn32s"].labels)
@@ -157,12 +160,12 @@ def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(ap
     assert sam.encoder_runs - runs in (0, 1)  # 0: cached already
     assert sent["photo"] == app.image_digest(image) and sent["embedding"].startswith("gradio_api/file=")
     runs = sam.encoder_runs
-    app.sam_click(image, Objects(), "positive", {}, click(240, 180))
+    app.sam_canvas_click(image, Objects(), "positive", {}, click(240, 180))
     assert sam.encoder_runs == runs  # the click decoded only
     # a click that comes while the photo is still being read waits for that reading
     reading = threading.Thread(target=app.sam_embed, args=(flipped, Objects()))
     reading.start()
-    app.sam_click(flipped, Objects(), "positive", {}, click(240, 180))
+    app.sam_canvas_click(flipped, Objects(), "positive", {}, click(240, 180))
     reading.join()
     assert sam.encoder_runs == runs + 1
     assert app.sam_embed(None, Objects()) == gr.skip()  # no photo: nothing to read
@@ -173,11 +176,14 @@ def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, mo
     sam = app.ZOO.sam()
     points = [(100.0, 100.0), (300.0, 200.0), (400.0, 50.0)]
     wanted = [1, 2, 0]  # which of SAM's three masks at each point the generator kept
-    found = [{"point_coords": [[x, y]], "segmentation": sam.predict(image, points=[[x, y]], labels=[1]).masks[i]}
-             for (x, y), i in zip(points, wanted)]
-    monkeypatch.setattr(sam, "everything", lambda image, points_per_side, max_masks: found[:max_masks])
-    start = app.sam_click(image, Objects(), "positive", {}, click(240, 180))
-    objects, canvas, _, _, kept, note, picker, _ = app.sam_everything(image, start[0], start[4])
+    # the real generator on random weights finds nothing it is sure of at SAM's thresholds: it runs here
+    assert "no object it is sure of" in app.sam_every_object(image, Objects(), {})[5]
+    results = [sam.predict(image, points=[[x, y]], labels=[1]) for x, y in points]
+    found = [{"point_coords": [[x, y]], "segmentation": r.masks[i], "choice": i, "predicted_iou": float(r.scores[i]),
+              "stability_score": float(r.stability[i])} for (x, y), i, r in zip(points, wanted, results)]
+    monkeypatch.setattr(sam, "everything", lambda image, settings: found[:settings.max_masks])
+    start = app.sam_canvas_click(image, Objects(), "positive", {}, click(240, 180))
+    objects, canvas, _, _, kept, note, picker, _ = app.sam_every_object(image, start[0], start[4])
     assert [item.prompts.clicks[0][:2] for item in objects.items[1:]] == points and "3 object(s)" in note
     assert [item.choice for item in objects.items[1:]] == wanted and len(picker["choices"]) == 4
     for item, mask in zip(objects.items[1:], found):
@@ -187,13 +193,13 @@ def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, mo
     assert all(np.array_equal(restored[k].mask, kept[k].mask) for k in kept)
     # the objects limit bounds what the generator is asked for: one clicked object, room for one more
     monkeypatch.setattr(app, "LIMITS", replace(app.LIMITS, objects_per_request=2))
-    assert len(app.sam_everything(image, start[0], start[4])[0].items) == 2
+    assert len(app.sam_every_object(image, start[0], start[4])[0].items) == 2
     with pytest.raises(gr.Error, match="at most 2 objects"):
-        app.sam_everything(image, objects, kept)
-    monkeypatch.setattr(sam, "everything", lambda image, points_per_side, max_masks: [])
-    assert "no object it is sure of" in app.sam_everything(image, Objects(), {})[5]
+        app.sam_every_object(image, objects, kept)
+    monkeypatch.setattr(sam, "everything", lambda image, settings: [])
+    assert "no object it is sure of" in app.sam_every_object(image, Objects(), {})[5]
     with pytest.raises(gr.Error, match="no image"):
-        app.sam_everything(None, Objects(), {})
+        app.sam_every_object(None, Objects(), {})
 
 
 def test_sam_clicks_box_undo_and_export(app, sample):
@@ -202,12 +208,12 @@ def test_sam_clicks_box_undo_and_export(app, sample):
     runs = sam.encoder_runs
     objects, result, kept = Objects(), None, {}
     for x, y, mode in [(240, 180, "positive"), (100, 50, "negative"), (200, 150, "box")]:
-        objects, canvas, choices, result, kept, note, _, _ = app.sam_click(image, objects, mode, kept, click(x, y))
+        objects, canvas, choices, result, kept, note, _, _ = app.sam_canvas_click(image, objects, mode, kept, click(x, y))
         assert canvas.shape == image.shape and len(choices) == 3
     assert "2 prompt(s)" in note and "opposite corner" in note  # a pending corner is not a prompt
-    only_corner = app.sam_click(image, Objects(), "box", {}, click(5, 5))
+    only_corner = app.sam_canvas_click(image, Objects(), "box", {}, click(5, 5))
     assert only_corner[3] is None and "opposite corner" in only_corner[5]
-    objects, canvas, choices, result, kept, note, _, _ = app.sam_click(image, objects, "box", kept, click(300, 250))
+    objects, canvas, choices, result, kept, note, _, _ = app.sam_canvas_click(image, objects, "box", kept, click(300, 250))
     assert objects.current.prompts.box == (200, 150, 300, 250) and "3 prompt(s)" in note
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
     scores = result.scores
@@ -227,39 +233,54 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     same photo re-creates both, with the same masks, ready to edit."""
     image = app.load_photo(str(sample[0]))
     objects, result, kept = Objects(), None, {}
-    objects, *_, kept, note, picker, _ = app.sam_click(image, objects, "positive", kept, click(240, 300))
+    objects, *_, kept, note, picker, _ = app.sam_canvas_click(image, objects, "positive", kept, click(240, 300))
     objects, *_ = app.sam_add(image, objects, kept)
-    objects, _, _, result, kept, _, _, _ = app.sam_click(image, objects, "positive", kept, click(100, 60))
-    objects, _, _, result, kept, _, _, _ = app.sam_click(image, objects, "negative", kept, click(120, 70))
+    objects, _, _, result, kept, _, _, _ = app.sam_canvas_click(image, objects, "positive", kept, click(100, 60))
+    objects, _, _, result, kept, _, _, _ = app.sam_canvas_click(image, objects, "negative", kept, click(120, 70))
     choose_third = gr.SelectData(None, {"index": 2, "value": None})
     objects, _, _, result, kept, note, _, _ = app.sam_choose(image, objects, result, kept, choose_third)
     assert objects.current.choice == 2 and np.array_equal(kept[2].mask, result.masks[2]) and "Mask 3" in note
     objects, *_ = app.sam_add(image, objects, kept)
-    objects, _, _, _, kept, _, _, _ = app.sam_click(image, objects, "positive", kept, click(400, 200))
+    objects, _, _, _, kept, _, _, _ = app.sam_canvas_click(image, objects, "positive", kept, click(400, 200))
     objects, _, _, _, kept, note, picker, _ = app.sam_delete(image, objects, kept)
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and set(kept) == {1, 2}
     assert picker["choices"] == [("object 1", 0), ("object 2", 1)] and "object 3 deleted" in note
-    files = app.sam_export(image, objects, kept, {"path": str(sample[0])})
-    assert [Path(f).name for f in files] == ["instances.png", "objects_coco.json", "object_1.png", "object_2.png"]
+    photo = {"path": str(sample[0])}
+    files = app.sam_export(image, objects, kept, photo)
+    stem = sample[0].stem
+    assert [Path(f).name for f in files] == [f"{stem}_instances.png", f"{stem}_objects_coco.json",
+                                             f"{stem}_object_1.png", f"{stem}_object_2.png"]
     instances = np.array(Image.open(files[0]))
     assert set(np.unique(instances)) <= {0, 1, 2} and (instances == 2).any()
-    restored, _, _, _, restored_kept, note, _, _ = app.sam_import(image, files[1])
-    assert restored.to_json()["objects"] == objects.to_json()["objects"] and "2 object(s) imported" in note
+    restored, _, _, _, restored_kept, note, _, _ = app.sam_import(image, Objects(), {}, photo, files[1])
+    assert restored.to_json()["objects"] == objects.to_json()["objects"] and "2 object(s) added" in note
+    assert "made on" not in note  # the same photo: nothing to say
     for item in objects.items:
         assert np.array_equal(restored_kept[item.id].mask, kept[item.id].mask)
+    # an import adds to the objects already there, renumbered after them, their masks kept
+    both, _, _, _, both_kept, note, picker, _ = app.sam_import(image, objects, kept, photo, files[1])
+    assert [o.id for o in both.items] == [1, 2, 3, 4] and [o.prompts for o in both.items[2:]] == \
+        [o.prompts for o in objects.items] and both.selected == 3 and len(picker["choices"]) == 4
+    assert all(both_kept[i].mask is kept[i].mask for i in (1, 2))
+    # a file made on another photo of the same size is added, and the note says so
+    _, _, _, _, _, note, _, _ = app.sam_import(image, Objects(), {}, {"path": "/x/another.png"}, files[1])
+    assert f"made on **{sample[0].name}**, this photo is **another.png**" in note
     other = np.zeros((100, 80, 3), np.uint8)
     with pytest.raises(gr.Error, match="made on a 480x360 image, this one is 80x100"):
-        app.sam_import(other, files[1])
+        app.sam_import(other, Objects(), {}, photo, files[1])
     (tmp_path / "bad.json").write_text('{"annotations": []}')
     with pytest.raises(gr.Error, match="no saved prompts"):
-        app.sam_import(image, str(tmp_path / "bad.json"))
+        app.sam_import(image, Objects(), {}, photo, str(tmp_path / "bad.json"))
+    many = Objects().extend([(10 + i, 10, 0) for i in range(31)])
+    with pytest.raises(gr.Error, match="make 33; one image takes at most 32"):
+        app.sam_import(image, many, {}, photo, files[1])
 
 
 def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
     """What sam_save puts in local storage brings the objects back on a reload (sam_restore) and
     when the same photo is opened again; another photo starts afresh."""
     image = app.load_photo(str(sample[0]))
-    objects, *_, kept, _, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
+    objects, *_, kept, _, _, _ = app.sam_canvas_click(image, Objects(), "positive", {}, click(240, 300))
     photo = {"path": str(sample[0]), "digest": app.image_digest(image)}
     saved = app.sam_save(photo, objects)
     assert saved["objects"] == objects.to_json()
@@ -277,7 +298,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
 
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     image = app.load_photo(str(sample[0]))
-    objects, *_, kept, _, _, _ = app.sam_click(image, Objects(), "positive", {}, click(240, 300))
+    objects, *_, kept, _, _, _ = app.sam_canvas_click(image, Objects(), "positive", {}, click(240, 300))
     table, note, semantic = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
     assert "label ids" in note and set(semantic["labels"]) == {"fcn8s", "unet"}
     kept_labels = semantic["labels"]["fcn8s"]
@@ -406,6 +427,14 @@ def test_the_api_through_gradio_client(server, sample):
     assert np.array(Image.open(labels_png)).shape == (360, 480) and info["model"] == "unet"
     mask_png, sam = client.predict(handle_file(str(sample[0])), "[[240, 180]]", "[1]", "", api_name="/sam_prompt")
     assert np.array(Image.open(mask_png)).dtype == np.uint8 and len(sam["scores"]) == 3
+    # later clicks on the same photo: its handle instead of the file, the RLE without a PNG
+    again = client.predict(sam["photo"], "[[240, 180]]", "[1]", "", api_name="/sam_click")
+    assert again == sam and set(again) == {"score", "scores", "rle", "photo"}
+    other = client.predict(sam["photo"], "[[100, 50]]", "[1]", "[50, 20, 200, 120]", api_name="/sam_click")
+    assert other["rle"]["size"] == [360, 480] and other["rle"] != sam["rle"]
+    for handle in ("0" * 32, "/etc/passwd", ""):
+        with pytest.raises(Exception, match="no photo is held under this handle: send the photo with /sam_prompt"):
+            client.predict(handle, "[[240, 180]]", "[1]", "", api_name="/sam_click")
     metrics = client.predict(handle_file(labels_png), handle_file(str(sample[1])), api_name="/score")
     assert set(metrics) >= {"miou", "mean_dice", "pixel_accuracy", "boundary_f", "per_class"}
     with pytest.raises(Exception, match="unknown or unavailable model"):
@@ -423,6 +452,35 @@ def test_the_api_through_gradio_client(server, sample):
     # the last object lies on top in the instance map; each RLE is its object whole
     assert np.array_equal(instances == 3, rle_decode(coco["annotations"][2]["segmentation"]))
     assert (rle_decode(coco["annotations"][0]["segmentation"]) >= (instances == 1)).all()
+    # SAM's automatic masks: on random weights none passes SAM's thresholds, so the answer is empty but whole
+    instances_png, coco = client.predict(handle_file(str(sample[0])), 4, api_name="/sam_everything")
+    assert np.array(Image.open(instances_png)).shape == (360, 480) and coco["annotations"] == []
+    assert coco["images"][0]["file_name"] == sample[0].name
+    for grid in (0, 17, 2.5):
+        with pytest.raises(Exception, match="a whole number from 1 to 16"):
+            client.predict(handle_file(str(sample[0])), grid, api_name="/sam_everything")
+
+
+def test_sam_everything_answers_objects_at_the_photos_own_size(app, tmp_path, monkeypatch):
+    """The endpoint's export with masks found (a real run on random weights finds none): each mask an
+    object with its click in the photo's own pixels, enlarged from the working size one at a time."""
+    from seg.pretrained.sam_everything import Everything
+
+    big = np.random.default_rng(0).integers(0, 255, (1500, 2000, 3), dtype=np.uint8)  # shrunk to 768x1024
+    Image.fromarray(big).save(tmp_path / "big.png")
+    sam = app.ZOO.sam()
+    real = sam.everything
+    low = Everything(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0, box_nms_thresh=1.0)
+    asked = []
+    monkeypatch.setattr(sam, "everything", lambda image, settings: asked.append(settings) or
+                        real(image, replace(low, max_masks=settings.max_masks)))
+    png, coco = app.api_sam_everything(str(tmp_path / "big.png"), 2)
+    assert asked[0].points_per_side == 2 and asked[0].max_masks == app.LIMITS.objects_per_request
+    instances = np.array(Image.open(png))
+    assert instances.shape == (1500, 2000) and len(coco["annotations"]) == 12  # 4 points x 3 masks
+    clicks = [a["seg_prompts"][0] for a in coco["annotations"]]
+    assert {(x, y) for x, y, _ in clicks} == {(500.0, 375.0), (1500.0, 375.0), (500.0, 1125.0), (1500.0, 1125.0)}
+    assert np.array_equal(instances == 12, rle_decode(coco["annotations"][11]["segmentation"]))
 
 
 def test_concurrent_clients_with_mixed_requests(server, tmp_path):

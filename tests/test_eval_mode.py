@@ -85,12 +85,24 @@ def test_a_first_start_gives_what_a_later_start_gives(weights, weights_dir, pret
 
 
 def test_the_real_automatic_masks_run_on_a_fresh_start(vit_t_checkpoint, tmp_path):
-    """The app tests give the generator a stand-in; this runs segment-anything's own once, right after
-    the decoder's export (where training mode made it fail on an inference tensor)."""
+    """The app tests give the page's generator a stand-in; this runs ours (the batch decoder exported
+    just now) and segment-anything's own on the same model right after the export, where training
+    mode made segment-anything's fail on an inference tensor, and compares both with a later start."""
+    import warnings
+
+    from seg.pretrained import sam as sam_module
+    from seg.pretrained.sam_everything import Everything
+
     sam = start(tmp_path / "no weights", (), vit_t_checkpoint, tmp_path / "onnx").sam()
     image = photo(96, 128)
     sam.embed(image)  # the app reads the photo first, under inference mode
-    masks = sam.everything(image, points_per_side=4, max_masks=8)
-    again = Sam.load("vit_t", vit_t_checkpoint, download=False).everything(image, points_per_side=4, max_masks=8)
-    assert [m["bbox"] for m in masks] == [m["bbox"] for m in again]
+    settings = Everything(points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0, max_masks=8)
+    ours = sam.everything(image, settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = sam_module._import("mobile_sam").SamAutomaticMaskGenerator(
+            sam.model, points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0).generate(image)
+    later = start(tmp_path / "no weights", (), vit_t_checkpoint, tmp_path / "onnx").sam().everything(image, settings)
+    assert ours and len(ours) == len(theirs) == len(later)
+    assert all(np.array_equal(a["segmentation"], b["segmentation"]) for a, b in zip(ours, later))
     assert training_modules(sam.model) == []

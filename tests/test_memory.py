@@ -36,8 +36,9 @@ def test_each_endpoints_worst_case_memory_is_the_readmes(weights_dir, vit_t_chec
     stated = readme_memory()
     assert stated.keys() == measured["MiB"].keys()
     for endpoint, mib in measured["MiB"].items():
-        # the README rounds up; a figure far above the measurement would be as wrong as one below it
-        assert mib <= stated[endpoint] <= mib * 1.25 + 32, f"/{endpoint}: measured {mib:.0f} MiB, stated " \
+        # the README states the largest seen; a figure far above the measurement would be as wrong as one
+        # below it (the high-water mark of one request varies by a quarter between runs here)
+        assert mib <= stated[endpoint] <= mib * 1.5 + 32, f"/{endpoint}: measured {mib:.0f} MiB, stated " \
                                                            f"{stated[endpoint]:.0f}"
 
 

@@ -153,14 +153,6 @@ def test_concurrent_users_on_different_images(painting_sam):
     assert sam.encoder_runs == 3
 
 
-def test_everything_mode_is_bounded_and_sorted(painting_sam):
-    masks = painting_sam.everything(image(256, 256), points_per_side=4, max_masks=5)
-    assert len(masks) == 5
-    assert all(m["segmentation"].shape == (256, 256) for m in masks)
-    scores = [m["predicted_iou"] for m in masks]
-    assert scores == sorted(scores, reverse=True)
-
-
 @pytest.mark.parametrize("prompt,message", [
     ({}, "needs a prompt"),
     ({"points": [[500, 10]], "labels": [1]}, "outside the 400x300 image"),

@@ -16,11 +16,12 @@ from .io import fit_image
 class Photo:
     """A decoded photo. pixels: (h, w, 3) uint8 RGB, read-only, the file's image shrunk so its longer
     side is at most the cache's `max_side`; size: the file's own (H, W); scale: h / H (1.0 when the
-    file already fitted)."""
+    file already fitted); key: the digest of the file's bytes, by which `PhotoCache.find` finds it."""
 
     pixels: np.ndarray
     size: tuple[int, int]
     scale: float
+    key: str = ""
 
 
 class PhotoCache:
@@ -42,6 +43,14 @@ class PhotoCache:
         self._lock = threading.Lock()
         self.decodes = 0  # how many times `read` ran (for tests and benchmarks)
 
+    def find(self, key: str) -> Photo | None:
+        """The photo kept under `key` (a `Photo.key`), or None when it was never read or was dropped."""
+        with self._lock:
+            photo = self._photos.get(key) if isinstance(key, str) else None
+            if photo is not None:
+                self._photos.move_to_end(key)
+            return photo
+
     def get(self, path: str | Path) -> Photo:
         """The photo in the file at `path`, decoded now or found by its content."""
         key = hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
@@ -53,7 +62,7 @@ class PhotoCache:
         pixels, scale = fit_image(original, self.max_side)
         pixels = pixels.copy() if pixels is original else pixels  # not the caller's array: frozen below
         pixels.setflags(write=False)  # shared by every request for this photo: nobody may draw on it
-        photo = Photo(pixels, original.shape[:2], scale)
+        photo = Photo(pixels, original.shape[:2], scale, key)
         with self._lock:
             self.decodes += 1
             if key not in self._photos:

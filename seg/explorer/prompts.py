@@ -200,6 +200,18 @@ class Objects:
             objects = (objects if n == 0 else objects.add()).click(x, y, "positive").choose(choice)
         return objects
 
+    def append(self, other: "Objects") -> "Objects":
+        """`other`'s objects after these (renumbered after the highest id here), the last selected.
+        Objects without a prompt are dropped first, here and in `other`."""
+        mine = tuple(item for item in self.items if item.prompts.clicks)
+        theirs = tuple(item for item in other.items if item.prompts.clicks)
+        if not theirs:
+            return self
+        start = max((item.id for item in mine), default=0)
+        renumbered = tuple(SamObject(start + n, item.name, item.prompts, item.choice)
+                           for n, item in enumerate(theirs, 1))
+        return Objects(mine + renumbered, len(mine) + len(renumbered) - 1)
+
     def select(self, index: int) -> "Objects":
         if not 0 <= index < len(self.items):
             raise ValueError(f"there is no object {index + 1}: there are {len(self.items)}")

@@ -74,15 +74,17 @@ class Zoo:
                  sam_variant: str = "vit_t", sam_checkpoint: str | os.PathLike | None = None,
                  sam_cache_dir: str | os.PathLike = DEFAULT_CACHE, device: str | torch.device = "cpu",
                  allow_download: bool = False, sam_onnx_dir: str | os.PathLike | None = None,
-                 sam_threads: int = 1):
+                 sam_threads: int = 1, sam_everything_threads: int | None = None):
         """pretrained: Hub ids or save_pretrained folders of SegFormer and Mask2Former models;
         sam_checkpoint: a local SAM file for `sam_variant` (else the Hugging Face cache, then
         `sam_cache_dir`); allow_download: fetch what is missing on first use; sam_onnx_dir: where
-        SAM's decoder is exported to ONNX (then prompts run in ONNX Runtime with `sam_threads`)."""
+        SAM's decoder is exported to ONNX (then prompts run in ONNX Runtime with `sam_threads`, and
+        automatic masks with `sam_everything_threads`)."""
         self.weights_dir = Path(weights_dir)
         variant_spec(sam_variant)
         self.pretrained, self.sam_variant, self.sam_checkpoint = tuple(pretrained), sam_variant, sam_checkpoint
         self.sam_cache_dir, self.sam_onnx_dir, self.sam_threads = sam_cache_dir, sam_onnx_dir, sam_threads
+        self.sam_everything_threads = sam_everything_threads
         self.device, self.allow_download = torch.device(device), allow_download
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -192,7 +194,8 @@ class Zoo:
         """SAM, loaded on first use; FileNotFoundError (saying how to get it) when it is missing."""
         return self._once("sam", lambda: Sam.load(self.sam_variant, self.sam_checkpoint, device=self.device,
                                                   download=self.allow_download, cache_dir=self.sam_cache_dir,
-                                                  onnx_dir=self.sam_onnx_dir, onnx_threads=self.sam_threads))
+                                                  onnx_dir=self.sam_onnx_dir, onnx_threads=self.sam_threads,
+                                                  everything_threads=self.sam_everything_threads))
 
     def synthetic(self) -> dict[str, ScratchModel]:
         """The teaching demos' models on synthetic scenes, by architecture, loaded once."""

@@ -28,7 +28,9 @@ from torch import nn
 
 from ..data.io import check_image, fit_image, resize_labels
 from ..fetch import DEFAULT_CACHE, cached_download, verify
-from .sam_onnx import DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
+from .sam_everything import Everything
+from .sam_everything import everything as automatic_masks
+from .sam_onnx import BatchDecoder, DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
 
 
 @dataclass(frozen=True)
@@ -281,15 +283,19 @@ class Sam:
         onnx: the model's decoder exported by `sam_onnx.export_decoder`: prompts are then decoded by
             ONNX Runtime (43 ms a click on a 360x480 photo here, against 61 ms for PyTorch; 2 threads).
         onnx_threads: ONNX Runtime's threads; one per job when jobs share the cores.
+        everything_threads: the threads of the batch decoder that finds every object (`everything`),
+            a rarer and longer job that may take the cores the others leave.
     """
 
     def __init__(self, model: nn.Module, *, variant: str, cache_size: int = 8, onnx: DecoderFiles | None = None,
-                 onnx_threads: int = 1):
+                 onnx_threads: int = 1, everything_threads: int | None = None):
         if cache_size < 1:
             raise ValueError("cache_size must be at least 1")
         self.model, self.variant, self.cache_size = model, variant, cache_size
         self.onnx = onnx  # the exported decoder: prompts then run in ONNX Runtime, and a browser can fetch it
         self._decoder = OnnxDecoder(onnx.float32, threads=onnx_threads) if onnx is not None else None
+        self._batch_decoder = BatchDecoder(onnx.batch, threads=everything_threads or onnx_threads) \
+            if onnx is not None else None
         self._cache: OrderedDict[str, ImageEmbedding] = OrderedDict()
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Lock] = {}  # one lock per embedding being computed
@@ -298,7 +304,8 @@ class Sam:
     @classmethod
     def load(cls, variant: str = "vit_t", checkpoint: str | os.PathLike | None = None, *,
              device: str | torch.device = "cpu", download: bool = True, cache_dir: str | os.PathLike = DEFAULT_CACHE,
-             cache_size: int = 8, onnx_dir: str | os.PathLike | None = None, onnx_threads: int = 1) -> "Sam":
+             cache_size: int = 8, onnx_dir: str | os.PathLike | None = None, onnx_threads: int = 1,
+             everything_threads: int | None = None) -> "Sam":
         """Find the checkpoint (see `find_checkpoint`), build, load, move to `device`. With `onnx_dir`,
         the decoder is exported there (once per weights) and prompts are decoded by ONNX Runtime.
         The model ends in eval mode whether the export was made now or found: a first start and a
@@ -307,7 +314,7 @@ class Sam:
         model = build_sam(variant, path)
         onnx = export_decoder(model, variant=variant, cache_dir=onnx_dir) if onnx_dir is not None else None
         return cls(model.to(device).eval(), variant=variant, cache_size=cache_size, onnx=onnx,
-                   onnx_threads=onnx_threads)
+                   onnx_threads=onnx_threads, everything_threads=everything_threads)
 
     @property
     def device(self) -> torch.device:
@@ -482,15 +489,9 @@ class Sam:
         return SamResult(masks=masks, scores=result.scores, low_res_logits=result.low_res_logits,
                          stability=result.stability)
 
-    def everything(self, image: np.ndarray, *, points_per_side: int = 16, max_masks: int = 64) -> list[dict]:
-        """Automatic masks from a grid of point prompts, best predicted IoU first, at most `max_masks`.
-
-        Each mask: {"segmentation": (H, W) bool, "area", "bbox" (x, y, w, h), "predicted_iou", ...}.
-        The generator runs its own encoder pass; it is built per call, so calls do not share state.
-        """
-        if points_per_side < 1 or max_masks < 1:
-            raise ValueError("points_per_side and max_masks must be at least 1")
-        module = _import(VARIANTS[self.variant].package)
-        generator = module.SamAutomaticMaskGenerator(self.model, points_per_side=points_per_side)
-        masks = generator.generate(image)
-        return sorted(masks, key=lambda m: m["predicted_iou"], reverse=True)[:max_masks]
+    def everything(self, image: np.ndarray, settings: Everything = Everything()) -> list[dict]:
+        """Automatic masks from a grid of point prompts on `(H, W, 3) uint8` image, best predicted IoU
+        first (see `seg.pretrained.sam_everything`): decoded in batches by ONNX Runtime where the
+        decoder was exported, else by PyTorch; the image's embedding comes from the cache."""
+        check_image(image)
+        return automatic_masks(self, image, settings, decode=self._batch_decoder)

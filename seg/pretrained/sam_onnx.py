@@ -4,12 +4,17 @@ Runtime on the server and by onnxruntime-web in the browser, so a click costs a 
     files = export_decoder(sam.model, variant="vit_t", cache_dir=Path("~/.cache/seg/sam_onnx"))
     decoder = OnnxDecoder(files.float32, threads=1)
     masks, scores, low_res = decoder(features, *prompt_arrays(points, labels, box, scale=(sx, sy)), size=(h, w))
+    iou, low_res = BatchDecoder(files.batch, threads=2)(features, coords, labels)   # many point prompts at once
 
 The graph is built by MobileSAM's `SamOnnxModel`, which exports every variant (vit_t, vit_b, vit_l,
 vit_h) with the crop to the image's aspect ratio computed from `orig_im_size` at run time;
 segment-anything 1.0's own wrapper freezes the crop of its dummy input into the graph, so vit_b masks
 of another aspect ratio came out wrong (IoU 0.2 to 0.4 with PyTorch). It returns all four of SAM's
 masks: index 0 is the single-mask output, 1 to 3 the three-mask output.
+
+A third graph, `BatchGraph`, decodes a batch of point prompts at once and stops at the
+low-resolution logits: what "find every object" (`sam_everything`) runs, where only the masks
+kept are enlarged.
 """
 
 import hashlib
@@ -27,15 +32,18 @@ FORMAT = 1  # part of every cache key: bump it when the graph's inputs, outputs 
 OPSET = 17
 INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size")
 OUTPUTS = ("masks", "iou_predictions", "low_res_masks")
+BATCH_INPUTS, BATCH_OUTPUTS = ("image_embeddings", "point_coords", "point_labels"), ("iou", "low_res")
 _export_lock = threading.Lock()  # two first users of the same weights export once
 
 
 @dataclass(frozen=True)
 class DecoderFiles:
-    """The exported graphs of one model's weights: float32 (exact) and dynamic int8 (for previews)."""
+    """The exported graphs of one model's weights: float32 (exact), dynamic int8 (for previews), and
+    the batch graph of `BatchGraph` (automatic masks)."""
 
     float32: Path
     int8: Path
+    batch: Path
     digest: str  # of the weights inside the graph: the cache key, and the browser's too
 
 
@@ -79,6 +87,21 @@ def _export(model: nn.Module, path: Path) -> None:
     partial.replace(path)
 
 
+def _export_batch(model: nn.Module, path: Path) -> None:
+    """Trace `BatchGraph` into `path`, with the batch and the points per prompt as free axes."""
+    graph = BatchGraph(model).eval()  # eval before tracing: the exporter restores the module's own mode
+    dummy = (torch.randn(1, 256, 64, 64), torch.rand(3, 2, 2) * model.image_encoder.img_size,
+             torch.tensor([[1.0, -1.0]] * 3))
+    partial = _beside(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, dummy, str(partial), input_names=list(BATCH_INPUTS), output_names=list(BATCH_OUTPUTS),
+                          dynamic_axes={"point_coords": {0: "prompts", 1: "points"},
+                                        "point_labels": {0: "prompts", 1: "points"}},
+                          opset_version=OPSET, dynamo=False)
+    partial.replace(path)
+
+
 def _quantize(source: Path, path: Path) -> None:
     """Dynamic int8 weights (activations stay float): about a quarter of the bytes, faster in wasm."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -89,12 +112,12 @@ def _quantize(source: Path, path: Path) -> None:
 
 
 def export_decoder(model: nn.Module, *, variant: str, cache_dir: str | os.PathLike) -> DecoderFiles:
-    """The float32 and int8 decoder graphs of `model`'s weights under `cache_dir`, exported on first use
+    """The float32, int8 and batch decoder graphs of `model`'s weights under `cache_dir`, exported on first use
     (a few seconds) and found there afterwards, by the weights' digest. Every module of `model` keeps
     the mode it had: exporting or finding the graph leaves the model as it was."""
     digest = weights_digest(model, variant)
     folder = Path(cache_dir).expanduser() / f"{variant}-{digest}"
-    files = DecoderFiles(folder / "decoder.onnx", folder / "decoder_int8.onnx", digest)
+    files = DecoderFiles(folder / "decoder.onnx", folder / "decoder_int8.onnx", folder / "decoder_batch.onnx", digest)
     modes = [(module, module.training) for module in model.modules()]
     try:
         with _export_lock:
@@ -103,6 +126,8 @@ def export_decoder(model: nn.Module, *, variant: str, cache_dir: str | os.PathLi
                 _export(model, files.float32)
             if not files.int8.is_file():
                 _quantize(files.float32, files.int8)
+            if not files.batch.is_file():
+                _export_batch(model, files.batch)
     finally:
         for module, training in modes:
             module.training = training
@@ -140,6 +165,61 @@ def embedding_float16(features: torch.Tensor | np.ndarray) -> bytes:
     return np.ascontiguousarray(features, dtype="<f2").tobytes()
 
 
+class BatchGraph(nn.Module):
+    """SAM's prompt encoder and mask decoder for a batch of point prompts on one image embedding,
+    stopping at the low-resolution logits: the graph exported for ONNX Runtime, and the same module
+    run by PyTorch where no export is at hand.
+
+    image_embeddings: (1, 256, 64, 64); point_coords: (B, N, 2) float in the encoder's input frame;
+    point_labels: (B, N) float, 1 positive, 0 negative, -1 padding. Returns iou (B, 3) and
+    low_res (B, 3, 256, 256): the three-mask output, in SAM's order.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        from mobile_sam.utils.onnx import SamOnnxModel  # its point embedding takes -1 padding labels
+
+        self.points = SamOnnxModel(model, return_single_mask=False)
+        self.model = model
+
+    def forward(self, image_embeddings, point_coords, point_labels):
+        sparse = self.points._embed_points(point_coords, point_labels)  # (B, N, 256)
+        dense = self.model.prompt_encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)  # no mask prompt
+        low_res, iou = self.model.mask_decoder.predict_masks(
+            image_embeddings=image_embeddings, image_pe=self.model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense)
+        return iou[:, 1:], low_res[:, 1:]  # index 0 is the single-mask output
+
+
+def _session(path: str | os.PathLike, threads: int):
+    """An ONNX Runtime session on the CPU with `threads` threads, idle threads not spinning."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class BatchDecoder:
+    """`BatchGraph`'s export in an ONNX Runtime session: (features, coords, labels) -> (iou, low_res)
+    as numpy arrays, shaped as `BatchGraph.forward` says."""
+
+    def __init__(self, path: str | os.PathLike, *, threads: int = 1):
+        self.path = Path(path)
+        self.session = _session(path, threads)
+
+    def __call__(self, features: np.ndarray, coords: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        iou, low_res = self.session.run(list(BATCH_OUTPUTS), {
+            "image_embeddings": np.ascontiguousarray(features, np.float32),
+            "point_coords": np.ascontiguousarray(coords, np.float32),
+            "point_labels": np.ascontiguousarray(labels, np.float32)})
+        return iou, low_res
+
+
 class OnnxDecoder:
     """One exported graph in an ONNX Runtime session.
 
@@ -150,16 +230,8 @@ class OnnxDecoder:
     """
 
     def __init__(self, path: str | os.PathLike, *, threads: int = 1):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = _session(path, threads)
 
     def __call__(self, features: np.ndarray, coords: np.ndarray, labels: np.ndarray, *, size: tuple[int, int],
                  mask_input: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
