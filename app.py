@@ -142,6 +142,12 @@ def load_truth(path: str | None, image: np.ndarray):
     return parse_ground_truth(raw, image_shape=image.shape, max_values=LIMITS.class_ids)
 
 
+def example_label(photo: str) -> str:
+    """An example's name for people: "CamVid 0016E5_08085" or "drawn street 1"."""
+    stem = Path(photo).stem
+    return f"CamVid {stem.removeprefix('camvid_')}" if stem.startswith("camvid_") else f"drawn {stem.replace('_', ' ')}"
+
+
 def legend_html(names, palette) -> str:
     chips = "".join(f'<span class="chip"><i style="background:rgb{tuple(c)}"></i>{n}</span>'
                     for n, c in zip(names, palette))
@@ -226,6 +232,7 @@ def run_compare(image_path, truth_path, keys, tta, crf, progress=gr.Progress(tra
     timing = pd.DataFrame([{"model": p.title, "time (ms)": round(p.seconds * 1000)}
                            for p in result.predictions.values()], columns=TIMING_COLUMNS)
     metrics = pd.DataFrame(result.rows).round(3) if result.rows else pd.DataFrame(columns=METRIC_COLUMNS)
+    metrics["model"] = metrics["model"].str.replace(" (from scratch)", "")  # narrow: every column fits a phone
     chart = per_class_chart(result.per_class, CLASSES, title="IoU per class (against your ground truth)") \
         if result.per_class else None
     note = f"Ground truth read as: {truth.format}." if truth else \
@@ -316,8 +323,9 @@ def compare_tab() -> tuple[gr.Image, gr.File]:
                                 image_mode=None)  # our reader decodes it, after the size check
             truth_in = gr.File(label="Ground truth (optional): label-id or CamVid-colour PNG",
                                file_types=[".png"], type="filepath", elem_id="truth")
-            if EXAMPLES:
+            if EXAMPLES:  # named, not a table of thumbnails: a narrow column cut the file names
                 gr.Examples(EXAMPLES, inputs=[image_in, truth_in], api_visibility="private",
+                            example_labels=[example_label(photo) for photo, _ in EXAMPLES], elem_id="examples",
                             label="Examples with ground truth: three CamVid photos (CC BY-NC 4.0), then "
                                   "two drawn scenes, outside the models' domain (expect low scores)")
             if samples:
@@ -329,14 +337,15 @@ def compare_tab() -> tuple[gr.Image, gr.File]:
                 crf = gr.Checkbox(label="Dense CRF refinement")
             go = gr.Button("Segment", variant="primary", elem_id="segment")
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label="Predictions (with a ground truth: overlay, errors, boundaries)",
-                                 columns=3, height="auto", object_fit="contain",
+            # the title above, not Gradio's label over the first row (a phone's two-line label hid it)
+            gr.Markdown("**Predictions** (with a ground truth: overlay, errors, boundaries)", elem_id="predictions-title")
+            gallery = gr.Gallery(show_label=False, columns=3, height="auto", object_fit="contain",
                                  elem_id="predictions")  # every tile in view, none scrolled away
             gr.HTML(legend_html(CLASSES_WITH_OTHER, DISPLAY_PALETTE))
             truth_note = gr.Markdown()
             # full width, one above the other: every metric visible without scrolling sideways
             metrics = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), interactive=False,
-                                   label="Metrics against the ground truth", elem_id="metrics")
+                                   label="Metrics against the ground truth", elem_id="metrics", wrap=True)
             timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), label="Time per model",
                                   interactive=False)
             chart = gr.Image(show_label=False, type="numpy", interactive=False)  # titled inside
@@ -353,8 +362,9 @@ def compare_tab() -> tuple[gr.Image, gr.File]:
             look_text = gr.Markdown("Run a comparison first, then pick a model here.", elem_id="look-text")
         with gr.Column(scale=2):
             look_chart = gr.Image(show_label=False, interactive=False, elem_id="confusion")  # titled inside
-            with gr.Accordion("Pixel counts (rows: true class; columns: predicted)", open=False):
-                look_counts = gr.Dataframe(interactive=False, elem_id="confusion-counts")
+    # full width: its 14 columns were cut in the chart's column
+    with gr.Accordion("Pixel counts (rows: true class; columns: predicted)", open=False, elem_id="counts"):
+        look_counts = gr.Dataframe(interactive=False, elem_id="confusion-counts")
     look = [look_image, look_legend, look_text, look_chart, look_counts]
     with gr.Accordion("Where do two models disagree?", open=False):
         with gr.Row():
@@ -362,7 +372,7 @@ def compare_tab() -> tuple[gr.Image, gr.File]:
             model_b = gr.Dropdown(label="Model B")
             diff_go = gr.Button("Show disagreement")
         diff_image = gr.Image(label="Disagreement", interactive=False)
-        diff_text = gr.Markdown()
+        diff_text = gr.Markdown(elem_id="diff-text")
     go.click(run_compare, [image_in, truth_in, models, tta, crf],
              [gallery, timing, metrics, chart, downloads, truth_note, compared, model_a, model_b, look_model],
              **PAGE).success(look_closely, [compared, look_model, look_view], look, **PAGE).success(
@@ -415,7 +425,7 @@ def mask_choices(image: np.ndarray, prompts: Prompts, result: MaskChoices) -> li
     on the photo shrunk to CHOICE_SIDE, with its predicted IoU."""
     small, scale = fit_image(image, CHOICE_SIDE, resample=Image.Resampling.BOX)
     return [(draw_prompts(small, prompts, resize_labels(m, small.shape[:2]), scale=scale),
-             f"mask {i + 1} · predicted IoU {s:.2f}") for i, (m, s) in enumerate(zip(result.masks, result.scores))]
+             f"mask {i + 1} · IoU {s:.2f}") for i, (m, s) in enumerate(zip(result.masks, result.scores))]
 
 
 def sam_view(image, objects: Objects, result: MaskChoices | None, kept: dict[int, ObjectMask], note: str) -> tuple:
@@ -782,8 +792,9 @@ def sam_tab(tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
             # the time measured by benchmarks/sam_everything.py (8x8 grid, 2 cores, the photo already read)
             everything = gr.Button("Find every object (SAM's automatic masks; about 3 s on 2 CPU cores)",
                                    elem_id="sam-everything")
-            choices = gr.Gallery(label="Masks for the selected object (click one to choose)", columns=1,
-                                 height=420, object_fit="contain", elem_id="sam-masks", format="jpeg")
+            choices = gr.Gallery(label="SAM's masks (click one to choose)", columns=3,  # one line: above the tiles
+                                 height="auto", object_fit="contain", elem_id="sam-masks",
+                                 format="jpeg")  # all three side by side, none scrolled away
             export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)",
                                elem_id="sam-export")
             sam_files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
@@ -1180,8 +1191,26 @@ CSS = """
 .chip i {width:14px; height:14px; border-radius:3px; display:inline-block; border:1px solid #0002}
 #title h1 {margin-bottom:0}
 /* galleries that grow with their tiles: every tile in view, none scrolled away inside a box */
-#predictions .grid-wrap, #scene-preds .grid-wrap, #race-preds .grid-wrap {max-height:none; min-height:0; height:auto}
-#predictions .gallery-container, #scene-preds .gallery-container, #race-preds .gallery-container {height:auto}
+#predictions .grid-wrap, #scene-preds .grid-wrap, #race-preds .grid-wrap, #sam-masks .grid-wrap
+  {max-height:none; min-height:0; height:auto}
+#predictions .gallery-container, #scene-preds .gallery-container, #race-preds .gallery-container,
+  #sam-masks .gallery-container {height:auto}
+/* captions wrap instead of ending in an ellipsis ("DeepLabv3 (ASPP) · 230 ..." was cut) */
+#predictions .caption-label {white-space:normal; max-width:96%}
+/* SAM's three masks side by side, each in the photo's own shape and as tall as it needs */
+#sam-masks .grid-container {grid-template-rows:none !important; grid-auto-rows:auto !important;
+  padding-top:2.2rem !important}  /* below the gallery's floating label, not under it */
+#sam-masks .thumbnail-item {aspect-ratio:auto !important; height:auto !important; overflow:visible !important}
+#sam-masks .thumbnail-item img {aspect-ratio:4/3; height:auto !important}
+/* its captions under the tiles, whole: over a 120 px tile they covered the mask and were cut */
+#sam-masks .caption-label {position:static !important; max-width:none !important; white-space:normal !important;
+  display:block; border:none !important; background:none !important; text-align:center}
+/* a phone: one prediction per row at the screen's width; the closer look as tall as its picture */
+@media (max-width: 640px) {
+  #predictions .grid-container {grid-template-columns:1fr !important}
+  #look-image, #look-image * {height:auto !important; min-height:0 !important}
+  #metrics th, #metrics td {padding:4px 3px !important; min-width:0 !important; font-size:0.75rem}
+}
 .legend-note {margin:6px 0 2px; font-size:0.85rem}
 /* SAM's photo is never enlarged: Gradio maps a click to pixels as if it were not, so on an enlarged
    photo the click landed away from the cursor (up to 12 px on a 480x360 photo); the browser decoder's

@@ -53,9 +53,9 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     page.locator("#segment").click()
     # the ground truth's row, then overlay, errors and boundaries for each of the three models
     page.locator("#predictions img").nth(11).wait_for(timeout=120_000)
-    expect(page.locator("#metrics")).to_contain_text("U-Net (from scratch)", timeout=30_000)
+    expect(page.locator("#metrics")).to_contain_text("U-Net", timeout=30_000)
     table = page.locator("#metrics").inner_text()
-    assert all(m in table for m in ("mIoU", "boundary F", "FCN-32s (from scratch)", "FCN-8s (from scratch)"))
+    assert all(m in table for m in ("mIoU", "boundary F", "FCN-32s", "FCN-8s"))
     assert "label ids" in page.locator("body").inner_text()  # the ground truth's format is stated
     gallery = page.locator("#predictions").inner_text()
     assert "ground truth" in gallery and "wrong" in gallery and "boundary F" in gallery
@@ -80,7 +80,7 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
         page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
         page.locator("#sam-note").get_by_text(f"{1 if fx == 0.5 else 2} prompt(s)").wait_for(timeout=120_000)
     assert page.locator("#sam-masks img").count() >= 3  # multimask output, each with its score
-    assert "predicted IoU" in page.locator("#sam-masks").inner_text()
+    assert "IoU" in page.locator("#sam-masks").inner_text()
     page.screenshot(path=str(SCREENSHOTS / "sam.png"), full_page=True)
 
     # the click curve against the ground truth Compare sent along with its photo
@@ -198,3 +198,85 @@ def test_sam_decodes_hovers_and_clicks_in_the_browser(app, server, page, sample)
     timings = page.evaluate("samLive.timings")
     print("browser decoder timings (ms):", [(t["kind"], t["decoder"], t["total_ms"] and round(t["total_ms"]))
                                             for t in timings])
+
+
+# what a person saw cut, hidden or scrolled away, at a laptop's width and a phone's
+SIZES = {"1440x900": {"width": 1440, "height": 900}, "390x844": {"width": 390, "height": 844}}
+
+
+def cut(locator) -> list[str]:
+    """The texts of the elements matched whose content is wider than their box (cut or ellipsed)."""
+    return locator.evaluate_all("els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_nothing_is_cut_or_hidden_at_a_laptops_and_a_phones_width(server, chromium, sample, size):
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport=SIZES[size])
+        page.goto(server)
+        page.get_by_text("Segmentation explorer").first.wait_for()
+        examples = page.locator("#examples button")
+        expect(examples).to_have_count(5, timeout=30_000)
+        assert cut(examples) == []  # each example named in full
+        page.locator("#photo input[type=file]").set_input_files(str(sample[0]))
+        page.locator("#truth input[type=file]").set_input_files(str(sample[1]))
+        page.locator("#photo img").first.wait_for(timeout=30_000)
+        page.locator("#segment").click()
+        expect(page.locator("#look-text")).to_contain_text("wrong", timeout=120_000)
+        tiles = page.locator("#predictions img")
+        expect(tiles).to_have_count(12, timeout=30_000)
+        title = page.locator("#predictions-title").bounding_box()
+        first = tiles.first.bounding_box()
+        assert first["y"] >= title["y"] + title["height"]  # the first row below the title, none under it
+        assert first["width"] >= (300 if size == "390x844" else 150)  # a phone shows one prediction per row
+        assert cut(page.locator("#predictions .caption-label")) == []
+        headers = page.locator("#metrics th")
+        right = page.viewport_size["width"]
+        for i in range(headers.count()):  # every metric in view without scrolling the table sideways
+            box = headers.nth(i).bounding_box()
+            assert box["x"] + box["width"] <= right + 1, headers.nth(i).inner_text()
+        look = page.locator("#look-image img")
+        look.scroll_into_view_if_needed()
+        page.wait_for_function("() => document.querySelector('#look-image img').complete")
+        frame, picture = page.locator("#look-image").bounding_box(), look.bounding_box()
+        assert frame["height"] <= picture["height"] + 80, (frame, picture)  # the box as tall as its picture
+        page.locator("#counts").get_by_text("Pixel counts").click()
+        counts = page.locator("#confusion-counts table")
+        counts.wait_for()
+        if size == "1440x900":  # full width: every column in view
+            assert counts.evaluate("t => t.getBoundingClientRect().right") <= right + 1
+        else:  # 14 columns cannot fit a phone: they scroll sideways in their box, none cut off for good
+            assert counts.evaluate("""t => { for (let e = t.parentElement; e; e = e.parentElement) {
+                const o = getComputedStyle(e).overflowX;
+                if (o === 'auto' || o === 'scroll') return e.scrollWidth > e.clientWidth; } return false; }""")
+        page.get_by_text("Where do two models disagree?").click()  # filled by the comparison, not stale
+        expect(page.locator("#diff-text")).to_contain_text("They differ on", timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / f"compare_{size}.png"), full_page=True)
+
+        page.get_by_role("tab", name="Prompt SAM").click()
+        page.locator("#from-compare").click()
+        canvas = page.locator("#sam-canvas img").first
+        canvas.wait_for(timeout=30_000)
+        page.locator("#sam-note").get_by_text("Click the object").wait_for(timeout=30_000)
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.75 * box["height"])
+        masks = page.locator("#sam-masks img")
+        expect(masks).to_have_count(3, timeout=60_000)
+        gallery = page.locator("#sam-masks").bounding_box()
+        label = page.locator("#sam-masks label, #sam-masks .label").first.bounding_box()
+        for i in range(3):  # all three of SAM's masks in the gallery's box: none scrolled away
+            tile = masks.nth(i).bounding_box()
+            assert gallery["y"] <= tile["y"] and tile["y"] + tile["height"] <= gallery["y"] + gallery["height"] + 1
+            assert tile["y"] >= label["y"] + label["height"] - 1  # none under the gallery's label
+            assert tile["width"] >= 90  # a third of a phone's width at least
+        assert cut(page.locator("#sam-masks .caption-label")) == []
+        assert "IoU" in page.locator("#sam-masks").inner_text()
+        assert page.locator("#sam-clear").inner_text() == "Clear this object's clicks"
+        page.screenshot(path=str(SCREENSHOTS / f"sam_{size}.png"), full_page=True)
+        browser.close()
