@@ -30,7 +30,7 @@ from PIL import Image
 from starlette.middleware import Middleware
 
 from seg.charts import click_chart, confusion_chart, per_class_chart
-from seg.clicks import THRESHOLDS, click_curve, mask_iou, objects_in, sam_decoder, semantic_iou
+from seg.clicks import THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.data.ground_truth import parse_ground_truth, read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels, stored_size
@@ -41,7 +41,7 @@ from seg.explorer import demos
 from seg.explorer.compare import Comparison, compare, disagreement, run_model, score
 from seg.explorer.export import (coco_annotation, coco_document, coco_objects, instance_ids, objects_from_coco,
                                  rle_encode, save_json, save_png, save_prediction)
-from seg.explorer.prompts import (MODES, MaskChoices, ObjectMask, Objects, Prompts, SamObject, draw_objects,
+from seg.explorer.prompts import (MODES, MaskChoices, ObjectMask, Objects, Prompts, draw_objects,
                                   draw_prompts, parse_objects, parse_prompt, relate)
 from seg.explorer.zoo import TITLES, Zoo
 from seg.labels import IGNORE_INDEX
