@@ -1116,11 +1116,11 @@ def full_size_export(objects: Objects, masks, *, size: tuple[int, int], name: st
     an iterator of (mask at the working or the photo's size, score, stability), one per object, taken
     one at a time: each is enlarged, painted, encoded and dropped before the next is made."""
     ids, annotations = np.zeros(size, np.uint8), []
-    for number, (item, (mask, score, stability)) in enumerate(zip(objects.items, masks), 1):
+    for number, (item, (mask, predicted_iou, stability)) in enumerate(zip(objects.items, masks), 1):
         check()  # the deadline counts the resizing and encoding between the network's layers too
         mask = resize_labels(mask, size)
         ids[mask] = number
-        annotations.append(coco_annotation(number, item, mask, score=score, stability=stability))
+        annotations.append(coco_annotation(number, item, mask, score=predicted_iou, stability=stability))
         del mask  # before the next is made: one full-size mask alive at a time
     path = save_png(OUTPUTS.new("api") / "instances.png", ids)
     return str(path), coco_document(objects, annotations, file_name=name, size=size)
