@@ -294,8 +294,8 @@ class Sam:
         self.model, self.variant, self.cache_size = model, variant, cache_size
         self.onnx = onnx  # the exported decoder: prompts then run in ONNX Runtime, and a browser can fetch it
         self._decoder = OnnxDecoder(onnx.float32, threads=onnx_threads) if onnx is not None else None
-        self._batch_decoder = BatchDecoder(onnx.batch, threads=everything_threads or onnx_threads) \
-            if onnx is not None else None
+        self._everything_threads = everything_threads or onnx_threads
+        self._batch_decoder: BatchDecoder | None = None  # its session opens at the first `everything`
         self._cache: OrderedDict[str, ImageEmbedding] = OrderedDict()
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Lock] = {}  # one lock per embedding being computed
@@ -494,4 +494,8 @@ class Sam:
         first (see `seg.pretrained.sam_everything`): decoded in batches by ONNX Runtime where the
         decoder was exported, else by PyTorch; the image's embedding comes from the cache."""
         check_image(image)
+        if self.onnx is not None:
+            with self._lock:  # a rarer job: its session is not opened at start, and opened once
+                if self._batch_decoder is None:
+                    self._batch_decoder = BatchDecoder(self.onnx.batch, threads=self._everything_threads)
         return automatic_masks(self, image, settings, decode=self._batch_decoder)

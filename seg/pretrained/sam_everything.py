@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..deadline import check
@@ -173,17 +172,15 @@ def torch_decoder(model: nn.Module):
 
 def enlarge(model: nn.Module, logits: np.ndarray, input_size: tuple[int, int], size: tuple[int, int], *,
             chunk: int = 8) -> list[np.ndarray]:
-    """(M, h, w) low-resolution logits (cut to the image's part) as (H, W) bool masks at `size`, the
-    way SAM enlarges its own: to the encoder's padded frame, cut to `input_size`, then to `size`;
+    """(M, h, w) low-resolution logits (cut to the image's part) as (H, W) bool masks at `size`, by
+    SAM's own `postprocess_masks` (to the encoder's padded frame, cut to `input_size`, then to `size`),
     `chunk` masks at a time (each is 4 MiB of float32 in the padded frame)."""
-    side = model.image_encoder.img_size
-    padded = np.zeros((len(logits), 1, side // 4, side // 4), np.float32)
+    side = model.image_encoder.img_size // 4
+    padded = np.zeros((len(logits), 1, side, side), np.float32)
     padded[:, 0, :logits.shape[1], :logits.shape[2]] = logits
     out = []
-    for start in range(0, len(padded), chunk):
-        x = torch.from_numpy(padded[start:start + chunk])
-        x = F.interpolate(x, (side, side), mode="bilinear", align_corners=False)
-        x = x[..., :input_size[0], :input_size[1]]
-        x = F.interpolate(x, size, mode="bilinear", align_corners=False)
-        out += list((x[:, 0] > model.mask_threshold).numpy())
+    with torch.inference_mode():
+        for start in range(0, len(padded), chunk):
+            x = model.postprocess_masks(torch.from_numpy(padded[start:start + chunk]), input_size, size)
+            out += list((x[:, 0] > model.mask_threshold).numpy())
     return out
