@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from .inference import upsample_logits
 from .metrics import SegmentationMetrics, SegmentationScores
+from .prior import adjust
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, *, loss_fn: Callable[[Tensor, Tensor], Tensor],
@@ -51,15 +52,24 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, *, loss_fn: Callable[[
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, *, num_classes: int, boundary_tolerance: int | None = 2,
-             amp_dtype: torch.dtype | None = None, progress: bool = True, desc: str = "eval") -> SegmentationScores:
+             amp_dtype: torch.dtype | None = None, progress: bool = True, desc: str = "eval",
+             logit_offsets: Tensor | None = None, flip: bool = False) -> SegmentationScores:
     """Score the model over `loader`, whose masks may be larger than its images: logits are
-    upsampled to each mask's size before the argmax, so scores are always at label resolution."""
+    upsampled to each mask's size before the argmax, so scores are always at label resolution.
+
+    logit_offsets: `(C,)` subtracted from every pixel's logits first (see `seg.prior`), or None.
+    flip: test-time augmentation: average the logits of each image and of its mirror image.
+    """
     device = next(model.parameters()).device
     model.eval()
     metrics = SegmentationMetrics(num_classes, boundary_tolerance=boundary_tolerance)
     for images, masks in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        images = images.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = model(images.to(device, non_blocking=True))
+            logits = model(images).float()
+            if flip:
+                logits = (logits + model(images.flip(-1)).float().flip(-1)) / 2
         masks = masks.to(device, non_blocking=True)
-        metrics.update(pred=upsample_logits(logits.float(), masks.shape[-2:]).argmax(1), target=masks)
+        logits = adjust(upsample_logits(logits, masks.shape[-2:]), logit_offsets)
+        metrics.update(pred=logits.argmax(1), target=masks)
     return metrics.compute()

@@ -3,7 +3,8 @@
     python -m seg.evaluate --checkpoint runs/unet/model.safetensors --data-dir DIR --split val [--json out.json]
     python -m seg.evaluate --pred-dir PRED --gt-dir GT --num-classes 11 --ignore-index 11
 
-Prints a per-class table (IoU, Dice, accuracy, boundary F) and the summary. Scores are always at
+A card's logit adjustment (`seg.prior`) is applied unless --no-prior; --flip adds mirror-image
+test-time augmentation. Prints a per-class table (IoU, Dice, accuracy, boundary F) and the summary. Scores are always at
 the ground truth's resolution; classes absent from both sides show as "-" and stay out of the means.
 """
 
@@ -24,6 +25,7 @@ from .data.transforms import eval_transform
 from .engine import evaluate
 from .labels import IGNORE_INDEX
 from .metrics import SegmentationMetrics, SegmentationScores
+from .prior import CARD_KEY, prior_offsets
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,6 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c.add_argument("--limit", type=int, help="score only the first N images")
     c.add_argument("--batch-size", type=int, default=4)
     c.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    c.add_argument("--no-prior", action="store_true",
+                   help="ignore the card's logit adjustment (seg.prior): the model's raw argmax")
+    c.add_argument("--tau", type=float, help="logit adjustment strength instead of the card's (seg.prior)")
+    c.add_argument("--flip", action="store_true",
+                   help="test-time augmentation: average each image's logits with its mirror image's")
     f = p.add_argument_group("a folder of predictions")
     f.add_argument("--pred-dir", type=Path, help="predicted label-id PNGs")
     f.add_argument("--gt-dir", type=Path, help="ground-truth label-id PNGs with the same file names")
@@ -100,6 +107,18 @@ def score_folders(pred_dir: Path, gt_dir: Path, *, num_classes: int, ignore_inde
     return metrics.compute(), len(gt_files)
 
 
+def chosen_offsets(card: dict, *, no_prior: bool, tau: float | None) -> tuple:
+    """(logit offsets or None, a few words saying which) for the card and the command line's choice."""
+    entry = card.get(CARD_KEY)
+    if no_prior or (entry is None and tau is None):
+        return None, "no logit adjustment" if entry else ""
+    if entry is None:
+        raise ValueError(f"--tau needs the training class weights in the card's {CARD_KEY}: "
+                         "run python -m seg.tau set first")
+    tau = entry["tau"] if tau is None else tau
+    return prior_offsets(entry["class_weights"], tau), f"logit adjustment tau {tau:g}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.checkpoint is not None:
@@ -113,9 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         dataset = build_dataset(data, args.split, root=args.data_dir, limit=args.limit, sequences=sequences,
                                 transform=eval_transform(resize=card.get("input_size")), **options)
         loader = DataLoader(dataset, batch_size=args.batch_size)
-        scores = evaluate(model, loader, num_classes=len(class_names), boundary_tolerance=args.boundary_tolerance)
+        offsets, prior = chosen_offsets(card, no_prior=args.no_prior, tau=args.tau)
+        scores = evaluate(model, loader, num_classes=len(class_names), boundary_tolerance=args.boundary_tolerance,
+                          logit_offsets=offsets, flip=args.flip)
         where = f" (sequence {args.sequence})" if args.sequence else ""
-        source, count = f"{args.checkpoint} on {data} {args.split}{where}", len(dataset)
+        how = ", ".join(x for x in (prior, "flip TTA" if args.flip else "") if x)
+        source, count = f"{args.checkpoint} on {data} {args.split}{where}{f' ({how})' if how else ''}", len(dataset)
     else:
         scores, count = score_folders(args.pred_dir, args.gt_dir, num_classes=args.num_classes,
                                       ignore_index=args.ignore_index, boundary_tolerance=args.boundary_tolerance)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .data.transforms import image_to_tensor, normalize, resize_image
+from .prior import adjust
 
 
 def upsample_logits(logits: Tensor, size: tuple[int, int]) -> Tensor:
@@ -33,21 +34,25 @@ def working_size(image_size: tuple[int, int], input_size: tuple[int, int] | None
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, image: np.ndarray, *, input_size: tuple[int, int] | None = None) -> Tensor:
+def predict_logits(model: nn.Module, image: np.ndarray, *, input_size: tuple[int, int] | None = None,
+                   logit_offsets: Tensor | None = None) -> Tensor:
     """Logits `(1, C, H, W)` float32 at the image's own size, on the model's device.
 
     image: `(H, W, 3) uint8 RGB`. input_size: (h, w) the model runs at, e.g. the resolution it
-    was trained at (a model card's `input_size`); None runs at the image's size. The model must
-    already be in eval mode.
+    was trained at (a model card's `input_size`); None runs at the image's size. logit_offsets:
+    `(C,)` subtracted from the logits (a card's logit adjustment, `seg.prior.card_offsets`) or None.
+    The model must already be in eval mode.
     """
     device = next(model.parameters()).device
     x = image_to_tensor(image)  # (3, H, W)
     if input_size is not None and tuple(input_size) != image.shape[:2]:
         x = resize_image(x, input_size)  # the resize evaluation uses (seg.data.transforms.eval_transform)
     logits = model(normalize(x)[None].to(device))
-    return upsample_logits(logits.float(), image.shape[:2])
+    return adjust(upsample_logits(logits.float(), image.shape[:2]), logit_offsets)
 
 
-def segment(model: nn.Module, image: np.ndarray, *, input_size: tuple[int, int] | None = None) -> np.ndarray:
+def segment(model: nn.Module, image: np.ndarray, *, input_size: tuple[int, int] | None = None,
+            logit_offsets: Tensor | None = None) -> np.ndarray:
     """Label map `(H, W) uint8` for an `(H, W, 3) uint8 RGB` image (see `predict_logits`)."""
-    return predict_logits(model, image, input_size=input_size)[0].argmax(0).byte().cpu().numpy()
+    logits = predict_logits(model, image, input_size=input_size, logit_offsets=logit_offsets)
+    return logits[0].argmax(0).byte().cpu().numpy()

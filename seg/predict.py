@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from .checkpoint import load_model
+from .prior import card_offsets
 from .cli import choose_device, run
 from .data.io import read_image, write_labels
 from .inference import segment, working_size
@@ -28,6 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity in [0, 1] (default: 0.5)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--no-prior", action="store_true", help="ignore the card's logit adjustment (seg.prior)")
     args = p.parse_args(argv)
     if not 0 <= args.alpha <= 1:
         p.error("--alpha must be in [0, 1]")
@@ -38,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = choose_device(args.device)
     model, card = load_model(args.checkpoint, device=device)
+    offsets = None if args.no_prior else card_offsets(card)
     args.out.mkdir(parents=True, exist_ok=True)
     failed = 0
     for path in tqdm(args.images, desc="segmenting", disable=len(args.images) < 2):
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped {path}: not a readable image ({error})", file=sys.stderr)
             failed += 1
             continue
-        labels = segment(model, image, input_size=working_size(image.shape[:2], card.get("input_size")))
+        labels = segment(model, image, input_size=working_size(image.shape[:2], card.get("input_size")),
+                         logit_offsets=offsets)
         write_labels(args.out / f"{path.stem}_labels.png", labels)
         coloured = overlay(image, labels, card["palette"], alpha=args.alpha)
         Image.fromarray(coloured).save(args.out / f"{path.stem}_overlay.png")

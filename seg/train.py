@@ -2,11 +2,15 @@
 
     python -m seg.train                                   # U-Net on synthetic scenes, about 4 minutes on 2 CPU cores
     python -m seg.train --model unet --data camvid --data-dir DIR --loss ce+dice --class-weights median
+    python -m seg.train --model fcn8s --data camvid --train-split train+val --init-from weights/camvid/fcn8s.safetensors \
+        --lr 2e-4 --epochs 6 --average-last 3              # fine-tune a model on every labelled frame we hold
     torchrun --nproc_per_node 4 -m seg.train --model deeplabv3 --data camvid ...   # several GPUs (DDP)
 
 Every epoch it trains, evaluates on val at label resolution, and writes `last.pt` (everything
 needed to --resume). When val mIoU improves it writes `model.safetensors` and its JSON card
 `model.json` (architecture, classes, palette, input size, data, the command, val metrics, time).
+With --average-last K it instead writes, at the end, the average of the last K epochs' weights with
+BatchNorm statistics recomputed for them (stochastic weight averaging), the model a fixed budget ends with.
 """
 
 import argparse
@@ -22,10 +26,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, update_bn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import system
-from .checkpoint import save_model
+from .checkpoint import load_model, save_model
 from .cli import choose_device, run
 from .data import DATASETS, build_dataset
 from .data.camvid import ENV_VAR
@@ -54,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--scale", type=float, nargs=2, default=(0.75, 1.5), metavar=("MIN", "MAX"),
                    help="random scale range (default: 0.75 1.5)")
     d.add_argument("--jitter", type=float, default=0.3, help="colour jitter strength, 0 for none (default: 0.3)")
+    d.add_argument("--train-split", default="train",
+                   help="CamVid split(s) to train on, e.g. train+val for a final model (default: train)")
     d.add_argument("--holdout-sequence", metavar="SEQ",
                    help="CamVid: validate on the train split's frames of this video sequence (e.g. 0006R0) and "
                         "train on the others, instead of the val split, whose sequence 0016E5 is also in train")
@@ -73,6 +80,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (default: 2e-3)")
     o.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: 1e-4)")
     o.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps (default: 50)")
+    o.add_argument("--init-from", type=Path, metavar="WEIGHTS",
+                   help="start from these weights (a .safetensors with its card, same architecture): fine-tuning")
+    o.add_argument("--average-last", type=int, default=0, metavar="K",
+                   help="save the average of the last K epochs' weights, BatchNorm recomputed, instead of the "
+                        "best epoch (default: 0, off)")
     r = p.add_argument_group("run")
     r.add_argument("--out", type=Path, default=None, help="output folder (default: runs/<model>)")
     r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
@@ -96,6 +108,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error('--model-args must be a JSON object, e.g. \'{"output_stride": 8}\'')
     if args.holdout_sequence and args.data != "camvid":
         p.error("--holdout-sequence applies to --data camvid")
+    if args.train_split != "train" and args.data != "camvid":
+        p.error("--train-split applies to --data camvid")
+    if not 0 <= args.average_last <= args.epochs:
+        p.error(f"--average-last must be between 0 and --epochs ({args.epochs})")
     if args.loss == "dice" and args.class_weights != "none":
         p.error("--class-weights applies to cross-entropy: use --loss ce or ce+dice")
     args.out = args.out or Path("runs") / args.model
@@ -119,6 +135,16 @@ def get_lr(step: int, *, peak: float, warmup: int, total: int) -> float:
     return peak * (1 - progress) ** 0.9
 
 
+def load_start(model: torch.nn.Module, path: Path, *, name: str, arguments: dict, classes: list[str]) -> None:
+    """Copy the weights at `path` into `model`, after checking that its card describes the same network."""
+    start, card = load_model(path)
+    theirs = (card["architecture"]["name"], card["architecture"].get("arguments", {}), card["classes"])
+    if theirs != (name, arguments, classes):
+        raise ValueError(f"--init-from {path} holds {theirs[0]} {theirs[1]} for classes {theirs[2]}, not "
+                         f"{name} {arguments} for {classes}: give the same --model, --width-mult and data")
+    model.load_state_dict(start.state_dict())
+
+
 def setup_distributed(device: torch.device, world_size: int) -> tuple[int, int]:
     """(rank, world size); starts the process group when launched by torchrun with several processes."""
     if world_size > 1:
@@ -135,11 +161,13 @@ def run_command(argv: list[str] | None, world: int) -> str:
 
 def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch.nn.Module, classes: list[str],
                palette: list[list[int]], input_size: tuple[int, int], scores, epoch: int, elapsed: float,
-               world_size: int, device: torch.device, train_images: int, val_images: int) -> dict:
+               world_size: int, device: torch.device, train_images: int, val_images: int,
+               weights: torch.Tensor | None) -> dict:
     """Everything a reader needs to rebuild, reproduce and judge the checkpoint."""
-    data = {"dataset": args.data, "train_images": train_images, "val_images": val_images,
-            "validation": (f"sequence {args.holdout_sequence}, held out of the train split" if args.holdout_sequence
-                           else "the val split")}
+    validation = (f"sequence {args.holdout_sequence}, held out of the {args.train_split} split" if args.holdout_sequence
+                  else "the val split" + (", also trained on" if "val" in args.train_split.split("+") else ""))
+    data = {"dataset": args.data, "train_split": args.train_split, "holdout_sequence": args.holdout_sequence,
+            "train_images": train_images, "val_images": val_images, "validation": validation}
     if args.data == "synthetic":  # the scenes are defined by these, not by a folder
         data.update(synthetic_images=args.synthetic_images, image_size=list(args.image_size),
                     object_size=args.object_size)
@@ -150,7 +178,10 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
         "parameters": count_parameters(model),
         "data": data,
         "training": {"command": run_command(argv, world_size), "epoch": epoch, "epochs": args.epochs, "seed": args.seed,
-                     "loss": args.loss, "class_weights": args.class_weights, "hardware": system.describe(device),
+                     "loss": args.loss, "class_weights": args.class_weights,
+                     "class_weight_values": None if weights is None else [round(w, 6) for w in weights.tolist()],
+                     "init_from": args.init_from and str(args.init_from),
+                     "averaged_epochs": args.average_last or None, "hardware": system.describe(device),
                      "processes": world_size, "time_s": round(elapsed, 1)},
         "val_metrics": scores.to_dict(classes),
     }
@@ -172,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     data_options = dict(root=args.data_dir, synthetic_images=args.synthetic_images,
                         image_size=tuple(args.image_size), object_size=args.object_size)
     held_out = (args.holdout_sequence,) if args.holdout_sequence else ()
-    train_set = build_dataset(args.data, "train", limit=args.limit_train, exclude=held_out, **data_options)
+    train_set = build_dataset(args.data, args.train_split, limit=args.limit_train, exclude=held_out, **data_options)
     val_split, val_only = ("train", held_out) if held_out else ("val", None)
     val_set = build_dataset(args.data, val_split, limit=args.limit_val, sequences=val_only,
                             transform=eval_transform(resize=args.resize),
@@ -201,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     # model and optimiser
     torch.manual_seed(args.seed)  # identical initial weights on every process
     model = build_model(args.model, num_classes=num_classes, **args.model_arguments).to(device)
+    if args.init_from:
+        load_start(model, args.init_from, name=args.model, arguments=args.model_arguments, classes=classes)
     if world_size > 1 and device.type == "cuda":
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the whole batch
     net = model  # the unwrapped model: evaluated and saved
@@ -213,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     total_steps = args.epochs * len(train_loader)
     lr_at = lambda step: get_lr(step, peak=args.lr, warmup=args.warmup_steps, total=total_steps)  # noqa: E731
 
+    averaged = AveragedModel(net) if args.average_last else None  # a running mean of the last epochs' weights
     start_epoch, step, best, history, elapsed = 0, 0, -1.0, [], 0.0
     last_path = args.out / "last.pt"
     if args.resume:
@@ -226,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         optimizer.load_state_dict(state["optimizer"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
+        if averaged is not None and state.get("averaged"):
+            averaged.load_state_dict(state["averaged"])
         start_epoch, step, best = state["epoch"], state["step"], state["best_miou"]
         history, elapsed = state["history"], state["elapsed_s"]
         log(f"resumed from {last_path} at epoch {start_epoch}, best val mIoU {best:.4f}")
@@ -243,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         loss, step = train_one_epoch(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, lr_at=lr_at,
                                      step=step, scaler=scaler, amp_dtype=amp_dtype, progress=progress,
                                      desc=f"epoch {epoch + 1}/{args.epochs}")
+        if averaged is not None and epoch >= args.epochs - args.average_last:
+            averaged.update_parameters(net)
         if is_main:
             scores = evaluate(net, val_loader, num_classes=num_classes, boundary_tolerance=args.boundary_tolerance,
                               amp_dtype=amp_dtype, progress=progress)
@@ -254,19 +292,36 @@ def main(argv: list[str] | None = None) -> int:
                 f"({time.time() - started:.0f}s){'  *best*' if improved else ''}")
             if improved:
                 best = scores.miou
+            if improved and averaged is None:
                 card = model_card(args, argv, model=net, classes=classes, palette=palette, input_size=(height, width),
                                   scores=scores, epoch=epoch + 1, elapsed=elapsed, world_size=world_size,
-                                  device=device, train_images=len(train_set), val_images=len(val_set))
+                                  device=device, train_images=len(train_set), val_images=len(val_set),
+                                  weights=weights)
                 save_model(net, args.out / "model.safetensors", card=card, half=args.fp16_weights)
             args.out.mkdir(parents=True, exist_ok=True)
             torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                         "scaler": scaler.state_dict() if scaler else None, "epoch": epoch + 1, "step": step,
                         "best_miou": best, "elapsed_s": elapsed, "model_name": args.model,
-                        "model_arguments": args.model_arguments, "history": history}, last_path)
+                        "model_arguments": args.model_arguments, "history": history,
+                        "averaged": averaged.state_dict() if averaged is not None else None}, last_path)
             (args.out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
         if world_size > 1:
             dist.barrier()
-    log(f"best val mIoU {best:.4f}; weights in {args.out / 'model.safetensors'}")
+    if averaged is not None and is_main:
+        started = time.time()
+        update_bn(train_loader, averaged.module, device=device)  # BatchNorm statistics of the averaged weights
+        scores = evaluate(averaged.module, val_loader, num_classes=num_classes,
+                          boundary_tolerance=args.boundary_tolerance, amp_dtype=amp_dtype, progress=progress)
+        elapsed += time.time() - started
+        card = model_card(args, argv, model=averaged.module, classes=classes, palette=palette,
+                          input_size=(height, width), scores=scores, epoch=args.epochs, elapsed=elapsed,
+                          world_size=world_size, device=device, train_images=len(train_set),
+                          val_images=len(val_set), weights=weights)
+        save_model(averaged.module, args.out / "model.safetensors", card=card, half=args.fp16_weights)
+        log(f"average of the last {args.average_last} epochs: val mIoU {scores.miou:.4f}  pixel acc "
+            f"{scores.pixel_accuracy:.4f}  boundary F {scores.mean_boundary_f:.4f}")
+    log(f"best epoch's val mIoU {best:.4f}; weights in {args.out / 'model.safetensors'}"
+        + (f" (the average of the last {args.average_last} epochs)" if averaged is not None else ""))
     if world_size > 1:
         dist.destroy_process_group()
     return 0

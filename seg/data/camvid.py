@@ -73,7 +73,7 @@ class CamVid(Dataset):
 
     Args:
         root: the dataset folder (see `resolve_root`).
-        split: "train", "val" or "test".
+        split: "train", "val" or "test", or several joined by "+" ("train+val").
         transform: a paired transform such as `seg.data.transforms.train_transform(...)`.
         limit: keep only the first `limit` images (sorted by name) for quick runs.
         sequences: keep only the frames of these video sequences (the file name's prefix, e.g.
@@ -87,31 +87,40 @@ class CamVid(Dataset):
     def __init__(self, root: str | os.PathLike | None, split: str = "train", *,
                  transform: Callable | None = None, limit: int | None = None,
                  sequences: tuple[str, ...] | None = None, exclude: tuple[str, ...] = ()):
-        if split not in SPLITS:
-            raise ValueError(f"unknown CamVid split {split!r}: choose one of {', '.join(SPLITS)}")
+        parts = split.split("+")  # "train+val": both splits' frames, e.g. to train a final model on all we hold
+        if any(part not in SPLITS for part in parts) or len(set(parts)) != len(parts):
+            raise ValueError(f"unknown CamVid split {split!r}: choose one of {', '.join(SPLITS)}, or several "
+                             "joined by '+' (train+val)")
         root = resolve_root(root)
-        image_dir, label_dir = root / split, root / f"{split}annot"
-        if not image_dir.is_dir() or not label_dir.is_dir():
-            raise FileNotFoundError(f"{root} has no {split}/ and {split}annot/ folders for the {split!r} split")
-        names = sorted(p.name for p in image_dir.glob("*.png"))
-        found = sorted({sequence_of(n) for n in names})
+        frames = [frame for part in parts for frame in self._frames(root, part)]  # (image, label) paths
+        found = sorted({sequence_of(image.name) for image, _ in frames})
         unknown = [s for s in (*(sequences or ()), *exclude) if s not in found]
         if unknown:
             raise ValueError(f"no {split} frames of sequence(s) {', '.join(unknown)}: {split} holds "
                              f"{', '.join(found)}")
-        names = [n for n in names if (sequences is None or sequence_of(n) in sequences)
-                 and sequence_of(n) not in exclude]
-        if not names:
+        frames = [(image, label) for image, label in frames
+                  if (sequences is None or sequence_of(image.name) in sequences)
+                  and sequence_of(image.name) not in exclude]
+        if not frames:
             raise ValueError(f"no {split} frames are left once sequences {', '.join(exclude)} are excluded")
+        self.images = [image for image, _ in frames[:limit]]
+        self.labels = [label for _, label in frames[:limit]]
+        self.transform = transform
+
+    @staticmethod
+    def _frames(root: Path, split: str) -> list[tuple[Path, Path]]:
+        """One split's (image, label) paths, sorted by name."""
+        image_dir, label_dir = root / split, root / f"{split}annot"
+        if not image_dir.is_dir() or not label_dir.is_dir():
+            raise FileNotFoundError(f"{root} has no {split}/ and {split}annot/ folders for the {split!r} split")
+        names = sorted(p.name for p in image_dir.glob("*.png"))
+        if not names:
+            raise FileNotFoundError(f"{image_dir} holds no PNG images")
         missing = [n for n in names if not (label_dir / n).is_file()]
         if missing:
             raise FileNotFoundError(f"{len(missing)} images of {image_dir} have no label in {label_dir}, "
                                     f"e.g. {missing[0]}")
-        if not names:
-            raise FileNotFoundError(f"{image_dir} holds no PNG images")
-        self.images = [image_dir / n for n in names[:limit]]
-        self.labels = [label_dir / n for n in names[:limit]]
-        self.transform = transform
+        return [(image_dir / n, label_dir / n) for n in names]
 
     def __len__(self) -> int:
         return len(self.images)

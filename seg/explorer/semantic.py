@@ -12,6 +12,7 @@ import torch
 
 from ..inference import predict_logits, working_size
 from ..pretrained.hub_segmenter import HubSegmenter
+from ..prior import card_offsets
 
 
 class SemanticModel(Protocol):
@@ -29,18 +30,21 @@ class SemanticModel(Protocol):
 
 class ScratchModel:
     """A model from `seg.models` with its card, run at the card's input size (its pixel count, in the
-    image's own shape: see `seg.inference.working_size`). Its classes are the ones it was trained on
-    (CamVid's, in CamVid's order), so its class map is the identity."""
+    image's own shape: see `seg.inference.working_size`), with the card's logit adjustment if it has
+    one (`seg.prior`). Its classes are the ones it was trained on (CamVid's, in CamVid's order), so its
+    class map is the identity."""
 
     def __init__(self, model: torch.nn.Module, card: dict):
         self.model, self.card = model.eval(), card
         self.input_size = tuple(card["input_size"]) if card.get("input_size") else None
         self.class_map = np.arange(len(card["classes"]), dtype=np.uint8)
+        self.logit_offsets = card_offsets(card)
 
     def probabilities(self, image: np.ndarray, scale: float = 1.0) -> torch.Tensor:
         size = working_size(image.shape[:2], self.input_size)  # the training size's pixels, the image's shape
         size = (max(32, round(size[0] * scale)), max(32, round(size[1] * scale)))
-        return predict_logits(self.model, image, input_size=size)[0].softmax(0).cpu()
+        logits = predict_logits(self.model, image, input_size=size, logit_offsets=self.logit_offsets)
+        return logits[0].softmax(0).cpu()
 
 
 class PretrainedModel:
