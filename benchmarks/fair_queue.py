@@ -45,7 +45,7 @@ def compare_job(url: str, photo: Path, truth: Path) -> tuple[int, list]:
     config = httpx.get(url + "config", timeout=30).json()
     components = {c["id"]: c for c in config["components"]}
     index, dependency = next((i, d) for i, d in enumerate(config["dependencies"])
-                             if d.get("api_name") == "run_compare")
+                             if d.get("api_name") == "run")  # the Compare tab's run (CompareTab.run)
     files = []
     for path in (photo, truth):
         uploaded = httpx.post(url + "gradio_api/upload", files={"files": open(path, "rb")}, timeout=30).json()[0]

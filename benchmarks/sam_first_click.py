@@ -28,7 +28,8 @@ from report import publish  # noqa: E402
 
 PORT = 7988
 THINK_SECONDS = 3
-VARIANTS = {"at first click": ("-c", "import app, gradio as gr; app.sam_embed = lambda image, objects: gr.skip(); app.main()"),
+VARIANTS = {"at first click": ("-c", "import app, gradio as gr, ui.tabs.sam as tab; "
+                                    "tab.SamTab.embed = lambda self, image, objects: gr.skip(); app.main()"),
             "on arrival": ("app.py",)}
 
 

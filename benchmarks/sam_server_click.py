@@ -8,9 +8,9 @@ round by round so that a drift of this shared machine falls on all of them:
 - the tab: SAM's decode, then the picture: the canvas (every object, the prompts) and the three
   mask choices drawn and encoded as Gradio sends them. "Before": the choices drawn at the photo's
   size and both encoded as WebP (Gradio's default); "now": the choices drawn at the size they are
-  shown (app.CHOICE_SIDE) and both encoded as JPEG;
+  shown (CHOICE_SIDE) and both encoded as JPEG;
 - the API (/sam_prompt without HTTP): the uploaded file decoded and shrunk for every click
-  ("before") against found by its content in app.PHOTOS ("now"), on a 360x480 PNG and on a 12 MP
+  ("before") against found by its content in app.ctx.photos ("now"), on a 360x480 PNG and on a 12 MP
   JPEG from a phone.
 """
 
@@ -30,6 +30,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 from app_speed import random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
+from seg.data.io import fit_image  # noqa: E402
+from seg.explorer.prompts import Objects, draw_objects, draw_prompts  # noqa: E402
+from ui.context import MAX_SIDE  # noqa: E402
+from ui.tabs.sam import CHOICE_SIDE, choice_tiles  # noqa: E402
 
 TAB_SIZES = ((360, 480), (720, 960))  # CamVid's size, and a photo near the working size
 API_PHOTOS = {"360x480 PNG": ((360, 480), "PNG"), "3000x4000 JPEG": ((3000, 4000), "JPEG")}
@@ -38,8 +42,10 @@ API_PHOTOS = {"360x480 PNG": ((360, 480), "PNG"), "3000x4000 JPEG": ((3000, 4000
 def load_app(folder: Path):
     os.environ.update({"SEG_SAM_CHECKPOINT": str(random_sam_checkpoint(folder)), "SEG_SAM_VARIANT": "vit_t",
                        "SEG_PRETRAINED_MODELS": "", "SEG_CACHE_DIR": str(folder / "cache")})
-    import app
-    return app
+    from ui.app import build
+    from ui.settings import Settings
+
+    return build(Settings.from_environ(os.environ))
 
 
 def clicks_on(size: tuple[int, int], count: int) -> list[tuple[int, int]]:
@@ -51,18 +57,18 @@ def clicks_on(size: tuple[int, int], count: int) -> list[tuple[int, int]]:
 def tab_click(app, gr_parts, image, x, y, variant: str) -> dict[str, float]:
     """One click as the tab handles it: decode, draw, encode. Times in ms per stage."""
     canvas_out, gallery_out = gr_parts[variant]
-    objects = app.Objects().click(x, y, "positive")
+    objects = Objects().click(x, y, "positive")
     times = {}
     started = time.perf_counter()
-    result = app.sam_choices(image, objects.current)
-    kept = {objects.current.id: result.kept()}
+    result = app.sam.mask_choices(image, objects.current)
+    kept = {objects.current.id: result.chosen_mask()}
     times["decode"] = time.perf_counter() - started
     started = time.perf_counter()
-    canvas = app.draw_objects(image, objects, {k: v.mask for k, v in kept.items()})
+    canvas = draw_objects(image, objects, {k: v.mask for k, v in kept.items()})
     if variant == "before":
-        choices = [(app.draw_prompts(image, objects.current.prompts, m), "") for m in result.masks]
+        choices = [(draw_prompts(image, objects.current.prompts, m), "") for m in result.masks]
     else:
-        choices = app.mask_choices(image, objects.current.prompts, result)
+        choices = choice_tiles(image, objects.current.prompts, result)
     times["draw"] = time.perf_counter() - started
     started = time.perf_counter()
     canvas_out.postprocess(canvas)
@@ -75,11 +81,12 @@ def api_click(app, path: str, x, y, variant: str) -> float:
     """One /sam_prompt's work without HTTP and without writing the mask file, in ms."""
     started = time.perf_counter()
     if variant == "before":
-        original = app.load_original(path)
-        app.ZOO.sam().predict(original, points=[[x, y]], labels=[1], max_side=app.MAX_SIDE)
+        original = app.ctx.read_photo(path)  # decoded and shrunk at every click, as before the photo cache
+        small, _ = fit_image(original, MAX_SIDE)
+        app.ctx.zoo.sam().predict(small, points=[[x, y]], labels=[1], original_size=original.shape[:2])
     else:
-        photo = app.open_photo(path)
-        app.ZOO.sam().predict(photo.pixels, points=[[x, y]], labels=[1], original_size=photo.size)
+        photo = app.ctx.photo(path)
+        app.ctx.zoo.sam().predict(photo.pixels, points=[[x, y]], labels=[1], original_size=photo.size)
     return (time.perf_counter() - started) * 1000
 
 
@@ -101,9 +108,9 @@ def main() -> None:
         files[name] = str(folder / f"photo.{kind.lower()}")
         Image.fromarray(street(size)).save(files[name], kind, quality=90)
     for image in images.values():
-        app.ZOO.sam().embed(image)  # the embedding is not what this measures
+        app.ctx.zoo.sam().embed(image)  # the embedding is not what this measures
     for path in files.values():
-        app.ZOO.sam().embed(app.open_photo(path).pixels)  # the photo kept, as a second click would find it
+        app.ctx.zoo.sam().embed(app.ctx.photo(path).pixels)  # the photo kept, as a second click would find it
 
     tab = {(size, v): {"decode": [], "draw": [], "encode": []} for size in TAB_SIZES for v in gr_parts}
     api = {(name, v): [] for name in files for v in gr_parts}
@@ -126,7 +133,7 @@ def main() -> None:
                     f"{p50['encode']:.1f} | {sum(p50.values()):.1f} |")
     for (name, variant), times in api.items():
         rows.append(f"| API click | {name} | {variant} | | | | {statistics.median(times):.1f} |")
-    decoder = "ONNX Runtime" if app.ZOO.sam().onnx is not None else "PyTorch"
+    decoder = "ONNX Runtime" if app.ctx.zoo.sam().onnx is not None else "PyTorch"
     publish("SAM's work per click on the server, in process",
             f"`benchmarks/sam_server_click.py`: random-weight vit_t, prompts decoded by {decoder} with the "
             f"threads the app gives a job; p50 of {args.rounds} rounds' medians of {args.clicks} clicks, the "

@@ -1,4 +1,4 @@
-"""The first requests after a start, with and without the background warm-up (`app.warm_up`).
+"""The first requests after a start, with and without the background warm-up (`ui.app.App.warm_up`).
 
     python benchmarks/warm_start.py [--rounds 2] [--markdown FILE]
 
@@ -29,7 +29,8 @@ from report import publish  # noqa: E402
 PORT = 7987
 WAIT_SECONDS = 40
 MODELS = ("fcn32s", "fcn8s", "unet")
-VARIANTS = {"cold": ("-c", "import app; app.warm_up = lambda demo: None; app.main()"), "warm": ("app.py",)}
+VARIANTS = {"cold": ("-c", "import app, ui.app; ui.app.App.warm_up = lambda self: None; app.main()"),
+            "warm": ("app.py",)}
 
 
 def first_requests(url: str, photo: Path) -> float:

@@ -122,24 +122,25 @@ def ort_web() -> Path:
     return dist
 
 
+def test_settings(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, cache_dir, **changes):
+    """The settings the tests' app runs with: the test weights, a random SAM checkpoint, CamVid
+    samples and a local onnxruntime-web."""
+    from ui.settings import Settings
+
+    return Settings(weights_dir=weights_dir, sam_checkpoint=vit_t_checkpoint, sam_variant="vit_t",
+                    camvid_dir=camvid_dir, ort_web_dir=ort_web, cache_dir=cache_dir, **changes)
+
+
 @pytest.fixture(scope="session")
 def app(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, tmp_path_factory):
-    """app.py imported with the test weights, a random SAM checkpoint, CamVid samples and a local
-    onnxruntime-web; SAM's decoder is exported into a temporary cache."""
-    env = {"SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),
-           "SEG_SAM_VARIANT": "vit_t", "SEG_CAMVID_DIR": str(camvid_dir), "SEG_ORT_WEB_DIR": str(ort_web),
-           "SEG_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    sys.modules.pop("app", None)
-    module = importlib.import_module("app")
-    yield module
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    """The app built from the tests' settings (see `test_settings`); SAM's decoder is exported into a
+    temporary cache. Its temporary folders are removed at the end."""
+    from ui.app import build
+
+    built = build(test_settings(weights_dir, vit_t_checkpoint, camvid_dir, ort_web,
+                                tmp_path_factory.mktemp("cache")))
+    yield built
+    built.close()
 
 
 def save_segformer(folder, names, *, size=512, seed=0):
@@ -182,11 +183,24 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def server(app):
     """The app launched on a free loopback port, as `python app.py` does."""
-    demo = app.queue(app.build())
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                **app.launch_options(demo))
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    **app.launch_options())
     yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    app.demo.close()
 
 
+
+
+def upload(path) -> dict:
+    """`path` copied into Gradio's upload folder, as the file value an API call receives (what
+    gradio_client's handle_file sends once the file is uploaded)."""
+    import uuid
+
+    from gradio.utils import get_upload_folder
+
+    folder = Path(get_upload_folder()) / f"test-{uuid.uuid4().hex[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / Path(path).name
+    shutil.copyfile(path, target)
+    return {"path": str(target), "orig_name": target.name, "meta": {"_type": "gradio.FileData"}}

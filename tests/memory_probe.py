@@ -29,10 +29,15 @@ def added(run) -> float:
 
 
 def main(folder: str) -> None:
-    import app  # the settings come from the environment the test gives
+    import os
 
+    from tests.conftest import upload
+    from ui.app import build
+    from ui.settings import Settings
+
+    app = build(Settings.from_environ(os.environ))  # the settings come from the environment the test gives
     folder = Path(folder)
-    limits = app.LIMITS
+    limits = app.ctx.limits
     side = int(limits.image_pixels ** 0.5)  # the largest square photo the cap lets in
     # a smooth picture: a few hundred KB of PNG, `side` x `side` pixels once decoded
     ramp = np.linspace(0, 255, side, dtype=np.float32).astype(np.uint8)
@@ -46,21 +51,23 @@ def main(folder: str) -> None:
     del labels
     small = folder / "small.png"
     Image.fromarray(np.zeros((90, 120, 3), np.uint8)).save(small)
-    model = next(iter(app.ZOO.semantic_names()))
+    model = next(iter(app.ctx.zoo.semantic_names()))
     # warm: every model loaded, SAM's decoder exported, each path run once on a small photo
-    app.api_segment(str(small), model)
-    app.api_sam(str(small), "[[10, 10]]", "[1]", "")
-    app.api_sam_objects(str(small), json.dumps([{"points": [[10, 10]], "labels": [1]}]))
+    app.api.segment(upload(str(small)), model)
+    app.api.sam_prompt(upload(str(small)), "[[10, 10]]", "[1]", "")
+    app.api.sam_objects(upload(str(small)), json.dumps([{"points": [[10, 10]], "labels": [1]}]))
     objects = max(1, limits.output_pixels // (side * side))  # as many as the output cap lets through
     step = side // (objects + 1)
     prompts = json.dumps([{"points": [[step * (i + 1), step * (i + 1)]], "labels": [1]} for i in range(objects)])
+    big, truth = upload(folder / "photo.png"), upload(folder / "labels.png")  # uploaded before measuring
     figures = {
-        "segment": added(lambda: app.api_segment(str(folder / "photo.png"), model)),
-        "sam_prompt": added(lambda: app.api_sam(str(folder / "photo.png"), f"[[{side // 2}, {side // 2}]]", "[1]", "")),
-        "sam_objects": added(lambda: app.api_sam_objects(str(folder / "photo.png"), prompts)),
-        "score": added(lambda: app.api_score(str(folder / "labels.png"), str(folder / "labels.png"))),
+        "segment": added(lambda: app.api.segment(big, model)),
+        "sam_prompt": added(lambda: app.api.sam_prompt(big, f"[[{side // 2}, {side // 2}]]", "[1]", "")),
+        "sam_objects": added(lambda: app.api.sam_objects(big, prompts)),
+        "score": added(lambda: app.api.score(truth, truth)),
     }
     print(json.dumps({"side": side, "objects": objects, "MiB": figures}))
+    app.close()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,15 @@ from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, PALETTE
 from seg.explorer import demos
 from seg.explorer.export import rle_decode
 from seg.explorer.prompts import Objects
+from seg.pretrained.sam import image_digest
+from conftest import upload
+from ui.app import build
+from ui.context import ROOT, Context
+from ui.settings import Settings
+from ui.tabs.compare import METRIC_COLUMNS, TIMING_COLUMNS, examples
+from ui.tabs.leaderboard import LEADERBOARD, leaderboard
+from ui.tabs.learn import AVERAGE_SCENES
+from ui.tabs.sam_models import CURVE_MIN_PIXELS, RELATE_COLUMNS
 
 
 @pytest.fixture
@@ -34,21 +43,21 @@ def colour_truth(sample, tmp_path):
 
 
 def test_the_catalogue_lists_what_loads_and_says_how_to_get_the_rest(app):
-    names = app.ZOO.semantic_names()
+    names = app.ctx.zoo.semantic_names()
     assert {"fcn32s", "fcn8s", "unet", "segformer_b0"} <= names.keys()
-    missing = dict(app.ZOO.missing())
+    missing = dict(app.ctx.zoo.missing())
     assert any("deeplabv3" in m.lower() for m in missing)  # not in the test weights
     assert any("huggingface-cli download" in how for how in missing.values())  # pretrained SegFormer is not cached
-    status = app.status_markdown()
+    status = app.ctx.status_markdown()
     assert "Unavailable models and how to enable them" in status and "SAM vit_t" in status
 
 
-def test_the_sam_tab_says_when_sam_is_missing(app, weights_dir, tmp_path, monkeypatch):
-    assert app.sam_notice() == ""  # the fixture's checkpoint is there
-    monkeypatch.delenv("SEG_SAM_CHECKPOINT", raising=False)
-    monkeypatch.setenv("SEG_CACHE_DIR", str(tmp_path))  # an empty download cache
-    monkeypatch.setattr(app, "ZOO", app.Zoo(weights_dir, pretrained=()))
-    notice = app.sam_notice()
+def test_the_sam_tab_says_when_sam_is_missing(app, weights_dir, tmp_path):
+    assert app.ctx.sam_notice() == ""  # the fixture's checkpoint is there
+    # no checkpoint and an empty download cache
+    bare = Context.create(Settings(weights_dir=weights_dir, pretrained=(), cache_dir=tmp_path))
+    notice = bare.sam_notice()
+    bare.close()
     assert "SAM is not available" in notice and "SEG_SAM_CHECKPOINT" in notice
 
 
@@ -56,14 +65,14 @@ def test_the_sam_tab_says_when_sam_is_missing(app, weights_dir, tmp_path, monkey
 def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
     truth = sample[1] if truth_kind == "ids" else colour_truth
     keys = ["fcn32s", "unet", "segformer_b0"]
-    view = app.run_compare(str(sample[0]), str(truth), keys, False, False)
+    view = app.compare.run(str(sample[0]), str(truth), keys, False, False)
     tiles = view.gallery  # the ground truth first, then each model's overlay, errors, boundaries
     assert len(tiles) == 3 + 3 * len(keys)
     assert [caption for _, caption in tiles[:3]] == ["ground truth", "photo", "true boundaries"]
     assert all(picture.shape == (360, 480, 3) for picture, _ in tiles)
     assert "wrong" in tiles[4][1] and "boundary F" in tiles[5][1]
     metrics = view.metrics
-    titles = [app.ZOO.semantic_names()[k] for k in keys]
+    titles = [app.ctx.zoo.semantic_names()[k] for k in keys]
     assert list(metrics["model"]) == [t.replace(" (from scratch)", "") for t in titles]
     assert metrics[["mIoU", "pixel acc.", "boundary F"]].notna().all().all()
     assert ("label ids" in view.note) if truth_kind == "ids" else ("colour-coded" in view.note)
@@ -78,15 +87,15 @@ def test_compare_with_a_ground_truth(app, sample, colour_truth, truth_kind):
     labels = np.array(Image.open([f for f in view.files if f.endswith("fcn32s_labels.png")][0]))
     predictions = view.comparison.predictions
     assert np.array_equal(labels, predictions["fcn32s"].labels)
-    picture, text = app.show_disagreement(view.comparison, "fcn32s", "unet")
+    picture, text = app.compare.show_disagreement(view.comparison, "fcn32s", "unet")
     assert picture.shape == (360, 480, 3) and "differ on" in text and "sides with" in text
 
 
 def test_the_closer_look_shows_one_models_errors_and_confusion(app, sample):
-    view = app.run_compare(str(sample[0]), str(sample[1]), ["fcn32s", "unet"], False, False)
+    view = app.compare.run(str(sample[0]), str(sample[1]), ["fcn32s", "unet"], False, False)
     truth = view.comparison.ground_truth
     unet = view.comparison.predictions["unet"].labels
-    picture, legend, text, chart, counts = app.look_closely(view.comparison, "unet", "errors")
+    picture, legend, text, chart, counts = app.compare.look_closely(view.comparison, "unet", "errors")
     wrong = (unet != truth) & (truth != 255)
     assert picture.shape == (720, 960, 3)  # a 480 px photo shown twice as large, each pixel a 2x2 block
     assert f"{wrong.sum() / wrong.size:.1%} wrong" in text
@@ -96,34 +105,34 @@ def test_the_closer_look_shows_one_models_errors_and_confusion(app, sample):
     for t in range(len(CLASSES)):
         for p in range(len(CLASSES) + 1):
             assert counts.iloc[t, 1 + p] == int(((truth == t) & (unet == p)).sum())
-    boundaries = app.look_closely(view.comparison, "unet", "boundaries")
+    boundaries = app.compare.look_closely(view.comparison, "unet", "boundaries")
     assert "true boundary missed" in boundaries[1] and not np.array_equal(boundaries[0], picture)
-    assert app.look_closely(None, "unet", "errors")[2].startswith("Run a comparison first")
+    assert app.compare.look_closely(None, "unet", "errors")[2].startswith("Run a comparison first")
 
 
 def test_without_a_ground_truth_the_gallery_holds_the_overlays(app, sample):
-    view = app.run_compare(str(sample[0]), None, ["fcn32s", "unet"], False, False)
+    view = app.compare.run(str(sample[0]), None, ["fcn32s", "unet"], False, False)
     assert [caption.split(" · ")[0] for _, caption in view.gallery] == ["FCN-32s", "U-Net"]
-    picture, _, text, chart, counts = app.look_closely(view.comparison, "unet", "errors")
+    picture, _, text, chart, counts = app.compare.look_closely(view.comparison, "unet", "errors")
     assert picture.shape == (720, 960, 3) and "Add a ground truth" in text and chart is None
 
 
 def test_both_ground_truth_formats_give_the_same_scores(app, sample, colour_truth):
-    by_ids = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s"], False, False).metrics
-    by_colours = app.run_compare(str(sample[0]), str(colour_truth), ["fcn8s"], False, False).metrics
+    by_ids = app.compare.run(str(sample[0]), str(sample[1]), ["fcn8s"], False, False).metrics
+    by_colours = app.compare.run(str(sample[0]), str(colour_truth), ["fcn8s"], False, False).metrics
     assert by_ids.equals(by_colours)
 
 
 def test_tta_and_crf_run_through_the_comparison(app, sample):
     """Their effect is tested on known answers in test_postprocess; here: they are wired in."""
-    refined = app.run_compare(str(sample[0]), str(sample[1]), ["fcn8s", "segformer_b0"], True, True)
+    refined = app.compare.run(str(sample[0]), str(sample[1]), ["fcn8s", "segformer_b0"], True, True)
     assert refined.comparison.predictions["fcn8s"].labels.shape == (360, 480)
     assert refined.metrics["mIoU"].notna().all()
     assert list(refined.metrics["model"]) == ["FCN-8s + TTA + CRF", "FCN-8s (plain)", "SegFormer-B0 + TTA + CRF",
                                               "SegFormer-B0 (plain)"]
     assert (refined.timing["time (ms)"] > 0).all()
     with pytest.raises(gr.Error, match="unknown or unavailable"):
-        app.run_compare(str(sample[0]), None, ["fcn8s", "nope"], False, False)
+        app.compare.run(str(sample[0]), None, ["fcn8s", "nope"], False, False)
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -142,7 +151,7 @@ def test_compare_errors_are_messages(app, sample, tmp_path, bad, message):
     else:
         keys = []
     with pytest.raises(gr.Error, match=message):
-        app.run_compare(str(image), str(truth), keys, False, False)
+        app.compare.run(str(image), str(truth), keys, False, False)
 
 
 def click(x, y):
@@ -152,158 +161,160 @@ def click(x, y):
 def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(app, sample):
     import threading
 
-    sam = app.ZOO.sam()
-    image, *_ = app.sam_open(str(sample[0]), None)
+    sam = app.ctx.zoo.sam()
+    image, *_ = app.sam.open(str(sample[0]), None)
     flipped = image[:, ::-1].copy()  # a photo SAM has not seen in this test
     runs = sam.encoder_runs
-    sent = app.sam_embed(image, Objects())  # read, then handed to the browser decoder
+    sent = app.sam.embed(image, Objects())  # read, then handed to the browser decoder
     assert sam.encoder_runs - runs in (0, 1)  # 0: cached already
-    assert sent["photo"] == app.image_digest(image) and sent["embedding"].startswith("gradio_api/file=")
+    assert sent["photo"] == image_digest(image) and sent["embedding"].startswith("gradio_api/file=")
     runs = sam.encoder_runs
-    app.sam_canvas_click(image, Objects(), "positive", {}, click(240, 180))
+    app.sam.canvas_click(image, Objects(), "positive", {}, click(240, 180))
     assert sam.encoder_runs == runs  # the click decoded only
     # a click that comes while the photo is still being read waits for that reading
-    reading = threading.Thread(target=app.sam_embed, args=(flipped, Objects()))
+    reading = threading.Thread(target=app.sam.embed, args=(flipped, Objects()))
     reading.start()
-    app.sam_canvas_click(flipped, Objects(), "positive", {}, click(240, 180))
+    app.sam.canvas_click(flipped, Objects(), "positive", {}, click(240, 180))
     reading.join()
     assert sam.encoder_runs == runs + 1
-    assert app.sam_embed(None, Objects()) == gr.skip()  # no photo: nothing to read
+    assert app.sam.embed(None, Objects()) == gr.skip()  # no photo: nothing to read
 
 
 def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, monkeypatch):
-    image = app.load_photo(str(sample[0]))
-    sam = app.ZOO.sam()
+    image = app.ctx.photo(str(sample[0])).pixels
+    sam = app.ctx.zoo.sam()
     points = [(100.0, 100.0), (300.0, 200.0), (400.0, 50.0)]
     wanted = [1, 2, 0]  # which of SAM's three masks at each point the generator kept
     # the real generator on random weights finds nothing it is sure of at SAM's thresholds: it runs here
-    assert "no object it is sure of" in app.sam_every_object(image, Objects(), {})[5]
+    assert "no object it is sure of" in app.sam.every_object(image, Objects(), {})[5]
     results = [sam.predict(image, points=[[x, y]], labels=[1]) for x, y in points]
     found = [{"point_coords": [[x, y]], "segmentation": r.masks[i], "choice": i, "predicted_iou": float(r.scores[i]),
               "stability_score": float(r.stability[i])} for (x, y), i, r in zip(points, wanted, results)]
     monkeypatch.setattr(sam, "everything", lambda image, settings: found[:settings.max_masks])
-    start = app.sam_canvas_click(image, Objects(), "positive", {}, click(240, 180))
-    objects, canvas, _, _, kept, note, picker, _ = app.sam_every_object(image, start[0], start[4])
+    start = app.sam.canvas_click(image, Objects(), "positive", {}, click(240, 180))
+    objects, canvas, _, _, kept, note, picker, _ = app.sam.every_object(image, start[0], start[4])
     assert [item.prompts.clicks[0][:2] for item in objects.items[1:]] == points and "3 object(s)" in note
     assert [item.choice for item in objects.items[1:]] == wanted and len(picker["choices"]) == 4
     for item, mask in zip(objects.items[1:], found):
         assert np.array_equal(kept[item.id].mask, mask["segmentation"])
     # a new visit re-creates the same masks from the objects' prompts alone
-    restored = app.sam_masks(image, objects)
+    restored = app.sam.object_masks(image, objects)
     assert all(np.array_equal(restored[k].mask, kept[k].mask) for k in kept)
     # the objects limit bounds what the generator is asked for: one clicked object, room for one more
-    monkeypatch.setattr(app, "LIMITS", replace(app.LIMITS, objects_per_request=2))
-    assert len(app.sam_every_object(image, start[0], start[4])[0].items) == 2
+    monkeypatch.setattr(app.ctx, "limits", replace(app.ctx.limits, objects_per_request=2))
+    assert len(app.sam.every_object(image, start[0], start[4])[0].items) == 2
     with pytest.raises(gr.Error, match="at most 2 objects"):
-        app.sam_every_object(image, objects, kept)
+        app.sam.every_object(image, objects, kept)
     monkeypatch.setattr(sam, "everything", lambda image, settings: [])
-    assert "no object it is sure of" in app.sam_every_object(image, Objects(), {})[5]
+    assert "no object it is sure of" in app.sam.every_object(image, Objects(), {})[5]
     with pytest.raises(gr.Error, match="no image"):
-        app.sam_every_object(None, Objects(), {})
+        app.sam.every_object(None, Objects(), {})
 
 
 def test_sam_clicks_box_undo_and_export(app, sample):
-    image = app.load_photo(str(sample[0]))
-    sam = app.ZOO.sam()
+    image = app.ctx.photo(str(sample[0])).pixels
+    sam = app.ctx.zoo.sam()
     runs = sam.encoder_runs
     objects, result, kept = Objects(), None, {}
     for x, y, mode in [(240, 180, "positive"), (100, 50, "negative"), (200, 150, "box")]:
-        objects, canvas, choices, result, kept, note, _, _ = app.sam_canvas_click(image, objects, mode, kept, click(x, y))
+        objects, canvas, choices, result, kept, note, _, _ = app.sam.canvas_click(image, objects, mode, kept, click(x, y))
         assert canvas.shape == image.shape and len(choices) == 3
     assert "2 prompt(s)" in note and "opposite corner" in note  # a pending corner is not a prompt
-    only_corner = app.sam_canvas_click(image, Objects(), "box", {}, click(5, 5))
+    only_corner = app.sam.canvas_click(image, Objects(), "box", {}, click(5, 5))
     assert only_corner[3] is None and "opposite corner" in only_corner[5]
-    objects, canvas, choices, result, kept, note, _, _ = app.sam_canvas_click(image, objects, "box", kept, click(300, 250))
+    objects, canvas, choices, result, kept, note, _, _ = app.sam.canvas_click(image, objects, "box", kept, click(300, 250))
     assert objects.current.prompts.box == (200, 150, 300, 250) and "3 prompt(s)" in note
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
     scores = result.scores
     assert list(scores) == sorted(scores, reverse=True)
-    files = app.sam_export(image, objects, kept, {"path": str(sample[0])})
+    files = app.sam.files.export(image, objects, kept, {"path": str(sample[0])})
     instances, coco = files[0], json.loads(open(files[1]).read())
     mask = np.array(Image.open(files[2])) > 0
     assert np.array_equal(mask, result.masks[0]) and np.array_equal(np.array(Image.open(instances)) == 1, mask)
     assert np.array_equal(rle_decode(coco["annotations"][0]["segmentation"]), mask)
     assert coco["annotations"][0]["predicted_iou"] == pytest.approx(scores[0])
-    objects = app.sam_undo(image, objects, kept)[0]
+    objects = app.sam.undo(image, objects, kept)[0]
     assert objects.current.prompts.box is None and len(objects.current.prompts.clicks) == 3
 
 
 def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     """Two objects, a third deleted; the COCO JSON carries their prompts, and importing it on the
     same photo re-creates both, with the same masks, ready to edit."""
-    image = app.load_photo(str(sample[0]))
+    image = app.ctx.photo(str(sample[0])).pixels
     objects, result, kept = Objects(), None, {}
-    objects, *_, kept, note, picker, _ = app.sam_canvas_click(image, objects, "positive", kept, click(240, 300))
-    objects, *_ = app.sam_add(image, objects, kept)
-    objects, _, _, result, kept, _, _, _ = app.sam_canvas_click(image, objects, "positive", kept, click(100, 60))
-    objects, _, _, result, kept, _, _, _ = app.sam_canvas_click(image, objects, "negative", kept, click(120, 70))
+    objects, *_, kept, note, picker, _ = app.sam.canvas_click(image, objects, "positive", kept, click(240, 300))
+    objects, *_ = app.sam.add(image, objects, kept)
+    objects, _, _, result, kept, _, _, _ = app.sam.canvas_click(image, objects, "positive", kept, click(100, 60))
+    objects, _, _, result, kept, _, _, _ = app.sam.canvas_click(image, objects, "negative", kept, click(120, 70))
     choose_third = gr.SelectData(None, {"index": 2, "value": None})
-    objects, _, _, result, kept, note, _, _ = app.sam_choose(image, objects, result, kept, choose_third)
+    objects, _, _, result, kept, note, _, _ = app.sam.choose(image, objects, result, kept, choose_third)
     assert objects.current.choice == 2 and np.array_equal(kept[2].mask, result.masks[2]) and "Mask 3" in note
-    objects, *_ = app.sam_add(image, objects, kept)
-    objects, _, _, _, kept, _, _, _ = app.sam_canvas_click(image, objects, "positive", kept, click(400, 200))
-    objects, _, _, _, kept, note, picker, _ = app.sam_delete(image, objects, kept)
+    objects, *_ = app.sam.add(image, objects, kept)
+    objects, _, _, _, kept, _, _, _ = app.sam.canvas_click(image, objects, "positive", kept, click(400, 200))
+    objects, _, _, _, kept, note, picker, _ = app.sam.delete(image, objects, kept)
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and set(kept) == {1, 2}
     assert picker["choices"] == [("object 1", 0), ("object 2", 1)] and "object 3 deleted" in note
     photo = {"path": str(sample[0])}
-    files = app.sam_export(image, objects, kept, photo)
+    files = app.sam.files.export(image, objects, kept, photo)
     stem = sample[0].stem
     assert [Path(f).name for f in files] == [f"{stem}_instances.png", f"{stem}_objects_coco.json",
                                              f"{stem}_object_1.png", f"{stem}_object_2.png"]
     instances = np.array(Image.open(files[0]))
     assert set(np.unique(instances)) <= {0, 1, 2} and (instances == 2).any()
-    restored, _, _, _, restored_kept, note, _, _ = app.sam_import(image, Objects(), {}, photo, files[1])
+    restored, _, _, _, restored_kept, note, _, _ = app.sam.files.import_coco(image, Objects(), {}, photo, files[1])
     assert restored.to_json()["objects"] == objects.to_json()["objects"] and "2 object(s) added" in note
     assert "made on" not in note  # the same photo: nothing to say
     for item in objects.items:
         assert np.array_equal(restored_kept[item.id].mask, kept[item.id].mask)
     # an import adds to the objects already there, renumbered after them, their masks kept
-    both, _, _, _, both_kept, note, picker, _ = app.sam_import(image, objects, kept, photo, files[1])
+    both, _, _, _, both_kept, note, picker, _ = app.sam.files.import_coco(image, objects, kept, photo, files[1])
     assert [o.id for o in both.items] == [1, 2, 3, 4] and [o.prompts for o in both.items[2:]] == \
         [o.prompts for o in objects.items] and both.selected == 3 and len(picker["choices"]) == 4
     assert all(both_kept[i].mask is kept[i].mask for i in (1, 2))
     # a file made on another photo of the same size is added, and the note says so
-    _, _, _, _, _, note, _, _ = app.sam_import(image, Objects(), {}, {"path": "/x/another.png"}, files[1])
+    _, _, _, _, _, note, _, _ = app.sam.files.import_coco(image, Objects(), {}, {"path": "/x/another.png"}, files[1])
     assert f"made on **{sample[0].name}**, this photo is **another.png**" in note
     other = np.zeros((100, 80, 3), np.uint8)
     with pytest.raises(gr.Error, match="made on a 480x360 image, this one is 80x100"):
-        app.sam_import(other, Objects(), {}, photo, files[1])
+        app.sam.files.import_coco(other, Objects(), {}, photo, files[1])
     (tmp_path / "bad.json").write_text('{"annotations": []}')
     with pytest.raises(gr.Error, match="no saved prompts"):
-        app.sam_import(image, Objects(), {}, photo, str(tmp_path / "bad.json"))
+        app.sam.files.import_coco(image, Objects(), {}, photo, str(tmp_path / "bad.json"))
     many = Objects().extend([(10 + i, 10, 0) for i in range(31)])
     with pytest.raises(gr.Error, match="make 33; one image takes at most 32"):
-        app.sam_import(image, many, {}, photo, files[1])
+        app.sam.files.import_coco(image, many, {}, photo, files[1])
 
 
 def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
     """What sam_save puts in local storage brings the objects back on a reload (sam_restore) and
     when the same photo is opened again; another photo starts afresh."""
-    image = app.load_photo(str(sample[0]))
-    objects, *_, kept, _, _, _ = app.sam_canvas_click(image, Objects(), "positive", {}, click(240, 300))
-    photo = {"path": str(sample[0]), "digest": app.image_digest(image)}
-    saved = app.sam_save(photo, objects)
+    image = app.ctx.photo(str(sample[0])).pixels
+    objects, *_, kept, _, _, _ = app.sam.canvas_click(image, Objects(), "positive", {}, click(240, 300))
+    photo = {"path": str(sample[0]), "digest": image_digest(image)}
+    saved = app.sam.save(photo, objects)
     assert saved["objects"] == objects.to_json()
     json.dumps(saved)  # local storage holds JSON
-    back = app.sam_restore(saved)  # the sample lives in the upload folder, as an upload would
+    back = app.sam.restore(saved)  # the sample lives in the upload folder, as an upload would
     assert back[2] == objects and np.array_equal(back[6][1].mask, kept[1].mask)
     assert "back" in back[7]
-    again = app.sam_open(str(sample[0]), saved)
+    again = app.sam.open(str(sample[0]), saved)
     assert again[2] == objects
-    elsewhere = app.sam_restore({**saved, "path": "/etc/hostname"})  # a forged value names a server file
-    assert elsewhere[0] is None and "Upload the same photo" in elsewhere[7]
-    fresh = app.sam_open(str(sample[0]), {**saved, "digest": "another photo"})
+    elsewhere = app.sam.restore({**saved, "path": "/etc/hostname"})  # a forged value names a server file
+    assert "Upload the same photo" in elsewhere[7]
+    assert all(isinstance(v, dict) and v.get("__type__") == "update" for i, v in enumerate(elsewhere) if i != 7), \
+        "a photo uploaded meanwhile stays: only the note changes"
+    fresh = app.sam.open(str(sample[0]), {**saved, "digest": "another photo"})
     assert fresh[2] == Objects()
 
 
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
-    image = app.load_photo(str(sample[0]))
-    objects, *_, kept, _, _, _ = app.sam_canvas_click(image, Objects(), "positive", {}, click(240, 300))
-    table, note, semantic = app.sam_relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
-    assert "label ids" in note and set(semantic["labels"]) == {"fcn8s", "unet"}
-    kept_labels = semantic["labels"]["fcn8s"]
-    alone, note, semantic = app.sam_relate(image, objects, kept, ["fcn8s"], None, semantic)  # no truth in this tab
-    assert semantic["labels"]["fcn8s"] is kept_labels  # the model ran once for this photo, not twice
+    image = app.ctx.photo(str(sample[0])).pixels
+    objects, *_, kept, _, _, _ = app.sam.canvas_click(image, Objects(), "positive", {}, click(240, 300))
+    table, note, semantic = app.sam.models.relate(image, objects, kept, ["fcn8s", "unet"], str(sample[1]))
+    assert "label ids" in note and set(semantic.labels) == {"fcn8s", "unet"}
+    kept_labels = semantic.labels["fcn8s"]
+    alone, note, semantic = app.sam.models.relate(image, objects, kept, ["fcn8s"], None, semantic)  # no truth in this tab
+    assert semantic.labels["fcn8s"] is kept_labels  # the model ran once for this photo, not twice
     assert list(alone["model"]) == ["SAM", "FCN-8s (from scratch)"] and "No ground truth for this photo" in note
     assert list(table["model"]) == ["SAM", "FCN-8s (from scratch)", "U-Net (from scratch)", "ground truth"]
     truth_class = table["class"].iloc[-1]
@@ -312,90 +323,93 @@ def test_sam_relates_the_object_to_the_semantic_models(app, sample):
 
 
 def test_sam_click_curve_against_the_truth(app, sample):
-    image = app.load_photo(str(sample[0]))
-    picker, truth = app.sam_curve_objects(image, str(sample[1]))
+    image = app.ctx.photo(str(sample[0])).pixels
+    picker, truth = app.sam.models.curve_objects(image, str(sample[1]))
     choices = picker["choices"]
     assert choices and picker["value"] == 0 and choices[0][0].startswith(tuple(CLASSES))
     sizes = [o["pixels"] for o in truth["objects"]]
-    assert sizes == sorted(sizes, reverse=True) and min(sizes) >= app.CURVE_MIN_PIXELS
-    chart, picture, text, semantic = app.sam_click_curve(image, truth, 0, ["fcn8s"], None)
+    assert sizes == sorted(sizes, reverse=True) and min(sizes) >= CURVE_MIN_PIXELS
+    chart, picture, text, semantic = app.sam.models.click_curve(image, truth, 0, ["fcn8s"], None)
     assert chart.ndim == 3 and picture.shape == image.shape
     assert "after 1 click" in text and "NoC@85" in text and "NoC@90" in text and "FCN-8s" in text
-    assert set(semantic["labels"]) == {"fcn8s"}
+    assert set(semantic.labels) == {"fcn8s"}
     with pytest.raises(gr.Error, match="pick one of its objects"):
-        app.sam_click_curve(image, None, 0, ["fcn8s"], None)
+        app.sam.models.click_curve(image, None, 0, ["fcn8s"], None)
     with pytest.raises(gr.Error, match="another photo"):
-        app.sam_click_curve(image[:, ::-1].copy(), truth, 0, ["fcn8s"], None)
-    assert app.sam_curve_objects(image, None)[1] is None  # no ground truth: nothing to pick
+        app.sam.models.click_curve(image[:, ::-1].copy(), truth, 0, ["fcn8s"], None)
+    assert app.sam.models.curve_objects(image, None)[1] is None  # no ground truth: nothing to pick
 
 
 def test_the_sample_picker_copies_camvid_files_out_of_the_dataset(app, camvid_dir):
     name = sorted((camvid_dir / "val").glob("*.png"))[0].name
-    image, truth = app.pick_sample(name)
+    image, truth = app.compare.pick_sample(name)
     assert not image.startswith(str(camvid_dir)) and np.array_equal(
         np.array(Image.open(truth)), np.array(Image.open(camvid_dir / "valannot" / name)))
     with pytest.raises(gr.Error, match="not a CamVid val image"):
-        app.pick_sample("../../etc/passwd")
+        app.compare.pick_sample("../../etc/passwd")
 
 
 def test_the_examples_are_real_camvid_photos_first_with_their_licence(app, camvid_dir):
-    photos = [Path(photo).name for photo, _ in app.EXAMPLES]
+    photos = [Path(photo).name for photo, _ in examples()]
     assert len(photos) == 5 and all(p.startswith("camvid_") for p in photos[:3])  # at most three, shown first
     assert all(p.startswith("street_") for p in photos[3:])
-    for photo, truth in app.EXAMPLES[:3]:  # unchanged copies of val files, with their ground truth
+    for photo, truth in examples()[:3]:  # unchanged copies of val files, with their ground truth
         name = Path(photo).name.removeprefix("camvid_")
         assert Path(photo).read_bytes() == (camvid_dir / "val" / name).read_bytes()
         assert Path(truth).read_bytes() == (camvid_dir / "valannot" / name).read_bytes()
-    licence = (app.ROOT / "examples" / "README.md").read_text()
+    licence = (ROOT / "examples" / "README.md").read_text()
     assert "CC BY-NC 4.0" in licence and all(p in licence for p in photos[:3])
 
 
 def test_empty_tables_have_their_headers_before_the_first_run(app):
-    demo = app.build()
+    demo = app.demo
     frames = {c.label: c.value for c in demo.blocks.values() if isinstance(c, gr.Dataframe)}
-    assert frames["Time per model"]["headers"] == app.TIMING_COLUMNS
-    assert frames["Metrics against the ground truth"]["headers"] == app.METRIC_COLUMNS
-    assert frames["Class at the click, and overlap with SAM's mask"]["headers"] == app.RELATE_COLUMNS
+    assert frames["Time per model"]["headers"] == TIMING_COLUMNS
+    assert frames["Metrics against the ground truth"]["headers"] == METRIC_COLUMNS
+    assert frames["Class at the click, and overlap with SAM's mask"]["headers"] == RELATE_COLUMNS
     picker = [c for c in demo.blocks.values() if getattr(c, "label", "") == "CamVid val sample (image + ground truth)"]
     assert [c.value for c in picker] == [None]  # nothing looks chosen while nothing is loaded
 
 
-def test_the_warm_up_waits_for_the_server_then_loads_the_default_models_and_sam(app, weights_dir, monkeypatch):
+def test_the_warm_up_waits_for_the_server_then_loads_the_default_models_and_sam(app):
     import types
 
-    monkeypatch.setattr(app, "ZOO", app.Zoo(weights_dir, pretrained=(), sam_checkpoint=app.ZOO.sam_checkpoint))
+    fresh = build(replace(app.ctx.settings, pretrained=()))  # a new start: nothing loaded yet
     server = types.SimpleNamespace(is_running=False)
-    thread = app.warm_up(server)
+    starting = replace(fresh, demo=server)
+    thread = starting.warm_up()
     thread.join(timeout=1)
-    assert thread.is_alive() and not app.ZOO._loaded  # nothing before the server answers
+    zoo = fresh.ctx.zoo
+    assert thread.is_alive() and not zoo._loaded  # nothing before the server answers
     server.is_running = True
     thread.join(timeout=120)
     assert not thread.is_alive()
-    assert set(app.ZOO._loaded) == {"fcn32s", "fcn8s", "unet", "sam"}
-    assert len(app.ZOO.sam()._cache) == 0  # warmed, but no blank photo takes a place in the cache
+    assert set(zoo._loaded) == {"fcn32s", "fcn8s", "unet", "sam"}
+    assert len(zoo.sam()._cache) == 0  # warmed, but no blank photo takes a place in the cache
+    fresh.close()
 
 
 def test_learn_demos(app):
-    seed, scene, gallery, table = app.learn_scene(0)
+    seed, scene, gallery, table = app.learn.scene(0)
     assert seed == 1 and len(gallery) == 4 and list(table["model"]) == ["FCN-32s", "FCN-8s", "U-Net"]
-    averages = demos.average_scores(app.ZOO.synthetic(), app.AVERAGE_SCENES)
+    averages = demos.average_scores(app.ctx.zoo.synthetic(), AVERAGE_SCENES)
     assert list(table["BF, 32 scenes"]) == [round(averages[k]["boundary_f"], 3) for k in averages]
     assert all(min(tile.shape[:2]) >= 256 for tile, _ in gallery)  # large enough to see a boundary
-    assert app.learn_first_scene(3) == (gr.skip(),) * 4  # a scene is already shown: the tab keeps it
-    race, curve, losses, gallery, text = app.learn_train(None, 0.08, 3)
+    assert app.learn.first_scene(3) == (gr.skip(),) * 4  # a scene is already shown: the tab keeps it
+    race, curve, losses, gallery, text = app.learn.train(None, 0.08, 3)
     assert race.steps == 3 and len(losses) == 6 and "cross-entropy" in text
     assert list(curve["step"]) == [0, 0, 3, 3]  # the IoU where both start, then after the last step
-    race, curve, *_ = app.learn_train(race, 0.08, 7)
+    race, curve, *_ = app.learn.train(race, 0.08, 7)
     assert race.steps == 10  # the same user's models keep training, and the IoU curve grows with them
     assert sorted(set(curve["step"])) == [0, 3, 5, 10] and set(curve["trained with"]) == {"cross-entropy", "Dice"}
     assert curve["IoU"].between(0, 1).all()
-    field, text = app.learn_receptive("three layers, rates 2-2-2 (gridding)")
+    field, text = app.learn.receptive("three layers, rates 2-2-2 (gridding)")
     assert "49" in text  # 7x7 samples, two apart: the holes of gridding
 
 
 def test_the_leaderboard_tab_shows_the_shipped_figures(app):
-    board = json.loads((app.LEADERBOARD / "leaderboard.json").read_text())
-    caption, table = app.leaderboard()
+    board = json.loads((LEADERBOARD / "leaderboard.json").read_text())
+    caption, table = leaderboard()
     assert list(table["model"]) == [m["title"] for m in board["models"]]
     assert list(table["val mIoU"]) == [f"{100 * m['miou']:.1f}" for m in board["models"]]  # "62.0", not 62
     assert all(re.fullmatch(r"\d+\.\d\d", p) for p in table["params (M)"])
@@ -403,19 +417,19 @@ def test_the_leaderboard_tab_shows_the_shipped_figures(app):
 
 
 def test_api_handlers(app, sample, tmp_path):
-    path, info = app.api_segment(str(sample[0]), "fcn8s")
-    labels = np.array(Image.open(path))
+    labels_file, info = app.api.segment(upload(str(sample[0])), "fcn8s")
+    labels = np.array(Image.open(labels_file.path))
     assert labels.shape == (360, 480) and info["model"] == "fcn8s" and info["seconds"] > 0
-    scores = app.api_score(path, str(sample[1]))
+    scores = app.api.score(upload(labels_file.path), upload(str(sample[1])))
     assert 0 <= scores["miou"] <= 1 and scores["ground_truth_format"].startswith("label ids")
-    mask_path, sam = app.api_sam(str(sample[0]), "[[240, 180]]", "[1]", "")
-    assert np.array(Image.open(mask_path)).shape == (360, 480) and 0 <= sam["score"] <= 1
+    mask_path, sam = app.api.sam_prompt(upload(str(sample[0])), "[[240, 180]]", "[1]", "")
+    assert np.array(Image.open(mask_path.path)).shape == (360, 480) and 0 <= sam["score"] <= 1
     with pytest.raises(gr.Error, match="unknown or unavailable model"):
-        app.api_segment(str(sample[0]), "../../etc/passwd")
+        app.api.segment(upload(str(sample[0])), "../../etc/passwd")
     with pytest.raises(gr.Error, match="must be JSON"):
-        app.api_sam(str(sample[0]), "[[1, 2]", "[1]", "")
+        app.api.sam_prompt(upload(str(sample[0])), "[[1, 2]", "[1]", "")
     with pytest.raises(gr.Error, match="outside"):
-        app.api_sam(str(sample[0]), "[[4000, 10]]", "[1]", "")
+        app.api.sam_prompt(upload(str(sample[0])), "[[4000, 10]]", "[1]", "")
 
 
 def test_the_api_through_gradio_client(server, sample):
@@ -468,15 +482,15 @@ def test_sam_everything_answers_objects_at_the_photos_own_size(app, tmp_path, mo
 
     big = np.random.default_rng(0).integers(0, 255, (1500, 2000, 3), dtype=np.uint8)  # shrunk to 768x1024
     Image.fromarray(big).save(tmp_path / "big.png")
-    sam = app.ZOO.sam()
+    sam = app.ctx.zoo.sam()
     real = sam.everything
     low = Everything(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0, box_nms_thresh=1.0)
     asked = []
     monkeypatch.setattr(sam, "everything", lambda image, settings: asked.append(settings) or
                         real(image, replace(low, max_masks=settings.max_masks)))
-    png, coco = app.api_sam_everything(str(tmp_path / "big.png"), 2)
-    assert asked[0].points_per_side == 2 and asked[0].max_masks == app.LIMITS.objects_per_request
-    instances = np.array(Image.open(png))
+    png, coco = app.api.sam_everything(upload(str(tmp_path / "big.png")), 2)
+    assert asked[0].points_per_side == 2 and asked[0].max_masks == app.ctx.limits.objects_per_request
+    instances = np.array(Image.open(png.path))
     assert instances.shape == (1500, 2000) and len(coco["annotations"]) == 12  # 4 points x 3 masks
     clicks = [a["seg_prompts"][0] for a in coco["annotations"]]
     assert {(x, y) for x, y, _ in clicks} == {(500.0, 375.0), (1500.0, 375.0), (500.0, 1125.0), (1500.0, 1125.0)}

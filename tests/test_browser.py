@@ -166,8 +166,8 @@ def test_sam_decodes_hovers_and_clicks_in_the_browser(app, server, page, sample)
     mask = page.evaluate("(() => { const m = samLive.masks.click; return [m.width, m.height, Array.from(m.data)]; })()")
     width, height, data = mask
     ours = np.array(data, dtype=bool).reshape(height, width)
-    image = app.load_photo(str(sample[0]))
-    theirs = app.ZOO.sam().predict(image, points=[clicks[0][:2]], labels=[1]).masks[0]  # the server's shown mask
+    image = app.ctx.photo(str(sample[0])).pixels
+    theirs = app.ctx.zoo.sam().predict(image, points=[clicks[0][:2]], labels=[1]).masks[0]  # the server's shown mask
     assert ours.shape == theirs.shape
     iou = (ours & theirs).sum() / max((ours | theirs).sum(), 1)
     print(f"browser click mask vs the server's: IoU {iou:.5f}, {ours.mean():.3f} of the photo")

@@ -66,7 +66,7 @@ def test_a_burst_of_joins_gets_no_more_places_than_the_limits(server, labels_upl
                 client_at("127.0.0.4", server) as one_session, client_at("127.0.0.2", server) as honest:
             # two training demos (seconds each) take both workers: no job of the burst ends during it,
             # so every place it gets is still held when the last join arrives
-            blockers = [{"data": [None, 0.1], "fn_index": events["learn_train"], "session_hash": uuid.uuid4().hex}
+            blockers = [{"data": [None, 0.1], "fn_index": events["train"], "session_hash": uuid.uuid4().hex}
                         for _ in range(2)]
             assert await join_all(busy, blockers) == [200, 200]
             started = time.perf_counter()

@@ -42,9 +42,40 @@ def test_only_the_command_lines_read_the_environment():
 
     readers = {path.relative_to(ROOT).as_posix() for path in (ROOT / "seg").rglob("*.py")
                if re.search(r"os\.environ|getenv", path.read_text())}
-    assert readers == {"seg/train.py", "seg/evaluate.py", "seg/clicks.py"}
+    assert readers == {"seg/train.py", "seg/evaluate.py", "seg/clicks.py", "seg/tau.py"}
     for name in readers:
         tree = (ROOT / name).read_text()
         lines = [line for line in tree.splitlines() if re.search(r"os\.environ|getenv", line)]
         assert all("add_argument(" in line and "default=os.environ.get(" in line or "LOCAL_RANK" in line
                    for line in lines), lines
+
+
+def test_importing_the_app_creates_nothing_and_reads_no_environment(tmp_path):
+    """Every module of the app imported with the environment's reads recorded and the temporary
+    folder watched: nothing is read, made or scanned until `build(settings)`."""
+    modules = ["app", "ui.app", "ui.api", "ui.context", "ui.settings", "ui.guard", "ui.gpu", "ui.gradio_private",
+               *sorted(f"ui.tabs.{p.stem}" for p in (ROOT / "ui" / "tabs").glob("*.py") if p.stem != "__init__")]
+    code = ("import importlib, os, tempfile\n"
+            f"tempfile.tempdir = {str(tmp_path)!r}\n"
+            "read = []\n"
+            "class Watched(dict):\n"
+            "    def get(self, key, default=None):\n"
+            "        read.append(key)\n"
+            "        return super().get(key, default)\n"
+            "    def __getitem__(self, key):\n"
+            "        read.append(key)\n"
+            "        return super().__getitem__(key)\n"
+            "import gradio, torch, transformers  # third parties may read their own settings at import\n"
+            "os.environ = Watched(os.environ)\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "print(sorted(k for k in read if k.startswith(('SEG_', 'SPACE'))), os.listdir(tempfile.tempdir))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[] []"
+
+
+def test_every_file_of_the_app_and_library_fits_a_reader():
+    sizes = {path.relative_to(ROOT).as_posix(): len(path.read_text().splitlines())
+             for pattern in ("app.py", "ui/**/*.py", "seg/**/*.py") for path in ROOT.glob(pattern)}
+    assert sizes["app.py"] <= 45
+    assert {name: n for name, n in sizes.items() if n > 420} == {}

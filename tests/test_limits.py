@@ -17,10 +17,11 @@ from conftest import ROOT
 from PIL import Image
 
 from seg.data.ground_truth import read_ground_truth
-from seg.data.io import fit_image, read_image, read_raw
+from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.deadline import DeadlineExceeded, check, deadline, watch
 from seg.explorer.prompts import parse_json_text, parse_prompt
 from seg.limits import LIMITS, Limits
+from ui.context import CONCURRENCY
 
 
 def test_the_readme_lists_every_cap_with_its_value():
@@ -137,33 +138,20 @@ def test_sam_takes_numbers_only_and_checks_them_before_the_embedding(sam, points
     assert sam.encoder_runs == before
 
 
-def test_sam_answers_in_the_photos_own_pixels_when_it_shrinks_it(sam):
-    image = np.random.default_rng(0).integers(0, 255, (300, 900, 3), dtype=np.uint8)
-    result = sam.predict(image, points=[[900, 300]], labels=[1], max_side=300)  # the far corner, on the edge
-    assert result.masks.shape[1:] == (300, 900)
-    small = sam.predict(image[::3, ::3].copy(), points=[[299, 99]], labels=[1])
-    assert small.masks.shape[1:] == (100, 300)
-    prompts = [{"points": [[900, 300]], "labels": [1]}, {"box": [10, 10, 400, 200]}]
-    many = sam.predict_many(image, prompts, max_side=300)  # the photo shrunk once for both
-    for one, prompt in zip(many, prompts):
-        alone = sam.predict(image, **prompt, max_side=300)
-        assert np.array_equal(one.masks, alone.masks) and np.allclose(one.scores, alone.scores)
-    with pytest.raises(ValueError, match="outside"):  # every prompt checked before any work
-        sam.predict_many(image, [prompts[0], {"points": [[901, 5]], "labels": [1]}], max_side=300)
-
-
 def test_sam_takes_a_photo_already_shrunk_with_its_original_size(sam):
-    """What the API does with a photo kept at the working size (app.PHOTOS): the same masks as
+    """What the API does with a photo kept at the working size (app.ctx.photos): the same masks as
     shrinking it per call, in the original's pixels."""
     image = np.random.default_rng(0).integers(0, 255, (300, 900, 3), dtype=np.uint8)
     small, _ = fit_image(image, 300)
     prompts = [{"points": [[900, 300]], "labels": [1]}, {"box": [10, 10, 400, 200]}]
-    for prompt in prompts:
+    scale = 300 / 900
+    scaled = [{"points": [[900 * scale, 300 * scale]], "labels": [1]}, {"box": np.array([10, 10, 400, 200]) * scale}]
+    for prompt, by_hand in zip(prompts, scaled):
         kept = sam.predict(small, **prompt, original_size=(300, 900))
-        shrunk = sam.predict(image, **prompt, max_side=300)
-        assert kept.masks.shape[1:] == (300, 900) and np.array_equal(kept.masks, shrunk.masks)
-    many = sam.predict_many(small, prompts, original_size=(300, 900))
-    assert [m.masks.shape[1:] for m in many] == [(300, 900)] * 2
+        # the same by hand: the prompt mapped onto the small copy (the corner kept inside it), masks enlarged
+        small_masks = sam.predict(small, **by_hand).masks
+        enlarged = np.stack([resize_labels(m, (300, 900)) for m in small_masks])
+        assert kept.masks.shape[1:] == (300, 900) and np.array_equal(kept.masks, enlarged)
     with pytest.raises(ValueError, match="outside"):  # the prompts are checked against the original's size
         sam.predict(small, points=[[901, 5]], labels=[1], original_size=(300, 900))
     with pytest.raises(ValueError, match="smaller than the image"):
@@ -291,11 +279,11 @@ def test_a_job_past_its_deadline_ends_in_a_message_and_frees_its_thread():
 
 def test_every_cpu_event_shares_one_concurrency_limit(app):
     """"Two jobs at once" holds for the whole app, not per event."""
-    demo = app.queue(app.build())
+    demo = app.demo
     backend = [fn for fn in demo.fns.values() if fn.fn is not None and fn.name != "load_example"]
     assert len(backend) >= 15
     assert {fn.concurrency_id for fn in backend} == {"cpu"}  # loading an example (no computation) is not a job
-    assert {fn.concurrency_limit for fn in backend} == {app.CONCURRENCY}
+    assert {fn.concurrency_limit for fn in backend} == {CONCURRENCY}
     assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == {"segment", "sam_prompt", "sam_click", "sam_objects",
                                                                                   "sam_everything", "score"}
 
@@ -305,8 +293,10 @@ def test_the_retention_and_the_outputs_folder_come_from_the_environment(tmp_path
     import subprocess
     import sys
 
-    code = ("import app; print(app.LIMITS.keep_files_seconds, app.OUTPUTS.max_age, app.OUTPUTS.root, "
-            "app.build().delete_cache)")
+    code = ("import os; from ui.app import build; from ui.settings import Settings; "
+            "app = build(Settings.from_environ(os.environ)); "
+            "print(app.ctx.limits.keep_files_seconds, app.ctx.outputs.max_age, app.ctx.outputs.root, "
+            "app.demo.delete_cache); app.close()")
     env = {**os.environ, "SEG_KEEP_FILES_SECONDS": "300", "SEG_OUTPUTS_DIR": str(tmp_path / "out")}
     shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                            check=True).stdout.split()
@@ -386,15 +376,16 @@ def test_sam_variant_from_the_environment_is_the_one_served(tmp_path, weights_di
     model = sam_module._import("segment_anything").sam_model_registry["vit_b"](checkpoint=None)
     torch.save(model.state_dict(), tmp_path / "sam_vit_b.pth")
     del model
-    code = ("import app; print(app.ZOO.sam_variant, app.ZOO.sam_available(), 'SAM vit_b' in app.status_markdown()); "
-            "s = app.ZOO.sam(); print(s.variant, type(s.model.image_encoder).__name__, "
+    code = ("import os; from ui.app import build; from ui.settings import Settings; "
+            "app = build(Settings.from_environ(os.environ)); print(app.ctx.zoo.sam_variant, app.ctx.zoo.sam_available(), 'SAM vit_b' in app.ctx.status_markdown()); "
+            "s = app.ctx.zoo.sam(); print(s.variant, type(s.model.image_encoder).__name__, "
             "s.model.image_encoder.blocks[0].attn.qkv.in_features)")  # loading checks every weight's shape
     env = {**os.environ, "SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_VARIANT": "vit_b",
            "SEG_SAM_CHECKPOINT": str(tmp_path / "sam_vit_b.pth"), "SEG_PRETRAINED_MODELS": ""}
     shown = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert shown.stdout.split("\n")[:2] == ["vit_b True True", "vit_b ImageEncoderViT 768"], shown.stdout
-    wrong = subprocess.run([sys.executable, "-c", "import app"], cwd=ROOT, capture_output=True, text=True,
+    wrong = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=120,
                            env={**env, "SEG_SAM_VARIANT": "vit_x"})
     assert wrong.returncode != 0 and "SEG_SAM_VARIANT='vit_x' is not a SAM variant" in wrong.stderr
     assert "Traceback" not in wrong.stderr

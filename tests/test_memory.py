@@ -9,7 +9,7 @@ import re
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import ROOT, run_module
+from conftest import ROOT, run_module, upload
 from PIL import Image
 
 from seg.limits import LIMITS
@@ -46,8 +46,8 @@ def test_more_objects_than_the_output_cap_are_refused_from_the_header(app, tmp_p
     side = int(LIMITS.image_pixels ** 0.5)
     Image.fromarray(np.zeros((side, side), np.uint8)).save(tmp_path / "big.png")
     objects = json.dumps([{"points": [[10 + i, 10]], "labels": [1]} for i in range(32)])
-    decodes = app.PHOTOS.decodes
+    decodes = app.ctx.photos.decodes
     with pytest.raises(gr.Error, match=r"32 objects on a 7071x7071 photo is 1,600 million mask pixels; the limit "
                                        r"is 400 million: send at most 8 objects at this size"):
-        app.api_sam_objects(str(tmp_path / "big.png"), objects)
-    assert app.PHOTOS.decodes == decodes  # refused from the file's header, before decoding it
+        app.api.sam_objects(upload(str(tmp_path / "big.png")), objects)
+    assert app.ctx.photos.decodes == decodes  # refused from the file's header, before decoding it

@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from ui.tabs.compare import examples
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRETS = ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "seg" / "explorer" / "zoo.py")]
@@ -92,7 +93,7 @@ def test_the_component_guard_holds_without_the_middleware(app, private):
     import gradio as gr
     from gradio.data_classes import FileData, ImageData
 
-    demo = app.build()
+    demo = app.demo
     photo = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo")
     truth = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "truth")
     for component, model in ((photo, ImageData), (truth, FileData)):
@@ -117,7 +118,7 @@ def test_only_the_documented_endpoints_are_in_the_api(server):
 
 def test_a_request_body_is_capped_whatever_it_carries(server, app):
     """A data: URL (or any padding) cannot carry a file past the upload limit inside a JSON body."""
-    big = "data:image/png;base64," + "A" * (app.LIMITS.request_bytes + 10)
+    big = "data:image/png;base64," + "A" * (app.ctx.limits.request_bytes + 10)
     body = {"data": [{"path": None, "url": big, **forge.MARKER}], "fn_index": 0, "session_hash": "x" * 10}
     response = httpx.post(server + "gradio_api/queue/join", json=body, timeout=30)
     assert response.status_code == 413 and "files must be uploaded" in response.json()["detail"]
@@ -128,7 +129,7 @@ def test_a_request_body_is_capped_whatever_it_carries(server, app):
 
 def test_examples_are_served_but_nothing_beside_them(server, app):
     """The example photos are the only project files the browser may fetch."""
-    assert app.EXAMPLES
+    assert examples()
     response = httpx.get(server + "gradio_api/file=" + str(ROOT / "examples" / "make_examples.py"), timeout=30)
     assert response.status_code in (403, 404)
 

@@ -1,5 +1,5 @@
 """Every setting the README documents, set and seen to take effect: `Settings.from_environ` reads the
-environment once, `app.make_zoo` builds the catalogue from it (see also test_limits.py for
+environment once, `ui.context.make_zoo` builds the catalogue from it (see also test_limits.py for
 SEG_KEEP_FILES_SECONDS, SEG_OUTPUTS_DIR and SEG_SAM_VARIANT=vit_b through `python app.py`, and
 test_space.py for SPACE_ID with the Hugging Face cache a Space preloads)."""
 
@@ -9,11 +9,21 @@ import pytest
 
 from conftest import ROOT
 from seg.fetch import file_digest
+from ui.app import build
+from ui.context import make_zoo
 from ui.settings import SettingError, Settings
 
 
 def zoo(app, **env):
-    return app.make_zoo(Settings.from_environ(env))
+    return make_zoo(Settings.from_environ(env))
+
+
+def labels_of(settings: Settings) -> list:
+    """The labels of every component of the app built from `settings`."""
+    built = build(settings)
+    labels = [getattr(c, "label", None) for c in built.demo.blocks.values()]
+    built.close()
+    return labels
 
 
 def test_the_defaults_need_no_setting():
@@ -64,13 +74,10 @@ def test_allow_download_and_space_id(app, tmp_path):
     assert Settings.from_environ({"SPACE_ID": "us/space"}).on_space
 
 
-def test_camvid_dir_adds_the_sample_picker(app, camvid_dir, monkeypatch):
-    monkeypatch.setattr(app, "SETTINGS", Settings.from_environ({"SEG_CAMVID_DIR": str(camvid_dir)}))
-    labels = [getattr(c, "label", None) for c in app.build().blocks.values()]
-    assert "CamVid val sample (image + ground truth)" in labels
-    monkeypatch.setattr(app, "SETTINGS", Settings.from_environ({}))
-    assert "CamVid val sample (image + ground truth)" not in [getattr(c, "label", None)
-                                                             for c in app.build().blocks.values()]
+def test_camvid_dir_adds_the_sample_picker(camvid_dir):
+    picker = "CamVid val sample (image + ground truth)"
+    assert picker in labels_of(Settings.from_environ({"SEG_CAMVID_DIR": str(camvid_dir)}))
+    assert picker not in labels_of(Settings.from_environ({}))
 
 
 def test_cross_origin_isolation_sends_the_two_headers_on_every_response(app, monkeypatch):
@@ -85,8 +92,10 @@ def test_cross_origin_isolation_sends_the_two_headers_on_every_response(app, mon
     from ui.isolation import CrossOriginIsolation
 
     def middleware(**env):
-        monkeypatch.setattr(app, "SETTINGS", Settings.from_environ(env))
-        return [m.cls for m in app.launch_options(app.build())["app_kwargs"]["middleware"]]
+        built = build(Settings.from_environ(env))
+        found = [m.cls for m in built.launch_options()["app_kwargs"]["middleware"]]
+        built.close()
+        return found
 
     assert CrossOriginIsolation not in middleware()
     assert CrossOriginIsolation in middleware(SEG_CROSS_ORIGIN_ISOLATION="1")

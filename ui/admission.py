@@ -19,6 +19,8 @@ events are kept in an order that serves addresses in turn (`fair_order`).
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .gradio_private import event_id
+
 
 @dataclass(eq=False)
 class Ticket:
@@ -87,11 +89,11 @@ class Admission:
         owner = {t.event_id: t.address for t in self.held() if t.event_id}
         count: dict[str, int] = {}
         for event in running:
-            who = owner.get(event._id, event._id)
+            who = owner.get(event_id(event), event_id(event))
             count[who] = count.get(who, 0) + 1
         ranked = []
         for arrival, event in enumerate(waiting):
-            who = owner.get(event._id, event._id)  # an event we did not admit is its own client
+            who = owner.get(event_id(event), event_id(event))  # an event we did not admit is its own client
             count[who] = count.get(who, 0) + 1
             ranked.append((count[who], arrival, event))
         return [event for _, _, event in sorted(ranked, key=lambda r: r[:2])]

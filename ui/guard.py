@@ -26,15 +26,11 @@ import gradio as gr
 from seg.limits import Limits
 
 from .admission import Admission
+from . import gradio_private as private
 from .bodies import BodyGate, BodyStopped, CountedBody, read_body
 
 log = logging.getLogger("seg.app")
 
-_EVENT = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?(?P<call>[^/]+)|run/(?P<run>[^/]+)|api/(?P<api>[^/]+)"
-                    r"|stream/[^/]+|component_server)/?$")
-_STREAM = re.compile(r"/gradio_api/queue/data/?$")
-_CALL_STREAM = re.compile(r"/gradio_api/call/(?:v2/)?[^/]+/(?P<event>[^/]+)/?$")
-_JOINS = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?[^/]+)/?$")
 NOT_UPLOADED = ("a file must be uploaded to this server first (the page does it; gradio_client's handle_file "
                 "does it for scripts): paths, URLs and inline data are not accepted")
 
@@ -90,7 +86,13 @@ def event_id_of(answer: bytes) -> str | None:
 
 
 def takes_files(component) -> bool:
-    return getattr(component, "data_model", None) is not None and not isinstance(component, gr.State)
+    """Whether an input takes file values: a file component, or a `gr.api` parameter typed FileData."""
+    if isinstance(component, gr.State):
+        return False
+    schema = getattr(component, "_api_info", None)
+    if isinstance(schema, dict):
+        return "gradio.FileData" in json.dumps(schema)
+    return getattr(component, "data_model", None) is not None
 
 
 class RequestGuard:
@@ -148,13 +150,13 @@ class RequestGuard:
 
     async def pass_event(self, scope, body: bytes, headers: dict, address: str, send):
         """Check an event's values and take its place in the queue, then hand it to Gradio."""
-        match = _EVENT.search(scope["path"])
+        match = private.EVENT.search(scope["path"])
         ticket = None
         if match and body:
             problem = self.check_event(body, match)
             if problem:
                 return await self.refuse(send, *problem)
-            if _JOINS.search(scope["path"]):
+            if private.JOINS.search(scope["path"]):
                 payload = json.loads(body)
                 ticket = self.admission.admit(session=session_of(payload), address=address)
                 if isinstance(ticket, str):
@@ -191,32 +193,30 @@ class RequestGuard:
         """An event stream for a session (or a scripted call's event) Gradio does not know is refused
         here: Gradio would answer 200, then raise inside the stream, log a traceback and cut the
         connection."""
-        queue = self.blocks._queue
-        if _STREAM.search(scope["path"]):
+        if private.STREAM.search(scope["path"]):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             session = (query.get("session_hash") or [""])[0]
-        elif match := _CALL_STREAM.search(scope["path"]):
+        elif match := private.CALL_STREAM.search(scope["path"]):
             event = match.group("event")  # Gradio's own lookup: the session holding it, else the id itself
-            session = next((s for s, ids in queue.pending_event_ids_session.items() if event in ids), event)
+            session = private.session_of_event(self.blocks, event)
         else:
             return None
-        if session not in queue.pending_messages_per_session:
+        if not private.session_known(self.blocks, session):
             return 404, "no such session: join an event first, then read its messages with the same session_hash"
         return None
 
     def serve_in_turn(self) -> None:
         """Reorder Gradio's waiting events so that addresses are served in turn (`Admission.fair_order`).
         In the event loop's thread with no await: Gradio takes the next event in that same thread."""
-        queue = self.blocks._queue
-        running = [e for job in queue.active_jobs if job for e in job]
-        for waiting in queue.event_queue_per_concurrency_id.values():
-            if len(waiting.queue) > 1:
-                waiting.queue[:] = self.admission.fair_order(waiting.queue, running)
+        running = private.running_events(self.blocks)
+        for waiting in private.waiting_lists(self.blocks):
+            if len(waiting) > 1:
+                waiting[:] = self.admission.fair_order(waiting, running)
 
     def is_live(self, event_id: str) -> bool:
         """Whether the event is still waiting or running in Gradio's queue (Gradio drops it from this
         table when it ends, fails, is cancelled or is cleaned up with its session)."""
-        return event_id in self.blocks._queue.event_ids_to_events
+        return private.is_live(self.blocks, event_id)
 
     @staticmethod
     def stopped_status(send, body: CountedBody):
@@ -303,9 +303,7 @@ def guard_components(blocks: gr.Blocks, upload_folder: str) -> None:
             continue
         component.preprocess = _guarded(component, component.preprocess, str(upload_folder))
         component._guarded = True
-    if not getattr(blocks, "_quiet", False):
-        blocks.process_api = _quiet(blocks.process_api)
-        blocks._quiet = True
+    private.wrap_process_api(blocks, _quiet)
 
 
 def _quiet(process_api):

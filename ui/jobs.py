@@ -57,3 +57,16 @@ def job(seconds: float | None, what: str):
                                "it", print_exception=False) from None
         return wrapper
     return decorate
+
+
+def handler(limit: str, what: str):
+    """`job` for a method of a tab or of the API: its deadline is `self.ctx.limits.<limit>` (the app's
+    own limits, read when it runs), e.g. `@handler("sam_seconds", "SAM")`. Gradio still sees the
+    method's own parameters (a `gr.Progress` default, a `gr.SelectData` hint)."""
+    def decorate(method):
+        @wraps(method)
+        def wrapper(self, *args, **kwargs):
+            run = job(getattr(self.ctx.limits, limit), what)(method)
+            return run(self, *args, **kwargs)
+        return wrapper
+    return decorate

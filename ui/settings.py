@@ -37,6 +37,7 @@ class Settings:
     ort_web_dir: Path | None = None  # SEG_ORT_WEB_DIR: onnxruntime-web's dist folder (default: its pinned CDN copy)
     cross_origin_isolation: bool = False  # SEG_CROSS_ORIGIN_ISOLATION=1/0: the page isolated, the decoder threaded
     on_space: bool = False  # SPACE_ID is set: behind the Space's proxy, whose client-address header is true
+    zero_gpu: bool = False  # SPACES_ZERO_GPU is set (a ZeroGPU Space): model jobs run on its GPU (ui/gpu.py)
     notes: tuple[str, ...] = field(default=(), compare=False)  # what was chosen for the user, for the log
 
     @classmethod
@@ -80,4 +81,4 @@ class Settings:
             keep_files_seconds=int(keep) if keep else cls.keep_files_seconds,
             outputs_dir=Path(get("SEG_OUTPUTS_DIR")).expanduser() if get("SEG_OUTPUTS_DIR") else None,
             browser_decoder=browser != "0", ort_web_dir=ort_web, cross_origin_isolation=isolation == "1",
-            on_space=on_space, notes=notes)
+            on_space=on_space, zero_gpu=(get("SPACES_ZERO_GPU") or "").lower() in ("1", "true"), notes=notes)

@@ -142,3 +142,10 @@ def receptive_field(rates: tuple[int, ...], *, size: int = 41) -> np.ndarray:
     for rate in rates:  # back-propagate the centre through each layer: a transposed dilated conv
         field = torch.nn.functional.conv2d(field, kernel, padding=rate, dilation=rate)
     return field[0, 0].numpy()
+
+
+def receptive_heatmap(field: np.ndarray) -> np.ndarray:
+    """A `receptive_field` as an `(size, size, 3) uint8` picture: pixels the centre sees in green,
+    brighter where more paths lead from them; pixels it never sees black."""
+    seen = (255 * (field > 0)).astype(np.uint8)
+    return np.stack([seen, (255 * field / field.max()).astype(np.uint8), seen // 3], axis=-1)

@@ -139,8 +139,8 @@ class MaskChoices:
     stability: tuple[float, ...]
     chosen: int = 0
 
-    def kept(self, choice: int | None = None) -> ObjectMask:
-        """Mask `choice` (default: the chosen one) as the object's kept mask."""
+    def chosen_mask(self, choice: int | None = None) -> ObjectMask:
+        """Mask `choice` (default: the chosen one) as the object's mask."""
         i = self.chosen if choice is None else choice
         return ObjectMask(self.masks[i], self.scores[i], self.stability[i])
 

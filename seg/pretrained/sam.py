@@ -26,11 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data.io import check_image, fit_image, resize_labels
+from ..data.io import check_image, resize_labels
 from ..fetch import DEFAULT_CACHE, cached_download, verify
 from .sam_everything import Everything
 from .sam_everything import everything as automatic_masks
 from .sam_onnx import BatchDecoder, DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
+from .sam_prompts import as_box, as_points, check_prompts  # noqa: F401 -- check_prompts: part of this API
 
 
 @dataclass(frozen=True)
@@ -202,77 +203,6 @@ class SamResult:
         return self.low_res_logits[0]
 
 
-def _numbers(values, what: str, shape: str) -> np.ndarray:
-    """`values` (nested lists or an array) as float64, refusing anything that is not a real number:
-    booleans and strings would otherwise pass silently as 1.0 / 0.0 / float("10")."""
-    def flat(v):
-        if isinstance(v, (list, tuple)):
-            for item in v:
-                yield from flat(item)
-        else:
-            yield v
-    try:
-        if isinstance(values, np.ndarray):
-            if values.dtype.kind not in "iuf":
-                raise TypeError
-            return values.astype(np.float64)
-        items = list(flat(values))
-        if any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating))
-               for v in items):
-            raise TypeError
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{what} must be numbers shaped {shape}, got {str(values)[:80]}") from None
-
-
-def _as_points(points, labels, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-    if points is None and labels is None:
-        return None
-    points = _numbers(points if points is not None else [], "points", "[[x, y], ...]")
-    labels = _numbers(labels if labels is not None else [], "labels", "[1, 0, ...]")
-    if points.size % 2 or (points.ndim != 2 and points.size) or (points.ndim == 2 and points.shape[1] != 2):
-        raise ValueError(f"points must be shaped [[x, y], ...], got an array of shape {points.shape}")
-    if labels.ndim > 1:
-        raise ValueError(f"labels must be a flat list [1, 0, ...], got an array of shape {labels.shape}")
-    points, labels = points.reshape(-1, 2), labels.reshape(-1)
-    if len(points) != len(labels):
-        raise ValueError(f"got {len(points)} points but {len(labels)} labels: give one label (1 positive, "
-                         "0 negative) per point")
-    if not np.isfinite(points).all():
-        raise ValueError("point coordinates must be finite numbers (x, y) in pixels")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"point labels must be 1 (positive) or 0 (negative), got {sorted(set(labels.tolist()))}")
-    h, w = size
-    outside = (points[:, 0] < 0) | (points[:, 0] > w) | (points[:, 1] < 0) | (points[:, 1] > h)
-    if outside.any():
-        raise ValueError(f"point {points[outside][0].tolist()} is outside the {w}x{h} image: "
-                         "coordinates are (x, y) in original-image pixels")
-    return (points, labels) if len(points) else None
-
-
-def _as_box(box, size: tuple[int, int]) -> np.ndarray | None:
-    if box is None:
-        return None
-    box = _numbers(box, "a box", "[x0, y0, x1, y1]")
-    h, w = size
-    if box.shape != (4,) or not np.isfinite(box).all():  # flat: [[x0, y0], [x1, y1]] is not read as a box
-        raise ValueError(f"a box is a flat list of 4 finite numbers [x0, y0, x1, y1] in pixels, got {box.tolist()}")
-    if box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError(f"box {box.tolist()} has zero area: x1 must exceed x0 and y1 exceed y0")
-    if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
-        raise ValueError(f"box {box.tolist()} reaches outside the {w}x{h} image")
-    return box
-
-
-def check_prompts(prompts: list[dict], size: tuple[int, int]) -> list[tuple]:
-    """Each prompt (a dict of points, labels and box in the pixels of an image of `size` (H, W))
-    checked as `Sam.predict` checks it, all before any work: [(points, labels) or None, box or None]."""
-    checked = [(_as_points(p.get("points"), p.get("labels"), size), _as_box(p.get("box"), size)) for p in prompts]
-    if any(points is None and box is None for points, box in checked):
-        raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
-    return checked
-
-
 class Sam:
     """A SAM model with a bounded, thread-safe cache of image embeddings.
 
@@ -364,25 +294,23 @@ class Sam:
     @torch.inference_mode()
     def predict(self, image: np.ndarray | ImageEmbedding, *, points=None, labels=None, box=None,
                 mask_input: np.ndarray | None = None, multimask: bool = True, best_only: bool = False,
-                max_side: int | None = None, original_size: tuple[int, int] | None = None) -> SamResult:
+                original_size: tuple[int, int] | None = None) -> SamResult:
         """Masks for a prompt on `image` (`(H, W, 3) uint8` or its `ImageEmbedding`).
 
         points: (N, 2) float (x, y) in original-image pixels; labels: (N,) 1 positive / 0 negative.
         box: (4,) x0, y0, x1, y1 in original-image pixels. Points, a box, or both are required.
         mask_input: (256, 256) low-resolution logits from a previous result, to refine it.
-        max_side: run SAM on the image shrunk to this longer side (bounded time and memory), with the
-        prompts mapped onto it; the masks still come back at the original size.
         original_size: (H, W) of the original when `image` is already its shrunk copy (`fit_image`,
         `PhotoCache`): the prompts are in the original's pixels and the masks come back at its size.
         best_only: return the best mask only (M = 1, with its score, stability and logits): what an
         export keeps, and on a large photo a third of the memory and of the resizing.
         """
-        shrunk = self._shrunk(image, max_side, original_size)
+        shrunk = self._shrunk(image, original_size)
         if shrunk:
             size = shrunk[1]
         else:
             size = image.original_size if isinstance(image, ImageEmbedding) else image.shape[:2]
-        point_prompt, box_prompt = _as_points(points, labels, size), _as_box(box, size)
+        point_prompt, box_prompt = as_points(points, labels, size), as_box(box, size)
         if point_prompt is None and box_prompt is None:
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
         if shrunk:
@@ -440,23 +368,10 @@ class Sam:
         logits = self.model.postprocess_masks(low_res, embedding.input_size, embedding.original_size)  # (1, M, H, W)
         return logits[0], scores[0], low_res[0]
 
-    def predict_many(self, image: np.ndarray, prompts: list[dict], *, multimask: bool = True,
-                     max_side: int | None = None, original_size: tuple[int, int] | None = None) -> list[SamResult]:
-        """`predict` for several prompts on one `(H, W, 3) uint8` image, each a dict of points,
-        labels and box in original-image pixels. Every prompt is checked before any work, and with
-        `max_side` the image is shrunk once for all of them."""
-        shrunk = self._shrunk(image, max_side, original_size)
-        size = shrunk[1] if shrunk else image.shape[:2]
-        checked = check_prompts(prompts, size)
-        if not shrunk:
-            return [self.predict(image, **p, multimask=multimask) for p in prompts]
-        return [self._predict_shrunk(shrunk[0], size, points, box, mask_input=None, multimask=multimask)
-                for points, box in checked]
-
     @staticmethod
-    def _shrunk(image, max_side: int | None, original_size) -> tuple[tuple[np.ndarray, float], tuple[int, int]] | None:
-        """((the shrunk image, its scale), the original's (H, W)) where SAM runs on a shrunk copy of
-        `image`; None where it runs on `image` itself (an embedding, or an image that fits)."""
+    def _shrunk(image, original_size) -> tuple[tuple[np.ndarray, float], tuple[int, int]] | None:
+        """((the image, its scale), the original's (H, W)) where `image` is a shrunk copy of a photo of
+        `original_size`; None where SAM answers at the image's own size (an embedding, or no original)."""
         if isinstance(image, ImageEmbedding):
             if original_size is not None:
                 raise ValueError("original_size is for a shrunk image, not an embedding (it knows its own size)")
@@ -470,14 +385,12 @@ class Sam:
                 raise ValueError(f"original_size {big_h}x{big_w} is smaller than the image ({h}x{w}): "
                                  f"pass the size of the photo the image was shrunk from")
             return None if (big_h, big_w) == (h, w) else ((image, max(h, w) / max(big_h, big_w)), (big_h, big_w))
-        if max_side is not None and max(h, w) > max_side:
-            return fit_image(image, max_side), (h, w)
         return None
 
     def _predict_shrunk(self, shrunk: tuple[np.ndarray, float], size: tuple[int, int], point_prompt, box_prompt,
                         *, mask_input, multimask: bool, best_only: bool = False) -> SamResult:
-        """`predict` on `fit_image`'s (image, scale) with checked prompts in original pixels; the
-        masks are resized back to `size` (H, W)."""
+        """`predict` on a shrunk (image, scale) with checked prompts in original pixels; the masks are
+        resized back to `size` (H, W)."""
         small, scale = shrunk
         limit = np.array([small.shape[1], small.shape[0]], dtype=np.float64)  # x, y: rounding must not step out
         result = self.predict(

@@ -1,0 +1,100 @@
+"""SAM's objects beyond one click: automatic masks turned into editable objects, the point that
+stands for an object, the semantic models' labels kept per photo, and the objects written out as an
+instance-id PNG with a COCO document.
+
+    objects, masks = add_automatic(objects, found)          # found: Sam.everything's masks
+    point = object_point(objects.current.prompts)           # its last positive click, or its box's centre
+    png, coco = write_objects(folder, objects, masks, file_name="street.png", size=(720, 960))
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.io import resize_labels
+from .export import coco_annotation, coco_document, coco_objects, instance_ids, save_png
+from .prompts import ObjectMask, Objects, Prompts
+
+
+def add_automatic(objects: Objects, found: list[dict], *, scale: float = 1.0) -> tuple[Objects, dict[int, ObjectMask]]:
+    """`objects` with SAM's automatic masks (`Sam.everything`'s dicts) added after them, each as a
+    positive click at the grid point that found it and the one of SAM's three masks there that it is,
+    so it is edited, saved and exported like a clicked object; and {new object id: its mask}.
+    scale: the clicks' coordinates are divided by it (the working size to the photo's own)."""
+    if not found:
+        return objects, {}
+    grown = objects.extend([(float(x) / scale, float(y) / scale, m["choice"])
+                            for m in found for x, y in m["point_coords"][:1]])
+    new = grown.items[-len(found):]
+    return grown, {item.id: ObjectMask(m["segmentation"], m["predicted_iou"], m["stability_score"])
+                   for item, m in zip(new, found)}
+
+
+def object_point(prompts: Prompts) -> tuple[float, float]:
+    """The point that stands for an object: its last positive click, else its last click, else the
+    centre of its box."""
+    clicks = [p for p in prompts.points if p[2] == 1] or prompts.points
+    if clicks:
+        return clicks[-1][:2]
+    if prompts.box is None:
+        raise ValueError("the object has no prompt yet: click on it first")
+    x0, y0, x1, y1 = prompts.box
+    return (x0 + x1) / 2, (y0 + y1) / 2
+
+
+@dataclass
+class PhotoLabels:
+    """The semantic models' label maps on one photo, kept per user: each model runs once per photo
+    however often it is asked. digest: the photo's (`seg.pretrained.sam.image_digest`); labels:
+    {model key: (H, W) CamVid ids}."""
+
+    digest: str = ""
+    labels: dict = field(default_factory=dict)
+
+    def of(self, digest: str, models: dict, run: Callable) -> tuple[dict, "PhotoLabels"]:
+        """({title: labels} of `models` ({key: (title, model)}) on the photo `digest`, running `run(model)`
+        for the ones not kept yet; and the store to keep (a new one for another photo)."""
+        labels = dict(self.labels) if digest == self.digest else {}
+        for key, (_, model) in models.items():
+            if key not in labels:
+                labels[key] = run(model)
+        return {title: labels[key] for key, (title, _) in models.items()}, PhotoLabels(digest, labels)
+
+
+def write_objects(folder: Path, objects: Objects, masks: dict[int, ObjectMask], *, file_name: str,
+                  size: tuple[int, int]) -> tuple[Path, dict]:
+    """The instance-id PNG (`folder/instances.png`) and the COCO document of the objects that have a
+    mask, at the masks' size `size` (H, W)."""
+    done = [o for o in objects.items if o.id in masks]
+    instances = save_png(folder / "instances.png", instance_ids([masks[o.id].mask for o in done]))
+    coco = coco_objects(objects, {k: v.mask for k, v in masks.items()}, file_name=file_name, size=size,
+                        scores={k: v.score for k, v in masks.items()},
+                        stability={k: v.stability for k, v in masks.items()})
+    return instances, coco
+
+
+def write_full_size(folder: Path, objects: Objects, masks: Iterator[tuple[np.ndarray, float, float]], *,
+                    size: tuple[int, int], file_name: str, check: Callable[[], None] = lambda: None
+                    ) -> tuple[Path, dict]:
+    """The instance-id PNG (`folder/instances.png`) and the COCO document of `objects` at the photo's
+    own `size` (H, W). masks: (mask at the working or the photo's size, score, stability), one per
+    object, taken one at a time: each is enlarged, painted, encoded and dropped before the next is
+    made. check: called before each (a deadline's)."""
+    ids, annotations = np.zeros(size, np.uint8), []
+    for number, (item, (mask, predicted_iou, stability)) in enumerate(zip(objects.items, masks), 1):
+        check()
+        mask = resize_labels(mask, size)
+        ids[mask] = number
+        annotations.append(coco_annotation(number, item, mask, score=predicted_iou, stability=stability))
+        del mask  # before the next is made: one full-size mask alive at a time
+    path = save_png(folder / "instances.png", ids)
+    return path, coco_document(objects, annotations, file_name=file_name, size=size)
+
+
+def mask_files(folder: Path, stem: str, objects: Objects, masks: dict[int, ObjectMask]) -> Iterable[Path]:
+    """One black-and-white PNG per object that has a mask, numbered in the objects' order."""
+    done = [o for o in objects.items if o.id in masks]
+    return [save_png(folder / f"{stem}_object_{i}.png", masks[o.id].mask.astype(np.uint8) * 255)
+            for i, o in enumerate(done, 1)]

@@ -1,0 +1,170 @@
+"""The endpoints for scripted use (README, "Use via API"), declared with `gr.api`: typed functions,
+no components. Files arrive as uploads (gradio_client's `handle_file`) and leave as files the client
+downloads.
+
+    /segment(image, model)                   -> label-id PNG, {model, seconds, classes, height, width}
+    /sam_prompt(image, points, labels, box)  -> mask PNG, {score, scores, rle, photo}
+    /sam_click(handle, points, labels, box)  -> {score, scores, rle, photo}
+    /sam_objects(image, objects)             -> instance-id PNG, COCO document
+    /sam_everything(image, grid)             -> instance-id PNG, COCO document
+    /score(prediction, truth)                -> metrics
+"""
+
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from gradio import FileData
+
+from seg.data.camvid import CLASSES_WITH_OTHER
+from seg.data.ground_truth import read_ground_truth
+from seg.data.io import read_raw, resize_labels, stored_size
+from seg.data.photos import Photo
+from seg.deadline import check
+from seg.explorer.compare import run_model, score
+from seg.explorer.export import rle_encode, save_png
+from seg.explorer.prompts import Objects, parse_objects, parse_prompt
+from seg.explorer.sam_objects import add_automatic, write_full_size
+from seg.limits import check_output
+from seg.pretrained.sam import check_prompts
+
+from .context import Context
+from .gpu import gpu_jobs
+from .guard import NOT_UPLOADED, inside, upload_folder
+from .jobs import handler
+from .tabs.events import API
+from .tabs.sam import EVERYTHING_GRID, everything_settings
+
+ENDPOINTS = ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "score")
+
+
+def uploaded(value, what: str) -> str | None:
+    """The path of an uploaded file value (a FileData dict), or None for no file; anything else, a path
+    outside the upload folder included, is refused."""
+    if value is None:
+        return None
+    path = value.get("path") if isinstance(value, dict) else None
+    if not isinstance(path, str) or not inside(path, upload_folder()):
+        raise ValueError(f"{what}: {NOT_UPLOADED}")
+    return path
+
+
+class Api:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        gpu_jobs(self, ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything"),
+                 seconds=ctx.limits.sam_seconds)
+
+    def sam_answer(self, photo: Photo, prompt: dict) -> tuple[np.ndarray, dict]:
+        """SAM's best mask for `prompt` on `photo`, at its own size, and the JSON answer: score, scores
+        of the three masks, the mask as COCO RLE, and the photo's handle."""
+        result = self.ctx.zoo.sam().predict(photo.pixels, **prompt, multimask=True, original_size=photo.size)
+        mask, scores = result.masks[0], result.scores.tolist()
+        del result  # the other two masks, a photo's size each
+        check()
+        return mask, {"score": scores[0], "scores": scores, "rle": rle_encode(mask), "photo": photo.key}
+
+    @handler("segment_seconds", "segmenting")
+    def segment(self, image: FileData, model: str) -> tuple[FileData, dict]:
+        """Segment an image with a named model: the label-id PNG (at the image's own size) and
+        {model, seconds, classes, height, width}."""
+        [(title, semantic)] = self.ctx.zoo.semantic_models([model]).values()  # an unknown name: refused first
+        photo = self.ctx.photo(uploaded(image, "image"))
+        p = run_model(semantic, photo.pixels, key=model, title=title)
+        labels = save_png(self.ctx.outputs.new("api") / "labels.png", resize_labels(p.labels, photo.size))
+        return FileData(path=str(labels)), {"model": model, "seconds": round(p.seconds, 4),
+                                            "classes": list(CLASSES_WITH_OTHER), "height": photo.size[0],
+                                            "width": photo.size[1]}
+
+    @handler("sam_seconds", "SAM")
+    def sam_prompt(self, image: FileData, points: str, labels: str, box: str) -> tuple[FileData, dict]:
+        """A SAM prompt. points: JSON [[x, y], ...]; labels: JSON [1, 0, ...] (1 positive); box: JSON
+        [x0, y0, x1, y1] or empty. Coordinates and the returned mask are in the image's own pixels;
+        SAM sees the image shrunk to MAX_SIDE and the prompts mapped onto it. The JSON's "photo" is the
+        photo's handle: later clicks pass it to /sam_click instead of the file."""
+        prompt = parse_prompt(points, labels, box, limits=self.ctx.limits)  # before the photo is decoded
+        mask, answer = self.sam_answer(self.ctx.photo(uploaded(image, "image")), prompt)
+        path = save_png(self.ctx.outputs.new("api") / "mask.png", mask.astype(np.uint8) * 255)
+        return FileData(path=str(path)), answer
+
+    @handler("sam_seconds", "SAM")
+    def sam_click(self, handle: str, points: str, labels: str, box: str) -> dict:
+        """A SAM prompt on a photo sent before: `handle` is the "photo" of an earlier /sam_prompt answer.
+        Answers the JSON only (the mask as COCO RLE): no upload and no PNG, for scripts that click often."""
+        prompt = parse_prompt(points, labels, box, limits=self.ctx.limits)
+        photo = self.ctx.photos.find(handle) if isinstance(handle, str) else None
+        if photo is None:
+            raise ValueError("no photo is held under this handle: send the photo with /sam_prompt first and pass "
+                             "the \"photo\" of its answer (a photo unused for a while may be dropped: send it again)")
+        return self.sam_answer(photo, prompt)[1]
+
+    @handler("sam_seconds", "SAM")
+    def sam_objects(self, image: FileData, objects: str) -> tuple[FileData, dict]:
+        """Several objects at once. objects: JSON [{"name", "points", "labels", "box"}, ...] in the image's
+        own pixels. Returns the instance-id PNG (0 background, i for the i-th object) at the image's size
+        and the COCO document (RLE, bbox, area, predicted IoU, stability score and prompts per object)."""
+        limits = self.ctx.limits
+        parsed = parse_objects(objects, limits=limits)  # before the photo is even decoded
+        path = uploaded(image, "image")
+        try:
+            check_output(stored_size(path), len(parsed.items), limits)  # from the header, before decoding
+        except (OSError, TypeError):  # no file, or not an image: ctx.photo says so
+            pass
+        photo = self.ctx.photo(path)
+        check_output(photo.size, len(parsed.items), limits)
+        prompts = [item.prompts.to_sam() for item in parsed.items]
+        check_prompts(prompts, photo.size)  # all of them before any work
+        sam = self.ctx.zoo.sam()
+
+        def masks():  # made one at a time, and nothing here holds one while the next is made
+            for prompt in prompts:
+                result = sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size)
+                best = result.masks[0], result.scores[0], result.stability[0]
+                del result
+                yield best
+                del best
+        return self.full_size(parsed, masks(), photo, Path(path).name)
+
+    def full_size(self, objects: Objects, masks, photo: Photo, name: str) -> tuple[FileData, dict]:
+        png, coco = write_full_size(self.ctx.outputs.new("api"), objects, masks, size=photo.size, file_name=name,
+                                    check=check)  # the deadline counts the resizing and encoding too
+        return FileData(path=str(png)), coco
+
+    @handler("sam_seconds", "finding every object")
+    def sam_everything(self, image: FileData, grid: float | None = EVERYTHING_GRID) -> tuple[FileData, dict]:
+        """SAM's automatic masks: a grid of `grid` x `grid` point prompts (default 8, at most the
+        server's everything_grid), each mask kept an object with its click. Answers as /sam_objects does:
+        the instance-id PNG at the image's size and the COCO document (at most objects_per_request
+        masks, fewer where output_pixels caps a large photo)."""
+        limits = self.ctx.limits
+        grid = EVERYTHING_GRID if grid is None or grid == "" else grid
+        if isinstance(grid, bool) or not isinstance(grid, (int, float)) or not float(grid).is_integer() \
+                or not 1 <= grid <= limits.everything_grid:
+            raise ValueError(f"grid is the points per side of the prompts' grid, a whole number from 1 to "
+                             f"{limits.everything_grid}, got {str(grid)[:20]}")
+        path = uploaded(image, "image")
+        photo = self.ctx.photo(path)
+        most = min(limits.objects_per_request, limits.output_pixels // (photo.size[0] * photo.size[1]))
+        found = self.ctx.zoo.sam().everything(photo.pixels, everything_settings(most, int(grid)))
+        objects, masks = add_automatic(Objects(()), found, scale=photo.scale)  # clicks in the photo's own pixels
+        chosen = ((masks[item.id].mask, masks[item.id].score, masks[item.id].stability) for item in objects.items)
+        return self.full_size(objects, chosen, photo, Path(path).name)
+
+    @handler("score_seconds", "scoring")
+    def score(self, prediction: FileData, truth: FileData) -> dict:
+        """Score a label-id PNG prediction against a ground truth PNG (ids or CamVid colours): metrics JSON."""
+        prediction_path, truth_path = uploaded(prediction, "prediction"), uploaded(truth, "truth")
+        if not prediction_path or not truth_path:
+            raise ValueError("both a prediction (label-id PNG) and a ground truth PNG are needed")
+        limits = self.ctx.limits
+        predicted = read_raw(prediction_path, max_pixels=limits.score_pixels, lossless=True)
+        if predicted.ndim != 2:
+            raise ValueError(f"the prediction must be a single-channel label-id PNG, got shape {predicted.shape}")
+        parsed = read_ground_truth(truth_path, image_shape=predicted.shape, max_pixels=limits.score_pixels,
+                                   max_values=limits.class_ids)
+        return {"ground_truth_format": parsed.format, **score(predicted, parsed.labels)}
+
+    def declare(self) -> None:
+        """The endpoints, inside the app's Blocks: same names and arguments as the page's README promises."""
+        for name in ENDPOINTS:
+            gr.api(getattr(self, name), api_name=name, **API)

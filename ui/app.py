@@ -1,0 +1,136 @@
+"""The app, built from settings: its context, its tabs, its API, its guards and its launch.
+
+    app = build(Settings.from_environ(os.environ))   # nothing loads yet: models load on first use
+    app.demo.launch(**app.launch_options())          # host and port: Gradio's, or GRADIO_SERVER_*
+    app.close()                                      # its temporary folders removed
+
+`app.compare`, `app.sam`, `app.learn` and `app.api` hold the handlers (tests call them directly).
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import torch
+from starlette.middleware import Middleware
+
+from seg.explorer.compare import run_model
+
+from . import gradio_private
+from .api import Api
+from .context import CONCURRENCY, Context
+from .gpu import gpu_jobs
+from .guard import RequestGuard, guard_components, upload_folder
+from .isolation import CrossOriginIsolation
+from .jobs import scrub
+from .settings import Settings
+from .tabs import leaderboard
+from .tabs.compare import CompareTab
+from .tabs.learn import LearnTab
+from .tabs.sam import SamTab
+
+log = logging.getLogger("seg.app")
+WARM_UP_SIZE = (360, 480)  # the blank photo the warm-up runs the models on: a CamVid frame's size
+SAM_INPUT = 1024  # SAM's encoder's input side
+
+CSS = """
+.legend {display:flex; flex-wrap:wrap; gap:6px 14px; font-size:0.85rem; margin:4px 0}
+.chip {display:inline-flex; align-items:center; gap:5px}
+.chip i {width:14px; height:14px; border-radius:3px; display:inline-block; border:1px solid #0002}
+#title h1 {margin-bottom:0}
+.legend-note {margin:6px 0 2px; font-size:0.85rem}
+/* a phone: the closer look as tall as its picture, every metric column in view */
+@media (max-width: 640px) {
+  #look-image, #look-image * {height:auto !important; min-height:0 !important}
+  #metrics th, #metrics td {padding:4px 3px !important; min-width:0 !important; font-size:0.75rem}
+}
+/* SAM's photo is never enlarged: Gradio maps a click to pixels as if it were not, so on an enlarged
+   photo the click landed away from the cursor (up to 12 px on a 480x360 photo); the browser decoder's
+   overlay uses the same arithmetic */
+#sam-canvas img {object-fit:scale-down !important}
+""" + gradio_private.CSS
+
+
+@dataclass
+class App:
+    ctx: Context
+    demo: gr.Blocks
+    compare: CompareTab
+    sam: SamTab
+    learn: LearnTab
+    api: Api
+
+    def launch_options(self) -> dict:
+        """Everything `launch` needs besides host and port (the tests launch with the same)."""
+        ctx = self.ctx
+        guard = Middleware(RequestGuard, blocks=self.demo, limits=ctx.limits, upload_folder=upload_folder(),
+                           trust_proxy=ctx.settings.on_space)  # behind the Space's proxy, its header is true
+        served = ctx.browser.served(ctx.zoo.sam_onnx_dir) if ctx.browser is not None else []  # decoder's files
+        isolation = [Middleware(CrossOriginIsolation)] if ctx.settings.cross_origin_isolation else []
+        return {"max_file_size": ctx.limits.upload_bytes, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
+                "show_error": False, "allowed_paths": served, "app_kwargs": {"middleware": [guard, *isolation]}}
+
+    def warm_up(self) -> threading.Thread:
+        """Once the server answers, load the default models and SAM and run each once on a blank photo,
+        in the background: the first visitor's comparison then costs what every later one does.
+        Start-up itself is not delayed (the thread waits for the server first)."""
+        zoo = self.ctx.zoo
+
+        def run():
+            while not self.demo.is_running:
+                time.sleep(0.2)
+            started = time.perf_counter()
+            blank = np.zeros((*WARM_UP_SIZE, 3), np.uint8)
+            try:
+                for key in self.ctx.default_models():
+                    run_model(zoo.semantic(key), blank)
+                if zoo.sam_available():
+                    with torch.inference_mode():  # loads and warms SAM's encoder; caches no embedding
+                        zoo.sam().model.image_encoder(torch.zeros(1, 3, SAM_INPUT, SAM_INPUT, device=zoo.device))
+            except Exception as error:  # noqa: BLE001 -- a failed warm-up leaves the first request to load it
+                log.warning("warm-up stopped: %s", scrub(str(error)))
+                return
+            log.info("warm-up done in %.1f s", time.perf_counter() - started)
+
+        thread = threading.Thread(target=run, name="warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        """Stop serving (if it was launched) and remove the app's temporary folders."""
+        if self.demo.is_running:
+            self.demo.close()
+        self.ctx.close()
+
+
+def build(settings: Settings, *, ctx: Context | None = None) -> App:
+    """The app for `settings`: its context (models found, none loaded), every tab and endpoint wired,
+    the guards on every input, and the queue every launch uses: CONCURRENCY jobs at once, no direct
+    REST calls that would skip it, room for every client's few jobs (RequestGuard caps each client)."""
+    ctx = ctx or Context.create(settings)
+    compare, sam, learn, api = CompareTab(ctx), SamTab(ctx), LearnTab(ctx), Api(ctx)
+    limits = ctx.limits
+    gpu_jobs(compare, ("run",), seconds=limits.compare_seconds)
+    gpu_jobs(sam, ("open", "embed", "restore", "canvas_click", "undo", "every_object"), seconds=limits.sam_seconds)
+    gpu_jobs(sam.models, ("relate", "click_curve"), seconds=limits.sam_seconds)
+    gpu_jobs(learn, ("scene", "train"), seconds=limits.learn_seconds)
+    keep = (limits.keep_files_seconds, limits.keep_files_seconds)  # uploads and outputs: checked and deleted hourly
+    with gr.Blocks(title="Segmentation explorer", delete_cache=keep) as demo:
+        gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "
+                    "SegFormer and SAM, measured against your ground truth.", elem_id="title")
+        gr.Markdown(ctx.status_markdown())
+        with gr.Tab("Compare"):
+            image_in, truth_in = compare.layout()
+        with gr.Tab("Prompt SAM") as tab:
+            sam.layout(tab, image_in, truth_in)
+        with gr.Tab("Learn") as tab:
+            learn.layout(demo, tab)
+        with gr.Tab("Leaderboard"):
+            leaderboard.layout()
+        api.declare()
+    guard_components(demo, upload_folder())
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=limits.queue_size, api_open=False)
+    return App(ctx, demo, compare, sam, learn, api)

@@ -1,0 +1,116 @@
+"""Every private part of Gradio the app relies on, in one place, checked by `problems` (and by
+tests/test_gradio_private.py): a Gradio release that renames one fails that test with the name,
+instead of the guards failing quietly in production.
+
+Used: the queue's waiting lists, running jobs, live events and sessions (`Blocks._queue`), an
+event's `_id`, `Blocks.process_api` (wrapped so that no failure prints a traceback), the routes'
+paths (matched by the request guard), and CSS on the frontend's internal class names.
+"""
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import gradio as gr
+
+TESTED_WITH = "6.31.0"  # the Gradio release these names were read from
+
+# The routes a request guard recognises (Gradio's paths under /gradio_api)
+EVENT = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?(?P<call>[^/]+)|run/(?P<run>[^/]+)|api/(?P<api>[^/]+)"
+                   r"|stream/[^/]+|component_server)/?$")
+STREAM = re.compile(r"/gradio_api/queue/data/?$")
+CALL_STREAM = re.compile(r"/gradio_api/call/(?:v2/)?[^/]+/(?P<event>[^/]+)/?$")
+JOINS = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?[^/]+)/?$")
+ROUTES = ("/gradio_api/queue/join", "/gradio_api/queue/data", "/gradio_api/upload")  # checked on a live server
+
+QUEUE_ATTRIBUTES = ("event_queue_per_concurrency_id", "active_jobs", "event_ids_to_events",
+                    "pending_messages_per_session", "pending_event_ids_session")
+
+# CSS on the frontend's internal class names (the app's own elem_ids are ours): galleries that grow
+# with their tiles, captions that wrap, SAM's three masks side by side.
+INTERNAL_CLASSES = ("grid-wrap", "gallery-container", "caption-label", "grid-container", "thumbnail-item")
+CSS = """
+/* galleries that grow with their tiles: every tile in view, none scrolled away inside a box */
+#predictions .grid-wrap, #scene-preds .grid-wrap, #race-preds .grid-wrap, #sam-masks .grid-wrap
+  {max-height:none; min-height:0; height:auto}
+#predictions .gallery-container, #scene-preds .gallery-container, #race-preds .gallery-container,
+  #sam-masks .gallery-container {height:auto}
+/* captions wrap instead of ending in an ellipsis ("DeepLabv3 (ASPP) · 230 ..." was cut) */
+#predictions .caption-label {white-space:normal; max-width:96%}
+/* SAM's three masks side by side, each in the photo's own shape and as tall as it needs */
+#sam-masks .grid-container {grid-template-rows:none !important; grid-auto-rows:auto !important;
+  padding-top:2.2rem !important}  /* below the gallery's floating label, not under it */
+#sam-masks .thumbnail-item {aspect-ratio:auto !important; height:auto !important; overflow:visible !important}
+#sam-masks .thumbnail-item img {aspect-ratio:4/3; height:auto !important}
+/* its captions under the tiles, whole: over a 120 px tile they covered the mask and were cut */
+#sam-masks .caption-label {position:static !important; max-width:none !important; white-space:normal !important;
+  display:block; border:none !important; background:none !important; text-align:center}
+/* a phone: one prediction per row at the screen's width */
+@media (max-width: 640px) {
+  #predictions .grid-container {grid-template-columns:1fr !important}
+}
+"""
+
+
+def queue(blocks: gr.Blocks):
+    return blocks._queue
+
+
+def waiting_lists(blocks: gr.Blocks) -> list[list]:
+    """The queue's waiting events, one list per concurrency group, oldest first (reorderable in place)."""
+    return [waiting.queue for waiting in queue(blocks).event_queue_per_concurrency_id.values()]
+
+
+def running_events(blocks: gr.Blocks) -> list:
+    return [event for job in queue(blocks).active_jobs if job for event in job]
+
+
+def event_id(event) -> str:
+    return event._id
+
+
+def is_live(blocks: gr.Blocks, event: str) -> bool:
+    """Whether the event is still waiting or running (Gradio drops it when it ends, fails, is
+    cancelled or is cleaned up with its session)."""
+    return event in queue(blocks).event_ids_to_events
+
+
+def session_known(blocks: gr.Blocks, session: str) -> bool:
+    return session in queue(blocks).pending_messages_per_session
+
+
+def session_of_event(blocks: gr.Blocks, event: str) -> str:
+    """The session holding a scripted call's event (Gradio's own lookup), else the id itself."""
+    return next((s for s, ids in queue(blocks).pending_event_ids_session.items() if event in ids), event)
+
+
+def wrap_process_api(blocks: gr.Blocks, wrap: Callable) -> None:
+    """Run every event through `wrap(Blocks.process_api)`, once."""
+    if not getattr(blocks, "_seg_wrapped", False):
+        blocks.process_api = wrap(blocks.process_api)
+        blocks._seg_wrapped = True
+
+
+def frontend_text() -> str:
+    """Gradio's built frontend (its JavaScript and CSS), where the internal class names are defined."""
+    root = Path(gr.__file__).parent / "templates"
+    return "".join(p.read_text(errors="ignore") for p in root.rglob("*") if p.suffix in (".js", ".css"))
+
+
+def problems(blocks: gr.Blocks) -> list[str]:
+    """Each private part of Gradio used here that `blocks` (a queued app) or the installed Gradio
+    lacks, named, with the release the app was built for; empty when all are there."""
+    found = []
+    if not hasattr(blocks, "_queue"):
+        found.append("Blocks._queue (the event queue)")
+    else:
+        found += [f"Blocks._queue.{name}" for name in QUEUE_ATTRIBUTES if not hasattr(blocks._queue, name)]
+    if not callable(getattr(blocks, "process_api", None)):
+        found.append("Blocks.process_api")
+    from gradio.queueing import Event
+
+    if "_id" not in getattr(Event.__init__, "__code__", None).co_names:
+        found.append("gradio.queueing.Event._id")
+    text = frontend_text()
+    found += [f"CSS class .{name} in Gradio's frontend" for name in INTERNAL_CLASSES if name not in text]
+    return [f"{name} (the app was built for Gradio {TESTED_WITH}; installed: {gr.__version__})" for name in found]

@@ -1,0 +1,131 @@
+"""The Prompt SAM tab's comparison with the semantic models: what they (and the ground truth) say
+about the selected object, and SAM's click curve on an object of the ground truth."""
+
+import gradio as gr
+import pandas as pd
+
+from seg.charts import click_chart
+from seg.clicks import THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
+from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER
+from seg.explorer.compare import run_model
+from seg.explorer.prompts import Objects, Prompts, draw_prompts, relate
+from seg.explorer.sam_objects import PhotoLabels, object_point
+from seg.labels import IGNORE_INDEX
+from seg.pretrained.sam import image_digest
+from seg.visualize import draw_contours
+
+from ..jobs import handler
+from .events import PAGE
+
+RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true region"]  # prompts.relate's rows
+CURVE_CLICKS = 10  # the simulation's length: NoC@85 and NoC@90 are counted within it
+CURVE_MIN_PIXELS = 200  # objects smaller than this are left out of the picker (specks of annotation)
+CURVE_OBJECTS = 40  # the picker lists the largest objects only
+
+
+class SamModels:
+    def __init__(self, tab):
+        self.tab, self.ctx = tab, tab.ctx
+
+    def semantic_labels(self, image, keys, store) -> tuple[dict, PhotoLabels]:
+        """{title: (H, W) CamVid ids} of the ticked models on this photo, and the per-user store they
+        came from (`PhotoLabels`: each model runs once per photo)."""
+        store = store if isinstance(store, PhotoLabels) else PhotoLabels()
+        return store.of(image_digest(image), self.ctx.zoo.semantic_models(keys),
+                        lambda model: run_model(model, image).labels)
+
+    @handler("compare_seconds", "relating SAM's mask to the semantic models")
+    def relate(self, image, objects: Objects, masks, keys, truth_path, store=None):
+        """The selected object against the ticked semantic models and the ground truth uploaded in this
+        tab for this photo (never another tab's: it may belong to another image)."""
+        if objects.current.id not in masks:
+            raise ValueError("no mask yet: click on the image first")
+        point = object_point(objects.current.prompts)
+        predictions, store = self.semantic_labels(image, keys, store) if keys else ({}, store)
+        truth = self.ctx.truth(truth_path, image) if truth_path else None
+        rows = relate(masks[objects.current.id].mask, point, predictions, CLASSES_WITH_OTHER,
+                      truth.labels if truth is not None else None)
+        note = f"Ground truth read as: {truth.format}." if truth is not None else \
+            "No ground truth for this photo: upload its label PNG above to see the true class and region."
+        return pd.DataFrame(rows).round(3).set_axis(RELATE_COLUMNS, axis=1), note, store
+
+    @handler("segment_seconds", "reading the objects of the ground truth")
+    def curve_objects(self, image, truth_path):
+        """The objects (connected regions of one class) of this photo's ground truth, largest first,
+        for the click curve's picker; kept with the labels for the simulation."""
+        if image is None or not truth_path:
+            return gr.update(choices=[], value=None), None
+        truth = self.ctx.truth(truth_path, image)
+        found = objects_in(truth.labels, min_pixels=CURVE_MIN_PIXELS,
+                           classes=set(range(len(CLASSES))))[:CURVE_OBJECTS]
+        choices = [(f"{CLASSES[o['class']]} · {o['pixels']:,} px · around ({o['point'][0]}, {o['point'][1]})", i)
+                   for i, o in enumerate(found)]
+        return gr.update(choices=choices, value=0 if choices else None), {
+            "labels": truth.labels, "objects": found, "digest": image_digest(image)}
+
+    @handler("sam_seconds", "the click curve")
+    def click_curve(self, image, truth, index, keys, store=None):
+        """SAM's IoU with the chosen true object after 1 to CURVE_CLICKS simulated clicks (seg.clicks),
+        beside each ticked semantic model's IoU on the same object."""
+        if image is None:
+            raise ValueError("no image: upload one first")
+        if not truth or not isinstance(index, int) or not 0 <= index < len(truth["objects"]):
+            raise ValueError("upload this photo's ground truth above, then pick one of its objects")
+        if truth.get("digest") != image_digest(image):
+            raise ValueError("the ground truth above was read for another photo: upload this photo's again")
+        zoo = self.ctx.zoo
+        item, valid = truth["objects"][index], truth["labels"] != IGNORE_INDEX
+        curve = click_curve(sam_decoder(zoo.sam(), image), item["mask"], max_clicks=CURVE_CLICKS, valid=valid)
+        predictions, store = self.semantic_labels(image, keys, store) if keys else ({}, store)
+        levels = {title: semantic_iou(labels, item["mask"], item["class"], valid)
+                  for title, labels in predictions.items()}
+        name = CLASSES[item["class"]]
+        chart = click_chart({f"SAM {zoo.sam_variant}": list(curve.ious)}, levels=levels,
+                            title=f"{name}, {item['pixels']:,} px: IoU with the true object after each click")
+        prompts = Prompts(tuple((x, y, "positive" if positive else "negative") for x, y, positive in curve.clicks))
+        picture = draw_contours(draw_prompts(image, prompts, curve.mask), item["mask"], color=(255, 255, 255))
+        reached = {t: curve.noc(t) for t in THRESHOLDS}
+        noc = ", ".join(f"NoC@{round(t * 100)} **{n or f'not reached in {CURVE_CLICKS}'}**" for t, n in reached.items())
+        best = max(levels.items(), key=lambda kv: kv[1]) if levels else None
+        text = (f"SAM {zoo.sam_variant}: IoU **{curve.ious[0]:.2f}** after 1 click, **{curve.ious[-1]:.2f}** after "
+                f"{len(curve.ious)}; {noc}." + (f" Best semantic model on this object: {best[0]}, **{best[1]:.2f}** "
+                                                 "(no clicks)." if best else ""))
+        return chart, picture, text, store
+
+    def layout(self, sam_image, objects, masks) -> gr.File:
+        """The panel's components (below the tab's photo) and events; returns its ground-truth input."""
+        names = self.ctx.zoo.semantic_names()
+        with gr.Row():
+            sam_truth = gr.File(label="Ground truth for this photo (optional): label-id or CamVid-colour PNG",
+                                file_types=[".png"], type="filepath", elem_id="sam-truth")
+            sam_models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=self.ctx.default_models(),
+                                          label="Semantic models to ask")
+        relate_go = gr.Button("What do the semantic models (and the ground truth) say about this object?",
+                              elem_id="sam-relate")
+        relate_note = gr.Markdown(elem_id="sam-relate-note")
+        relate_table = gr.Dataframe(pd.DataFrame(columns=RELATE_COLUMNS), interactive=False,
+                                    label="Class at the click, and overlap with SAM's mask")
+        store = gr.State(None)  # the semantic models' labels on this photo: each runs once per photo
+        relate_go.click(self.relate, [sam_image, objects, masks, sam_models, sam_truth, store],
+                        [relate_table, relate_note, store], **PAGE)
+        with gr.Accordion("SAM's click curve against the ground truth", open=False, elem_id="curve"):
+            gr.Markdown(f"Pick an object of the ground truth above and let the app click for you, as in "
+                        f"interactive-segmentation benchmarks: the first click at the object's most interior "
+                        f"point, each next one at the centre of the largest error (positive where SAM missed "
+                        f"the object, negative where it spilled over). The chart shows SAM's IoU after 1 to "
+                        f"{CURVE_CLICKS} clicks beside each ticked semantic model's IoU on the same object; "
+                        f"NoC@85 and NoC@90 are the clicks SAM needs to reach 0.85 and 0.90.")
+            curve_truth = gr.State(None)  # the ground truth's labels and objects, read once per upload
+            with gr.Row():
+                curve_pick = gr.Dropdown([], label="Object (a connected region of one class, largest first)",
+                                         elem_id="curve-object")
+                curve_go = gr.Button(f"Click for me ({CURVE_CLICKS} clicks)", elem_id="curve-go")
+            with gr.Row():
+                curve_chart = gr.Image(show_label=False, interactive=False, elem_id="curve-chart")  # titled inside
+                curve_image = gr.Image(label="True outline (white), the clicks, SAM's mask after the last",
+                                       interactive=False, elem_id="curve-image")
+            curve_text = gr.Markdown(elem_id="curve-text")
+        sam_truth.change(self.curve_objects, [sam_image, sam_truth], [curve_pick, curve_truth], **PAGE)
+        curve_go.click(self.click_curve, [sam_image, curve_truth, curve_pick, sam_models, store],
+                       [curve_chart, curve_image, curve_text, store], **PAGE)
+        return sam_truth
