@@ -44,7 +44,7 @@ def test_train_writes_weights_card_and_resumes(trained_checkpoint):
     assert card["architecture"] == {"name": "unet", "arguments": {"width_mult": 0.25}}
     assert card["classes"] == ["background", "disc", "square", "triangle"] and len(card["palette"]) == 4
     assert card["training"]["command"].startswith("python -m seg.train --model unet")
-    assert card["data"] == {"dataset": "synthetic", "train_images": 192, "val_images": 48, "synthetic_images": 192,
+    assert card["data"] == {"dataset": "synthetic", "train_split": "train", "holdout_sequence": None, "train_images": 192, "val_images": 48, "synthetic_images": 192,
                             "image_size": [64, 64], "object_size": 0.2, "validation": "the val split"}
     assert card["training"]["loss"] == "ce" and card["training"]["epoch"] == 2
     assert card["input_size"] == [64, 64]  # no --resize: the size it trained at, which the app runs it at
