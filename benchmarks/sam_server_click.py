@@ -33,7 +33,7 @@ from report import publish  # noqa: E402
 from seg.data.io import fit_image  # noqa: E402
 from seg.explorer.prompts import Objects, draw_objects, draw_prompts  # noqa: E402
 from ui.context import MAX_SIDE  # noqa: E402
-from ui.tabs.sam import CHOICE_SIDE, choice_tiles  # noqa: E402
+from ui.tabs.sam import choice_tiles  # noqa: E402
 
 TAB_SIZES = ((360, 480), (720, 960))  # CamVid's size, and a photo near the working size
 API_PHOTOS = {"360x480 PNG": ((360, 480), "PNG"), "3000x4000 JPEG": ((3000, 4000), "JPEG")}

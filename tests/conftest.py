@@ -1,6 +1,5 @@
 """Shared fixtures: where CamVid lives, and a small trained checkpoint for the command-line tests."""
 
-import importlib
 import os
 import shutil
 import socket

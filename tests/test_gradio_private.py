@@ -42,4 +42,5 @@ def test_jobs_decorated_for_zerogpu_still_run_on_the_cpu(app, sample, monkeypatc
     decorated = on_gpu(app.compare.run, seconds=60)
     assert decorated is app.compare.run and spaces.GPU(app.compare.run) is app.compare.run  # nothing in between
     view = decorated(str(sample[0]), str(sample[1]), ["fcn8s"], False, False)
-    assert view.metrics.shape[0] == 1 and view.metrics["mIoU"][0] > 0
+    # the test weights are random: what is checked is that the job ran whole, not its score
+    assert view.metrics.shape[0] == 1 and 0 <= view.metrics["mIoU"][0] <= 1 and len(view.gallery) == 3 + 3

@@ -359,7 +359,7 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
         log.close()
     text = (tmp_path / "app.log").read_text()
     assert "Traceback" not in text, text[-3000:]
-    refusals = [line for line in text.splitlines() if re.search(r"api_\w+ refused: ", line)]
+    refusals = [line for line in text.splitlines() if re.search(r"Api\.\w+ refused: ", line)]  # the API's handlers
     assert len(refusals) >= 5, text[-3000:]  # the five above, and the sweep's that reached a handler
     assert not any(str(tmp_path) in line or "/tmp/gradio" in line for line in refusals), refusals
 

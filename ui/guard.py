@@ -16,7 +16,6 @@ Two layers refuse that, whatever the payload's form:
 import json
 import logging
 import os
-import re
 from functools import wraps
 from pathlib import Path
 from urllib.parse import parse_qs

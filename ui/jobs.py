@@ -43,14 +43,14 @@ def job(seconds: float | None, what: str):
                 with deadline(seconds, what):
                     return fn(*args, **kwargs)
             except gr.Error as error:
-                log.info("%s refused: %s", fn.__name__, scrub(str(error), 200))
+                log.info("%s refused: %s", fn.__qualname__, scrub(str(error), 200))
                 raise
             except (ValueError, FileNotFoundError, DeadlineExceeded) as error:
                 message = scrub(str(error))
-                log.info("%s refused: %s", fn.__name__, message[:200])
+                log.info("%s refused: %s", fn.__qualname__, message[:200])
                 raise gr.Error(message, print_exception=False) from None
             except Exception as error:  # noqa: BLE001 -- a bug or an input nobody foresaw: one line, not a trace
-                log.warning("%s failed: %s at %s: %s", fn.__name__, type(error).__name__, _where(error),
+                log.warning("%s failed: %s at %s: %s", fn.__qualname__, type(error).__name__, _where(error),
                             scrub(str(error), 200))
                 raise gr.Error(f"{what} failed ({type(error).__name__}): an error on the server's side, logged "
                                "there; nothing was changed. Retrying the same input will not help: please report "
