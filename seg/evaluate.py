@@ -25,7 +25,7 @@ from .data.transforms import eval_transform
 from .engine import evaluate
 from .labels import IGNORE_INDEX
 from .metrics import SegmentationMetrics, SegmentationScores
-from .prior import CARD_KEY, prior_offsets
+from .prior import CARD_KEY, card_offsets
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,13 +110,10 @@ def score_folders(pred_dir: Path, gt_dir: Path, *, num_classes: int, ignore_inde
 def chosen_offsets(card: dict, *, no_prior: bool, tau: float | None) -> tuple:
     """(logit offsets or None, a few words saying which) for the card and the command line's choice."""
     entry = card.get(CARD_KEY)
-    if no_prior or (entry is None and tau is None):
+    if no_prior:
         return None, "no logit adjustment" if entry else ""
-    if entry is None:
-        raise ValueError(f"--tau needs the training class weights in the card's {CARD_KEY}: "
-                         "run python -m seg.tau set first")
-    tau = entry["tau"] if tau is None else tau
-    return prior_offsets(entry["class_weights"], tau), f"logit adjustment tau {tau:g}"
+    offsets = card_offsets(card, tau=tau)
+    return offsets, "" if offsets is None else f"logit adjustment tau {entry['tau'] if tau is None else tau:g}"
 
 
 def main(argv: list[str] | None = None) -> int:

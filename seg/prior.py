@@ -34,13 +34,17 @@ def adjust(logits: Tensor, offsets: Tensor | None) -> Tensor:
     return logits - offsets.to(logits.device, logits.dtype).view(1, -1, 1, 1)
 
 
-def card_offsets(card: dict) -> Tensor | None:
-    """The offsets a model card asks for, or None when it has no logit adjustment."""
+def card_offsets(card: dict, *, tau: float | None = None) -> Tensor | None:
+    """The offsets a model card asks for (with `tau` instead of the card's, if given), or None when it
+    has no logit adjustment."""
     entry = card.get(CARD_KEY)
     if not entry:
+        if tau is not None:
+            raise ValueError(f"a tau needs the training class weights in the card's {CARD_KEY}: "
+                             "run python -m seg.tau set first")
         return None
     weights = entry["class_weights"]
     if len(weights) != len(card["classes"]):
         raise ValueError(f"the card's {CARD_KEY} has {len(weights)} class weights for {len(card['classes'])} "
                          "classes: set it again with python -m seg.tau set")
-    return prior_offsets(weights, float(entry["tau"]))
+    return prior_offsets(weights, float(entry["tau"] if tau is None else tau))

@@ -16,6 +16,14 @@ MARKER = {"meta": {"_type": "gradio.FileData"}}
 FILE_TYPES = {"image", "file", "gallery", "imageeditor", "video", "audio", "model3d", "annotatedimage"}
 
 
+def takes_files(component: dict) -> bool:
+    """Whether an input (its config) takes file values: a file component, or a `gr.api` parameter typed
+    FileData (the endpoints for scripts)."""
+    if component["type"] == "api":
+        return "gradio.FileData" in json.dumps(component.get("api_info", {}))
+    return component["type"] in FILE_TYPES
+
+
 def config(server: str) -> dict:
     return httpx.get(server + "config", timeout=30).json()
 

@@ -37,7 +37,7 @@ def private(tmp_path_factory) -> Path:
 
 
 def file_events(server) -> list[dict]:
-    found = [e for e in forge.events(server) if any(c["type"] in forge.FILE_TYPES for c in e["inputs"])]
+    found = [e for e in forge.events(server) if any(forge.takes_files(c) for c in e["inputs"])]
     # compare, disagreement, the SAM tab's two open events, relate, and the three API endpoints
     assert len(found) >= 8, [e["fn_index"] for e in found]
     return found
@@ -49,7 +49,7 @@ def forged_calls(server, private):
 
     forms = forge.forged_values(private, get_upload_folder(), str(ROOT))
     for event in file_events(server):
-        files = [i for i, c in enumerate(event["inputs"]) if c["type"] in forge.FILE_TYPES]
+        files = [i for i, c in enumerate(event["inputs"]) if forge.takes_files(c)]
         for target in files:
             for name, value in forms.items():
                 data = [value if i == target else None if i in files else forge.plain_value(c)
@@ -82,7 +82,7 @@ def test_the_same_events_accept_real_uploads(server, sample):
     assert info["height"] == 360
     uploaded = httpx.post(server + "gradio_api/upload", files={"files": open(sample[0], "rb")}, timeout=30).json()[0]
     value = {"path": uploaded, "orig_name": sample[0].name, **forge.MARKER}
-    opened = next(e for e in forge.events(server) if e["api_name"] == "sam_open")  # the tab's upload event
+    opened = next(e for e in forge.events(server) if e["api_name"] == "open")  # the tab's upload event (SamTab.open)
     data = [value] + [forge.plain_value(c) for c in opened["inputs"][1:]]
     answer = forge.call(server, opened["fn_index"], data, timeout=60)
     assert answer["success"] is True, answer["text"][-500:]

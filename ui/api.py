@@ -26,10 +26,9 @@ from seg.explorer.export import rle_encode, save_png
 from seg.explorer.prompts import Objects, parse_objects, parse_prompt
 from seg.explorer.sam_objects import add_automatic, write_full_size
 from seg.limits import check_output
-from seg.pretrained.sam import check_prompts
+from seg.pretrained.sam_prompts import check_prompts
 
 from .context import Context
-from .gpu import gpu_jobs
 from .guard import NOT_UPLOADED, inside, upload_folder
 from .jobs import handler
 from .tabs.events import API
@@ -52,8 +51,6 @@ def uploaded(value, what: str) -> str | None:
 class Api:
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        gpu_jobs(self, ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything"),
-                 seconds=ctx.limits.sam_seconds)
 
     def sam_answer(self, photo: Photo, prompt: dict) -> tuple[np.ndarray, dict]:
         """SAM's best mask for `prompt` on `photo`, at its own size, and the JSON answer: score, scores

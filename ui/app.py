@@ -117,6 +117,7 @@ def build(settings: Settings, *, ctx: Context | None = None) -> App:
     gpu_jobs(sam, ("open", "embed", "restore", "canvas_click", "undo", "every_object"), seconds=limits.sam_seconds)
     gpu_jobs(sam.models, ("relate", "click_curve"), seconds=limits.sam_seconds)
     gpu_jobs(learn, ("scene", "train"), seconds=limits.learn_seconds)
+    gpu_jobs(api, ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything"), seconds=limits.sam_seconds)
     keep = (limits.keep_files_seconds, limits.keep_files_seconds)  # uploads and outputs: checked and deleted hourly
     with gr.Blocks(title="Segmentation explorer", delete_cache=keep) as demo:
         gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "

@@ -44,6 +44,18 @@ def make_zoo(settings: Settings, *, cores: int | None = None) -> Zoo:
                sam_everything_threads=cores)  # a rarer, longer job: every core it can get
 
 
+def read_photo(path: str, *, max_pixels: int) -> np.ndarray:
+    """The file at `path` decoded: upright, RGB, at its own size (refused from its header when larger
+    than `max_pixels`), or a message saying what to upload instead."""
+    try:
+        return read_image(path, max_pixels=max_pixels)
+    except ValueError:
+        raise
+    except Exception as error:  # Pillow raises many types for broken, truncated or oversized files
+        raise ValueError(f"{Path(path).name} is not a readable image ({type(error).__name__}): upload a PNG "
+                         f"or JPEG photo of at most {max_pixels / 1e6:.0f} megapixels") from None
+
+
 @dataclass
 class Context:
     settings: Settings
@@ -67,9 +79,8 @@ class Context:
             if settings.browser_decoder else None
         outputs = Outputs(limits.keep_files_seconds, settings.outputs_dir or temporary("seg-outputs-"),
                           loose_in=(upload_folder(),))
-        ctx = cls(settings, limits, zoo or make_zoo(settings), outputs, None, browser, folders)  # type: ignore[arg-type]
-        ctx.photos = PhotoCache(ctx.read_photo, max_side=MAX_SIDE)
-        return ctx
+        photos = PhotoCache(lambda path: read_photo(path, max_pixels=limits.image_pixels), max_side=MAX_SIDE)
+        return cls(settings, limits, zoo or make_zoo(settings), outputs, photos, browser, folders)
 
     def close(self) -> None:
         """Remove the temporary folders this app made (its outputs, the browser's embeddings)."""
@@ -78,14 +89,8 @@ class Context:
         self.folders.clear()
 
     def read_photo(self, path: str) -> np.ndarray:
-        """The file at `path` decoded: upright, RGB, at its own size (refused from its header when too large)."""
-        try:
-            return read_image(path, max_pixels=self.limits.image_pixels)
-        except ValueError:
-            raise
-        except Exception as error:  # Pillow raises many types for broken, truncated or oversized files
-            raise ValueError(f"{Path(path).name} is not a readable image ({type(error).__name__}): upload a PNG "
-                             f"or JPEG photo of at most {self.limits.image_pixels / 1e6:.0f} megapixels") from None
+        """The file at `path` decoded at its own size, under this app's pixel cap (see `read_photo`)."""
+        return read_photo(path, max_pixels=self.limits.image_pixels)
 
     def photo(self, path: str | None) -> Photo:
         """The uploaded photo, decoded once per content: upright RGB pixels at most MAX_SIDE on the

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..data.io import coco_box
 from ..limits import LIMITS
 from .prompts import Objects
 from ..visualize import colorize
@@ -109,12 +110,8 @@ def coco_annotation(number: int, item, mask: np.ndarray, *, score: float | None 
     """The COCO annotation `number` (from 1) of object `item` (`seg.explorer.prompts.SamObject`) with
     its `(H, W)` bool mask: RLE, bbox (x, y, w, h), area, predicted IoU, stability score, name, and its
     prompts (`seg_prompts`). The mask is not kept: a caller can drop it and make the next."""
-    # the box from the mask's row and column profiles: np.nonzero would hold 16 bytes per mask pixel
-    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
-    bbox = [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)] \
-        if len(cols) else [0, 0, 0, 0]
     return {"id": number, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": rle_encode(mask),
-            "area": int(np.count_nonzero(mask)), "bbox": bbox, "predicted_iou": None if score is None else float(score),
+            "area": int(np.count_nonzero(mask)), "bbox": coco_box(mask), "predicted_iou": None if score is None else float(score),
             "stability_score": None if stability is None else float(stability), "name": item.name,
             "seg_prompts": [list(c) for c in item.prompts.clicks]}
 

@@ -31,7 +31,7 @@ from ..fetch import DEFAULT_CACHE, cached_download, verify
 from .sam_everything import Everything
 from .sam_everything import everything as automatic_masks
 from .sam_onnx import BatchDecoder, DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
-from .sam_prompts import as_box, as_points, check_prompts  # noqa: F401 -- check_prompts: part of this API
+from .sam_prompts import as_box, as_points
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.io import coco_box, mask_box
 from ..deadline import check
 from .sam_onnx import BatchGraph
 
@@ -69,9 +70,9 @@ def boxes_of(masks: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
     sx, sy = 4 * scale[0], 4 * scale[1]
     boxes = np.zeros((len(masks), 4))
     for i, mask in enumerate(masks):
-        cols, rows = np.flatnonzero(mask.any(0)), np.flatnonzero(mask.any(1))
-        if len(cols):
-            boxes[i] = cols[0] * sx, rows[0] * sy, (cols[-1] + 1) * sx - 1, (rows[-1] + 1) * sy - 1
+        box = mask_box(mask)
+        if box is not None:
+            boxes[i] = box[0] * sx, box[1] * sy, (box[2] + 1) * sx - 1, (box[3] + 1) * sy - 1
     return boxes
 
 
@@ -150,10 +151,7 @@ def everything(sam, image: np.ndarray, settings: Everything = Everything(), *, d
     masks = enlarge(sam.model, logits[order], embedding.input_size, (h, w))
     results = []
     for i, mask in zip(order, masks):
-        cols, rows = np.flatnonzero(mask.any(0)), np.flatnonzero(mask.any(1))
-        bbox = [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)] \
-            if len(cols) else [0, 0, 0, 0]
-        results.append({"segmentation": mask, "area": int(mask.sum()), "bbox": bbox,
+        results.append({"segmentation": mask, "area": int(mask.sum()), "bbox": coco_box(mask),
                         "predicted_iou": float(found["iou"][i]), "stability_score": float(found["stability"][i]),
                         "point_coords": [found["point"][i].tolist()], "choice": int(found["choice"][i])})
     return results

@@ -80,7 +80,7 @@ def choice_tiles(image: np.ndarray, prompts: Prompts, result: MaskChoices) -> li
 class SamTab:
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.files, self.models = SamFiles(self), SamModels(self)
+        self.files, self.models = SamFiles(self), SamModels(ctx)
 
     # ------------------------------------------------------------ shared by the panels
     @staticmethod
@@ -304,7 +304,7 @@ class SamTab:
                                      height="auto", object_fit="contain", elem_id="sam-masks",
                                      format="jpeg")  # all three side by side, none scrolled away
                 view = [objects, canvas, choices, sam_result, masks, sam_note, picker, live]  # SamView's order
-                self.files.layout(sam_image, objects, masks, photo, view)
+                self.files.layout(sam_image, objects, masks, photo, view, sam_note)
         opened = [sam_image, photo, *view]  # Opened's order
         # SAM reads each photo as it arrives (its progress over the note), not at the first click
         embed = {"fn": self.embed, "inputs": [sam_image, objects], "outputs": live, "show_progress_on": sam_note,

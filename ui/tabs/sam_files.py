@@ -61,12 +61,13 @@ class SamFiles:
                      "check them.")
         return self.tab.view(image, merged, None, self.tab.object_masks(image, merged, masks), note)
 
-    def layout(self, sam_image, objects, masks, photo, view) -> None:
-        """The panel's components (in the tab's right column) and events; `view`: the tab's outputs."""
+    def layout(self, sam_image, objects, masks, photo, view, note) -> None:
+        """The panel's components (in the tab's right column) and events; `view`: the tab's outputs,
+        `note`: where an import's progress shows, as every edit's."""
         export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)", elem_id="sam-export")
         files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
         coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"], type="filepath",
                           elem_id="sam-import")
         export.click(self.export, [sam_image, objects, masks, photo], files, **PAGE)
         coco_in.upload(self.import_coco, [sam_image, objects, masks, photo, coco_in], view,
-                       show_progress_on=view[5], **PAGE)  # over the note, as every edit
+                       show_progress_on=note, **PAGE)

@@ -24,8 +24,8 @@ CURVE_OBJECTS = 40  # the picker lists the largest objects only
 
 
 class SamModels:
-    def __init__(self, tab):
-        self.tab, self.ctx = tab, tab.ctx
+    def __init__(self, ctx):
+        self.ctx = ctx
 
     def semantic_labels(self, image, keys, store) -> tuple[dict, PhotoLabels]:
         """{title: (H, W) CamVid ids} of the ticked models on this photo, and the per-user store they
