@@ -18,7 +18,8 @@ HOLDOUT=(--holdout-sequence 0006R0)
 FT_LR=${FT_LR:-5e-4}
 FT_EPOCHS=${FT_EPOCHS:-8}
 FT_AVERAGE=${FT_AVERAGE:-4}
-FT_WEIGHTS=${FT_WEIGHTS:-none}   # the budget stage's winner: none (plain cross-entropy) or sqrt
+FT_WEIGHTS=${FT_WEIGHTS:-sqrt}   # the budget stage's winner on 0006R0 (docs/training.md): sqrt, then none
+SHIP_MODELS=${SHIP_MODELS:-fcn8s unet}
 
 train() {  # train <run name> <seg.train arguments...>
   local name=$1; shift
@@ -51,7 +52,7 @@ case "${1:-}" in
     ;;
   ship)
     # every labelled frame we hold, at the images' own 360x480, from the weights we ship
-    for model in fcn8s unet; do
+    for model in $SHIP_MODELS; do
       train "ft-$model" --model "$model" --data camvid --train-split train+val --batch-size 8 --workers 1 \
         --no-progress --seed 0 --init-from "weights/camvid/$model.safetensors" --class-weights "$FT_WEIGHTS" \
         --lr "$FT_LR" --warmup-steps 0 --epochs "$FT_EPOCHS" --average-last "$FT_AVERAGE" --fp16-weights
