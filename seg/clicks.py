@@ -28,11 +28,12 @@ from .cli import run
 from .data.camvid import CLASSES, ENV_VAR, CamVid, read_camvid_label
 from .data.io import read_image
 from .labels import IGNORE_INDEX
-from .pretrained.sam import Sam
+from .pretrained.sam import DEFAULT_VARIANT, Sam
 
 Click = tuple[int, int, bool]  # x, y in pixels; True for a positive click
 Decoder = Callable[[np.ndarray, np.ndarray], np.ndarray]  # points (N, 2) xy, labels (N,) 1/0 -> (H, W) bool
 THRESHOLDS = (0.85, 0.90)  # NoC@85 and NoC@90
+MIN_OBJECT_PIXELS = 200  # objects smaller than this are specks of annotation, left out (here and in the app)
 
 
 def interior_point(region: np.ndarray) -> tuple[int, int]:
@@ -174,14 +175,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"CamVid folder (default: ${ENV_VAR})")
     p.add_argument("--split", default="val", help="split to simulate on (default: val)")
     p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("--variant", default=os.environ.get("SEG_SAM_VARIANT") or "vit_t",
-                   help="SAM variant: vit_t (MobileSAM), vit_b, vit_l, vit_h (default: $SEG_SAM_VARIANT or vit_t)")
+    p.add_argument("--variant", default=os.environ.get("SEG_SAM_VARIANT") or DEFAULT_VARIANT,
+                   help=f"SAM variant: vit_t (MobileSAM), vit_b, vit_l, vit_h (default: $SEG_SAM_VARIANT or "
+                        f"{DEFAULT_VARIANT})")
     p.add_argument("--checkpoint", default=os.environ.get("SEG_SAM_CHECKPOINT") or None,
                    help="SAM checkpoint file (default: $SEG_SAM_CHECKPOINT, else the cache or a download)")
     p.add_argument("--no-download", action="store_true", help="never download SAM's checkpoint")
     p.add_argument("--max-clicks", type=int, default=10)
-    p.add_argument("--min-pixels", type=int, default=400,
-                   help="skip objects smaller than this many pixels (default: 400, a 20x20 square)")
+    p.add_argument("--min-pixels", type=int, default=MIN_OBJECT_PIXELS,
+                   help=f"skip objects smaller than this many pixels (default: {MIN_OBJECT_PIXELS}, as the app)")
     p.add_argument("--classes", nargs="+", choices=CLASSES, help="only objects of these classes (default: all)")
     p.add_argument("--out", type=Path, default=Path("runs/clicks"), help="folder for clicks.json and clicks.png")
     args = p.parse_args(argv)

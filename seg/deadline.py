@@ -43,7 +43,7 @@ def check() -> None:
     current = getattr(_local, "deadline", None)
     if current is not None and time.monotonic() > current[0]:
         raise DeadlineExceeded(f"{current[2]} took longer than its {current[1]:g} s limit and was stopped: "
-                               "try a smaller image or fewer models, or retry when the server is less busy")
+                               "try a smaller image or fewer models")
 
 
 def _hook(module, inputs):

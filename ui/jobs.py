@@ -47,6 +47,8 @@ def job(seconds: float | None, what: str):
                 raise
             except (ValueError, FileNotFoundError, DeadlineExceeded) as error:
                 message = scrub(str(error))
+                if isinstance(error, DeadlineExceeded):  # a shared server: other jobs may have slowed this one
+                    message += ", or retry when the server is less busy"
                 log.info("%s refused: %s", fn.__qualname__, message[:200])
                 raise gr.Error(message, print_exception=False) from None
             except Exception as error:  # noqa: BLE001 -- a bug or an input nobody foresaw: one line, not a trace

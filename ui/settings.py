@@ -13,7 +13,7 @@ from pathlib import Path
 from seg.explorer.zoo import KNOWN_PRETRAINED
 from seg.fetch import DEFAULT_CACHE
 from seg.limits import LIMITS
-from seg.pretrained.sam import VARIANTS
+from seg.pretrained.sam import DEFAULT_VARIANT, VARIANTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ class SettingError(SystemExit):
 class Settings:
     weights_dir: Path = ROOT / "weights"  # SEG_WEIGHTS_DIR: our from-scratch weights (layout in seg/explorer/zoo.py)
     pretrained: tuple[str, ...] = tuple(KNOWN_PRETRAINED)  # SEG_PRETRAINED_MODELS: Hub ids or folders, comma-separated
-    sam_variant: str = "vit_t"  # SEG_SAM_VARIANT
+    sam_variant: str = DEFAULT_VARIANT  # SEG_SAM_VARIANT
     sam_checkpoint: Path | None = None  # SEG_SAM_CHECKPOINT: a local file for that variant
     cache_dir: Path = DEFAULT_CACHE  # SEG_CACHE_DIR: verified downloads that are not from the Hub
     allow_download: bool = False  # SEG_ALLOW_DOWNLOAD=1/0; on a Space (SPACE_ID set) it defaults to 1
@@ -45,7 +45,7 @@ class Settings:
         """Settings from `env` (os.environ); SettingError names a value that cannot work."""
         get = lambda name: (env.get(name) or "").strip() or None  # noqa: E731 -- unset and empty mean the same
         on_space = get("SPACE_ID") is not None
-        variant = get("SEG_SAM_VARIANT") or "vit_t"
+        variant = get("SEG_SAM_VARIANT") or DEFAULT_VARIANT
         if variant not in VARIANTS:
             raise SettingError(f"SEG_SAM_VARIANT={variant!r} is not a SAM variant: choose one of {', '.join(VARIANTS)}")
         download = get("SEG_ALLOW_DOWNLOAD")

@@ -1,6 +1,5 @@
 """What a user takes away: label-id and colour PNGs, metrics JSON, and binary masks as COCO RLE."""
 
-import io
 import json
 from pathlib import Path
 
@@ -33,12 +32,6 @@ def save_json(path: str | Path, data) -> Path:
     """`data` as indented JSON; NaN is not valid JSON, so floats must already be finite or None."""
     Path(path).write_text(json.dumps(data, indent=2, allow_nan=False))
     return Path(path)
-
-
-def png_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(array)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def rle_encode(mask: np.ndarray) -> dict:

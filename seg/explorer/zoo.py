@@ -31,7 +31,7 @@ from ..deadline import watch
 from ..fetch import DEFAULT_CACHE
 from ..pretrained import mask2former, segformer
 from ..pretrained.hub_segmenter import read_config
-from ..pretrained.sam import VARIANTS, Sam, find_checkpoint, variant_spec
+from ..pretrained.sam import DEFAULT_VARIANT, VARIANTS, Sam, find_checkpoint, variant_spec
 from .semantic import PretrainedModel, ScratchModel, SemanticModel
 
 # the adapters, by their config's model_type
@@ -70,7 +70,7 @@ class Zoo:
     stateless per call)."""
 
     def __init__(self, weights_dir: str | os.PathLike, *, pretrained: tuple[str, ...] = tuple(KNOWN_PRETRAINED),
-                 sam_variant: str = "vit_t", sam_checkpoint: str | os.PathLike | None = None,
+                 sam_variant: str = DEFAULT_VARIANT, sam_checkpoint: str | os.PathLike | None = None,
                  sam_cache_dir: str | os.PathLike = DEFAULT_CACHE, device: str | torch.device = "cpu",
                  allow_download: bool = False, sam_onnx_dir: str | os.PathLike | None = None,
                  sam_threads: int = 1, sam_everything_threads: int | None = None):

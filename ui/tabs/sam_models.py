@@ -5,7 +5,7 @@ import gradio as gr
 import pandas as pd
 
 from seg.charts import click_chart
-from seg.clicks import THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
+from seg.clicks import MIN_OBJECT_PIXELS, THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER
 from seg.explorer.compare import run_model
 from seg.explorer.prompts import Objects, Prompts, draw_prompts, relate
@@ -19,7 +19,7 @@ from .events import PAGE
 
 RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true region"]  # prompts.relate's rows
 CURVE_CLICKS = 10  # the simulation's length: NoC@85 and NoC@90 are counted within it
-CURVE_MIN_PIXELS = 200  # objects smaller than this are left out of the picker (specks of annotation)
+CURVE_MIN_PIXELS = MIN_OBJECT_PIXELS  # the picker leaves out specks of annotation, as seg.clicks does
 CURVE_OBJECTS = 40  # the picker lists the largest objects only
 
 
