@@ -3,7 +3,11 @@
     python leaderboard/build.py [--weights weights] [--data-dir $SEG_CAMVID_DIR] [--repeats 20]
 
 Accuracy comes from `python -m seg.evaluate` on CamVid val (101 images, scored at 360x480, void
-ignored, boundary tolerance 2 px), run on the shipped files themselves. Latency is the whole
+ignored, boundary tolerance 2 px), run on the shipped files themselves, with the card's logit
+adjustment (`seg.prior`) and, for a card that has one, without it. A model that trained on val
+(`--train-split train+val`) gets no val score: it would measure memory. Its held-out figures are
+the test split's, measured by the maintainers and recorded in test_split.json by weights digest.
+A model whose weights changed since the last build keeps its last figures, under "replaced". Latency is the whole
 `seg.inference.segment` call on one 360x480 image (resize to the model's input size, forward,
 upsample the logits, argmax): the median of --repeats runs after two warm-ups, batch 1, torch's
 default threads, on this machine with nothing else running. Training time and hardware are read
@@ -12,6 +16,7 @@ from each model's card.
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import statistics
@@ -32,12 +37,14 @@ from seg.charts import per_class_chart  # noqa: E402
 from seg.checkpoint import load_model  # noqa: E402
 from seg.data.camvid import CLASSES, ENV_VAR, resolve_root  # noqa: E402
 from seg.data.io import read_image  # noqa: E402
+from seg.evaluate import saw_frames  # noqa: E402
 from seg.explorer.zoo import Zoo  # noqa: E402
 from seg.inference import segment  # noqa: E402
 
 # A published lightweight CamVid network measured on this same machine (see the training issue):
 # ESPNet, 0.36M parameters, 57.2% mIoU on the CamVid *test* split, about 95 ms per 360x480 image.
 REFERENCE = {"title": "ESPNet (published; test split)", "miou": 0.572, "parameters": 360_000, "cpu_ms": 95}
+TEST_SPLIT = ROOT / "leaderboard" / "test_split.json"  # {"source", "models": {sha256: {"miou", ...}}}
 
 
 def latency_ms(model, image: np.ndarray, input_size, repeats: int) -> float:
@@ -50,21 +57,78 @@ def latency_ms(model, image: np.ndarray, input_size, repeats: int) -> float:
     return round(1000 * statistics.median(times), 1)
 
 
-def training_summary(training: dict) -> str:
-    """e.g. "best at epoch 81 of 99 run (100 planned), 7 min on <hardware>"."""
+def training_summary(training: dict, base: dict | None = None) -> str:
+    """e.g. "best at epoch 81 of 99 run (100 planned), 7 min on <hardware>", or for a fine-tuned model
+    "average of the last 4 of 8 epochs, 5 min on <hardware>, from: <its base's summary>"."""
     planned, run = training["epochs"], training.get("epochs_completed", training["epochs"])
     epochs = f"{run} run ({planned} planned)" if run < planned else f"{planned}"
-    return f"best at epoch {training['epoch']} of {epochs}, {training['time_s'] / 60:.0f} min on {training['hardware']}"
+    chosen = (f"average of the last {training['averaged_epochs']} of {epochs} epochs" if training.get("averaged_epochs")
+              else f"best at epoch {training['epoch']} of {epochs}")
+    text = f"{chosen}, {training['time_s'] / 60:.0f} min on {training['hardware']}"
+    if base:
+        text += f"; fine-tuned from: {training_summary(base['training'], base.get('fine_tuned_from'))}"
+    return text
 
 
-def evaluate(path: Path, data_dir: Path) -> dict:
+def evaluate(path: Path, data_dir: Path, *, prior: bool = True) -> dict:
     """`python -m seg.evaluate` on val, exactly as a user runs it; its JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "scores.json"
         subprocess.run([sys.executable, "-m", "seg.evaluate", "--checkpoint", str(path), "--data-dir", str(data_dir),
-                        "--split", "val", "--device", "cpu", "--json", str(out)], cwd=ROOT, check=True,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
+                        "--split", "val", "--device", "cpu", "--json", str(out), *([] if prior else ["--no-prior"])],
+                       cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
+
+
+def digest(source: Path) -> str:
+    """sha256 of the weights file (a SegFormer folder's model.safetensors)."""
+    path = source / "model.safetensors" if source.is_dir() else source
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def val_figures(source: Path, card: dict, data_dir: Path) -> dict:
+    """The val scores, with the card's prior and without; all None for a model that trained on val."""
+    if saw_frames(card, "val", None):
+        return {"trained_on_val": True, "miou": None, "mean_dice": None, "pixel_accuracy": None,
+                "boundary_f": None, "per_class_iou": None, "miou_no_prior": None}
+    scores = evaluate(source, data_dir)
+    raw = evaluate(source, data_dir, prior=False) if card.get("logit_adjustment") else scores
+    return {"trained_on_val": False, "miou": scores["miou"], "mean_dice": scores["mean_dice"],
+            "pixel_accuracy": scores["pixel_accuracy"], "boundary_f": scores["mean_boundary_f"],
+            "per_class_iou": {c: v["iou"] for c, v in scores["per_class"].items()},
+            "miou_no_prior": raw["miou"]}
+
+
+def measure(key: str, entry, data_dir: Path, image: np.ndarray, repeats: int, tests: dict) -> dict:
+    """One shipped model's row."""
+    source = Path(entry.source)
+    model, card = load_model(source)
+    training, sha = card["training"], digest(source)
+    files = [source] if source.is_file() else list(source.iterdir())
+    prior = card.get("logit_adjustment")
+    return {
+        "key": key, "title": entry.title.replace(" (from scratch)", ""), "sha256": sha,
+        **val_figures(source, card, data_dir),
+        "test": tests.get(sha),  # the held-back split, measured by the maintainers, or None
+        "prior_tau": prior and prior["tau"],
+        "card_val_miou": card["val_metrics"]["miou"],  # what training measured before storing the weights
+        "parameters": card["parameters"], "weights_mb": round(sum(f.stat().st_size for f in files) / 1e6, 2),
+        "input_size": card.get("input_size"),
+        "cpu_ms": latency_ms(model, image, card.get("input_size"), repeats),
+        "training": training_summary(training, card.get("fine_tuned_from")),
+        "loss": training["loss"], "class_weights": training["class_weights"], "command": training["command"],
+    }
+
+
+def replaced(previous: dict | None, rows: list[dict], today: str, tests: dict) -> list[dict]:
+    """The previous board's models whose weights are no longer shipped, newest first, each once, with
+    their test figures if any."""
+    if not previous:
+        return []
+    shipped = {r["command"] for r in rows}
+    gone = [{**r, "replaced_on": today, "test": tests.get(r.get("sha256"))}
+            for r in previous["models"] if r["command"] not in shipped]
+    return gone + [r for r in previous.get("replaced", []) if r["command"] not in shipped]
 
 
 def main() -> int:
@@ -77,35 +141,26 @@ def main() -> int:
     args = parser.parse_args()
     data_dir = resolve_root(args.data_dir)
     image = read_image(sorted((data_dir / "val").glob("*.png"))[0])  # 360x480
+    tests = json.loads(TEST_SPLIT.read_text())["models"] if TEST_SPLIT.is_file() else {}
     zoo = Zoo(args.weights, pretrained=())
     rows = []
     for key, entry in zoo.entries.items():
-        source = Path(entry.source)
-        model, card = load_model(source)
-        scores = evaluate(source, data_dir)
-        training = card["training"]
-        files = [source] if source.is_file() else list(source.iterdir())
-        rows.append({
-            "key": key, "title": entry.title.replace(" (from scratch)", ""),
-            "miou": scores["miou"], "mean_dice": scores["mean_dice"], "pixel_accuracy": scores["pixel_accuracy"],
-            "boundary_f": scores["mean_boundary_f"],
-            "per_class_iou": {c: v["iou"] for c, v in scores["per_class"].items()},
-            "card_val_miou": card["val_metrics"]["miou"],  # what training measured before storing the weights
-            "parameters": card["parameters"], "weights_mb": round(sum(f.stat().st_size for f in files) / 1e6, 2),
-            "input_size": card.get("input_size"),
-            "cpu_ms": latency_ms(model, image, card.get("input_size"), args.repeats),
-            "training": training_summary(training),
-            "loss": training["loss"], "class_weights": training["class_weights"], "command": training["command"],
-        })
-        print(f"{rows[-1]['title']}: val mIoU {rows[-1]['miou']:.4f}, boundary F {rows[-1]['boundary_f']:.4f}, "
-              f"{rows[-1]['cpu_ms']} ms", flush=True)
+        rows.append(measure(key, entry, data_dir, image, args.repeats, tests))
+        r = rows[-1]
+        val = "trained on val" if r["trained_on_val"] else f"val mIoU {r['miou']:.4f} ({r['miou_no_prior']:.4f} raw)"
+        print(f"{r['title']}: {val}, {r['cpu_ms']} ms", flush=True)
     machine = system.describe(torch.device("cpu"))
-    board = {"split": "CamVid val (101 images, 11 classes, void ignored)", "machine": machine,
-             "date": datetime.date.today().isoformat(), "reference": REFERENCE, "models": rows}
+    today = datetime.date.today().isoformat()
+    board_path = args.out / "leaderboard.json"
+    previous = json.loads(board_path.read_text()) if board_path.is_file() else None
+    board = {"split": "CamVid val (101 images, 11 classes, void ignored)", "machine": machine, "date": today,
+             "reference": REFERENCE, "models": rows, "replaced": replaced(previous, rows, today, tests),
+             "test_source": json.loads(TEST_SPLIT.read_text())["source"] if TEST_SPLIT.is_file() else None}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "leaderboard.json").write_text(json.dumps(board, indent=2) + "\n")
-    chart = per_class_chart({r["title"]: r["per_class_iou"] for r in rows}, CLASSES,
-                            title="IoU per class, CamVid val")
+    board_path.write_text(json.dumps(board, indent=2) + "\n")
+    scored = [r for r in rows if r["per_class_iou"]] + [{**r, "title": f"{r['title']} (replaced)"}
+                                                         for r in board["replaced"] if r.get("per_class_iou")]
+    chart = per_class_chart({r["title"]: r["per_class_iou"] for r in scored}, CLASSES, title="IoU per class, CamVid val")
     Image.fromarray(chart).save(args.out / "per_class_iou.png")
     write_markdown(board, args.out / "README.md")
     return 0
@@ -115,26 +170,39 @@ def write_markdown(board: dict, path: Path) -> None:
     def pct(x):
         return "-" if x is None else f"{100 * x:.1f}"
 
-    lines = ["# Leaderboard: our from-scratch models on CamVid", "",
-             f"{board['split']}, measured with `python -m seg.evaluate` on the shipped weights; CPU latency of one "
-             f"360x480 image through `seg.inference.segment`, on {board['machine']}, {board['date']}. "
-             "Regenerate with `python leaderboard/build.py`.", "",
-             "| model | val mIoU | boundary F | pixel acc. | mean Dice | parameters | weights | CPU ms | input "
-             "| trained |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
-    for r in board["models"]:
+    def row(r: dict) -> str:
         size = "x".join(map(str, r["input_size"])) if r["input_size"] else "image size"
-        lines.append(f"| {r['title']} | {pct(r['miou'])} | {pct(r['boundary_f'])} | {pct(r['pixel_accuracy'])} | "
-                     f"{pct(r['mean_dice'])} | {r['parameters'] / 1e6:.2f}M | {r['weights_mb']} MB | {r['cpu_ms']} | "
-                     f"{size} | {r['training']} |")
+        val = "trained on val" if r.get("trained_on_val") else pct(r["miou"])
+        raw = pct(r.get("miou_no_prior")) if r.get("prior_tau") else "(no prior)"
+        test = pct((r.get("test") or {}).get("miou"))
+        return (f"| {r['title']} | {val} | {raw} | {test} | {pct(r['boundary_f'])} | {pct(r['pixel_accuracy'])} | "
+                f"{pct(r['mean_dice'])} | {r['parameters'] / 1e6:.2f}M | {r['weights_mb']} MB | {r['cpu_ms']} | "
+                f"{size} | {r['training']} |")
+
+    header = ["| model | val mIoU | without prior | test mIoU | boundary F | pixel acc. | mean Dice | parameters "
+              "| weights | CPU ms | input | trained |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     ref = board["reference"]
-    lines += ["", f"Reference: {ref['title']}: {pct(ref['miou'])} mIoU on the *test* split, "
-              f"{ref['parameters'] / 1e6:.2f}M parameters, about {ref['cpu_ms']} ms on this machine. Val figures run "
-              "several points above test on CamVid, so they are not directly comparable.", "",
-              "## IoU per class", "", "![per-class IoU](per_class_iou.png)", "",
+    lines = ["# Leaderboard: our from-scratch models on CamVid", "",
+             f"{board['split']}, measured with `python -m seg.evaluate` on the shipped weights, with the logit "
+             "adjustment their cards set (`seg.prior`) and without it; CPU latency of one 360x480 image through "
+             f"`seg.inference.segment`, on {board['machine']}, {board['date']}. Regenerate with "
+             "`python leaderboard/build.py`. A model trained on val has no val score here.", "",
+             *header, *map(row, board["models"]), "",
+             f"Test mIoU: {board.get('test_source') or 'none recorded'}.", "",
+             f"Reference: {ref['title']}: {pct(ref['miou'])} mIoU on the *test* split, "
+             f"{ref['parameters'] / 1e6:.2f}M parameters, about {ref['cpu_ms']} ms on this machine. Val figures run "
+             "several points above test on CamVid, so they are not directly comparable."]
+    if board.get("replaced"):
+        lines += ["", "## Replaced models", "",
+                  "The figures they had when last measured here (their weights are in the git history).", "",
+                  *header, *(row({**r, "title": f"{r['title']} (replaced {r['replaced_on']})"})
+                             for r in board["replaced"])]
+    lines += ["", "## IoU per class", "", "![per-class IoU](per_class_iou.png)", "",
               "| model | " + " | ".join(CLASSES) + " |", "| --- |" + " ---: |" * len(CLASSES)]
-    for r in board["models"]:
-        lines.append(f"| {r['title']} | " + " | ".join(pct(r["per_class_iou"][c]) for c in CLASSES) + " |")
+    for r in board["models"] + [{**r, "title": f"{r['title']} (replaced)"} for r in board.get("replaced", [])]:
+        if r.get("per_class_iou"):
+            lines.append(f"| {r['title']} | " + " | ".join(pct(r["per_class_iou"][c]) for c in CLASSES) + " |")
     path.write_text("\n".join(lines) + "\n")
 
 

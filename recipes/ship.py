@@ -1,6 +1,11 @@
 """Copy the trained runs into weights/ (the layout seg.explorer.zoo reads), with their cards.
 
     python recipes/ship.py [--runs runs] [--weights weights] [--data-note TEXT]
+    python recipes/ship.py --fine-tuned            # runs/ft-<model> (recipes/camvid_prior.sh ship)
+
+A fine-tuned run replaces the weights it started from (its --init-from); its card keeps that
+model's training record, data and val metrics under "fine_tuned_from", since the file they
+describe is overwritten.
 
 CNNs keep the float16 safetensors that training wrote (--fp16-weights); SegFormer-B0 becomes a
 transformers `save_pretrained` folder with its card as model.json, in float32 (15 MB): transformers
@@ -43,12 +48,35 @@ def copy_run(run: Path, target: Path, data_note: str | None) -> None:
     print(f"{run} -> {target} ({target.stat().st_size / 1e6:.1f} MB)")
 
 
+def ship_fine_tuned(run: Path, target: Path) -> None:
+    """Replace `target` by the fine-tuned `run`, keeping the replaced model's record in the card."""
+    card = json.loads((run / "model.json").read_text())
+    base = json.loads(target.with_suffix(".json").read_text())
+    if Path(card["training"].get("init_from") or "").resolve() != target.resolve():
+        raise SystemExit(f"{run} was fine-tuned from {card['training'].get('init_from')}, not {target}")
+    if base["training"]["command"] == card["training"]["command"]:
+        print(f"{target} is already {run}")
+        return
+    copy_run(run, target, None)
+    shipped = json.loads(target.with_suffix(".json").read_text())
+    shipped["fine_tuned_from"] = {k: base[k] for k in ("training", "data", "val_metrics", "fine_tuned_from",
+                                                       "logit_adjustment") if k in base}
+    target.with_suffix(".json").write_text(json.dumps(shipped, indent=2) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--weights", type=Path, default=Path("weights"))
     parser.add_argument("--data-note", help="how the training data travelled, recorded in the CamVid cards")
+    parser.add_argument("--fine-tuned", action="store_true",
+                        help="ship runs/ft-<model> over the CamVid weights each started from, and nothing else")
     args = parser.parse_args()
+    if args.fine_tuned:
+        for name in CAMVID:
+            if (args.runs / f"ft-{name}" / "model.safetensors").is_file():
+                ship_fine_tuned(args.runs / f"ft-{name}", args.weights / "camvid" / f"{name}.safetensors")
+        return 0
     for name in CAMVID:
         if (args.runs / name / "model.safetensors").is_file():
             copy_run(args.runs / name, args.weights / "camvid" / f"{name}.safetensors", args.data_note)

@@ -19,7 +19,9 @@ from .models import build_model
 
 
 def card_path(weights: str | os.PathLike) -> Path:
-    return Path(weights).with_suffix(".json")
+    """The card of a .safetensors file (the .json beside it) or of a SegFormer folder (its model.json)."""
+    weights = Path(weights)
+    return weights / "model.json" if weights.is_dir() else weights.with_suffix(".json")
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, *, card: dict, half: bool = False) -> Path:
@@ -63,7 +65,7 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     if path.is_dir():
         from .models.segformer import load_pretrained_folder
 
-        card = read_card(path / "model.safetensors")
+        card = read_card(path)
         return load_pretrained_folder(path).to(device).eval(), card
     if not path.is_file():
         raise FileNotFoundError(f"no weights at {path}")

@@ -116,6 +116,15 @@ def chosen_offsets(card: dict, *, no_prior: bool, tau: float | None) -> tuple:
     return offsets, "" if offsets is None else f"logit adjustment tau {entry['tau'] if tau is None else tau:g}"
 
 
+def saw_frames(card: dict, split: str, sequence: str | None) -> bool:
+    """Whether the model trained on the frames of `split` (only `sequence`'s, if given): its score
+    there measures memory, not how it does on photos it never saw."""
+    data = card.get("data", {})
+    trained = data.get("train_split", "train").split("+")
+    held_out = data.get("holdout_sequence")
+    return split in trained and not (held_out and sequence == held_out)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.checkpoint is not None:
@@ -135,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f" (sequence {args.sequence})" if args.sequence else ""
         how = ", ".join(x for x in (prior, "flip TTA" if args.flip else "") if x)
         source, count = f"{args.checkpoint} on {data} {args.split}{where}{f' ({how})' if how else ''}", len(dataset)
+        seen = saw_frames(card, args.split, args.sequence)
+        if seen:
+            print(f"note: this model was trained on the {args.split} frames scored here, so the score is not "
+                  "a held-out one: score it on a split or --sequence its card says it never saw")
     else:
+        seen = None
         scores, count = score_folders(args.pred_dir, args.gt_dir, num_classes=args.num_classes,
                                       ignore_index=args.ignore_index, boundary_tolerance=args.boundary_tolerance)
         class_names = args.class_names or [str(i) for i in range(args.num_classes)]
@@ -147,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         result = {"source": source, "images": count, "boundary_tolerance": args.boundary_tolerance,
+                  "trained_on_these_frames": seen,
                   **scores.to_dict(class_names)}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0

@@ -154,7 +154,7 @@ def setup_distributed(device: torch.device, world_size: int) -> tuple[int, int]:
 
 
 def run_command(argv: list[str] | None, world: int) -> str:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]  # the run it continues
     launcher = f"torchrun --nproc_per_node {world} -m seg.train" if world > 1 else "python -m seg.train"
     return " ".join([launcher] + [shlex.quote(a) for a in argv])
 

@@ -13,22 +13,29 @@ LEADERBOARD = ROOT / "leaderboard"
 
 
 def leaderboard(folder: Path = LEADERBOARD) -> tuple[str, pd.DataFrame]:
-    """The caption and the table of `folder`/leaderboard.json (percentages, one decimal)."""
+    """The caption and the table of `folder`/leaderboard.json (percentages, one decimal): the shipped
+    models, then the ones they replaced."""
     path = folder / "leaderboard.json"
     if not path.is_file():
         return "No leaderboard yet: run `python leaderboard/build.py`.", pd.DataFrame(columns=["model"])
     board = json.loads(path.read_text())
     ref = board["reference"]
     caption = (f"Our from-scratch models on {board['split']}, measured with `python -m seg.evaluate` on the shipped "
-               f"weights (scores in %); CPU ms: one 360x480 image on {board['machine']}, {board['date']}. For scale: "
-               f"{ref['title']} scores {100 * ref['miou']:.1f} mIoU at about {ref['cpu_ms']} ms. "
-               "How they were trained: `docs/training.md`.")
+               f"weights (scores in %), with the logit adjustment their cards set and without it; CPU ms: one "
+               f"360x480 image on {board['machine']}, {board['date']}. A model trained on val has no val score. "
+               f"Test: {board.get('test_source') or 'none recorded'}. For scale: {ref['title']} scores "
+               f"{100 * ref['miou']:.1f} mIoU at about {ref['cpu_ms']} ms. How they were trained: `docs/training.md`.")
     pct = lambda x: "-" if x is None else f"{100 * x:.1f}"  # noqa: E731 -- text: "62.0", not the number 62
-    table = pd.DataFrame([{"model": m["title"], "val mIoU": pct(m["miou"]),
-                           "boundary F": pct(m["boundary_f"]), "pixel acc.": pct(m["pixel_accuracy"]),
-                           "params (M)": f"{m['parameters'] / 1e6:.2f}", "CPU ms": f"{m['cpu_ms']:.0f}",
-                           "trained": m["training"]}
-                          for m in board["models"]])
+
+    def row(m: dict, title: str) -> dict:
+        return {"model": title, "val mIoU": "trained on val" if m.get("trained_on_val") else pct(m["miou"]),
+                "without prior": pct(m.get("miou_no_prior")) if m.get("prior_tau") else "-",
+                "test mIoU": pct((m.get("test") or {}).get("miou")),
+                "boundary F": pct(m["boundary_f"]), "pixel acc.": pct(m["pixel_accuracy"]),
+                "params (M)": f"{m['parameters'] / 1e6:.2f}", "CPU ms": f"{m['cpu_ms']:.0f}", "trained": m["training"]}
+
+    table = pd.DataFrame([row(m, m["title"]) for m in board["models"]]
+                         + [row(m, f"{m['title']} (replaced {m['replaced_on']})") for m in board.get("replaced", [])])
     return caption, table
 
 

@@ -1,0 +1,139 @@
+"""Shipping a fine-tuned model over the one it started from, and the leaderboard that keeps both: a
+model trained on val gets no val score, a replaced model keeps its figures and its test figure."""
+
+import importlib.util
+import json
+import math
+import shutil
+import subprocess
+import sys
+
+import torch
+
+from conftest import ROOT, run_module
+from seg.checkpoint import save_model
+from seg.evaluate import saw_frames
+from seg.models import build_model
+from ui.tabs.leaderboard import leaderboard
+
+spec = importlib.util.spec_from_file_location("leaderboard_build", ROOT / "leaderboard" / "build.py")
+build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(build)
+
+CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+           "Bicyclist"]
+
+
+def tiny_card(**data) -> dict:
+    return {"architecture": {"name": "fcn8s", "arguments": {"width_mult": 0.25}}, "classes": CLASSES,
+            "input_size": [90, 120], "parameters": 1, "data": {"dataset": "camvid", **data},
+            "training": {"command": "python -m seg.train --base", "epoch": 5, "epochs": 5, "time_s": 60.0,
+                         "hardware": "a GPU", "loss": "ce", "class_weights": "median"},
+            "val_metrics": {"miou": 0.6}}
+
+
+def test_which_frames_a_model_saw():
+    assert not saw_frames({"data": {}}, "val", None)  # an old card: trained on train
+    assert saw_frames({"data": {"train_split": "train+val"}}, "val", None)
+    assert saw_frames({"data": {"train_split": "train"}}, "train", None)
+    assert not saw_frames({"data": {"train_split": "train", "holdout_sequence": "0006R0"}}, "train", "0006R0")
+    assert saw_frames({"data": {"train_split": "train", "holdout_sequence": "0006R0"}}, "train", "0001TP")
+
+
+def test_evaluate_says_when_the_model_trained_on_the_frames_it_scores(camvid_dir, tmp_path):
+    torch.manual_seed(0)
+    path = save_model(build_model("fcn8s", num_classes=11, width_mult=0.25), tmp_path / "m.safetensors",
+                      card=tiny_card(train_split="train+val"))
+    result = run_module("seg.evaluate", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--split", "val",
+                        "--limit", "2", "--device", "cpu", "--json", str(tmp_path / "s.json"))
+    assert "not a held-out one" in result.stdout
+    assert json.loads((tmp_path / "s.json").read_text())["trained_on_these_frames"] is True
+    path = save_model(build_model("fcn8s", num_classes=11, width_mult=0.25), tmp_path / "held.safetensors",
+                      card=tiny_card(train_split="train"))
+    result = run_module("seg.evaluate", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--split", "val",
+                        "--limit", "2", "--device", "cpu", "--json", str(tmp_path / "t.json"))
+    assert "held-out" not in result.stdout
+    assert json.loads((tmp_path / "t.json").read_text())["trained_on_these_frames"] is False
+
+
+def ship(*args, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "recipes" / "ship.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_a_fine_tuned_run_replaces_its_start_and_keeps_its_record(tmp_path):
+    model = build_model("fcn8s", num_classes=11, width_mult=0.25)
+    target = save_model(model, tmp_path / "weights" / "camvid" / "fcn8s.safetensors", card=tiny_card())
+    tuned = tiny_card(train_split="train+val")
+    tuned["training"].update(command="python -m seg.train --fine-tune", init_from="weights/camvid/fcn8s.safetensors",
+                             averaged_epochs=4, epochs=8, epoch=8, hardware="2 cores")
+    save_model(model, tmp_path / "runs" / "ft-fcn8s" / "model.safetensors", card=tuned)
+    (tmp_path / "runs" / "ft-fcn8s" / "history.json").write_text(json.dumps([{"epoch": 8}]))
+
+    result = ship("--fine-tuned", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    card = json.loads(target.with_suffix(".json").read_text())
+    assert card["training"]["command"] == "python -m seg.train --fine-tune"
+    assert card["fine_tuned_from"]["training"]["command"] == "python -m seg.train --base"
+    assert card["fine_tuned_from"]["val_metrics"] == {"miou": 0.6}  # measured before it saw val
+    again = ship("--fine-tuned", cwd=tmp_path)  # shipping twice must not nest the record in itself
+    assert "already" in again.stdout and json.loads(target.with_suffix(".json").read_text()) == card
+
+    summary = build.training_summary(card["training"], card["fine_tuned_from"])
+    assert summary.startswith("average of the last 4 of 8 epochs, 1 min on 2 cores; fine-tuned from: best at epoch 5")
+
+    shutil.copyfile(target, tmp_path / "other.safetensors")  # a run fine-tuned from elsewhere is refused
+    tuned["training"].update(init_from="other.safetensors", command="python -m seg.train --elsewhere")
+    save_model(model, tmp_path / "runs" / "ft-fcn8s" / "model.safetensors", card=tuned)
+    refused = ship("--fine-tuned", cwd=tmp_path)
+    assert refused.returncode != 0 and "not weights/camvid/fcn8s.safetensors" in refused.stderr
+
+
+def board_row(key: str, command: str, sha: str, **figures) -> dict:
+    row = {"key": key, "title": key.upper(), "sha256": sha, "command": command, "trained_on_val": False,
+           "miou": 0.62, "miou_no_prior": None, "prior_tau": None, "mean_dice": 0.7, "pixel_accuracy": 0.9,
+           "boundary_f": 0.3, "per_class_iou": {c: 0.5 for c in CLASSES}, "parameters": 850_000,
+           "weights_mb": 1.7, "input_size": [360, 480], "cpu_ms": 50.0, "training": "best at epoch 81 of 100"}
+    return {**row, **figures}
+
+
+def test_the_leaderboard_keeps_what_it_replaced_and_scores_no_model_on_frames_it_saw(tmp_path):
+    tests = {"old-digest": {"miou": 0.499}}
+    previous = {"models": [board_row("fcn8s", "train fcn8s", "old-digest"), board_row("unet", "train unet", "u")]}
+    tuned = board_row("fcn8s", "fine-tune fcn8s", "new-digest", trained_on_val=True, miou=None, mean_dice=None,
+                      pixel_accuracy=None, boundary_f=None, per_class_iou=None, test=None)
+    unet = board_row("unet", "train unet", "u", miou=0.66, miou_no_prior=0.62, prior_tau=0.5, test=None)
+    gone = build.replaced(previous, [tuned, unet], "2026-12-02", tests)
+    assert [(r["key"], r["replaced_on"], r["test"]) for r in gone] == [("fcn8s", "2026-12-02", {"miou": 0.499})]
+    later = build.replaced({"models": [tuned, unet], "replaced": gone}, [tuned, unet], "2026-12-09", tests)
+    assert later == gone  # kept once, with the date it left
+
+    board = {"split": "CamVid val", "machine": "2 cores", "date": "2026-12-02", "test_source": "the maintainers",
+             "reference": build.REFERENCE, "models": [tuned, unet], "replaced": gone}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(board))
+    build.write_markdown(board, tmp_path / "README.md")
+    markdown = (tmp_path / "README.md").read_text()
+    assert "| FCN8S | trained on val | (no prior) | - |" in markdown
+    assert "| UNET | 66.0 | 62.0 | - |" in markdown
+    assert "| FCN8S (replaced 2026-12-02) | 62.0 | (no prior) | 49.9 |" in markdown
+    caption, table = leaderboard(tmp_path)
+    assert list(table["model"]) == ["FCN8S", "UNET", "FCN8S (replaced 2026-12-02)"]
+    assert list(table["val mIoU"]) == ["trained on val", "66.0", "62.0"]
+    assert list(table["without prior"]) == ["-", "62.0", "-"] and list(table["test mIoU"]) == ["-", "-", "49.9"]
+    assert "the maintainers" in caption and "trained on val has no val score" in caption
+
+
+def test_a_segformer_folder_takes_a_tau_like_a_file(weights_dir, tmp_path):
+    from seg.checkpoint import load_model
+    from seg.explorer.semantic import ScratchModel
+
+    folder = tmp_path / "segformer_b0"
+    shutil.copytree(weights_dir / "camvid" / "segformer_b0", folder)
+    card = {"architecture": {"name": "segformer_b0", "arguments": {}}, "classes": CLASSES, "input_size": [90, 120],
+            "training": {"class_weights": "median", "class_weight_values": [1.0] * 10 + [4.0]}}  # as ship.py writes
+    (folder / "model.json").write_text(json.dumps(card))
+    run_module("seg.tau", "set", "--checkpoint", str(folder), "--tau", "0.5", "--chosen-on", "a test")
+    model = ScratchModel(*load_model(folder))
+    expected = torch.zeros(11)
+    expected[-1] = 0.5 * math.log(4.0)
+    torch.testing.assert_close(model.logit_offsets, expected)  # the app applies the folder's tau
