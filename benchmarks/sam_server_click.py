@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from app_speed import random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
 from seg.data.io import fit_image  # noqa: E402
+from seg.data.photos import Photo, image_digest  # noqa: E402
 from seg.explorer.prompts import Objects, draw_objects, draw_prompts  # noqa: E402
 from ui.context import MAX_SIDE  # noqa: E402
 from ui.tabs.sam import choice_tiles  # noqa: E402
@@ -54,13 +55,14 @@ def clicks_on(size: tuple[int, int], count: int) -> list[tuple[int, int]]:
     return [(int(rng.integers(w // 8, w - w // 8)), int(rng.integers(h // 8, h - h // 8))) for _ in range(count)]
 
 
-def tab_click(app, gr_parts, image, x, y, variant: str) -> dict[str, float]:
+def tab_click(app, gr_parts, photo: Photo, x, y, variant: str) -> dict[str, float]:
     """One click as the tab handles it: decode, draw, encode. Times in ms per stage."""
     canvas_out, gallery_out = gr_parts[variant]
+    image = photo.pixels
     objects = Objects().click(x, y, "positive")
     times = {}
     started = time.perf_counter()
-    result = app.sam.mask_choices(image, objects.current)
+    result = app.sam.mask_choices(photo, objects.current)
     kept = {objects.current.id: result.chosen_mask()}
     times["decode"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -102,13 +104,14 @@ def main() -> None:
 
     gr_parts = {"before": (gr.Image(format="webp"), gr.Gallery(format="webp")),
                 "now": (gr.Image(format="jpeg"), gr.Gallery(format="jpeg"))}
-    images = {size: street(size) for size in TAB_SIZES}
+    images = {size: Photo(pixels, size, 1.0, digest=image_digest(pixels))  # as the tab holds a photo
+              for size, pixels in ((size, street(size)) for size in TAB_SIZES)}
     files = {}
     for name, (size, kind) in API_PHOTOS.items():
         files[name] = str(folder / f"photo.{kind.lower()}")
         Image.fromarray(street(size)).save(files[name], kind, quality=90)
     for image in images.values():
-        app.ctx.zoo.sam().embed(image)  # the embedding is not what this measures
+        app.ctx.zoo.sam().embed(image.pixels, digest=image.digest)  # the embedding is not what this measures
     for path in files.values():
         app.ctx.zoo.sam().embed(app.ctx.photo(path).pixels)  # the photo kept, as a second click would find it
 

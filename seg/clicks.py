@@ -144,10 +144,11 @@ def semantic_iou(prediction: np.ndarray, target: np.ndarray, class_id: int,
     return mask_iou(np.isin(regions, touching) & (regions > 0), target, valid)
 
 
-def sam_decoder(sam, image) -> Decoder:
+def sam_decoder(sam, image, *, digest: str | None = None) -> Decoder:
     """`decode` for `click_curve` from a `seg.pretrained.sam.Sam` on `image` (an `(H, W, 3) uint8`
-    photo or its embedding): the best scored of SAM's three masks, as the app shows."""
-    embedding = sam.embed(image) if isinstance(image, np.ndarray) else image
+    photo, whose `image_digest` may be given, or its embedding): the best scored of SAM's three
+    masks, as the app shows."""
+    embedding = sam.embed(image, digest=digest) if isinstance(image, np.ndarray) else image
 
     def decode(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return sam.predict(embedding, points=points, labels=labels, multimask=True).masks[0]

@@ -66,8 +66,7 @@ def test_the_value_names_the_photo_its_frame_and_the_clicks(sam, tmp_path):
 def test_the_server_serves_the_decoder_and_embeddings_but_not_the_checkpoint(app, server, sample, vit_t_checkpoint):
     from seg.explorer.prompts import Objects
 
-    image = app.ctx.photo(str(sample[0])).pixels
-    value = app.sam.embed(image, Objects())
+    value = app.sam.embed(app.ctx.photo(str(sample[0])), Objects())
     for url in (value["embedding"], value["decoder"]["float32"], value["runtime"]["script"]):
         with urllib.request.urlopen(server + url, timeout=30) as answer:
             assert answer.status == 200 and len(answer.read()) > 1000

@@ -55,7 +55,8 @@ class Api:
     def sam_answer(self, photo: Photo, prompt: dict) -> tuple[np.ndarray, dict]:
         """SAM's best mask for `prompt` on `photo`, at its own size, and the JSON answer: score, scores
         of the three masks, the mask as COCO RLE, and the photo's handle."""
-        result = self.ctx.zoo.sam().predict(photo.pixels, **prompt, multimask=True, original_size=photo.size)
+        result = self.ctx.zoo.sam().predict(photo.pixels, **prompt, multimask=True, original_size=photo.size,
+                                            digest=photo.digest)
         mask, scores = result.masks[0], result.scores.tolist()
         del result  # the other two masks, a photo's size each
         check()
@@ -115,7 +116,8 @@ class Api:
 
         def masks():  # made one at a time, and nothing here holds one while the next is made
             for prompt in prompts:
-                result = sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size)
+                result = sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size,
+                                     digest=photo.digest)
                 best = result.masks[0], result.scores[0], result.stability[0]
                 del result
                 yield best
@@ -142,7 +144,7 @@ class Api:
         path = uploaded(image, "image")
         photo = self.ctx.photo(path)
         most = min(limits.objects_per_request, limits.output_pixels // (photo.size[0] * photo.size[1]))
-        found = self.ctx.zoo.sam().everything(photo.pixels, everything_settings(most, int(grid)))
+        found = self.ctx.zoo.sam().everything(photo.pixels, everything_settings(most, int(grid)), digest=photo.digest)
         objects, masks = add_automatic(Objects(()), found, scale=photo.scale)  # clicks in the photo's own pixels
         chosen = ((masks[item.id].mask, masks[item.id].score, masks[item.id].stability) for item in objects.items)
         return self.full_size(objects, chosen, photo, Path(path).name)

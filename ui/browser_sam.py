@@ -9,7 +9,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from seg.pretrained.sam import Sam, image_digest
+from seg.cache import BoundedCache
+from seg.data.photos import image_digest
+from seg.pretrained.sam import Sam
 from seg.pretrained.sam_onnx import embedding_float16
 
 ORT_WEB_VERSION = "1.30.0"
@@ -33,15 +35,16 @@ class BrowserSam:
     Args:
         folder: where embeddings are written for browsers to fetch; served, so nothing else goes there.
         runtime_dir: onnxruntime-web's dist folder to serve, or None for its CDN copy.
-        keep: embeddings kept on disk (2 MiB each), the oldest removed first.
+        keep: embeddings kept on disk (2 MiB each), the least recently used removed first.
     """
 
     def __init__(self, folder: str | os.PathLike, *, runtime_dir: str | os.PathLike | None = None, keep: int = 64):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.runtime_dir = Path(runtime_dir) if runtime_dir is not None else None
-        self.keep = keep
-        self._lock = threading.Lock()
+        # the files written, by name: the least recently used removed from disk past `keep`
+        self._files: BoundedCache[str, Path] = BoundedCache(capacity=keep,
+                                                            on_drop=lambda name, path: path.unlink(missing_ok=True))
 
     def served(self, sam_onnx_dir: str | os.PathLike) -> list[str]:
         """The folders `launch` must allow: the embeddings, the exported decoders, the local runtime."""
@@ -60,24 +63,25 @@ class BrowserSam:
         """The URL of `image`'s float16 embedding: written now (computing the embedding if `compute`,
         once per photo through SAM's cache), or None when it is not there and `compute` is False.
         digest: `image_digest(image)` when the caller has it already."""
-        path = self.folder / f"{sam.variant}-{sam.onnx.digest}-{digest or image_digest(image)}.f16"
-        if path.is_file():
-            return served_url(path)
+        digest = digest or image_digest(image)
+        name = f"{sam.variant}-{sam.onnx.digest}-{digest}.f16"
         if not compute:
-            return None
-        data = embedding_float16(sam.embed(image).features)
+            path = self._files.get(name)
+            return served_url(path) if path is not None else None
+        return served_url(self._files.get_or_make(name, lambda: self._write(sam, image, digest, name)))
+
+    def _write(self, sam: Sam, image: np.ndarray, digest: str, name: str) -> Path:
+        path = self.folder / name
+        data = embedding_float16(sam.embed(image, digest=digest).features)
         partial = path.with_suffix(f".{threading.get_ident()}.part")
         partial.write_bytes(data)
-        partial.replace(path)
-        with self._lock:
-            files = sorted(self.folder.glob("*.f16"), key=lambda p: p.stat().st_mtime)
-            for old in files[:-self.keep]:
-                old.unlink(missing_ok=True)
-        return served_url(path)
+        partial.replace(path)  # a browser never fetches half a file
+        return path
 
-    def value(self, sam: Sam | None, image: np.ndarray | None, clicks, *, compute: bool = False) -> dict | None:
+    def value(self, sam: Sam | None, image: np.ndarray | None, clicks, *, compute: bool = False,
+              digest: str | None = None) -> dict | None:
         """The browser decoder's value (see ui/sam_live.js): None without SAM's exported decoder; the
-        runtime and decoder alone without a photo."""
+        runtime and decoder alone without a photo. digest: `image_digest(image)` where known."""
         if sam is None or sam.onnx is None:
             return None
         value = {"runtime": self.runtime(),
@@ -85,7 +89,7 @@ class BrowserSam:
         if image is None:
             return value
         h, w = image.shape[:2]
-        photo = image_digest(image)
+        photo = digest or image_digest(image)
         return {**value, "photo": photo, "size": [h, w], "input": list(sam.input_size((h, w))),
                 "embedding": self.embedding(sam, image, compute=compute, digest=photo),
                 "clicks": [list(c) for c in clicks]}

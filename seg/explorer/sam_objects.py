@@ -47,7 +47,7 @@ def object_point(prompts: Prompts) -> tuple[float, float]:
 @dataclass
 class PhotoLabels:
     """The semantic models' label maps on one photo, kept per user: each model runs once per photo
-    however often it is asked. digest: the photo's (`seg.pretrained.sam.image_digest`); labels:
+    however often it is asked. digest: the photo's (`seg.data.photos.image_digest`); labels:
     {model key: (H, W) CamVid ids}."""
 
     digest: str = ""

@@ -12,12 +12,10 @@ lives in the model object, so two users prompting different images cannot see ea
 Every coordinate is in original-image pixels, x then y.
 """
 
-import hashlib
 import importlib
 import os
 import threading
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cache import BoundedCache
 from ..data.io import check_image, resize_labels
+from ..data.photos import image_digest
 from ..fetch import DEFAULT_CACHE, cached_download, verify
 from .sam_everything import Everything
 from .sam_everything import everything as automatic_masks
@@ -174,11 +174,6 @@ def _from_hub(hub: HubFile, *, download: bool) -> Path | None:
     return verify(path, hub.sha256, source=f"{hub.repo}/{hub.filename}")
 
 
-def image_digest(image: np.ndarray) -> str:
-    """The content key of an `(H, W, 3) uint8` image: what its embedding is cached and served by."""
-    return hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest()
-
-
 @dataclass(frozen=True)
 class ImageEmbedding:
     """An image encoded once. features: (1, 256, 64, 64); sizes are (H, W)."""
@@ -227,9 +222,8 @@ class Sam:
         self._decoder = OnnxDecoder(onnx.float32, threads=onnx_threads) if onnx is not None else None
         self._everything_threads = everything_threads or onnx_threads
         self._batch_decoder: BatchDecoder | None = None  # its session opens at the first `everything`
-        self._cache: OrderedDict[str, ImageEmbedding] = OrderedDict()
+        self._cache: BoundedCache[str, ImageEmbedding] = BoundedCache(capacity=cache_size)
         self._lock = threading.Lock()
-        self._pending: dict[str, threading.Lock] = {}  # one lock per embedding being computed
         self.encoder_runs = 0  # how many times the image encoder ran (for tests and benchmarks)
 
     @classmethod
@@ -257,29 +251,13 @@ class Sam:
         scale = self.model.image_encoder.img_size / max(h, w)
         return int(h * scale + 0.5), int(w * scale + 0.5)
 
-    def embed(self, image: np.ndarray) -> ImageEmbedding:
-        """The embedding of `(H, W, 3) uint8 RGB` image, from the cache or computed once."""
+    def embed(self, image: np.ndarray, *, digest: str | None = None) -> ImageEmbedding:
+        """The embedding of `(H, W, 3) uint8 RGB` image, from the cache or computed once (a second
+        request for the same image waits for the first instead of computing it again).
+        digest: `image_digest(image)` where the caller has it (`seg.data.photos.Photo.digest`)."""
         check_image(image)
-        key = f"{self.variant}:{image.shape}:{image_digest(image)}"
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-            pending = self._pending.setdefault(key, threading.Lock())
-        with pending:  # a second request for the same image waits for the first instead of recomputing
-            with self._lock:
-                if key in self._cache:
-                    return self._cache[key]
-            try:
-                embedding = self._encode(image)
-            finally:
-                with self._lock:
-                    self._pending.pop(key, None)
-            with self._lock:
-                self._cache[key] = embedding
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        return embedding
+        key = f"{self.variant}:{image.shape}:{digest or image_digest(image)}"
+        return self._cache.get_or_make(key, lambda: self._encode(image))
 
     @torch.inference_mode()
     def _encode(self, image: np.ndarray) -> ImageEmbedding:
@@ -295,7 +273,7 @@ class Sam:
     @torch.inference_mode()
     def predict(self, image: np.ndarray | ImageEmbedding, *, points=None, labels=None, box=None,
                 mask_input: np.ndarray | None = None, multimask: bool = True, best_only: bool = False,
-                original_size: tuple[int, int] | None = None) -> SamResult:
+                original_size: tuple[int, int] | None = None, digest: str | None = None) -> SamResult:
         """Masks for a prompt on `image` (`(H, W, 3) uint8` or its `ImageEmbedding`).
 
         points: (N, 2) float (x, y) in original-image pixels; labels: (N,) 1 positive / 0 negative.
@@ -305,6 +283,7 @@ class Sam:
         `PhotoCache`): the prompts are in the original's pixels and the masks come back at its size.
         best_only: return the best mask only (M = 1, with its score, stability and logits): what an
         export keeps, and on a large photo a third of the memory and of the resizing.
+        digest: `image_digest(image)` where the caller has it (a `Photo`'s), so nothing hashes it again.
         """
         shrunk = self._shrunk(image, original_size)
         if shrunk:
@@ -316,9 +295,9 @@ class Sam:
             raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
         if shrunk:
             return self._predict_shrunk(shrunk[0], size, point_prompt, box_prompt, mask_input=mask_input,
-                                        multimask=multimask, best_only=best_only)
+                                        multimask=multimask, best_only=best_only, digest=digest)
         # the prompt is checked before the embedding, so a bad one costs nothing
-        embedding = image if isinstance(image, ImageEmbedding) else self.embed(image)
+        embedding = image if isinstance(image, ImageEmbedding) else self.embed(image, digest=digest)
         h, w = size
         to_input = np.array([embedding.input_size[1] / w, embedding.input_size[0] / h])  # x, y scale
         if mask_input is not None:
@@ -389,7 +368,8 @@ class Sam:
         return None
 
     def _predict_shrunk(self, shrunk: tuple[np.ndarray, float], size: tuple[int, int], point_prompt, box_prompt,
-                        *, mask_input, multimask: bool, best_only: bool = False) -> SamResult:
+                        *, mask_input, multimask: bool, best_only: bool = False,
+                        digest: str | None = None) -> SamResult:
         """`predict` on a shrunk (image, scale) with checked prompts in original pixels; the masks are
         resized back to `size` (H, W)."""
         small, scale = shrunk
@@ -398,18 +378,20 @@ class Sam:
             small, points=None if point_prompt is None else np.minimum(point_prompt[0] * scale, limit),
             labels=None if point_prompt is None else point_prompt[1],
             box=None if box_prompt is None else np.minimum(box_prompt * scale, np.tile(limit, 2)),
-            mask_input=mask_input, multimask=multimask, best_only=best_only)
+            mask_input=mask_input, multimask=multimask, best_only=best_only, digest=digest)
         masks = np.stack([resize_labels(m, size) for m in result.masks])
         return SamResult(masks=masks, scores=result.scores, low_res_logits=result.low_res_logits,
                          stability=result.stability)
 
-    def everything(self, image: np.ndarray, settings: Everything = Everything()) -> list[dict]:
+    def everything(self, image: np.ndarray, settings: Everything = Everything(), *,
+                   digest: str | None = None) -> list[dict]:
         """Automatic masks from a grid of point prompts on `(H, W, 3) uint8` image, best predicted IoU
         first (see `seg.pretrained.sam_everything`): decoded in batches by ONNX Runtime where the
-        decoder was exported, else by PyTorch; the image's embedding comes from the cache."""
+        decoder was exported, else by PyTorch; the image's embedding comes from the cache (found by
+        `digest` where given)."""
         check_image(image)
         if self.onnx is not None:
             with self._lock:  # a rarer job: its session is not opened at start, and opened once
                 if self._batch_decoder is None:
                     self._batch_decoder = BatchDecoder(self.onnx.batch, threads=self._everything_threads)
-        return automatic_masks(self, image, settings, decode=self._batch_decoder)
+        return automatic_masks(self, image, settings, decode=self._batch_decoder, digest=digest)

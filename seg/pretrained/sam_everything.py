@@ -93,16 +93,18 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, threshold: float)
     return np.array(kept, dtype=int)
 
 
-def everything(sam, image: np.ndarray, settings: Everything = Everything(), *, decode=None) -> list[dict]:
+def everything(sam, image: np.ndarray, settings: Everything = Everything(), *, decode=None,
+               digest: str | None = None) -> list[dict]:
     """SAM's automatic masks on `(H, W, 3) uint8` image, best predicted IoU first, at most
     `settings.max_masks`: dicts with "segmentation" ((H, W) bool), "area", "bbox" (x, y, w, h),
     "predicted_iou", "stability_score", "point_coords" ([[x, y]], the prompt) and "choice" (which of
     the three masks at that point it is, best predicted IoU first, as `Sam.predict` orders them).
 
     sam: a `seg.pretrained.sam.Sam` (its embedding cache is used); decode: a callable like
-    `BatchGraph.forward` on numpy arrays (ONNX Runtime's `BatchDecoder`), else the model's own in PyTorch.
+    `BatchGraph.forward` on numpy arrays (ONNX Runtime's `BatchDecoder`), else the model's own in PyTorch;
+    digest: `image_digest(image)` where the caller has it.
     """
-    embedding = sam.embed(image)
+    embedding = sam.embed(image, digest=digest)
     h, w = embedding.original_size
     in_h, in_w = embedding.input_size
     to_input = np.array([in_w / w, in_h / h])  # x, y: the encoder's input frame over the image's pixels

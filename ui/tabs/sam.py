@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image
 
 from seg.data.io import fit_image, resize_labels
+from seg.data.photos import Photo
 from seg.explorer.prompts import MODES, MaskChoices, ObjectMask, Objects, Prompts, draw_objects, draw_prompts
 from seg.explorer.sam_objects import add_automatic
-from seg.pretrained.sam import image_digest
 from seg.pretrained.sam_everything import Everything
 
 from ..browser_sam import SCRIPT as LIVE_SCRIPT
@@ -51,14 +51,14 @@ class SamView(NamedTuple):
 
 
 class Opened(NamedTuple):
-    """A photo opened in the tab: the photo, its upload and digest, then the view."""
+    """A photo opened in the tab: the photo (with its digest), its upload as the browser keeps it, then the view."""
 
-    image: np.ndarray | None
-    photo: dict | None
+    photo: Photo | None
+    upload: dict | None  # {"path", "digest"}
     view: SamView
 
     def outputs(self) -> tuple:
-        return (self.image, self.photo, *self.view)
+        return (self.photo, self.upload, *self.view)
 
     @staticmethod
     def unchanged() -> tuple:
@@ -87,62 +87,64 @@ class SamTab:
     def view_unchanged() -> tuple:
         return SamView.unchanged()
 
-    def mask_choices(self, image: np.ndarray, item) -> MaskChoices:
+    def mask_choices(self, photo: Photo, item) -> MaskChoices:
         """SAM's three masks for one object's prompts, its own choice among them marked."""
-        result = self.ctx.zoo.sam().predict(image, **item.prompts.to_sam(), multimask=True)
+        result = self.ctx.zoo.sam().predict(photo.pixels, **item.prompts.to_sam(), multimask=True, digest=photo.digest)
         return MaskChoices(item.id, result.masks, tuple(map(float, result.scores)),
                            tuple(map(float, result.stability)), chosen=item.choice)
 
-    def object_masks(self, image: np.ndarray, objects: Objects, masks: dict | None = None) -> dict[int, ObjectMask]:
+    def object_masks(self, photo: Photo, objects: Objects, masks: dict | None = None) -> dict[int, ObjectMask]:
         """{object id: its mask}: `masks` for the objects it has, SAM's chosen mask for the others that
         have a prompt (the embedding is computed once, then each costs a decode)."""
         masks = dict(masks or {})
         for item in objects.items:
             if item.id not in masks and item.prompts.ready():
-                masks[item.id] = self.mask_choices(image, item).chosen_mask()
+                masks[item.id] = self.mask_choices(photo, item).chosen_mask()
         return {k: v for k, v in masks.items() if k in {item.id for item in objects.items}}
 
-    def browser_value(self, image, objects: Objects, *, compute: bool = False) -> dict | None:
+    def browser_value(self, photo: Photo | None, objects: Objects, *, compute: bool = False) -> dict | None:
         """What the browser decoder needs (ui/browser_sam.py): the photo's embedding once written (now,
         if `compute`) and the selected object's clicks; None where it is off or SAM missing."""
         browser, zoo = self.ctx.browser, self.ctx.zoo
-        if browser is None or image is None or not zoo.sam_available():
+        if browser is None or photo is None or not zoo.sam_available():
             return None
-        return browser.value(zoo.sam(), image, objects.current.prompts.clicks, compute=compute)
+        return browser.value(zoo.sam(), photo.pixels, objects.current.prompts.clicks, compute=compute,
+                             digest=photo.digest)
 
-    def view(self, image, objects: Objects, result: MaskChoices | None, masks: dict[int, ObjectMask],
+    def view(self, photo: Photo | None, objects: Objects, result: MaskChoices | None, masks: dict[int, ObjectMask],
              note: str) -> SamView:
+        image = photo.pixels if photo is not None else None
         canvas = draw_objects(image, objects, {k: v.mask for k, v in masks.items()}) if image is not None else None
         choices = [] if result is None else choice_tiles(image, objects.current.prompts, result)
         picker = gr.update(choices=[(o.name, i) for i, o in enumerate(objects.items)], value=objects.selected)
-        return SamView(objects, canvas, choices, result, masks, note, picker, self.browser_value(image, objects))
+        return SamView(objects, canvas, choices, result, masks, note, picker, self.browser_value(photo, objects))
 
-    def run_sam(self, image, objects: Objects, masks: dict) -> SamView:
+    def run_sam(self, photo: Photo | None, objects: Objects, masks: dict) -> SamView:
         """SAM for the selected object's prompts; its best mask replaces the one kept for it. The mask
         depends on the prompts alone (no previous mask fed back), so saved prompts re-create it."""
-        if image is None:
+        if photo is None:
             raise ValueError(UPLOAD_FIRST)
         objects = objects.choose(0)  # new prompts: the best scored of SAM's new masks
         item = objects.current
         masks = {k: v for k, v in masks.items() if k != item.id}
         if not item.prompts.ready():
             note = "Box: click the opposite corner." if item.prompts.corners else f"{item.name}: click the object."
-            return self.view(image, objects, None, masks, note)
-        result = self.mask_choices(image, item)
+            return self.view(photo, objects, None, masks, note)
+        result = self.mask_choices(photo, item)
         masks[item.id] = result.chosen_mask()
         given = len(item.prompts.points) + (item.prompts.box is not None)
         pending = " Box: click the opposite corner." if len(item.prompts.corners) == 1 else ""
         note = f"{item.name}: {given} prompt(s); the best of {len(result.masks)} masks is shown.{pending}"
-        return self.view(image, objects, result, masks, note)
+        return self.view(photo, objects, result, masks, note)
 
-    def restore_objects(self, image: np.ndarray, saved) -> tuple[Objects, dict, str]:
+    def restore_objects(self, photo: Photo, saved) -> tuple[Objects, dict, str]:
         """The objects saved in the browser for this photo (matched by content), with their masks."""
-        if isinstance(saved, dict) and saved.get("digest") == image_digest(image) and saved.get("objects"):
+        if isinstance(saved, dict) and saved.get("digest") == photo.digest and saved.get("objects"):
             try:
-                objects = Objects.from_json(saved["objects"], size=image.shape[:2], limits=self.ctx.limits)
+                objects = Objects.from_json(saved["objects"], size=photo.pixels.shape[:2], limits=self.ctx.limits)
             except ValueError:
                 return Objects(), {}, "The objects saved for this photo could not be read; starting afresh."
-            masks = self.object_masks(image, objects)
+            masks = self.object_masks(photo, objects)
             return objects, masks, f"{len(objects.items)} object(s) from your last visit are back."
         return Objects(), {}, "Click the object: each click updates the mask. Add an object to outline another."
 
@@ -154,29 +156,29 @@ class SamTab:
         if not path:
             return Opened(None, None, self.view(None, Objects(), None, {},
                                                 "Upload an image or send the one from Compare.")).outputs()
-        image = self.ctx.photo(path).pixels
+        photo = self.ctx.photo(path)
         if self.ctx.zoo.sam_available():
             self.ctx.zoo.sam()
-        objects, masks, note = self.restore_objects(image, saved)
-        return Opened(image, {"path": path, "digest": image_digest(image)},
-                      self.view(image, objects, None, masks, note)).outputs()
+        objects, masks, note = self.restore_objects(photo, saved)
+        return Opened(photo, {"path": path, "digest": photo.digest},
+                      self.view(photo, objects, None, masks, note)).outputs()
 
     @handler("sam_seconds", "SAM's reading of the photo")
-    def embed(self, image, objects: Objects, progress=gr.Progress()):
+    def embed(self, photo: Photo | None, objects: Objects, progress=gr.Progress()):
         """SAM's image embedding of the photo just opened, computed now, so the first click costs only
         a decode; then sent to the browser decoder. A click that comes sooner waits for this same
         computation (`Sam.embed` computes each photo once, whoever asks first)."""
-        if image is None or not self.ctx.zoo.sam_available():
+        if photo is None or not self.ctx.zoo.sam_available():
             return gr.skip()
         progress(0, desc="SAM is reading the photo (its image embedding)")
-        self.ctx.zoo.sam().embed(image)
-        return self.browser_value(image, objects, compute=True) if self.ctx.browser is not None else gr.skip()
+        self.ctx.zoo.sam().embed(photo.pixels, digest=photo.digest)
+        return self.browser_value(photo, objects, compute=True) if self.ctx.browser is not None else gr.skip()
 
     @handler("sam_seconds", "restoring your objects")
-    def restore(self, saved, image=None) -> tuple:
+    def restore(self, saved, photo: Photo | None = None) -> tuple:
         """When the tab opens with no photo: the photo and objects of the last visit, if the photo is
         still on the server (else a note to upload it again). With a photo open, nothing changes."""
-        if image is not None:
+        if photo is not None:
             return Opened.unchanged()
         path = saved.get("path") if isinstance(saved, dict) else None
         if not isinstance(path, str) or not inside(path, upload_folder()) or not os.path.isfile(path):
@@ -187,90 +189,90 @@ class SamTab:
             return Opened(gr.skip(), gr.skip(), SamView(*SamView.unchanged())._replace(note=note)).outputs()
         return self.open(path, saved)
 
-    def save(self, photo, objects: Objects):
+    def save(self, upload, objects: Objects):
         """What the browser keeps (its local storage) so a reload brings the objects back."""
-        if not photo:
+        if not upload:
             return gr.skip()
-        return {**photo, "objects": objects.to_json()}
+        return {**upload, "objects": objects.to_json()}
 
     @handler("sam_seconds", "SAM")
-    def canvas_click(self, image, objects: Objects, mode, masks, evt: gr.SelectData) -> SamView:
-        if image is None:
+    def canvas_click(self, photo: Photo | None, objects: Objects, mode, masks, evt: gr.SelectData) -> SamView:
+        if photo is None:
             raise ValueError(UPLOAD_FIRST)
         most = self.ctx.limits.points_per_object
         if len(objects.current.prompts.clicks) >= most:
             raise ValueError(f"one object takes at most {most} clicks: undo or clear some")
         x, y = evt.index
-        return self.run_sam(image, objects.click(x, y, mode), masks)
+        return self.run_sam(photo, objects.click(x, y, mode), masks)
 
     @handler("sam_seconds", "SAM")
-    def undo(self, image, objects: Objects, masks) -> SamView:
-        return self.run_sam(image, objects.undo(), masks)
+    def undo(self, photo: Photo | None, objects: Objects, masks) -> SamView:
+        return self.run_sam(photo, objects.undo(), masks)
 
     @handler("segment_seconds", "clearing")
-    def clear(self, image, objects: Objects, masks) -> SamView:
+    def clear(self, photo: Photo | None, objects: Objects, masks) -> SamView:
         objects = objects.clear()
-        return self.view(image, objects, None, {k: v for k, v in masks.items() if k != objects.current.id},
+        return self.view(photo, objects, None, {k: v for k, v in masks.items() if k != objects.current.id},
                          "Prompts of this object cleared.")
 
     @handler("segment_seconds", "adding an object")
-    def add(self, image, objects: Objects, masks) -> SamView:
-        if image is None:
+    def add(self, photo: Photo | None, objects: Objects, masks) -> SamView:
+        if photo is None:
             raise ValueError(UPLOAD_FIRST)
         most = self.ctx.limits.objects_per_request
         if len(objects.items) >= most:
             raise ValueError(f"one image takes at most {most} objects: delete one first")
         objects = objects.add()
-        return self.view(image, objects, None, masks, f"{objects.current.name}: click the object.")
+        return self.view(photo, objects, None, masks, f"{objects.current.name}: click the object.")
 
     @handler("sam_seconds", "finding every object")
-    def every_object(self, image, objects: Objects, masks, progress=gr.Progress()) -> SamView:
+    def every_object(self, photo: Photo | None, objects: Objects, masks, progress=gr.Progress()) -> SamView:
         """SAM's automatic masks as objects after the others (up to the objects limit), each editable,
         saved and exported like a clicked object (`seg.explorer.sam_objects.add_automatic`)."""
-        if image is None:
+        if photo is None:
             raise ValueError(UPLOAD_FIRST)
         most = self.ctx.limits.objects_per_request
         room = most - sum(1 for item in objects.items if item.prompts.clicks)
         if room <= 0:
             raise ValueError(f"one image takes at most {most} objects: delete some first")
         progress(0, desc=f"SAM is prompting a grid of {EVERYTHING_GRID}x{EVERYTHING_GRID} points")
-        found = self.ctx.zoo.sam().everything(image, everything_settings(room))
+        found = self.ctx.zoo.sam().everything(photo.pixels, everything_settings(room), digest=photo.digest)
         if not found:
-            return self.view(image, objects, None, masks, "SAM found no object it is sure of: click them instead.")
+            return self.view(photo, objects, None, masks, "SAM found no object it is sure of: click them instead.")
         objects, new = add_automatic(objects, found)
         masks = {**{k: v for k, v in masks.items() if k in {item.id for item in objects.items}}, **new}
-        return self.view(image, objects, None, masks,
+        return self.view(photo, objects, None, masks,
                          f"SAM found {len(found)} object(s); each can be edited like a clicked one.")
 
     @handler("segment_seconds", "selecting an object")
-    def pick(self, image, objects: Objects, masks, index) -> SamView:
-        if image is None or not isinstance(index, int) or index == objects.selected:
-            return self.view(image, objects, None, masks, "")
+    def pick(self, photo: Photo | None, objects: Objects, masks, index) -> SamView:
+        if photo is None or not isinstance(index, int) or index == objects.selected:
+            return self.view(photo, objects, None, masks, "")
         objects = objects.select(index)
-        return self.view(image, objects, None, masks, f"{objects.current.name} selected: clicks now edit it.")
+        return self.view(photo, objects, None, masks, f"{objects.current.name} selected: clicks now edit it.")
 
     @handler("segment_seconds", "deleting an object")
-    def delete(self, image, objects: Objects, masks) -> SamView:
+    def delete(self, photo: Photo | None, objects: Objects, masks) -> SamView:
         gone = objects.current
         objects = objects.delete()
-        return self.view(image, objects, None, {k: v for k, v in masks.items() if k != gone.id}, f"{gone.name} deleted.")
+        return self.view(photo, objects, None, {k: v for k, v in masks.items() if k != gone.id}, f"{gone.name} deleted.")
 
     @handler("segment_seconds", "choosing the mask")
-    def choose(self, image, objects: Objects, result, masks, evt: gr.SelectData) -> SamView:
+    def choose(self, photo: Photo | None, objects: Objects, result, masks, evt: gr.SelectData) -> SamView:
         if not isinstance(result, MaskChoices) or result.object != objects.current.id:
-            return self.view(image, objects, result, masks, "")
+            return self.view(photo, objects, result, masks, "")
         i = evt.index
         result, objects = replace(result, chosen=i), objects.choose(i)
         masks = {**masks, objects.current.id: result.chosen_mask()}
-        return self.view(image, objects, result, masks, f"Mask {i + 1} chosen for {objects.current.name}.")
+        return self.view(photo, objects, result, masks, f"Mask {i + 1} chosen for {objects.current.name}.")
 
     # ------------------------------------------------------------ layout
     def layout(self, tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
         """The tab's components and events; `image_in`, `truth_in`: the Compare tab's photo and truth."""
         notice = self.ctx.sam_notice()
         gr.Markdown(notice, visible=bool(notice), elem_id="sam-unavailable")
-        sam_image, objects, sam_result = gr.State(None), gr.State(Objects()), gr.State(None)
-        masks, photo = gr.State({}), gr.State(None)  # each object's chosen mask; the photo's upload and digest
+        sam_photo, objects, sam_result = gr.State(None), gr.State(Objects()), gr.State(None)
+        masks, upload = gr.State({}), gr.State(None)  # each object's chosen mask; the photo's upload and digest
         # The browser's local storage keeps the objects across reloads; a fixed key (not a secret: the
         # value is clicks and an upload's path) so they also survive a server restart.
         saved = gr.BrowserState(None, storage_key="seg-sam-objects", secret="seg-sam-objects")
@@ -304,28 +306,28 @@ class SamTab:
                                      height="auto", object_fit="contain", elem_id="sam-masks",
                                      format="jpeg")  # all three side by side, none scrolled away
                 view = [objects, canvas, choices, sam_result, masks, sam_note, picker, live]  # SamView's order
-                self.files.layout(sam_image, objects, masks, photo, view, sam_note)
-        opened = [sam_image, photo, *view]  # Opened's order
+                self.files.layout(sam_photo, objects, masks, upload, view, sam_note)
+        opened = [sam_photo, upload, *view]  # Opened's order
         # SAM reads each photo as it arrives (its progress over the note), not at the first click
-        embed = {"fn": self.embed, "inputs": [sam_image, objects], "outputs": live, "show_progress_on": sam_note,
+        embed = {"fn": self.embed, "inputs": [sam_photo, objects], "outputs": live, "show_progress_on": sam_note,
                  **PAGE}
-        sam_truth = self.models.layout(sam_image, objects, masks)
+        sam_truth = self.models.layout(sam_photo, objects, masks)
         # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
         canvas.upload(self.open, [canvas, saved], opened, **PAGE).success(
             lambda: None, None, sam_truth, **PAGE).then(**embed)
         from_compare.click(self.open, [image_in, saved], opened, **PAGE).success(
             lambda path: path, truth_in, sam_truth, **PAGE).then(**embed)
         # on opening the tab, not on page load: by then the browser has read its storage into `saved`
-        tab.select(self.restore, [saved, sam_image], opened, **PAGE).then(**embed)
+        tab.select(self.restore, [saved, sam_photo], opened, **PAGE).then(**embed)
         # an edit's progress shows over the note, not over the photo: the browser decoder's mask is on the
         # photo already, and a click, hover or box corner must not land on an overlay
         edit: dict[str, Any] = {"show_progress_on": sam_note, **PAGE}
-        canvas.select(self.canvas_click, [sam_image, objects, mode, masks], view, **edit)
-        undo.click(self.undo, [sam_image, objects, masks], view, **edit)
-        clear.click(self.clear, [sam_image, objects, masks], view, **edit)
-        add.click(self.add, [sam_image, objects, masks], view, **edit)
-        everything.click(self.every_object, [sam_image, objects, masks], view, **edit)
-        picker.input(self.pick, [sam_image, objects, masks, picker], view, **edit)
-        delete.click(self.delete, [sam_image, objects, masks], view, **edit)
-        choices.select(self.choose, [sam_image, objects, sam_result, masks], view, **edit)
-        objects.change(self.save, [photo, objects], saved, **PAGE)
+        canvas.select(self.canvas_click, [sam_photo, objects, mode, masks], view, **edit)
+        undo.click(self.undo, [sam_photo, objects, masks], view, **edit)
+        clear.click(self.clear, [sam_photo, objects, masks], view, **edit)
+        add.click(self.add, [sam_photo, objects, masks], view, **edit)
+        everything.click(self.every_object, [sam_photo, objects, masks], view, **edit)
+        picker.input(self.pick, [sam_photo, objects, masks, picker], view, **edit)
+        delete.click(self.delete, [sam_photo, objects, masks], view, **edit)
+        choices.select(self.choose, [sam_photo, objects, sam_result, masks], view, **edit)
+        objects.change(self.save, [upload, objects], saved, **PAGE)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from seg.data.photos import Photo
 from seg.explorer.export import objects_from_coco, save_json
 from seg.explorer.prompts import Objects
 from seg.explorer.sam_objects import mask_files, write_objects
@@ -19,25 +20,25 @@ class SamFiles:
         self.tab, self.ctx = tab, tab.ctx  # the SAM tab: its view and its masks
 
     @handler("segment_seconds", "the export")
-    def export(self, image, objects: Objects, masks, photo) -> list[str]:
+    def export(self, photo: Photo | None, objects: Objects, masks, upload) -> list[str]:
         """Every object with a mask: one instance-id PNG, a COCO JSON (with the prompts, to import
         again) and one PNG per object, each named after the photo."""
-        if image is None or not any(o.id in masks for o in objects.items):
+        if photo is None or not any(o.id in masks for o in objects.items):
             raise ValueError("no mask yet: click on an object first")
         out = self.ctx.outputs.new("sam")
-        name = Path(photo["path"]).name if photo else "image.png"
+        name = Path(upload["path"]).name if upload else "image.png"
         stem = Path(name).stem
-        instances, coco = write_objects(out, objects, masks, file_name=name, size=image.shape[:2])
+        instances, coco = write_objects(out, objects, masks, file_name=name, size=photo.pixels.shape[:2])
         files = [instances.rename(out / f"{stem}_instances.png"), save_json(out / f"{stem}_objects_coco.json", coco),
                  *mask_files(out, stem, objects, masks)]
         return [str(f) for f in files]
 
     @handler("sam_seconds", "the import")
-    def import_coco(self, image, objects: Objects, masks, photo, path):
+    def import_coco(self, photo: Photo | None, objects: Objects, masks, upload, path):
         """Objects from a COCO JSON this app exported, added after the open photo's own objects with
         their masks. A file made on a photo of another size is refused; one whose photo had another
         name is added, and the note says so."""
-        if image is None:
+        if photo is None:
             raise ValueError("open the photo the objects were made on first, then import its COCO JSON")
         if not path:  # the file was removed from the box: nothing changes
             return self.tab.view_unchanged()
@@ -46,7 +47,7 @@ class SamFiles:
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ValueError("the import must be the COCO JSON this app exported (objects_coco.json)") from None
         most = self.ctx.limits.objects_per_request
-        imported = objects_from_coco(document, size=image.shape[:2], limits=self.ctx.limits)
+        imported = objects_from_coco(document, size=photo.pixels.shape[:2], limits=self.ctx.limits)
         merged = objects.append(imported)
         if len(merged.items) > most:
             raise ValueError(f"{len(imported.items)} imported objects and the {len(merged.items) - len(imported.items)}"
@@ -55,19 +56,19 @@ class SamFiles:
         images = document.get("images")
         made_for = images[0].get("file_name") if isinstance(images, list) and images and \
             isinstance(images[0], dict) else None
-        here = Path(photo["path"]).name if photo else None
+        here = Path(upload["path"]).name if upload else None
         if made_for and here and made_for != here:
             note += (f" The file was made on **{str(made_for)[:80]}**, this photo is **{here}** (the same size): "
                      "check them.")
-        return self.tab.view(image, merged, None, self.tab.object_masks(image, merged, masks), note)
+        return self.tab.view(photo, merged, None, self.tab.object_masks(photo, merged, masks), note)
 
-    def layout(self, sam_image, objects, masks, photo, view, note) -> None:
+    def layout(self, sam_photo, objects, masks, upload, view, note) -> None:
         """The panel's components (in the tab's right column) and events; `view`: the tab's outputs,
         `note`: where an import's progress shows, as every edit's."""
         export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)", elem_id="sam-export")
         files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
         coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"], type="filepath",
                           elem_id="sam-import")
-        export.click(self.export, [sam_image, objects, masks, photo], files, **PAGE)
-        coco_in.upload(self.import_coco, [sam_image, objects, masks, photo, coco_in], view,
+        export.click(self.export, [sam_photo, objects, masks, upload], files, **PAGE)
+        coco_in.upload(self.import_coco, [sam_photo, objects, masks, upload, coco_in], view,
                        show_progress_on=note, **PAGE)

@@ -7,11 +7,11 @@ import pandas as pd
 from seg.charts import click_chart
 from seg.clicks import MIN_OBJECT_PIXELS, THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER
+from seg.data.photos import Photo
 from seg.explorer.compare import run_model
 from seg.explorer.prompts import Objects, Prompts, draw_prompts, relate
 from seg.explorer.sam_objects import PhotoLabels, object_point
 from seg.labels import IGNORE_INDEX
-from seg.pretrained.sam import image_digest
 from seg.visualize import draw_contours
 
 from ..jobs import handler
@@ -27,22 +27,22 @@ class SamModels:
     def __init__(self, ctx):
         self.ctx = ctx
 
-    def semantic_labels(self, image, keys, store) -> tuple[dict, PhotoLabels]:
+    def semantic_labels(self, photo: Photo, keys, store) -> tuple[dict, PhotoLabels]:
         """{title: (H, W) CamVid ids} of the ticked models on this photo, and the per-user store they
         came from (`PhotoLabels`: each model runs once per photo)."""
         store = store if isinstance(store, PhotoLabels) else PhotoLabels()
-        return store.of(image_digest(image), self.ctx.zoo.semantic_models(keys),
-                        lambda model: run_model(model, image).labels)
+        return store.of(photo.digest, self.ctx.zoo.semantic_models(keys),
+                        lambda model: run_model(model, photo.pixels).labels)
 
     @handler("compare_seconds", "relating SAM's mask to the semantic models")
-    def relate(self, image, objects: Objects, masks, keys, truth_path, store=None):
+    def relate(self, photo: Photo | None, objects: Objects, masks, keys, truth_path, store=None):
         """The selected object against the ticked semantic models and the ground truth uploaded in this
         tab for this photo (never another tab's: it may belong to another image)."""
         if objects.current.id not in masks:
             raise ValueError("no mask yet: click on the image first")
         point = object_point(objects.current.prompts)
-        predictions, store = self.semantic_labels(image, keys, store) if keys else ({}, store)
-        truth = self.ctx.truth(truth_path, image) if truth_path else None
+        predictions, store = self.semantic_labels(photo, keys, store) if keys else ({}, store)
+        truth = self.ctx.truth(truth_path, photo.pixels) if truth_path else None
         rows = relate(masks[objects.current.id].mask, point, predictions, CLASSES_WITH_OTHER,
                       truth.labels if truth is not None else None)
         note = f"Ground truth read as: {truth.format}." if truth is not None else \
@@ -50,40 +50,41 @@ class SamModels:
         return pd.DataFrame(rows).round(3).set_axis(RELATE_COLUMNS, axis=1), note, store
 
     @handler("segment_seconds", "reading the objects of the ground truth")
-    def curve_objects(self, image, truth_path):
+    def curve_objects(self, photo: Photo | None, truth_path):
         """The objects (connected regions of one class) of this photo's ground truth, largest first,
         for the click curve's picker; kept with the labels for the simulation."""
-        if image is None or not truth_path:
+        if photo is None or not truth_path:
             return gr.update(choices=[], value=None), None
-        truth = self.ctx.truth(truth_path, image)
+        truth = self.ctx.truth(truth_path, photo.pixels)
         found = objects_in(truth.labels, min_pixels=CURVE_MIN_PIXELS,
                            classes=set(range(len(CLASSES))))[:CURVE_OBJECTS]
         choices = [(f"{CLASSES[o['class']]} · {o['pixels']:,} px · around ({o['point'][0]}, {o['point'][1]})", i)
                    for i, o in enumerate(found)]
         return gr.update(choices=choices, value=0 if choices else None), {
-            "labels": truth.labels, "objects": found, "digest": image_digest(image)}
+            "labels": truth.labels, "objects": found, "digest": photo.digest}
 
     @handler("sam_seconds", "the click curve")
-    def click_curve(self, image, truth, index, keys, store=None):
+    def click_curve(self, photo: Photo | None, truth, index, keys, store=None):
         """SAM's IoU with the chosen true object after 1 to CURVE_CLICKS simulated clicks (seg.clicks),
         beside each ticked semantic model's IoU on the same object."""
-        if image is None:
+        if photo is None:
             raise ValueError("no image: upload one first")
         if not truth or not isinstance(index, int) or not 0 <= index < len(truth["objects"]):
             raise ValueError("upload this photo's ground truth above, then pick one of its objects")
-        if truth.get("digest") != image_digest(image):
+        if truth.get("digest") != photo.digest:
             raise ValueError("the ground truth above was read for another photo: upload this photo's again")
         zoo = self.ctx.zoo
         item, valid = truth["objects"][index], truth["labels"] != IGNORE_INDEX
-        curve = click_curve(sam_decoder(zoo.sam(), image), item["mask"], max_clicks=CURVE_CLICKS, valid=valid)
-        predictions, store = self.semantic_labels(image, keys, store) if keys else ({}, store)
+        curve = click_curve(sam_decoder(zoo.sam(), photo.pixels, digest=photo.digest), item["mask"],
+                            max_clicks=CURVE_CLICKS, valid=valid)
+        predictions, store = self.semantic_labels(photo, keys, store) if keys else ({}, store)
         levels = {title: semantic_iou(labels, item["mask"], item["class"], valid)
                   for title, labels in predictions.items()}
         name = CLASSES[item["class"]]
         chart = click_chart({f"SAM {zoo.sam_variant}": list(curve.ious)}, levels=levels,
                             title=f"{name}, {item['pixels']:,} px: IoU with the true object after each click")
         prompts = Prompts(tuple((x, y, "positive" if positive else "negative") for x, y, positive in curve.clicks))
-        picture = draw_contours(draw_prompts(image, prompts, curve.mask), item["mask"], color=(255, 255, 255))
+        picture = draw_contours(draw_prompts(photo.pixels, prompts, curve.mask), item["mask"], color=(255, 255, 255))
         reached = {t: curve.noc(t) for t in THRESHOLDS}
         noc = ", ".join(f"NoC@{round(t * 100)} **{n or f'not reached in {CURVE_CLICKS}'}**" for t, n in reached.items())
         best = max(levels.items(), key=lambda kv: kv[1]) if levels else None
@@ -92,7 +93,7 @@ class SamModels:
                                                  "(no clicks)." if best else ""))
         return chart, picture, text, store
 
-    def layout(self, sam_image, objects, masks) -> gr.File:
+    def layout(self, sam_photo, objects, masks) -> gr.File:
         """The panel's components (below the tab's photo) and events; returns its ground-truth input."""
         names = self.ctx.zoo.semantic_names()
         with gr.Row():
@@ -106,7 +107,7 @@ class SamModels:
         relate_table = gr.Dataframe(pd.DataFrame(columns=RELATE_COLUMNS), interactive=False,
                                     label="Class at the click, and overlap with SAM's mask")
         store = gr.State(None)  # the semantic models' labels on this photo: each runs once per photo
-        relate_go.click(self.relate, [sam_image, objects, masks, sam_models, sam_truth, store],
+        relate_go.click(self.relate, [sam_photo, objects, masks, sam_models, sam_truth, store],
                         [relate_table, relate_note, store], **PAGE)
         with gr.Accordion("SAM's click curve against the ground truth", open=False, elem_id="curve"):
             gr.Markdown(f"Pick an object of the ground truth above and let the app click for you, as in "
@@ -125,7 +126,7 @@ class SamModels:
                 curve_image = gr.Image(label="True outline (white), the clicks, SAM's mask after the last",
                                        interactive=False, elem_id="curve-image")
             curve_text = gr.Markdown(elem_id="curve-text")
-        sam_truth.change(self.curve_objects, [sam_image, sam_truth], [curve_pick, curve_truth], **PAGE)
-        curve_go.click(self.click_curve, [sam_image, curve_truth, curve_pick, sam_models, store],
+        sam_truth.change(self.curve_objects, [sam_photo, sam_truth], [curve_pick, curve_truth], **PAGE)
+        curve_go.click(self.click_curve, [sam_photo, curve_truth, curve_pick, sam_models, store],
                        [curve_chart, curve_image, curve_text, store], **PAGE)
         return sam_truth

@@ -1,0 +1,95 @@
+"""One bounded, single-flight cache for everything computed once per content and kept a while: the
+decoded photos, SAM's image embeddings, the embedding files a browser fetches.
+
+    embeddings = BoundedCache(capacity=8)                          # eight values, each costing 1
+    photos = BoundedCache(capacity=64 << 20, cost=lambda p: p.pixels.nbytes)
+    value = embeddings.get_or_make(key, lambda: encode(image))     # made once, whoever asks first
+
+Least recently used values are dropped first once their total cost passes `capacity`, but never the
+value just made, however costly. Two threads asking for the same missing key make it once: the
+second waits for the first. A `make` that raises keeps nothing, and the waiters then try for
+themselves (so an error reaches every caller with its own message). Thread-safe.
+"""
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """Args:
+        capacity: the most total cost kept (at least 1).
+        cost: a value's cost (default 1 each: `capacity` is then a count).
+        on_drop: called with (key, value) after a value is dropped, outside the lock (e.g. to remove
+            a file the value names).
+    """
+
+    def __init__(self, *, capacity: int, cost: Callable[[V], int] = lambda value: 1,
+                 on_drop: Callable[[K, V], None] | None = None):
+        if capacity < 1:
+            raise ValueError(f"a cache's capacity must be at least 1, got {capacity}")
+        self.capacity, self.cost, self.on_drop = capacity, cost, on_drop
+        self._values: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._total = 0
+        self._lock = threading.Lock()
+        self._making: dict[K, threading.Lock] = {}  # one lock per key being made
+        self.made = 0  # how many times a `make` returned (for tests and benchmarks)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._values)
+
+    def __contains__(self, key) -> bool:
+        with self._lock:
+            return key in self._values
+
+    def get(self, key: K) -> V | None:
+        """The value kept under `key` (now the most recently used), or None."""
+        with self._lock:
+            if key not in self._values:
+                return None
+            self._values.move_to_end(key)
+            return self._values[key][0]
+
+    def get_or_make(self, key: K, make: Callable[[], V]) -> V:
+        """The value under `key`, made by `make()` if it is not kept; one `make` per key at a time."""
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key][0]
+            making = self._making.setdefault(key, threading.Lock())
+        with making:  # a second caller for this key waits here for the first
+            found = self.get(key)
+            if found is not None:
+                return found
+            try:
+                value = make()
+            finally:
+                with self._lock:
+                    self._making.pop(key, None)
+            with self._lock:
+                self.made += 1
+            self.put(key, value)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        """Keep `value` under `key` (replacing what was there), then drop the least recently used
+        values until the total cost fits `capacity`, or only this one is left."""
+        cost = self.cost(value)
+        dropped = []
+        with self._lock:
+            if key in self._values:
+                self._total -= self._values.pop(key)[1]
+            self._values[key] = (value, cost)
+            self._total += cost
+            while self._total > self.capacity and len(self._values) > 1:
+                old_key, (old, old_cost) = self._values.popitem(last=False)
+                self._total -= old_cost
+                dropped.append((old_key, old))
+        if self.on_drop is not None:
+            for old_key, old in dropped:
+                self.on_drop(old_key, old)
