@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .inference import upsample_logits
-from .metrics import SegmentationMetrics, SegmentationScores
+from .metrics import BOUNDARY_TOLERANCE, SegmentationMetrics, SegmentationScores
 from .prior import adjust
 
 
@@ -51,7 +51,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, *, loss_fn: Callable[[
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: DataLoader, *, num_classes: int, boundary_tolerance: int | None = 2,
+def evaluate(model: nn.Module, loader: DataLoader, *, num_classes: int, boundary_tolerance: int | None = BOUNDARY_TOLERANCE,
              amp_dtype: torch.dtype | None = None, progress: bool = True, desc: str = "eval",
              logit_offsets: Tensor | None = None, flip: bool = False) -> SegmentationScores:
     """Score the model over `loader`, whose masks may be larger than its images: logits are

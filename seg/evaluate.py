@@ -24,7 +24,7 @@ from .data.io import read_labels
 from .data.transforms import eval_transform
 from .engine import evaluate
 from .labels import IGNORE_INDEX
-from .metrics import SegmentationMetrics, SegmentationScores
+from .metrics import BOUNDARY_TOLERANCE, SegmentationMetrics, SegmentationScores
 from .prior import CARD_KEY, card_offsets
 
 
@@ -56,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     f.add_argument("--ignore-index", type=int, default=IGNORE_INDEX,
                    help=f"ground-truth label to ignore (default: {IGNORE_INDEX}; CamVid's raw void is 11)")
     f.add_argument("--class-names", nargs="+", help="names for the table (default: class ids)")
-    p.add_argument("--boundary-tolerance", type=int, default=2, help="boundary F-score tolerance in pixels")
+    p.add_argument("--boundary-tolerance", type=int, default=BOUNDARY_TOLERANCE,
+                   help=f"boundary F-score tolerance in pixels (default: {BOUNDARY_TOLERANCE})")
     p.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     args = p.parse_args(argv)
     if (args.checkpoint is None) == (args.pred_dir is None):

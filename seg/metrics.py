@@ -23,6 +23,10 @@ from torch import Tensor
 
 from .labels import IGNORE_INDEX
 
+# How far (in pixels) a predicted boundary pixel may lie from a true one and still count: the
+# usual setting for CamVid-sized images (about 0.4% of the diagonal of 360x480).
+BOUNDARY_TOLERANCE = 2
+
 
 def _as_label_tensor(labels: np.ndarray | Tensor, name: str) -> Tensor:
     """Integer labels as a (B, H, W) int64 tensor, on the device they came on."""
@@ -206,7 +210,7 @@ def _matched_edges(pred: Tensor, target: Tensor, valid: Tensor, tolerance: int) 
             true_edges, _near_same_class(true_edges, pred_edges, tolerance))
 
 
-def boundary_errors(*, pred: np.ndarray, target: np.ndarray, num_classes: int, tolerance: int = 2,
+def boundary_errors(*, pred: np.ndarray, target: np.ndarray, num_classes: int, tolerance: int = BOUNDARY_TOLERANCE,
                     ignore_index: int = IGNORE_INDEX) -> dict[str, np.ndarray]:
     """The pixels behind one image's boundary F-score, as `(H, W)` bool maps.
 
@@ -231,7 +235,7 @@ class BoundaryFScore:
     once per class. A class with boundaries on neither side is absent (NaN).
     """
 
-    def __init__(self, num_classes: int, *, tolerance: int = 2, ignore_index: int = IGNORE_INDEX):
+    def __init__(self, num_classes: int, *, tolerance: int = BOUNDARY_TOLERANCE, ignore_index: int = IGNORE_INDEX):
         if tolerance < 0:
             raise ValueError(f"tolerance must be >= 0 pixels, got {tolerance}")
         self.num_classes, self.tolerance, self.ignore_index = num_classes, tolerance, ignore_index
@@ -268,7 +272,7 @@ class SegmentationMetrics:
     """Confusion-matrix metrics plus (unless `boundary_tolerance` is None) the boundary F-score."""
 
     def __init__(self, num_classes: int, *, ignore_index: int = IGNORE_INDEX,
-                 boundary_tolerance: int | None = 2):
+                 boundary_tolerance: int | None = BOUNDARY_TOLERANCE):
         self.confusion = ConfusionMatrix(num_classes, ignore_index=ignore_index)
         self.boundary = None
         if boundary_tolerance is not None:

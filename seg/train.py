@@ -38,6 +38,7 @@ from .data.transforms import eval_transform, train_transform
 from .engine import evaluate, train_one_epoch
 from .labels import IGNORE_INDEX
 from .losses import LOSSES, WEIGHTINGS, build_loss, class_pixel_stats, class_weights
+from .metrics import BOUNDARY_TOLERANCE
 from .models import MODELS, build_model, count_parameters
 
 
@@ -93,7 +94,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     r.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     r.add_argument("--workers", type=int, default=2, help="data-loading processes (default: 2)")
     r.add_argument("--fp16-weights", action="store_true", help="store the best weights as float16")
-    r.add_argument("--boundary-tolerance", type=int, default=2, help="boundary F-score tolerance in pixels")
+    r.add_argument("--boundary-tolerance", type=int, default=BOUNDARY_TOLERANCE,
+                   help=f"boundary F-score tolerance in pixels (default: {BOUNDARY_TOLERANCE})")
     r.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     args = p.parse_args(argv)
     for name in ("epochs", "batch_size", "synthetic_images"):

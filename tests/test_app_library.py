@@ -182,8 +182,11 @@ def test_objects_add_select_delete_and_round_trip_through_json():
 
 @pytest.mark.parametrize("data, message", [
     ({"objects": [{"clicks": [[70, 5, "positive"]]}]}, "outside the 60x50 image"),
-    ({"objects": [{"clicks": [[5, 5, "lasso"]]}]}, "mode one of"),
+    ({"objects": [{"clicks": [[5, 5, "lasso"]]}]}, "object 1: unknown click mode .lasso.: choose one of positive"),
     ({"objects": [{"clicks": [[True, 5, "positive"]]}]}, r"\[x, y, mode\]"),
+    ({"objects": [{"clicks": [["5", 5, "positive"]]}]}, r"\[x, y, mode\] with x and y numbers"),
+    ({"objects": [{"clicks": [[5, 5, "box"], [5, 9, "box"]]}]}, "zero area"),  # what SAM refuses, refused here
+    ({"objects": [{"clicks": [[5, 5, "box"], [9, 9, "box"], [70, 9, "box"]]}]}, "outside the 60x50"),
     ({"objects": [{"clicks": []}] * 33}, "33 objects; the limit is 32"),
     ({"objects": [{"clicks": [[1, 1, "positive"]] * 65}]}, "65 clicks"),
     ({"objects": "all of them"}, "must be"),

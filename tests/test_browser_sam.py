@@ -27,16 +27,16 @@ def test_the_pinned_integrity_hash_is_the_npm_packages_file(ort_web):
 
 
 def test_the_runtime_comes_from_the_cdn_or_a_local_folder(tmp_path, ort_web):
-    cdn = BrowserSam(tmp_path / "e").runtime()
+    cdn = BrowserSam(tmp_path / "e", clicks_per_object=8).runtime()
     assert cdn["script"] == ORT_WEB_CDN + ORT_WEB_SCRIPT and cdn["integrity"] == ORT_WEB_INTEGRITY
     assert cdn["base"].startswith("https://cdn.jsdelivr.net/npm/onnxruntime-web@")
-    local = BrowserSam(tmp_path / "e", runtime_dir=ort_web)
+    local = BrowserSam(tmp_path / "e", runtime_dir=ort_web, clicks_per_object=8)
     assert local.runtime()["script"] == served_url(ort_web / ORT_WEB_SCRIPT) and local.runtime()["integrity"] is None
     assert str(ort_web.resolve()) in local.served(tmp_path / "onnx")
 
 
 def test_each_photo_gets_one_float16_embedding_file_and_old_ones_go(sam, tmp_path):
-    browser = BrowserSam(tmp_path / "embeddings", keep=2)
+    browser = BrowserSam(tmp_path / "embeddings", keep=2, clicks_per_object=8)
     photos = [np.random.default_rng(i).integers(0, 256, (120, 160, 3), dtype=np.uint8) for i in range(3)]
     assert browser.embedding(sam, photos[0], compute=False) is None  # not read yet: nothing computed
     runs = sam.encoder_runs
@@ -53,10 +53,13 @@ def test_each_photo_gets_one_float16_embedding_file_and_old_ones_go(sam, tmp_pat
 
 
 def test_the_value_names_the_photo_its_frame_and_the_clicks(sam, tmp_path):
-    browser = BrowserSam(tmp_path / "embeddings")
+    browser = BrowserSam(tmp_path / "embeddings", clicks_per_object=8)
     assert browser.value(Sam(sam.model, variant="vit_t"), None, ()) is None  # no exported decoder: no browser path
     empty = browser.value(sam, None, ())
-    assert set(empty) == {"runtime", "decoder"} and empty["decoder"]["int8"].endswith("decoder_int8.onnx")
+    assert set(empty) == {"runtime", "decoder", "rules", "shapes"} and empty["decoder"]["int8"].endswith("decoder_int8.onnx")
+    # the page builds SAM's prompt by the server's schema, not by a copy of it
+    assert empty["rules"] == {"labels": {"positive": 1, "negative": 0}, "box": "box", "box_labels": [2, 3],
+                              "padding_label": -1, "clicks_per_object": 8}
     photo = np.zeros((360, 480, 3), np.uint8)
     value = browser.value(sam, photo, ((10.0, 20.0, "positive"),), compute=True)
     assert value["size"] == [360, 480] and value["input"] == [768, 1024]

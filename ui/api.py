@@ -26,7 +26,6 @@ from seg.explorer.export import rle_encode, save_png
 from seg.explorer.prompts import Objects, parse_objects, parse_prompt
 from seg.explorer.sam_objects import add_automatic, write_full_size
 from seg.limits import check_output
-from seg.pretrained.sam_prompts import check_prompts
 
 from .context import Context
 from .guard import NOT_UPLOADED, inside, upload_folder
@@ -110,8 +109,7 @@ class Api:
             pass
         photo = self.ctx.photo(path)
         check_output(photo.size, len(parsed.items), limits)
-        prompts = [item.prompts.to_sam() for item in parsed.items]
-        check_prompts(prompts, photo.size)  # all of them before any work
+        prompts = [item.prompts.check(photo.size).to_sam() for item in parsed.items]  # all before any work
         sam = self.ctx.zoo.sam()
 
         def masks():  # made one at a time, and nothing here holds one while the next is made

@@ -12,7 +12,8 @@ import numpy as np
 from seg.cache import BoundedCache
 from seg.data.photos import image_digest
 from seg.pretrained.sam import Sam
-from seg.pretrained.sam_onnx import embedding_float16
+from seg.pretrained.sam_prompts import rules
+from seg.pretrained.sam_onnx import EMBEDDING_SHAPE, LOW_RES_SIDE, embedding_float16
 
 ORT_WEB_VERSION = "1.30.0"
 ORT_WEB_SCRIPT = "ort.wasm.min.js"  # the wasm-only build (50 KB) that defines a global `ort`
@@ -36,12 +37,16 @@ class BrowserSam:
         folder: where embeddings are written for browsers to fetch; served, so nothing else goes there.
         runtime_dir: onnxruntime-web's dist folder to serve, or None for its CDN copy.
         keep: embeddings kept on disk (2 MiB each), the least recently used removed first.
+        clicks_per_object: the server's cap, sent with the prompt's rules: the page does not decode a
+            click the server will refuse.
     """
 
-    def __init__(self, folder: str | os.PathLike, *, runtime_dir: str | os.PathLike | None = None, keep: int = 64):
+    def __init__(self, folder: str | os.PathLike, *, runtime_dir: str | os.PathLike | None = None, keep: int = 64,
+                 clicks_per_object: int):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.runtime_dir = Path(runtime_dir) if runtime_dir is not None else None
+        self.clicks_per_object = clicks_per_object
         # the files written, by name: the least recently used removed from disk past `keep`
         self._files: BoundedCache[str, Path] = BoundedCache(capacity=keep,
                                                             on_drop=lambda name, path: path.unlink(missing_ok=True))
@@ -85,7 +90,9 @@ class BrowserSam:
         if sam is None or sam.onnx is None:
             return None
         value = {"runtime": self.runtime(),
-                 "decoder": {"float32": served_url(sam.onnx.float32), "int8": served_url(sam.onnx.int8)}}
+                 "decoder": {"float32": served_url(sam.onnx.float32), "int8": served_url(sam.onnx.int8)},
+                 "rules": rules(self.clicks_per_object),  # how clicks become SAM's prompt: the server's schema
+                 "shapes": {"embedding": list(EMBEDDING_SHAPE), "low_res": LOW_RES_SIDE}}
         if image is None:
             return value
         h, w = image.shape[:2]

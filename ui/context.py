@@ -75,8 +75,8 @@ class Context:
             folders.append(tempfile.mkdtemp(prefix=prefix))
             return folders[-1]
 
-        browser = BrowserSam(temporary("seg-sam-embeddings-"), runtime_dir=settings.ort_web_dir) \
-            if settings.browser_decoder else None
+        browser = BrowserSam(temporary("seg-sam-embeddings-"), runtime_dir=settings.ort_web_dir,
+                             clicks_per_object=limits.points_per_object) if settings.browser_decoder else None
         outputs = Outputs(limits.keep_files_seconds, settings.outputs_dir or temporary("seg-outputs-"),
                           loose_in=(upload_folder(),))
         photos = PhotoCache(lambda path: read_photo(path, max_pixels=limits.image_pixels), max_side=MAX_SIDE)

@@ -16,7 +16,7 @@ const live = {
   ready: false,     // runtime and both sessions loaded
   value: null,
   photo: null,      // the photo whose embedding is loaded
-  embedding: null,  // ort.Tensor (1, 256, 64, 64) float32
+  embedding: null,  // ort.Tensor float32 shaped as the value's shapes.embedding
   clicks: [],       // the server's clicks of the selected object, then ours not yet confirmed
   hover: null,      // the latest mouse position waiting for a preview
   running: false,
@@ -80,19 +80,20 @@ async function loadEmbedding(value) {
   const response = await fetch(absolute(value.embedding));
   if (!response.ok) throw new Error(`the embedding answered ${response.status}`);
   const bytes = await response.arrayBuffer();
-  live.embedding = new ort.Tensor("float32", halfToFloat(new Uint16Array(bytes)), [1, 256, 64, 64]);
+  live.embedding = new ort.Tensor("float32", halfToFloat(new Uint16Array(bytes)), value.shapes.embedding);
   live.photo = value.photo;
   live.embeddingBytes = bytes.byteLength;
   live.embeddingMs = performance.now() - started;
 }
 
-// The prompt SAM gets for `clicks` (as seg.explorer.prompts.Prompts.to_sam does): the points, and the
-// last complete box of the "box" clicks. `cursor` is a hover: a point of the next click's mode, or
+// The prompt SAM gets for `clicks` (as seg.explorer.prompts.Prompts.to_sam does), by the rules the
+// server sends (seg.pretrained.sam_prompts.rules): each point click with its mode's label, and the
+// last complete box of the box clicks. `cursor` is a hover: a point of the next click's mode, or
 // with one box corner pending, the box from that corner to the cursor.
-function promptOf(clicks, cursor, mode) {
+function promptOf(clicks, cursor, mode, rules) {
   const all = cursor ? clicks.concat([[cursor[0], cursor[1], mode]]) : clicks;
-  const points = all.filter((c) => c[2] !== "box").map((c) => [c[0], c[1], c[2] === "positive" ? 1 : 0]);
-  const corners = all.filter((c) => c[2] === "box");
+  const points = all.filter((c) => c[2] in rules.labels).map((c) => [c[0], c[1], rules.labels[c[2]]]);
+  const corners = all.filter((c) => c[2] === rules.box);
   let box = null;
   if (corners.length >= 2) {
     const end = Math.floor(corners.length / 2) * 2, [a, b] = [corners[end - 2], corners[end - 1]];
@@ -102,25 +103,26 @@ function promptOf(clicks, cursor, mode) {
 }
 
 // The graph's inputs (seg/pretrained/sam_onnx.py prompt_arrays): coordinates in the encoder's input
-// frame, box corners labelled 2 and 3, a padding point labelled -1 when there is no box.
+// frame, box corners and the padding point (when there is no box) labelled as the server's rules say.
 function feeds(prompt, value) {
+  const rules = value.rules, side = value.shapes.low_res;
   const [h, w] = value.size, [ih, iw] = value.input, sx = iw / w, sy = ih / h;
   const coords = [], labels = [];
   for (const [x, y, label] of prompt.points) { coords.push(x * sx, y * sy); labels.push(label); }
   if (prompt.box) {
     const [x0, y0, x1, y1] = prompt.box;
     coords.push(x0 * sx, y0 * sy, x1 * sx, y1 * sy);
-    labels.push(2, 3);
+    labels.push(...rules.box_labels);
   } else {
     coords.push(0, 0);
-    labels.push(-1);
+    labels.push(rules.padding_label);
   }
   const n = labels.length;
   return {
     image_embeddings: live.embedding,
     point_coords: new ort.Tensor("float32", Float32Array.from(coords), [1, n, 2]),
     point_labels: new ort.Tensor("float32", Float32Array.from(labels), [1, n]),
-    mask_input: new ort.Tensor("float32", new Float32Array(256 * 256), [1, 1, 256, 256]),
+    mask_input: new ort.Tensor("float32", new Float32Array(side * side), [1, 1, side, side]),
     has_mask_input: new ort.Tensor("float32", Float32Array.from([0]), [1]),
     orig_im_size: new ort.Tensor("float32", Float32Array.from([h, w]), [2]),
   };
@@ -228,7 +230,7 @@ async function pump() {
   if (job === live.click) live.click = null; else live.hover = null;
   live.running = true;
   try {
-    const prompt = job.kind === "preview" ? promptOf(live.clicks, job.point, job.mode) : job.prompt;
+    const prompt = job.kind === "preview" ? promptOf(live.clicks, job.point, job.mode, live.value.rules) : job.prompt;
     if (prompt) {
       const started = performance.now();
       const session = job.kind === "click" ? live.float32 : live.int8;
@@ -265,7 +267,7 @@ async function warmUp(value) {
   if (live.warm) return;
   live.running = true;
   try {
-    const [h, w] = value.size, prompt = {points: [[w / 2, h / 2, 1]], box: null};
+    const [h, w] = value.size, prompt = {points: [[w / 2, h / 2, value.rules.labels.positive]], box: null};
     for (const session of [live.int8, live.float32]) await session.run(feeds(prompt, value));
     live.warm = true;
   } catch (error) {
@@ -280,7 +282,7 @@ function onMove(event) {
   if (!usable() || live.shown?.kind === "click") return;
   const point = pointAt(event), mode = nextMode();
   if (!point) return;
-  const key = JSON.stringify(promptOf(live.clicks, point, mode));
+  const key = JSON.stringify(promptOf(live.clicks, point, mode, live.value.rules));
   if (live.preview?.key === key && live.shown?.kind === "preview") return;  // already on screen
   live.hover = {kind: "preview", point, mode, at: performance.now()};
   pump();
@@ -293,8 +295,9 @@ async function onClick(event) {
   const point = pointAt(event);
   if (!point) return;
   const at = performance.now();
+  if (live.clicks.length >= live.value.rules.clicks_per_object) return;  // the server refuses it and says why
   live.clicks = live.clicks.concat([[point[0], point[1], nextMode()]]);
-  const prompt = promptOf(live.clicks, null, null);
+  const prompt = promptOf(live.clicks, null, null, live.value.rules);
   live.hover = null;
   if (!prompt) {  // the first corner of a box: nothing to decode yet
     clearOverlay();

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..data.camvid import CLASSES, OTHER
 from ..labels import IGNORE_INDEX
-from ..metrics import SegmentationMetrics, boundary_errors, mean_present, number
+from ..metrics import BOUNDARY_TOLERANCE, SegmentationMetrics, boundary_errors, mean_present, number
 from ..postprocess import dense_crf, tta_probabilities
 from ..visualize import boundary_map, error_map, overlay
 
@@ -47,7 +47,7 @@ def run_model(model, image: np.ndarray, *, key: str = "", title: str = "", tta: 
     return Prediction(key, title, labels, time.perf_counter() - started)
 
 
-def score(labels: np.ndarray, ground_truth: np.ndarray, *, boundary_tolerance: int = 2) -> dict:
+def score(labels: np.ndarray, ground_truth: np.ndarray, *, boundary_tolerance: int = BOUNDARY_TOLERANCE) -> dict:
     """Metrics of CamVid-id `labels` against `ground_truth` (IGNORE_INDEX for void), JSON-ready.
 
     Means are over the 11 CamVid classes present in the ground truth or the prediction;
@@ -126,7 +126,7 @@ class Comparison:
     per_class: dict[str, dict[str, float | None]]
     scores: dict[str, dict]
 
-    def errors(self, key: str, palette, *, boundary_tolerance: int = 2) -> dict:
+    def errors(self, key: str, palette, *, boundary_tolerance: int = BOUNDARY_TOLERANCE) -> dict:
         """Model `key`'s mistakes, as pictures beside its overlay (needs the ground truth).
 
         Returns {"overlay", "errors", "boundaries"}: `(H, W, 3) uint8` each (see

@@ -16,8 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..limits import LIMITS, Limits
-
-MODES = ("positive", "negative", "box")
+from ..pretrained.sam_prompts import BOX, MODES, POINT_LABELS, as_box, as_points, numbers
 
 
 @dataclass(frozen=True)
@@ -27,12 +26,9 @@ class Prompts:
 
     clicks: tuple[tuple[float, float, str], ...] = ()
 
-    def click(self, x: float, y: float, mode: str) -> "Prompts":
-        if mode not in MODES:
-            raise ValueError(f"unknown click mode {mode!r}: choose one of {', '.join(MODES)}")
-        if not (np.isfinite(x) and np.isfinite(y)):
-            raise ValueError(f"a click needs finite coordinates, got ({x}, {y})")
-        return Prompts(self.clicks + ((float(x), float(y), mode),))
+    def click(self, x: float, y: float, mode: str, *, size: tuple[int, int] | None = None) -> "Prompts":
+        """These clicks and one more, checked by `check_click` (inside `size` (H, W) where given)."""
+        return Prompts(self.clicks + (check_click(x, y, mode, size),))
 
     def undo(self) -> "Prompts":
         return Prompts(self.clicks[:-1])
@@ -40,18 +36,18 @@ class Prompts:
     @property
     def points(self) -> list[tuple[float, float, int]]:
         """(x, y, label) with label 1 positive, 0 negative."""
-        return [(x, y, int(mode == "positive")) for x, y, mode in self.clicks if mode != "box"]
+        return [(x, y, POINT_LABELS[mode]) for x, y, mode in self.clicks if mode != BOX]
 
     @property
     def corners(self) -> list[tuple[float, float]]:
         """The corners of the current box: 0, 1 (waiting for the second) or 2."""
-        corners = [(x, y) for x, y, mode in self.clicks if mode == "box"]
+        corners = [(x, y) for x, y, mode in self.clicks if mode == BOX]
         return corners[-1:] if len(corners) % 2 else corners[-2:]
 
     @property
     def box(self) -> tuple[float, float, float, float] | None:
         """x0, y0, x1, y1 of the last complete box, or None."""
-        corners = [(x, y) for x, y, mode in self.clicks if mode == "box"]
+        corners = [(x, y) for x, y, mode in self.clicks if mode == BOX]
         if len(corners) < 2:
             return None
         complete = len(corners) // 2 * 2  # a pending first corner does not end the box before it
@@ -62,11 +58,35 @@ class Prompts:
         """Whether SAM has something to answer: a point or a complete box."""
         return bool(self.points) or self.box is not None
 
+    def check(self, size: tuple[int, int]) -> "Prompts":
+        """These prompts, refused with SAM's own message (`seg.pretrained.sam_prompts`) where SAM
+        would refuse them on an image of `size` (H, W): a zero-area box, a point outside."""
+        prompt = self.to_sam()
+        if as_points(prompt["points"], prompt["labels"], size) is None and as_box(prompt["box"], size) is None:
+            raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
+        return self
+
     def to_sam(self) -> dict:
         """Keyword arguments for `seg.pretrained.sam.Sam.predict`."""
         points = self.points
         return {"points": [(x, y) for x, y, _ in points] or None, "labels": [lab for _, _, lab in points] or None,
                 "box": self.box}
+
+
+def check_click(x, y, mode, size: tuple[int, int] | None = None) -> tuple[float, float, str]:
+    """One click `(x, y, mode)` as the prompts keep it: a mode of `MODES`, coordinates that are real,
+    finite numbers, inside the `size` (H, W) image where given (its edges included, as SAM's points)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown click mode {str(mode)[:20]!r}: choose one of {', '.join(MODES)}")
+    try:
+        x, y = numbers([x, y], "a click's x and y", "(x, y)").tolist()
+    except ValueError:
+        raise ValueError(f"a click is [x, y, mode] with x and y numbers, got {str([x, y, mode])[:60]}") from None
+    if not (np.isfinite(x) and np.isfinite(y)):
+        raise ValueError(f"a click needs finite coordinates, got ({x}, {y})")
+    if size is not None and not (0 <= x <= size[1] and 0 <= y <= size[0]):
+        raise ValueError(f"click ({x:g}, {y:g}) is outside the {size[1]}x{size[0]} image")
+    return float(x), float(y), mode
 
 
 def parse_json_text(text: str | None, what: str, example: str, *, limits: Limits = LIMITS):
@@ -231,8 +251,9 @@ class Objects:
 
     @classmethod
     def from_json(cls, data, *, size: tuple[int, int] | None = None, limits: Limits = LIMITS) -> "Objects":
-        """The inverse of `to_json`, every value checked: ids, names, clicks `[x, y, mode]` inside
-        `size` (H, W) when given; at most `limits.objects_per_request` objects, each with at most
+        """The inverse of `to_json`, every value checked: ids, names, clicks `[x, y, mode]`
+        (`check_click`) and, with the image's `size` (H, W), each object's prompts as SAM checks them
+        (`Prompts.check`); at most `limits.objects_per_request` objects, each with at most
         `limits.points_per_object` clicks and `limits.points_per_request` in all. ValueError otherwise."""
         where = "the saved objects"
         if not isinstance(data, dict) or not isinstance(data.get("objects"), list) or not data["objects"]:
@@ -249,16 +270,18 @@ class Objects:
             if len(clicks) > limits.points_per_object or total > limits.points_per_request:
                 raise ValueError(f"object {number} has {len(clicks)} clicks ({total} so far); the limits are "
                                  f"{limits.points_per_object} per object and {limits.points_per_request} in all")
-            prompts = Prompts()
-            for click in clicks:
-                if not (isinstance(click, list) and len(click) == 3 and click[2] in MODES
-                        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in click[:2])):
-                    raise ValueError(f"object {number}: a click is [x, y, mode] with mode one of {', '.join(MODES)}, "
-                                     f"got {str(click)[:60]}")
-                if size is not None and not (0 <= click[0] <= size[1] and 0 <= click[1] <= size[0]):
-                    raise ValueError(f"object {number}: click ({click[0]}, {click[1]}) is outside the {size[1]}x"
-                                     f"{size[0]} image: these objects were made for another image")
-                prompts = prompts.click(click[0], click[1], click[2])
+            try:
+                prompts = Prompts()
+                for click in clicks:
+                    if not (isinstance(click, list) and len(click) == 3):
+                        raise ValueError(f"a click is [x, y, mode] with mode one of {', '.join(MODES)}, "
+                                         f"got {str(click)[:60]}")
+                    prompts = prompts.click(*click, size=size)
+                if size is not None and prompts.ready():
+                    prompts.check(size)  # what SAM would refuse, refused now with its own words
+            except ValueError as error:
+                outside = " (these objects were made for another image)" if "outside" in str(error) else ""
+                raise ValueError(f"object {number}: {error}{outside}") from None
             ident = entry.get("id", number)
             ident = ident if isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident < 10**9 else number
             name = str(entry.get("name") or f"object {ident}")[:60]
@@ -274,11 +297,14 @@ class Objects:
         return cls(tuple(items), selected)
 
 
+MODE_OF_LABEL = {label: mode for mode, label in POINT_LABELS.items()}  # 1 -> "positive", 0 -> "negative"
+
+
 def parse_objects(text: str | None, *, limits: Limits = LIMITS) -> Objects:
     """Several objects' prompts from the API's JSON text `[{"name", "points", "labels", "box"}, ...]`
     (points `[[x, y], ...]` with labels 1/0, a box `[x0, y0, x1, y1]`, in image pixels), as `Objects`;
-    counts capped by `limits` (objects, points per object, points in all). The values are checked
-    by `Sam.predict`."""
+    counts capped by `limits` (objects, points per object, points in all). Each click is checked as
+    every click is (`check_click`); against the photo, once its size is known, by `Prompts.check`."""
     example = '[{"name": "car", "points": [[120, 80]], "labels": [1]}, {"box": [10, 20, 200, 160]}]'
     value = parse_json_text(text, "objects", example, limits=limits)
     if not isinstance(value, list) or not value:
@@ -302,19 +328,20 @@ def parse_objects(text: str | None, *, limits: Limits = LIMITS) -> Objects:
             raise ValueError(f"object {number} needs a prompt: points with labels, or a box")
         clicks = []
         for point, label in zip(points, labels):
-            if not (isinstance(point, list) and len(point) == 2 and label in (0, 1) and not isinstance(label, bool)):
+            if not (isinstance(point, list) and len(point) == 2 and label in MODE_OF_LABEL
+                    and not isinstance(label, bool)):
                 raise ValueError(f"object {number}: a point is [x, y] and its label 1 or 0, got {str(point)[:40]} "
                                  f"and {str(label)[:10]}")
-            clicks.append((point[0], point[1], "positive" if label == 1 else "negative"))
+            clicks.append((point[0], point[1], MODE_OF_LABEL[label]))
         if box is not None:
-            clicks += [(box[0], box[1], "box"), (box[2], box[3], "box")]
+            clicks += [(box[0], box[1], BOX), (box[2], box[3], BOX)]
         name = entry.get("name")
         items.append({"id": number, "name": name if isinstance(name, str) and name else f"object {number}",
                       "clicks": [list(c) for c in clicks]})
     return Objects.from_json({"objects": items}, limits=limits)
 
 
-POSITIVE, NEGATIVE, BOX = (0, 200, 83), (229, 57, 53), (255, 214, 0)
+POSITIVE, NEGATIVE, BOX_COLOUR = (0, 200, 83), (229, 57, 53), (255, 214, 0)
 OBJECT_COLOURS = ((30, 136, 229), (255, 112, 67), (102, 187, 106), (171, 71, 188), (255, 202, 40),
                   (38, 198, 218), (236, 64, 122), (141, 110, 99))  # distinct hues, cycled; the first is SAM's blue
 
@@ -355,10 +382,10 @@ def draw_prompts(image: np.ndarray, prompts: Prompts, mask: np.ndarray | None = 
     draw = ImageDraw.Draw(canvas)
     r = max(4, round(max(image.shape[:2]) / 120))  # visible on small and large images alike
     if prompts.box is not None:
-        draw.rectangle([v * scale for v in prompts.box], outline=BOX, width=max(2, r // 2))
+        draw.rectangle([v * scale for v in prompts.box], outline=BOX_COLOUR, width=max(2, r // 2))
     for x, y in prompts.corners if len(prompts.corners) == 1 else []:
         x, y = x * scale, y * scale
-        draw.rectangle((x - r, y - r, x + r, y + r), outline=BOX, width=2)
+        draw.rectangle((x - r, y - r, x + r, y + r), outline=BOX_COLOUR, width=2)
     for x, y, label in prompts.points:
         x, y = x * scale, y * scale
         draw.ellipse((x - r, y - r, x + r, y + r), fill=POSITIVE if label else NEGATIVE, outline=(255, 255, 255),

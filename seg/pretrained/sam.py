@@ -30,7 +30,7 @@ from ..data.photos import image_digest
 from ..fetch import DEFAULT_CACHE, cached_download, verify
 from .sam_everything import Everything
 from .sam_everything import everything as automatic_masks
-from .sam_onnx import BatchDecoder, DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
+from .sam_onnx import LOW_RES_SIDE, BatchDecoder, DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
 from .sam_prompts import as_box, as_points
 
 
@@ -302,8 +302,9 @@ class Sam:
         to_input = np.array([embedding.input_size[1] / w, embedding.input_size[0] / h])  # x, y scale
         if mask_input is not None:
             mask_input = np.asarray(mask_input, dtype=np.float32)
-            if mask_input.shape not in ((256, 256), (1, 256, 256)):
-                raise ValueError(f"mask_input must be (256, 256) low-resolution logits, got {mask_input.shape}")
+            side = (LOW_RES_SIDE, LOW_RES_SIDE)
+            if mask_input.shape not in (side, (1, *side)):
+                raise ValueError(f"mask_input must be {side} low-resolution logits, got {mask_input.shape}")
         decode = self._decode_onnx if self._decoder is not None else self._decode_torch
         logits, scores, low_res = decode(embedding, point_prompt, box_prompt, mask_input, to_input=to_input,
                                          multimask=multimask)
@@ -340,7 +341,7 @@ class Sam:
             boxes = torch.as_tensor(box_prompt * np.tile(to_input, 2), dtype=torch.float32, device=device)[None]
         masks = None
         if mask_input is not None:
-            masks = torch.as_tensor(mask_input, device=device).reshape(1, 1, 256, 256)
+            masks = torch.as_tensor(mask_input, device=device).reshape(1, 1, LOW_RES_SIDE, LOW_RES_SIDE)
         sparse, dense = self.model.prompt_encoder(points=sparse_points, boxes=boxes, masks=masks)
         low_res, scores = self.model.mask_decoder(
             image_embeddings=embedding.features, image_pe=self.model.prompt_encoder.get_dense_pe(),

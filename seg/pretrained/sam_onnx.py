@@ -28,6 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .sam_prompts import BOX_CORNER_LABELS, PADDING_LABEL
+
+# SAM's shapes, the same for every variant: the image embedding, 256 channels on a 64x64 grid, and
+# the decoder's low-resolution masks (and the mask_input it takes back), 256x256 before upsampling.
+EMBEDDING_SHAPE = (1, 256, 64, 64)
+LOW_RES_SIDE = 256
 FORMAT = 1  # part of every cache key: bump it when the graph's inputs, outputs or options change
 OPSET = 17
 INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input", "orig_im_size")
@@ -75,8 +81,8 @@ def _export(model: nn.Module, path: Path) -> None:
 
     wrapper = SamOnnxModel(model, return_single_mask=False).eval()
     size = model.image_encoder.img_size
-    dummy = (torch.randn(1, 256, 64, 64), torch.randint(0, size, (1, 5, 2)).float(),
-             torch.randint(0, 4, (1, 5)).float(), torch.randn(1, 1, 256, 256), torch.tensor([1.0]),
+    dummy = (torch.randn(EMBEDDING_SHAPE), torch.randint(0, size, (1, 5, 2)).float(),
+             torch.randint(0, 4, (1, 5)).float(), torch.randn(1, 1, LOW_RES_SIDE, LOW_RES_SIDE), torch.tensor([1.0]),
              torch.tensor([1500.0, 2250.0]))
     partial = _beside(path)
     with warnings.catch_warnings():  # the tracer's notes on Python control flow, harmless here
@@ -90,7 +96,7 @@ def _export(model: nn.Module, path: Path) -> None:
 def _export_batch(model: nn.Module, path: Path) -> None:
     """Trace `BatchGraph` into `path`, with the batch and the points per prompt as free axes."""
     graph = BatchGraph(model).eval()  # eval before tracing: the exporter restores the module's own mode
-    dummy = (torch.randn(1, 256, 64, 64), torch.rand(3, 2, 2) * model.image_encoder.img_size,
+    dummy = (torch.randn(EMBEDDING_SHAPE), torch.rand(3, 2, 2) * model.image_encoder.img_size,
              torch.tensor([[1.0, -1.0]] * 3))
     partial = _beside(path)
     with warnings.catch_warnings():
@@ -149,10 +155,10 @@ def prompt_arrays(points: np.ndarray | None, labels: np.ndarray | None, box: np.
         tags.append(np.asarray(labels, np.float64).reshape(-1))
     if box is not None:
         coords.append(np.asarray(box, np.float64).reshape(2, 2))
-        tags.append(np.array([2.0, 3.0]))
+        tags.append(np.array(BOX_CORNER_LABELS, np.float64))
     else:
         coords.append(np.zeros((1, 2)))
-        tags.append(np.array([-1.0]))
+        tags.append(np.array([PADDING_LABEL], np.float64))
     xy = np.concatenate(coords) * np.asarray(scale, np.float64)
     return xy[None].astype(np.float32), np.concatenate(tags)[None].astype(np.float32)
 
@@ -243,8 +249,8 @@ class OnnxDecoder:
         has_mask = mask_input is not None
         feed = {"image_embeddings": np.ascontiguousarray(features, np.float32), "point_coords": coords,
                 "point_labels": labels,
-                "mask_input": (np.asarray(mask_input, np.float32).reshape(1, 1, 256, 256) if has_mask
-                               else np.zeros((1, 1, 256, 256), np.float32)),
+                "mask_input": np.asarray(mask_input if has_mask else np.zeros((LOW_RES_SIDE, LOW_RES_SIDE)),
+                                         np.float32).reshape(1, 1, LOW_RES_SIDE, LOW_RES_SIDE),
                 "has_mask_input": np.array([float(has_mask)], np.float32),
                 "orig_im_size": np.array(size, np.float32)}
         masks, scores, low_res = self.session.run(list(OUTPUTS), feed)

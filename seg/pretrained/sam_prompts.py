@@ -1,10 +1,27 @@
 """SAM's prompts checked before any work: points with their labels, and a box, in the pixels of an
-image of a given size. One set of rules for every caller (`Sam.predict`, the API, the app).
+image of a given size. One set of rules for every caller (`Sam.predict`, the API, the app, saved and
+imported objects through `seg.explorer.prompts`), and the schema the browser's decoder is sent (`rules`).
 
     points, box = as_points([[120, 80]], [1], size=(360, 480)), as_box(None, (360, 480))
 """
 
 import numpy as np
+
+# The prompt's schema. A click has a mode: a point's label comes from it, and two "box" clicks are a
+# box's opposite corners. SAM's decoder takes a box as two more points labelled 2 and 3, and closes a
+# list without a box with a padding point labelled -1. The browser's decoder gets these as `rules()`.
+POINT_LABELS = {"positive": 1, "negative": 0}
+BOX = "box"
+MODES = (*POINT_LABELS, BOX)
+BOX_CORNER_LABELS = (2, 3)
+PADDING_LABEL = -1
+
+
+def rules(clicks_per_object: int) -> dict:
+    """The schema above as JSON, with the clicks one object may take, for code that builds prompts
+    where this module cannot run (ui/sam_live.js)."""
+    return {"labels": dict(POINT_LABELS), "box": BOX, "box_labels": list(BOX_CORNER_LABELS),
+            "padding_label": PADDING_LABEL, "clicks_per_object": clicks_per_object}
 
 
 def numbers(values, what: str, shape: str) -> np.ndarray:
@@ -47,7 +64,7 @@ def as_points(points, labels, size: tuple[int, int]) -> tuple[np.ndarray, np.nda
                          "0 negative) per point")
     if not np.isfinite(points).all():
         raise ValueError("point coordinates must be finite numbers (x, y) in pixels")
-    if not np.isin(labels, (0, 1)).all():
+    if not np.isin(labels, tuple(POINT_LABELS.values())).all():
         raise ValueError(f"point labels must be 1 (positive) or 0 (negative), got {sorted(set(labels.tolist()))}")
     h, w = size
     outside = (points[:, 0] < 0) | (points[:, 0] > w) | (points[:, 1] < 0) | (points[:, 1] > h)
@@ -70,12 +87,3 @@ def as_box(box, size: tuple[int, int]) -> np.ndarray | None:
     if box[0] < 0 or box[1] < 0 or box[2] > w or box[3] > h:
         raise ValueError(f"box {box.tolist()} reaches outside the {w}x{h} image")
     return box
-
-
-def check_prompts(prompts: list[dict], size: tuple[int, int]) -> list[tuple]:
-    """Each prompt (a dict of points, labels and box in the pixels of an image of `size` (H, W))
-    checked as `Sam.predict` checks it, all before any work: [(points, labels) or None, box or None]."""
-    checked = [(as_points(p.get("points"), p.get("labels"), size), as_box(p.get("box"), size)) for p in prompts]
-    if any(points is None and box is None for points, box in checked):
-        raise ValueError("SAM needs a prompt: at least one point (with its label) or a box")
-    return checked

@@ -13,6 +13,7 @@ from seg.charts import confusion_chart, per_class_chart
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.explorer.compare import Comparison, compare, disagreement
 from seg.explorer.export import save_json, save_prediction
+from seg.metrics import BOUNDARY_TOLERANCE
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, enlarge, overlay
 
 from ..context import ROOT, Context
@@ -49,7 +50,7 @@ def legend_html(names, palette) -> str:
 def view_legend(view: str) -> str:
     """The large view's legend: what its colours mean."""
     if view == "boundaries":
-        return legend_html(["boundary found (within 2 px)", "boundary where the truth has none",
+        return legend_html([f"boundary found (within {BOUNDARY_TOLERANCE} px)", "boundary where the truth has none",
                             "true boundary missed"], list(BOUNDARY_COLORS.values()))
     chips = legend_html(CLASSES_WITH_OTHER, DISPLAY_PALETTE)
     if view == "errors":

@@ -21,7 +21,6 @@ AVERAGE_SCENES = range(10_001, 10_033)  # 32 scenes, apart from the ones "New sc
 LEARN_SIDE = 384  # Learn's tiles at least this wide: a block of FCN-32s' coarse grid is then visible
 FIELD_SIDE = 369  # the receptive field's picture: its 41x41 window enlarged 9 times
 RACE_STEPS = 50  # steps per press of "Train"
-HELD_OUT_SCENES = 16  # the race's held-out scenes (demos.LossRace's validation set)
 LOSS_NAMES = {"ce": "cross-entropy", "dice": "Dice"}
 LOSS_COLOURS = {"cross-entropy": "#0072B2", "Dice": "#E69F00"}  # Okabe-Ito blue and orange
 IOU_EVERY = 5  # steps between two measurements of the held-out IoU (each about 0.3 s)
@@ -94,7 +93,7 @@ class LearnTab:
         gallery = [(draw_contours(enlarge(image, LEARN_SIDE), enlarge(labels, LEARN_SIDE), color=(255, 255, 255)),
                     "held-out scene"), (learn_tile(labels, labels), "ground truth")] + [
             (learn_tile(p, labels), f"{LOSS_NAMES[name]} · IoU {iou[name]:.2f}") for name, p in preds.items()]
-        text = (f"After {race.steps} steps, mean IoU over the object classes on {HELD_OUT_SCENES} held-out scenes: "
+        text = (f"After {race.steps} steps, mean IoU over the object classes on {len(race.val)} held-out scenes: "
                 f"cross-entropy **{iou['ce']:.2f}**, Dice **{iou['dice']:.2f}**. Objects are {object_size:.0%} of "
                 f"the side. Press again to train {RACE_STEPS} more steps.")
         return race, curve, losses, gallery, text
@@ -140,7 +139,7 @@ class LearnTab:
         with gr.Row():
             # the series' colours are fixed and named in the labels: the plot's own legend can be cut off
             curve = gr.LinePlot(x="step", y="IoU", color="trained with", color_map=LOSS_COLOURS, y_lim=[0, 1],
-                                label=f"Mean IoU over the objects, {HELD_OUT_SCENES} held-out scenes (blue: "
+                                label=f"Mean IoU over the objects, {demos.LossRace.HELD_OUT} held-out scenes (blue: "
                                       "cross-entropy, orange: Dice)", elem_id="race-iou")
             losses = gr.LinePlot(x="step", y="loss", color="trained with", color_map=LOSS_COLOURS,
                                  label="Training loss (blue: cross-entropy, orange: Dice)")
