@@ -126,7 +126,8 @@ def replaced(previous: dict | None, rows: list[dict], today: str, tests: dict) -
     if not previous:
         return []
     shipped = {r["command"] for r in rows}
-    gone = [{**r, "replaced_on": today, "test": tests.get(r.get("sha256"))}
+    gone = [{**r, "replaced_on": today, "test": tests.get(r.get("sha256")),
+             "measured": f"{previous['date']} on {previous['machine']}"}  # CPU ms is that machine's
             for r in previous["models"] if r["command"] not in shipped]
     return gone + [r for r in previous.get("replaced", []) if r["command"] not in shipped]
 
@@ -194,8 +195,9 @@ def write_markdown(board: dict, path: Path) -> None:
              f"{ref['parameters'] / 1e6:.2f}M parameters, about {ref['cpu_ms']} ms on this machine. Val figures run "
              "several points above test on CamVid, so they are not directly comparable."]
     if board.get("replaced"):
+        measured = "; ".join(sorted({r["measured"] for r in board["replaced"]}))
         lines += ["", "## Replaced models", "",
-                  "The figures they had when last measured here (their weights are in the git history).", "",
+                  f"The figures they had when last measured ({measured}); their weights are in the git history.", "",
                   *header, *(row({**r, "title": f"{r['title']} (replaced {r['replaced_on']})"})
                              for r in board["replaced"])]
     lines += ["", "## IoU per class", "", "![per-class IoU](per_class_iou.png)", "",

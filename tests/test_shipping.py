@@ -103,6 +103,7 @@ def test_the_leaderboard_keeps_what_it_replaced_and_scores_no_model_on_frames_it
     tuned = board_row("fcn8s", "fine-tune fcn8s", "new-digest", trained_on_val=True, miou=None, mean_dice=None,
                       pixel_accuracy=None, boundary_f=None, per_class_iou=None, test=None)
     unet = board_row("unet", "train unet", "u", miou=0.66, miou_no_prior=0.62, prior_tau=0.5, test=None)
+    previous.update(date="2026-11-24", machine="another machine")
     gone = build.replaced(previous, [tuned, unet], "2026-12-02", tests)
     assert [(r["key"], r["replaced_on"], r["test"]) for r in gone] == [("fcn8s", "2026-12-02", {"miou": 0.499})]
     later = build.replaced({"models": [tuned, unet], "replaced": gone}, [tuned, unet], "2026-12-09", tests)
@@ -117,7 +118,9 @@ def test_the_leaderboard_keeps_what_it_replaced_and_scores_no_model_on_frames_it
     assert "| UNET | 66.0 | 62.0 | - |" in markdown
     assert "| FCN8S (replaced 2026-12-02) | 62.0 | (no prior) | 49.9 |" in markdown
     caption, table = leaderboard(tmp_path)
-    assert list(table["model"]) == ["FCN8S", "UNET", "FCN8S (replaced 2026-12-02)"]
+    assert list(table["model"]) == ["FCN8S", "UNET",
+                                    "FCN8S (replaced 2026-12-02; figures of 2026-11-24 on another machine)"]
+    assert "last measured (2026-11-24 on another machine)" in markdown
     assert list(table["val mIoU"]) == ["trained on val", "66.0", "62.0"]
     assert list(table["without prior"]) == ["-", "62.0", "-"] and list(table["test mIoU"]) == ["-", "-", "49.9"]
     assert "the maintainers" in caption and "trained on val has no val score" in caption
@@ -137,3 +140,23 @@ def test_a_segformer_folder_takes_a_tau_like_a_file(weights_dir, tmp_path):
     expected = torch.zeros(11)
     expected[-1] = 0.5 * math.log(4.0)
     torch.testing.assert_close(model.logit_offsets, expected)  # the app applies the folder's tau
+
+
+def test_the_shipped_cards_say_what_they_are_and_the_leaderboard_measured_these_files():
+    """Every shipped CamVid model: one trained on val keeps the record of the model it replaced; one
+    trained with median weights undoes their prior; and the leaderboard's rows are these very files."""
+    board = json.loads((ROOT / "leaderboard" / "leaderboard.json").read_text())
+    rows = {r["key"]: r for r in board["models"]}
+    folder = ROOT / "weights" / "camvid"
+    shipped = sorted(p.stem for p in folder.glob("*.safetensors")) + ["segformer_b0"]
+    assert sorted(rows) == sorted(shipped)
+    for key in shipped:
+        source = folder / key if key == "segformer_b0" else folder / f"{key}.safetensors"
+        card = json.loads((source / "model.json" if source.is_dir() else source.with_suffix(".json")).read_text())
+        assert rows[key]["sha256"] == build.digest(source), f"{key}: rebuild the leaderboard after shipping"
+        if saw_frames(card, "val", None):
+            assert rows[key]["trained_on_val"] and rows[key]["miou"] is None
+            assert card["fine_tuned_from"]["val_metrics"]["miou"] > 0.5  # the replaced model's, measured before
+        if card["training"]["class_weights"] == "median":
+            prior = card["logit_adjustment"]
+            assert prior["tau"] == 0.5 and len(prior["class_weights"]) == len(card["classes"]) == 11

@@ -35,7 +35,8 @@ def leaderboard(folder: Path = LEADERBOARD) -> tuple[str, pd.DataFrame]:
                 "params (M)": f"{m['parameters'] / 1e6:.2f}", "CPU ms": f"{m['cpu_ms']:.0f}", "trained": m["training"]}
 
     table = pd.DataFrame([row(m, m["title"]) for m in board["models"]]
-                         + [row(m, f"{m['title']} (replaced {m['replaced_on']})") for m in board.get("replaced", [])])
+                         + [row(m, f"{m['title']} (replaced {m['replaced_on']}; figures of {m['measured']})")
+                            for m in board.get("replaced", [])])
     return caption, table
 
 
