@@ -90,8 +90,12 @@ def measure_mask2former(repeats: int = 5) -> dict:
     import tempfile
 
     import torch
-    from transformers import (Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor,
-                              SwinConfig)
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessor,
+        SwinConfig,
+    )
 
     from seg.pretrained.mask2former import Mask2FormerSegmenter
 

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 from app_speed import random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
+
 from seg.data.io import fit_image  # noqa: E402
 from seg.data.photos import Photo, image_digest  # noqa: E402
 from seg.explorer.prompts import Objects, draw_objects, draw_prompts  # noqa: E402

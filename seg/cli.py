@@ -1,7 +1,8 @@
 """Shared plumbing of the command lines: the device choice, and expected failures as one-line messages."""
 
 import sys
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 import torch
 

@@ -15,9 +15,9 @@ Writes clicks.json (every object's curve and the means) and clicks.png (the mean
 import argparse
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image

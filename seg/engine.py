@@ -1,7 +1,7 @@
 """One training epoch and one evaluation pass, for any model, loss and loader."""
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn

@@ -6,8 +6,8 @@
 - `build_loss("ce" | "dice" | "ce+dice", class_weights=...)`: the loss a training run uses.
 """
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 import torch

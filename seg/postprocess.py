@@ -4,7 +4,7 @@ Both work on class probabilities `(C, H, W)` at the image's size, so they apply 
 can give them (see `seg.explorer.zoo`), and both return probabilities, so they can be chained.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -14,10 +14,10 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from .checkpoint import load_model
-from .prior import card_offsets
 from .cli import choose_device, run
 from .data.io import read_image, write_labels
 from .inference import segment, working_size
+from .prior import card_offsets
 from .visualize import overlay
 
 

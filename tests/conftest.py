@@ -157,8 +157,12 @@ def save_segformer(folder, names, *, size=512, seed=0):
 
 def save_mask2former(folder, names, *, seed=0):
     """A Mask2Former (Swin backbone, pixel decoder, masked-attention decoder) small enough for a test."""
-    from transformers import (Mask2FormerConfig, Mask2FormerForUniversalSegmentation, Mask2FormerImageProcessor,
-                              SwinConfig)
+    from transformers import (
+        Mask2FormerConfig,
+        Mask2FormerForUniversalSegmentation,
+        Mask2FormerImageProcessor,
+        SwinConfig,
+    )
 
     torch.manual_seed(seed)
     backbone = SwinConfig(embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2], window_size=7,

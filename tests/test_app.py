@@ -15,16 +15,16 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+from conftest import upload
 from PIL import Image
 
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, PALETTE
+from seg.data.photos import Photo, image_digest
 from seg.explorer import demos
 from seg.explorer.export import rle_decode
 from seg.explorer.prompts import Objects
-from seg.data.photos import Photo, image_digest
 from seg.pretrained import sam as seg_sam
 from ui import browser_sam
-from conftest import upload
 from ui.app import build
 from ui.context import ROOT, Context
 from ui.settings import Settings

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from seg.data.camvid import PALETTE, VOID_LABEL
-from seg.data.camvid import OTHER
+from seg.data.camvid import OTHER, PALETTE, VOID_LABEL
 from seg.data.ground_truth import parse_ground_truth
 from seg.explorer.compare import disagreement, score
 from seg.explorer.export import rle_decode, rle_encode

@@ -5,10 +5,18 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_module
-from seg.clicks import (ClickCurve, click_curve, interior_point, mask_iou, next_click, objects_in, semantic_iou,
-                        summarise)
+
+from seg.clicks import (
+    ClickCurve,
+    click_curve,
+    interior_point,
+    mask_iou,
+    next_click,
+    objects_in,
+    semantic_iou,
+    summarise,
+)
 
 H, W = 40, 64
 
@@ -69,7 +77,9 @@ def test_a_perfect_mask_stops_the_clicks_and_the_curve_stays_at_one():
 def test_void_pixels_are_neither_object_nor_error():
     target, valid = bar(), np.ones((H, W), bool)
     valid[:, 21:] = False  # only x 10..20 of the bar is annotated
-    spill = lambda points, labels: np.ones((H, W), bool)  # everything: wrong only where annotated
+    def spill(points, labels):  # everything: wrong only where annotated
+        return np.ones((H, W), bool)
+
     curve = click_curve(spill, target, max_clicks=2, valid=valid)
     assert curve.clicks[0] == (15, 15, True)
     assert curve.ious[0] == pytest.approx(121 / (21 * H))  # the annotated columns 0..20 are the union

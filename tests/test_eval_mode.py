@@ -9,8 +9,8 @@ even where the mode flags were not checked."""
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, save_mask2former, save_segformer
+
 from seg.explorer.zoo import Zoo
 from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
 from seg.pretrained.sam import Sam

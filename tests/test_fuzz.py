@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+
 def json_values(finite: bool):
     return st.recursive(
         st.none() | st.booleans() | st.integers(min_value=-10**500, max_value=10**500)

@@ -79,3 +79,10 @@ def test_every_file_of_the_app_and_library_fits_a_reader():
              for pattern in ("app.py", "ui/**/*.py", "seg/**/*.py") for path in ROOT.glob(pattern)}
     assert sizes["app.py"] <= 45
     assert {name: n for name, n in sizes.items() if n > 420} == {}
+
+
+def test_ruff_finds_nothing():
+    """The linter as configured in pyproject.toml, over the whole project."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]

@@ -19,7 +19,7 @@ from PIL import Image
 from seg.data.ground_truth import read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.deadline import DeadlineExceeded, check, deadline, watch
-from seg.explorer.prompts import parse_json_text, parse_prompt
+from seg.explorer.prompt_text import parse_json_text, parse_prompt
 from seg.limits import LIMITS, Limits
 from ui.context import CONCURRENCY
 
@@ -106,7 +106,7 @@ def test_prompt_counts_are_capped_before_anything_runs():
     ({"points": []}, "non-empty JSON list"),
 ])
 def test_object_lists_are_checked_and_capped(objects, message):
-    from seg.explorer.prompts import parse_objects
+    from seg.explorer.prompt_text import parse_objects
 
     with pytest.raises(ValueError, match=message):
         parse_objects(json.dumps(objects, separators=(",", ":")))

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import run_module
 from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -19,8 +20,6 @@ from seg.inference import segment
 from seg.losses import ClassPixelStats, class_weights
 from seg.prior import CARD_KEY, adjust, card_offsets, prior_offsets
 from seg.tau import sweep
-
-from conftest import run_module
 
 
 class FixedLogits(nn.Module):

@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+
 from ui.tabs.compare import examples
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ test_space.py for SPACE_ID with the Hugging Face cache a Space preloads)."""
 import re
 
 import pytest
-
 from conftest import ROOT
+
 from seg.fetch import file_digest
 from ui.app import build
 from ui.context import make_zoo

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import ROOT, run_module
+
 from seg.checkpoint import save_model
 from seg.evaluate import saw_frames
 from seg.models import build_model

@@ -16,8 +16,8 @@ import httpx
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT, free_port, save_mask2former
+
 from seg.explorer.zoo import KNOWN_PRETRAINED, Zoo
 from seg.fetch import file_digest
 from seg.pretrained import sam as sam_module

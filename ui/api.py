@@ -23,7 +23,8 @@ from seg.data.photos import Photo
 from seg.deadline import check
 from seg.explorer.compare import run_model, score
 from seg.explorer.export import rle_encode, save_png
-from seg.explorer.prompts import Objects, parse_objects, parse_prompt
+from seg.explorer.prompt_text import parse_objects, parse_prompt
+from seg.explorer.prompts import Objects
 from seg.explorer.sam_objects import add_automatic, write_full_size
 from seg.limits import check_output
 

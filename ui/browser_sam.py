@@ -12,8 +12,8 @@ import numpy as np
 from seg.cache import BoundedCache
 from seg.data.photos import image_digest
 from seg.pretrained.sam import Sam
-from seg.pretrained.sam_prompts import rules
 from seg.pretrained.sam_onnx import EMBEDDING_SHAPE, LOW_RES_SIDE, embedding_float16
+from seg.pretrained.sam_prompts import rules
 
 ORT_WEB_VERSION = "1.30.0"
 ORT_WEB_SCRIPT = "ort.wasm.min.js"  # the wasm-only build (50 KB) that defines a global `ort`

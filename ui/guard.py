@@ -24,8 +24,8 @@ import gradio as gr
 
 from seg.limits import Limits
 
-from .admission import Admission
 from . import gradio_private as private
+from .admission import Admission
 from .bodies import BodyGate, BodyStopped, CountedBody, read_body
 
 log = logging.getLogger("seg.app")

@@ -6,7 +6,7 @@ and `palette` (one RGB triple per class). `build_dataset` makes either by name, 
 and evaluation command lines (and a model card) describe data the same way.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch.utils.data import Dataset
 

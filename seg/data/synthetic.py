@@ -6,7 +6,7 @@ background under plain cross-entropy (set `object_size` small). Item i depends o
 `(seed, i)`, so a dataset is the same on every machine and in every worker.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from torch.utils.data import Dataset

@@ -8,8 +8,8 @@ from PIL import Image
 
 from ..data.io import coco_box
 from ..limits import LIMITS
-from .prompts import Objects
 from ..visualize import colorize
+from .prompts import Objects
 
 
 def save_png(path: str | Path, array: np.ndarray) -> Path:

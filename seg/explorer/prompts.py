@@ -9,7 +9,6 @@ and be undone by keeping the clicks that came before.
     p = p.undo()                        # the second box corner is gone again
 """
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,44 +86,6 @@ def check_click(x, y, mode, size: tuple[int, int] | None = None) -> tuple[float,
     if size is not None and not (0 <= x <= size[1] and 0 <= y <= size[0]):
         raise ValueError(f"click ({x:g}, {y:g}) is outside the {size[1]}x{size[0]} image")
     return float(x), float(y), mode
-
-
-def parse_json_text(text: str | None, what: str, example: str, *, limits: Limits = LIMITS):
-    """A JSON text input (`None` when empty), refused with a message when it is not JSON, longer
-    than `limits.text_bytes` or nested deeper than `limits.json_depth`."""
-    if text is None or (isinstance(text, str) and text.strip() in ("", "null")):
-        return None
-    if not isinstance(text, str):
-        raise ValueError(f"{what} must be JSON text such as {example}, got a {type(text).__name__}")
-    if len(text) > limits.text_bytes:
-        raise ValueError(f"{what} is {len(text):,} characters long; the limit is {limits.text_bytes:,}")
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError, ValueError):  # ValueError: an integer of over 4300 digits
-        raise ValueError(f"{what} must be JSON such as {example}, got {text[:60]!r}") from None
-    level, depth = [value] if isinstance(value, (list, dict)) else [], 0
-    while level:  # one level of lists / objects at a time
-        depth += 1
-        if depth > limits.json_depth:
-            raise ValueError(f"{what} is nested deeper than {limits.json_depth} levels: expected e.g. {example}")
-        level = [v for item in level for v in (item.values() if isinstance(item, dict) else item)
-                 if isinstance(v, (list, dict))]
-    return value
-
-
-def parse_prompt(points: str | None, labels: str | None, box: str | None, *, limits: Limits = LIMITS) -> dict:
-    """SAM keyword arguments (points, labels, box) from the API's three JSON texts, with the counts
-    capped; the values themselves (numbers, inside the image) are checked by `Sam.predict`."""
-    points = parse_json_text(points, "points", "[[120, 80]]", limits=limits)
-    labels = parse_json_text(labels, "labels", "[1]", limits=limits)
-    box = parse_json_text(box, "box", "[10, 20, 200, 160]", limits=limits)
-    for value, what, example in ((points, "points", "[[120, 80], [40, 60]]"), (labels, "labels", "[1, 0]"),
-                                 (box, "box", "[10, 20, 200, 160]")):
-        if value is not None and not isinstance(value, list):
-            raise ValueError(f"{what} must be a JSON list such as {example}, got {type(value).__name__}")
-    if points is not None and len(points) > limits.points_per_object:
-        raise ValueError(f"{len(points)} points; one object takes at most {limits.points_per_object}")
-    return {"points": points, "labels": labels, "box": box}
 
 
 @dataclass(frozen=True)
@@ -295,50 +256,6 @@ class Objects:
         selected = data.get("selected", 0)
         selected = selected if isinstance(selected, int) and 0 <= selected < len(items) else 0
         return cls(tuple(items), selected)
-
-
-MODE_OF_LABEL = {label: mode for mode, label in POINT_LABELS.items()}  # 1 -> "positive", 0 -> "negative"
-
-
-def parse_objects(text: str | None, *, limits: Limits = LIMITS) -> Objects:
-    """Several objects' prompts from the API's JSON text `[{"name", "points", "labels", "box"}, ...]`
-    (points `[[x, y], ...]` with labels 1/0, a box `[x0, y0, x1, y1]`, in image pixels), as `Objects`;
-    counts capped by `limits` (objects, points per object, points in all). Each click is checked as
-    every click is (`check_click`); against the photo, once its size is known, by `Prompts.check`."""
-    example = '[{"name": "car", "points": [[120, 80]], "labels": [1]}, {"box": [10, 20, 200, 160]}]'
-    value = parse_json_text(text, "objects", example, limits=limits)
-    if not isinstance(value, list) or not value:
-        raise ValueError(f"objects must be a non-empty JSON list such as {example}")
-    if len(value) > limits.objects_per_request:
-        raise ValueError(f"{len(value)} objects; one request takes at most {limits.objects_per_request}")
-    items, total = [], 0
-    for number, entry in enumerate(value, 1):
-        if not isinstance(entry, dict) or not set(entry) <= {"name", "points", "labels", "box"}:
-            raise ValueError(f"object {number} must be an object with name, points, labels and/or box, as in {example}")
-        points, labels, box = entry.get("points") or [], entry.get("labels") or [], entry.get("box")
-        if not isinstance(points, list) or not isinstance(labels, list) or len(points) != len(labels):
-            raise ValueError(f"object {number}: points and labels must be lists of the same length")
-        total += len(points)
-        if len(points) > limits.points_per_object or total > limits.points_per_request:
-            raise ValueError(f"object {number} has {len(points)} points ({total} so far); the limits are "
-                             f"{limits.points_per_object} per object and {limits.points_per_request} in all")
-        if box is not None and not (isinstance(box, list) and len(box) == 4):
-            raise ValueError(f"object {number}: a box is [x0, y0, x1, y1]")
-        if not points and box is None:
-            raise ValueError(f"object {number} needs a prompt: points with labels, or a box")
-        clicks = []
-        for point, label in zip(points, labels):
-            if not (isinstance(point, list) and len(point) == 2 and label in MODE_OF_LABEL
-                    and not isinstance(label, bool)):
-                raise ValueError(f"object {number}: a point is [x, y] and its label 1 or 0, got {str(point)[:40]} "
-                                 f"and {str(label)[:10]}")
-            clicks.append((point[0], point[1], MODE_OF_LABEL[label]))
-        if box is not None:
-            clicks += [(box[0], box[1], BOX), (box[2], box[3], BOX)]
-        name = entry.get("name")
-        items.append({"id": number, "name": name if isinstance(name, str) and name else f"object {number}",
-                      "clicks": [list(c) for c in clicks]})
-    return Objects.from_json({"objects": items}, limits=limits)
 
 
 POSITIVE, NEGATIVE, BOX_COLOUR = (0, 200, 83), (229, 57, 53), (255, 214, 0)

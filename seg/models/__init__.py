@@ -6,8 +6,9 @@ Variants that differ only in a few arguments (FCN-32s and FCN-8s) share one clas
 here. Every model maps `(B, 3, H, W)` normalised images to `(B, num_classes, H, W)` logits.
 """
 
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
