@@ -15,9 +15,9 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import upload
 from PIL import Image
 
+from conftest import upload
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, PALETTE
 from seg.data.photos import Photo, image_digest
 from seg.explorer import demos
@@ -165,6 +165,7 @@ def as_photo(pixels: np.ndarray) -> Photo:
     return Photo(pixels, pixels.shape[:2], 1.0, "", image_digest(pixels))
 
 
+@pytest.mark.slow
 def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(app, sample, monkeypatch):
     import threading
 
@@ -190,6 +191,7 @@ def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(ap
     assert app.sam.embed(None, Objects()) == gr.skip()  # no photo: nothing to read
 
 
+@pytest.mark.slow
 def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, monkeypatch):
     photo = app.ctx.photo(str(sample[0]))
     sam = app.ctx.zoo.sam()
@@ -381,6 +383,7 @@ def test_empty_tables_have_their_headers_before_the_first_run(app):
     assert [c.value for c in picker] == [None]  # nothing looks chosen while nothing is loaded
 
 
+@pytest.mark.slow
 def test_the_warm_up_waits_for_the_server_then_loads_the_default_models_and_sam(app):
     import types
 
@@ -399,6 +402,7 @@ def test_the_warm_up_waits_for_the_server_then_loads_the_default_models_and_sam(
     fresh.close()
 
 
+@pytest.mark.slow
 def test_learn_demos(app):
     seed, scene, gallery, table = app.learn.scene(0)
     assert seed == 1 and len(gallery) == 4 and list(table["model"]) == ["FCN-32s", "FCN-8s", "U-Net"]
@@ -444,8 +448,9 @@ def test_api_handlers(app, sample, tmp_path):
         app.api.sam_prompt(upload(str(sample[0])), "[[4000, 10]]", "[1]", "")
 
 
+@pytest.mark.slow
 def test_the_api_through_gradio_client(server, sample):
-    """The README's "Use via API" example, run against the launched app."""
+    """Every endpoint through gradio_client against the launched app (docs/api.md)."""
     from gradio_client import Client, handle_file
 
     client = Client(server, verbose=False)
@@ -487,6 +492,7 @@ def test_the_api_through_gradio_client(server, sample):
             client.predict(handle_file(str(sample[0])), grid, api_name="/sam_everything")
 
 
+@pytest.mark.slow
 def test_sam_everything_answers_objects_at_the_photos_own_size(app, tmp_path, monkeypatch):
     """The endpoint's export with masks found (a real run on random weights finds none): each mask an
     object with its click in the photo's own pixels, enlarged from the working size one at a time."""
@@ -509,6 +515,7 @@ def test_sam_everything_answers_objects_at_the_photos_own_size(app, tmp_path, mo
     assert np.array_equal(instances == 12, rle_decode(coco["annotations"][11]["segmentation"]))
 
 
+@pytest.mark.slow
 def test_concurrent_clients_with_mixed_requests(server, tmp_path):
     """The load test's harness (benchmarks/load_test.py), small: every request must succeed."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
+
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
@@ -39,6 +41,45 @@ def page(chromium):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield page
         browser.close()
+
+
+@pytest.fixture
+def shipped_server(vit_t_checkpoint, tmp_path):
+    """The app on the weights we ship (the README's screenshot shows what a visitor sees), a random
+    MobileSAM, no pretrained models; on a free loopback port."""
+    from conftest import free_port
+    from ui.app import build
+    from ui.settings import Settings
+
+    app = build(Settings(pretrained=(), sam_checkpoint=vit_t_checkpoint, sam_variant="vit_t",
+                         cache_dir=tmp_path / "cache", browser_decoder=False))
+    port = free_port()
+    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                    **app.launch_options())
+    yield f"http://127.0.0.1:{port}/"
+    app.demo.close()
+    app.close()
+
+
+def test_the_readme_screenshot_is_the_compare_tab_on_a_camvid_example(shipped_server, page):
+    """The README's picture: a CamVid val example with its labels, the default models compared by
+    the shipped weights. Written to artifacts/screenshots/readme_compare.jpg; docs/compare.jpg is a
+    copy of it."""
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.goto(shipped_server)
+    page.get_by_text("Segmentation explorer").first.wait_for()
+    page.locator("#examples").get_by_text("CamVid 0016E5_08085").first.click()  # the photo and its labels
+    page.locator("#photo img").first.wait_for(timeout=30_000)
+    page.locator("#segment").click()
+    expect(page.locator("#metrics")).to_contain_text("U-Net", timeout=120_000)
+    page.locator("#predictions img").nth(11).wait_for(timeout=120_000)
+    assert "label ids" in page.locator("body").inner_text()  # the example came with its ground truth
+    page.locator("#predictions").scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)  # the tiles are drawn after they arrive
+    page.screenshot(path=str(SCREENSHOTS / "readme_compare.jpg"), type="jpeg", quality=85)
 
 
 def test_compare_then_prompt_sam_in_a_browser(server, page, sample):

@@ -13,6 +13,8 @@ from seg.pretrained.sam import Sam, build_sam
 from seg.pretrained.sam_onnx import export_decoder
 from ui.browser_sam import ORT_WEB_CDN, ORT_WEB_INTEGRITY, ORT_WEB_SCRIPT, BrowserSam, served_url
 
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
+
 
 @pytest.fixture(scope="module")
 def sam(vit_t_checkpoint, tmp_path_factory):

@@ -18,6 +18,8 @@ from ui.admission import Admission
 from ui.bodies import BodyGate, BodyStopped
 from ui.guard import RequestGuard
 
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
+
 
 def client_at(address: str, server: str) -> httpx.AsyncClient:
     """A client whose connections come from `address` (any 127.0.0.x reaches the loopback server)."""

@@ -6,10 +6,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_TRAIN, run_module
 from PIL import Image
 
+from conftest import TINY_TRAIN, run_module
 from seg.data.io import read_labels
+
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
 
 @pytest.mark.parametrize("module", ["seg.train", "seg.evaluate", "seg.predict", "seg.download"])

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_module
 
+from conftest import run_module
 from seg.clicks import (
     ClickCurve,
     click_curve,
@@ -131,6 +131,7 @@ def test_a_semantic_model_is_scored_by_its_regions_that_touch_the_object():
     assert mask_iou(np.zeros((4, 4), bool), np.zeros((4, 4), bool)) == 1.0
 
 
+@pytest.mark.slow
 def test_the_command_line_writes_its_json_and_chart(camvid_dir, vit_t_checkpoint, tmp_path):
     out = tmp_path / "clicks"
     done = run_module("seg.clicks", "--data-dir", str(camvid_dir), "--split", "val", "--limit", "1",

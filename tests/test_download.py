@@ -9,9 +9,9 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import run_module
 from PIL import Image
 
+from conftest import run_module
 from seg.data import CamVid
 from seg.data.camvid import download_camvid
 

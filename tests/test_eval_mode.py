@@ -9,11 +9,13 @@ even where the mode flags were not checked."""
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, save_mask2former, save_segformer
 
+from conftest import ROOT, save_mask2former, save_segformer
 from seg.explorer.zoo import Zoo
 from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
 from seg.pretrained.sam import Sam
+
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
 
 def training_modules(model: torch.nn.Module) -> list[str]:

@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 CORE = ["seg", "seg.models", "seg.losses", "seg.metrics", "seg.data", "seg.engine", "seg.inference",
@@ -50,6 +52,7 @@ def test_only_the_command_lines_read_the_environment():
                    for line in lines), lines
 
 
+@pytest.mark.slow
 def test_importing_the_app_creates_nothing_and_reads_no_environment(tmp_path):
     """Every module of the app imported with the environment's reads recorded and the temporary
     folder watched: nothing is read, made or scanned until `build(settings)`."""

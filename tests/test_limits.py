@@ -13,9 +13,9 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from PIL import Image
 
+from conftest import ROOT
 from seg.data.ground_truth import read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.deadline import DeadlineExceeded, check, deadline, watch
@@ -23,11 +23,13 @@ from seg.explorer.prompt_text import parse_json_text, parse_prompt
 from seg.limits import LIMITS, Limits
 from ui.context import CONCURRENCY
 
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
+
 
 def test_the_readme_lists_every_cap_with_its_value():
-    """README.md's "Limits" table and seg.limits agree, so the documented caps are the enforced ones."""
-    text = (ROOT / "README.md").read_text()
-    text = text[text.index("### Limits"):]
+    """docs/deploy.md's "Limits" table and seg.limits agree, so the documented caps are the enforced ones."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    text = text[text.index("## Limits"):]
     text = text[:text.index("\n##", 1)]  # that section only
     rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", text, flags=re.M))
     fields = Limits.__dataclass_fields__
@@ -308,8 +310,9 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
     import subprocess
     import sys
 
-    from conftest import free_port
     from gradio_client import Client, handle_file
+
+    from conftest import free_port
 
     port = free_port()
     env = {**os.environ, "SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_CHECKPOINT": str(vit_t_checkpoint),

@@ -1,4 +1,4 @@
-"""What one request can cost in memory at its worst, measured in a fresh process, and the README's
+"""What one request can cost in memory at its worst, measured in a fresh process, and docs/deploy.md's
 table of those figures held to the measurement; a request whose output would pass the cap is
 refused before anything is decoded."""
 
@@ -9,17 +9,20 @@ import re
 import gradio as gr
 import numpy as np
 import pytest
-from conftest import ROOT, run_module, upload
 from PIL import Image
 
+from conftest import ROOT, run_module, upload
 from seg.limits import LIMITS
+
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
 
 def readme_memory() -> dict[str, float]:
-    """endpoint -> MiB, from README.md's table of worst-case memory."""
-    text = (ROOT / "README.md").read_text()
-    text = text[text.index("#### Memory per request"):]
-    text = text[:text.index("\n#", 1)]
+    """endpoint -> MiB, from docs/deploy.md's table of worst-case memory."""
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    text = text[text.index("### Memory per request"):]
+    end = text.find("\n#", 1)
+    text = text if end < 0 else text[:end]  # that section only (the file's last, or not)
     return {name: float(mib) for name, mib in re.findall(r"^\| `/(\w+)` \|[^|]+\| ([\d.]+) MiB \|", text, re.M)}
 
 
@@ -36,7 +39,7 @@ def test_each_endpoints_worst_case_memory_is_the_readmes(weights_dir, vit_t_chec
     stated = readme_memory()
     assert stated.keys() == measured["MiB"].keys()
     for endpoint, mib in measured["MiB"].items():
-        # the README states the largest seen; a figure far above the measurement would be as wrong as one
+        # docs/deploy.md states the largest seen; a figure far above the measurement would be as wrong as one
         # below it (the high-water mark of one request varies by a quarter between runs here)
         assert mib <= stated[endpoint] <= mib * 1.5 + 32, f"/{endpoint}: measured {mib:.0f} MiB, stated " \
                                                            f"{stated[endpoint]:.0f}"

@@ -4,8 +4,8 @@ with random weights, built from a real Mask2Former config (a Swin backbone, fewe
 import numpy as np
 import pytest
 import torch
-from conftest import save_mask2former
 
+from conftest import save_mask2former
 from seg.data.camvid import CLASSES, OTHER
 from seg.explorer.semantic import PretrainedModel
 from seg.explorer.zoo import Zoo, family_of

@@ -16,6 +16,8 @@ from seg import fetch
 from seg.pretrained import sam as sam_module
 from seg.pretrained.sam import Sam, build_sam, find_checkpoint
 
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
+
 
 @pytest.fixture(scope="session")
 def real_sam(vit_t_checkpoint):

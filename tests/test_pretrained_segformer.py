@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import save_segformer
 
+from conftest import save_segformer
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, OTHER
 from seg.metrics import SegmentationMetrics, mean_present
 from seg.pretrained import hub_segmenter

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import run_module
 from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import run_module
 from seg.checkpoint import load_model, save_model
 from seg.data import build_dataset
 from seg.engine import evaluate
@@ -125,6 +125,7 @@ def test_train_plus_val_holds_both_splits(camvid_dir):
         build_dataset("camvid", "train+train", root=camvid_dir)
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_weights_and_saves_their_average(trained_checkpoint, tmp_path):
     """--init-from continues from a checkpoint (epoch 1 already scores like it); --average-last saves the
     mean of the last epochs' weights, which equals neither epoch's."""
@@ -146,6 +147,7 @@ def test_fine_tuning_starts_from_the_weights_and_saves_their_average(trained_che
     assert not model.training
 
 
+@pytest.mark.slow
 def test_init_from_another_architecture_says_so(trained_checkpoint, tmp_path):
     result = run_module("seg.train", "--model", "fcn8s", "--synthetic-images", "16", "--epochs", "1", "--workers", "0",
                         "--no-progress", "--init-from", str(trained_checkpoint), "--out", str(tmp_path / "x"),
@@ -153,6 +155,7 @@ def test_init_from_another_architecture_says_so(trained_checkpoint, tmp_path):
     assert result.returncode != 0 and "holds unet" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_tau_sweep_and_set_on_a_holdout_model(camvid_dir, tmp_path):
     """The command lines end to end on real frames: a median-weighted model's tau table, then the card."""
     torch.manual_seed(0)

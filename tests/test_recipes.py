@@ -8,9 +8,9 @@ import sys
 import tarfile
 
 import numpy as np
-from conftest import ROOT
 from PIL import Image
 
+from conftest import ROOT
 from seg.data.camvid import CamVid
 from seg.data.io import read_image
 

@@ -12,6 +12,8 @@ from seg.pretrained import sam as sam_module
 from seg.pretrained.sam import Sam
 from seg.pretrained.sam_everything import Everything, everything, non_max_suppression, point_grid
 
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
+
 
 @pytest.fixture(scope="module")
 def sams(vit_t_checkpoint, tmp_path_factory) -> dict[str, Sam]:

@@ -11,6 +11,8 @@ from seg.pretrained import sam as sam_module
 from seg.pretrained.sam import ImageEmbedding, Sam
 from seg.pretrained.sam_onnx import OnnxDecoder, embedding_float16, export_decoder, prompt_arrays
 
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
+
 SIZES = [(360, 480), (480, 360), (200, 900), (1024, 160)]  # landscape, portrait, very wide, very tall
 
 

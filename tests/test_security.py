@@ -108,11 +108,11 @@ def test_only_the_documented_endpoints_are_in_the_api(server):
     assert sorted(info["named_endpoints"]) == ["/sam_click", "/sam_everything", "/sam_objects", "/sam_prompt", "/score",
                                                   "/segment"]
     assert not info.get("unnamed_endpoints")
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
     words = {"four": 4, "five": 5, "six": 6, "seven": 7}
-    stated = re.search(r"Only the (\w+) endpoints below are in the API", readme).group(1)
-    assert words[stated] == len(info["named_endpoints"])  # the README counts them right
-    assert all(f"`{name}`" in readme for name in info["named_endpoints"])  # and names each one
+    stated = re.search(r"Only the (\w+) endpoints above are in the API", docs).group(1)
+    assert words[stated] == len(info["named_endpoints"])  # the docs count them right
+    assert all(f"`{name}`" in docs for name in info["named_endpoints"])  # and name each one
     direct = httpx.post(server + "gradio_api/run/segment", json={"data": [None, "fcn8s"]}, timeout=30)
     assert direct.status_code in (400, 404), direct.status_code  # REST calls that would skip the queue
 

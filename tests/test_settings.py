@@ -6,8 +6,8 @@ test_space.py for SPACE_ID with the Hugging Face cache a Space preloads)."""
 import re
 
 import pytest
-from conftest import ROOT
 
+from conftest import ROOT
 from seg.fetch import file_digest
 from ui.app import build
 from ui.context import make_zoo
@@ -75,9 +75,12 @@ def test_allow_download_and_space_id(app, tmp_path):
 
 
 def test_camvid_dir_adds_the_sample_picker(camvid_dir):
-    picker = "CamVid val sample (image + ground truth)"
-    assert picker in labels_of(Settings.from_environ({"SEG_CAMVID_DIR": str(camvid_dir)}))
-    assert picker not in labels_of(Settings.from_environ({}))
+    def pickers(settings):  # the label goes on to name the shipped models that trained on these frames
+        return [label for label in labels_of(settings) if (label or "").startswith("CamVid val sample")]
+
+    shown = pickers(Settings.from_environ({"SEG_CAMVID_DIR": str(camvid_dir)}))
+    assert len(shown) == 1 and shown[0].startswith("CamVid val sample (image + ground truth). FCN-8s and U-Net")
+    assert pickers(Settings.from_environ({})) == []
 
 
 def test_cross_origin_isolation_sends_the_two_headers_on_every_response(app, monkeypatch):

@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 import torch
-from conftest import ROOT, run_module
 
+from conftest import ROOT, run_module
 from seg.checkpoint import save_model
 from seg.evaluate import saw_frames
 from seg.models import build_model
@@ -40,6 +41,7 @@ def test_which_frames_a_model_saw():
     assert saw_frames({"data": {"train_split": "train", "holdout_sequence": "0006R0"}}, "train", "0001TP")
 
 
+@pytest.mark.slow
 def test_evaluate_says_when_the_model_trained_on_the_frames_it_scores(camvid_dir, tmp_path):
     torch.manual_seed(0)
     path = save_model(build_model("fcn8s", num_classes=11, width_mult=0.25), tmp_path / "m.safetensors",
@@ -61,6 +63,7 @@ def ship(*args, cwd) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_fine_tuned_run_replaces_its_start_and_keeps_its_record(tmp_path):
     model = build_model("fcn8s", num_classes=11, width_mult=0.25)
     target = save_model(model, tmp_path / "weights" / "camvid" / "fcn8s.safetensors", card=tiny_card())
@@ -126,6 +129,7 @@ def test_the_leaderboard_keeps_what_it_replaced_and_scores_no_model_on_frames_it
     assert "the maintainers" in caption and "trained on val has no val score" in caption
 
 
+@pytest.mark.slow
 def test_a_segformer_folder_takes_a_tau_like_a_file(weights_dir, tmp_path):
     from seg.checkpoint import load_model
     from seg.explorer.semantic import ScratchModel
@@ -160,3 +164,14 @@ def test_the_shipped_cards_say_what_they_are_and_the_leaderboard_measured_these_
         if card["training"]["class_weights"] == "median":
             prior = card["logit_adjustment"]
             assert prior["tau"] == 0.5 and len(prior["class_weights"]) == len(card["classes"]) == 11
+
+
+def test_the_app_says_which_models_trained_on_the_val_frames_it_offers(weights_dir, tmp_path):
+    from seg.explorer.zoo import Zoo
+
+    assert Zoo(weights_dir, pretrained=()).trained_on("val") == []  # cards without a train split: train only
+    shutil.copytree(weights_dir, tmp_path / "weights")
+    card_file = tmp_path / "weights" / "camvid" / "unet.json"
+    card = json.loads(card_file.read_text())
+    card_file.write_text(json.dumps({**card, "data": {"train_split": "train+val"}}))
+    assert Zoo(tmp_path / "weights", pretrained=()).trained_on("val") == ["U-Net"]

@@ -16,12 +16,14 @@ import httpx
 import pytest
 import torch
 import yaml
-from conftest import ROOT, free_port, save_mask2former
 
+from conftest import ROOT, free_port, save_mask2former
 from seg.explorer.zoo import KNOWN_PRETRAINED, Zoo
 from seg.fetch import file_digest
 from seg.pretrained import sam as sam_module
 from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
+
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -3,6 +3,7 @@
 import random
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
@@ -12,6 +13,8 @@ from seg.engine import evaluate, train_one_epoch
 from seg.inference import segment, upsample_logits
 from seg.losses import build_loss
 from seg.models import build_model
+
+pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
 # U-Net, width 0.25, 192 scenes of 64x64, 6 epochs (72 steps): about 15 s on 2 CPU cores. It
 # reached 0.72 val mIoU when this test was written; an untrained model scores about 0.2 (all

@@ -123,6 +123,19 @@ class Zoo:
             missing.append((f"SAM {self.sam_variant}", how))
         return entries, missing
 
+    def trained_on(self, split: str) -> list[str]:
+        """Titles of our models whose card says they trained on `split` (e.g. CamVid's "val", the
+        split the examples come from): on its frames they are scored on memory."""
+        titles = []
+        for entry in self.entries.values():
+            try:
+                card = read_card(entry.source) if entry.kind in ("scratch", "segformer") else {}
+            except (OSError, ValueError):
+                continue
+            if split in card.get("data", {}).get("train_split", "train").split("+"):
+                titles.append(entry.title.replace(" (from scratch)", ""))
+        return titles
+
     def semantic_names(self) -> dict[str, str]:
         """key -> title of every semantic model that can load."""
         return {key: entry.title for key, entry in self.entries.items()}

@@ -195,6 +195,9 @@ class CompareTab:
         names, camvid = self.ctx.zoo.semantic_names(), self.ctx.settings.camvid_dir
         samples = [p.name for p in CamVid(camvid, "val").images] if camvid else []
         shown = examples()
+        trained = self.ctx.zoo.trained_on("val")  # the CamVid examples and samples are val frames
+        seen = (f". {' and '.join(trained)} trained on CamVid's val frames: on them they are scored on "
+                "memory" if trained else "")
         compared = gr.State(None)  # the last comparison, whole: later views reuse it, nothing runs twice
         with gr.Row():
             with gr.Column(scale=1):
@@ -206,9 +209,9 @@ class CompareTab:
                     gr.Examples(shown, inputs=[image_in, truth_in], api_visibility="private",
                                 example_labels=[example_label(photo) for photo, _ in shown], elem_id="examples",
                                 label="Examples with ground truth: three CamVid photos (CC BY-NC 4.0), then "
-                                      "two drawn scenes, outside the models' domain (expect low scores)")
+                                      "two drawn scenes, outside the models' domain (expect low scores)" + seen)
                 if samples:
-                    sample = gr.Dropdown(samples, value=None, label="CamVid val sample (image + ground truth)")
+                    sample = gr.Dropdown(samples, value=None, label="CamVid val sample (image + ground truth)" + seen)
                     sample.change(self.pick_sample, sample, [image_in, truth_in], **PAGE)
                 models = gr.CheckboxGroup([(t, k) for k, t in names.items()], value=self.ctx.default_models(),
                                           label="Models")
