@@ -1,17 +1,34 @@
-"""How every benchmark reports: a titled section with the machine and date, printed and written to RESULTS.md."""
+"""How every benchmark reports: a titled section with the machine, date and commit, printed and
+written to RESULTS.md (which benchmarks/run.sh writes whole, every section from one run)."""
 
 import datetime
+import subprocess
 from pathlib import Path
 
 from seg import system
 
-HEADER = "# Benchmark results\n\nRegenerate with `benchmarks/run.sh`.\n"
+HEADER = ("# Benchmark results\n\nWritten whole by `benchmarks/run.sh`: every section below comes from one "
+          "run, on the machine, date and commit it names. Edit the benchmarks, not this file.\n")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def commit() -> str:
+    """The checkout measured: its short commit, and whether tracked files had changed since."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head.returncode != 0:
+        return "commit unknown (not a git checkout)"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/RESULTS.md").stdout.strip()
+    return f"commit {head.stdout.strip()}" + (" with uncommitted changes" if changed else "")
 
 
 def publish(title: str, notes: str, rows: list[str], markdown: Path | None, *, new_file: bool = False) -> None:
     """Print the section; with `markdown`, write it there in place of an older section of the same
     title, else at the end (`new_file`: start the file afresh)."""
-    section = (f"## {title}\n\nMachine: {system.describe()}; {datetime.date.today().isoformat()}. {notes}\n\n"
+    section = (f"## {title}\n\nMachine: {system.describe()}; {datetime.date.today().isoformat()}; {commit()}. "
+               f"{notes}\n\n"
                + "\n".join(rows) + "\n")
     print("\n" + section)
     if markdown:

@@ -1,4 +1,5 @@
-"""The first requests after a start, with and without the background warm-up (`ui.app.App.warm_up`).
+"""The first requests after a start against the same requests later: the background warm-up
+(`ui.app.App.warm_up`) should leave the first visitor no slower than the next.
 
     python benchmarks/warm_start.py [--rounds 2] [--markdown FILE]
 
@@ -6,9 +7,8 @@ Starts `python app.py` (shipped weights, a random-weight MobileSAM made here), w
 answers and then a fixed 40 s (time a visitor might take to arrive; the warm-up needs less), then
 sends what a first comparison costs through the API: /segment with each default model (FCN-32s,
 FCN-8s, U-Net) and one /sam_prompt on a new photo; then the same again on another photo ("later").
-"Cold" starts the same app with the warm-up replaced by nothing. The variants alternate, cold
-first, so that a drift of this shared machine falls on both. Measured through the API, not in a
-browser: the browser adds the same page overhead to both variants.
+A fresh server each round. Measured through the API, not in a browser: the browser adds the same
+page overhead to both.
 """
 
 import argparse
@@ -29,8 +29,6 @@ from report import publish  # noqa: E402
 PORT = 7987
 WAIT_SECONDS = 40
 MODELS = ("fcn32s", "fcn8s", "unet")
-VARIANTS = {"cold": ("-c", "import app, ui.app; ui.app.App.warm_up = lambda self: None; app.main()"),
-            "warm": ("app.py",)}
 
 
 def first_requests(url: str, photo: Path) -> float:
@@ -50,7 +48,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
-    results = {name: {"first": [], "later": []} for name in VARIANTS}
+    results = {"first": [], "later": []}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         photos = []
@@ -61,27 +59,23 @@ def main() -> int:
             photos.append(tmp / f"photo_{i}.png")
         env = app_env(random_sam_checkpoint(tmp), PORT)
         for _ in range(args.rounds):
-            for name, argv in VARIANTS.items():
-                server = start_app(env, argv)
-                try:
-                    time.sleep(WAIT_SECONDS)
-                    url = f"http://127.0.0.1:{PORT}/"
-                    results[name]["first"].append(first_requests(url, photos[0]))
-                    results[name]["later"].append(first_requests(url, photos[1]))
-                finally:
-                    server.terminate()
-                    server.wait(timeout=30)
-                print(name, {k: [round(v, 2) for v in vs] for k, vs in results[name].items()}, flush=True)
-    rows = ["| start | first requests (s) | the same, later (s) |", "| --- | ---: | ---: |"]
-    for name, r in results.items():
-        rows.append(f"| {name} | {' / '.join(f'{v:.2f}' for v in r['first'])} | "
-                    f"{' / '.join(f'{v:.2f}' for v in r['later'])} |")
-    median = {name: float(np.median(r["first"])) for name, r in results.items()}
-    rows += ["", f"Median first requests: cold {median['cold']:.2f} s, warm {median['warm']:.2f} s."]
+            server = start_app(env, ("app.py",))
+            try:
+                time.sleep(WAIT_SECONDS)
+                url = f"http://127.0.0.1:{PORT}/"
+                results["first"].append(first_requests(url, photos[0]))
+                results["later"].append(first_requests(url, photos[1]))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+            print({k: [round(v, 2) for v in vs] for k, vs in results.items()}, flush=True)
+    rows = ["| requests | each round (s) | median (s) |", "| --- | ---: | ---: |"]
+    for name, times in (("first, after the start", results["first"]), ("later, on another photo", results["later"])):
+        rows.append(f"| {name} | {' / '.join(f'{v:.2f}' for v in times)} | {np.median(times):.2f} |")
     publish("Warm start: the first requests after a start",
             f"/segment with FCN-32s, FCN-8s and U-Net, then one /sam_prompt on a new 360x480 photo, {WAIT_SECONDS} s "
             "after the server first answers; 'later' is the same on a second photo. Each run in a fresh server; "
-            f"{args.rounds} rounds, the variants alternating.", rows, args.markdown)
+            f"{args.rounds} rounds.", rows, args.markdown)
     return 0
 
 
