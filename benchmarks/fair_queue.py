@@ -33,7 +33,7 @@ from app_speed import app_env, random_sam_checkpoint, street  # noqa: E402
 from load_test import start_app  # noqa: E402
 from report import publish  # noqa: E402
 
-from seg.limits import LIMITS  # noqa: E402
+from ui.limits import LIMITS  # noqa: E402
 
 PORT = 7981
 MARKER = {"meta": {"_type": "gradio.FileData"}}

@@ -1,6 +1,7 @@
 """The library pieces behind the app: ground-truth formats, COCO RLE, prompts, the catalogue, comparison."""
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +13,10 @@ from seg.explorer.compare import disagreement, score
 from seg.explorer.export import rle_decode, rle_encode
 from seg.explorer.prompts import Prompts, region_at, relate
 from seg.labels import IGNORE_INDEX
+
+# a caller's caps on the prompts it reads (the app's are ui.limits.LIMITS; the library has none)
+CAPS = SimpleNamespace(text_bytes=16_384, json_depth=4, points_per_object=64, points_per_request=256,
+                       objects_per_request=32)
 
 
 def test_ground_truth_ids_colours_and_grey_rgb_agree():
@@ -169,7 +174,7 @@ def test_objects_add_select_delete_and_round_trip_through_json():
     assert objects.select(0).current.prompts.points == [(10.0, 20.0, 1)]
     assert objects.choose(2).current.choice == 2
     assert objects.choose(2).click(5, 5, "positive").current.choice == 0  # new prompts: the best new mask
-    back = Objects.from_json(json.loads(json.dumps(objects.to_json())), size=(50, 60))
+    back = Objects.from_json(json.loads(json.dumps(objects.to_json())), size=(50, 60), limits=CAPS)
     assert back == objects
     deleted = objects.delete()
     assert [o.id for o in deleted.items] == [1] and deleted.selected == 0
@@ -195,7 +200,7 @@ def test_saved_objects_are_checked(data, message):
     from seg.explorer.prompts import Objects
 
     with pytest.raises(ValueError, match=message):
-        Objects.from_json(data, size=(50, 60))
+        Objects.from_json(data, size=(50, 60), limits=CAPS)
 
 
 def test_drawing_tints_only_the_mask_outlines_it_and_maps_prompts_onto_a_thumbnail():

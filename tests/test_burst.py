@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from seg.limits import LIMITS
 from ui.admission import Admission
 from ui.bodies import BodyGate, BodyStopped
 from ui.guard import RequestGuard
+from ui.limits import LIMITS
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 

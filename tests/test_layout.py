@@ -9,7 +9,7 @@ from conftest import ROOT
 
 CORE = ["seg", "seg.models", "seg.losses", "seg.metrics", "seg.data", "seg.engine", "seg.inference",
         "seg.visualize", "seg.checkpoint", "seg.fetch", "seg.pretrained", "seg.pretrained.label_mapping",
-        "seg.postprocess", "seg.charts", "seg.data.ground_truth", "seg.limits", "seg.deadline",
+        "seg.postprocess", "seg.charts", "seg.data.ground_truth", "seg.deadline",
         "seg.pretrained.hub_segmenter", "seg.pretrained.segformer", "seg.pretrained.mask2former",
         "seg.explorer", "seg.explorer.zoo", "seg.explorer.semantic", "seg.explorer.compare", "seg.explorer.prompts",
         "seg.explorer.export", "seg.explorer.demos"]

@@ -1,4 +1,4 @@
-"""The caps of seg.limits, the strict parsing of prompts, deadlines, and the housekeeping that
+"""The caps of ui.limits, the strict parsing of prompts, deadlines, and the housekeeping that
 keeps a public server up: each refused with a message, before any model or decoder runs."""
 
 import json
@@ -20,14 +20,14 @@ from seg.data.ground_truth import read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.deadline import DeadlineExceeded, check, deadline, watch
 from seg.explorer.prompt_text import parse_json_text, parse_prompt
-from seg.limits import LIMITS, Limits
 from ui.context import CONCURRENCY
+from ui.limits import LIMITS, Limits
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
 
 def test_the_readme_lists_every_cap_with_its_value():
-    """docs/deploy.md's "Limits" table and seg.limits agree, so the documented caps are the enforced ones."""
+    """docs/deploy.md's "Limits" table and ui.limits agree, so the documented caps are the enforced ones."""
     text = (ROOT / "docs" / "deploy.md").read_text()
     text = text[text.index("## Limits"):]
     text = text[:text.index("\n##", 1)]  # that section only
@@ -83,17 +83,17 @@ def test_a_lossy_ground_truth_is_refused(tmp_path):
 ])
 def test_json_text_inputs_are_bounded(text, message):
     with pytest.raises(ValueError, match=message):
-        parse_json_text(text, "points", "[[1, 2]]")
+        parse_json_text(text, "points", "[[1, 2]]", limits=LIMITS)
 
 
 def test_prompt_counts_are_capped_before_anything_runs():
     with pytest.raises(ValueError, match="100 points; one object takes at most 64"):
-        parse_prompt(json.dumps([[1, 1]] * 100), json.dumps([1] * 100), "")
+        parse_prompt(json.dumps([[1, 1]] * 100), json.dumps([1] * 100), "", limits=LIMITS)
     with pytest.raises(ValueError, match="points is 80,000 characters long; the limit is 16,384"):
-        parse_prompt(json.dumps([[1, 1]] * 10_000), json.dumps([1] * 10_000), "")
+        parse_prompt(json.dumps([[1, 1]] * 10_000), json.dumps([1] * 10_000), "", limits=LIMITS)
     with pytest.raises(ValueError, match="labels must be a JSON list"):
-        parse_prompt("[[1, 2]]", '{"a": 1}', "")
-    assert parse_prompt("[[1, 2]]", "[1]", "") == {"points": [[1, 2]], "labels": [1], "box": None}
+        parse_prompt("[[1, 2]]", '{"a": 1}', "", limits=LIMITS)
+    assert parse_prompt("[[1, 2]]", "[1]", "", limits=LIMITS) == {"points": [[1, 2]], "labels": [1], "box": None}
 
 
 @pytest.mark.parametrize("objects, message", [
@@ -111,7 +111,7 @@ def test_object_lists_are_checked_and_capped(objects, message):
     from seg.explorer.prompt_text import parse_objects
 
     with pytest.raises(ValueError, match=message):
-        parse_objects(json.dumps(objects, separators=(",", ":")))
+        parse_objects(json.dumps(objects, separators=(",", ":")), limits=LIMITS)
 
 
 @pytest.fixture(scope="module")
@@ -419,5 +419,5 @@ def test_a_saved_objects_mask_choice_is_a_whole_number_of_sams_three(choice):
 
     saved = {"objects": [{"id": 1, "name": "car", "clicks": [[10, 10, "positive"]], "choice": choice}]}
     with pytest.raises(ValueError, match=r"object 1: \"choice\" is which of SAM's three masks was kept, 0, 1 or 2"):
-        Objects.from_json(saved)
-    assert Objects.from_json({"objects": [{**saved["objects"][0], "choice": 2}]}).items[0].choice == 2
+        Objects.from_json(saved, limits=LIMITS)
+    assert Objects.from_json({"objects": [{**saved["objects"][0], "choice": 2}]}, limits=LIMITS).items[0].choice == 2

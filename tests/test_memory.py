@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, run_module, upload
-from seg.limits import LIMITS
+from ui.limits import LIMITS
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 

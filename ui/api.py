@@ -26,11 +26,11 @@ from seg.explorer.export import rle_encode, save_png
 from seg.explorer.prompt_text import parse_objects, parse_prompt
 from seg.explorer.prompts import Objects
 from seg.explorer.sam_objects import add_automatic, write_full_size
-from seg.limits import check_output
 
 from .context import Context
 from .guard import NOT_UPLOADED, inside, upload_folder
 from .jobs import handler
+from .limits import check_output
 from .tabs.events import API
 from .tabs.sam import EVERYTHING_GRID, everything_settings
 

@@ -19,11 +19,11 @@ from seg.data.ground_truth import GroundTruth, parse_ground_truth
 from seg.data.io import read_image, read_raw, resize_labels
 from seg.data.photos import Photo, PhotoCache
 from seg.explorer.zoo import Zoo
-from seg.limits import LIMITS, Limits
 
 from .browser_sam import BrowserSam
 from .files import Outputs
 from .guard import upload_folder
+from .limits import LIMITS, Limits
 from .settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

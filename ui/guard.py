@@ -22,11 +22,10 @@ from urllib.parse import parse_qs
 
 import gradio as gr
 
-from seg.limits import Limits
-
 from . import gradio_private as private
 from .admission import Admission
 from .bodies import BodyGate, BodyStopped, CountedBody, read_body
+from .limits import Limits
 
 log = logging.getLogger("seg.app")
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from seg.explorer.zoo import KNOWN_PRETRAINED
 from seg.fetch import DEFAULT_CACHE
-from seg.limits import LIMITS
 from seg.pretrained.sam import DEFAULT_VARIANT, VARIANTS
+
+from .limits import LIMITS
 
 ROOT = Path(__file__).resolve().parents[1]
 

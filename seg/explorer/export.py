@@ -7,9 +7,8 @@ import numpy as np
 from PIL import Image
 
 from ..data.io import coco_box
-from ..limits import LIMITS
 from ..visualize import colorize
-from .prompts import Objects
+from .prompts import Objects, PromptCaps
 
 
 def save_png(path: str | Path, array: np.ndarray) -> Path:
@@ -131,7 +130,7 @@ def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int],
     return coco_document(objects, annotations, file_name=file_name, size=size)
 
 
-def objects_from_coco(document, *, size: tuple[int, int], limits=None):
+def objects_from_coco(document, *, size: tuple[int, int], limits: PromptCaps):
     """The `seg.explorer.prompts.Objects` saved in a COCO document written by `coco_objects`, checked
     against the image it is opened on (`size`, H x W). ValueError saying what is wrong."""
     if not isinstance(document, dict) or not isinstance(document.get("seg_objects"), dict):
@@ -143,4 +142,4 @@ def objects_from_coco(document, *, size: tuple[int, int], limits=None):
         if saved != tuple(size):
             raise ValueError(f"these objects were made on a {saved[1]}x{saved[0]} image, this one is "
                              f"{size[1]}x{size[0]}: open the photo they were made on")
-    return Objects.from_json(document["seg_objects"], size=size, limits=limits or LIMITS)
+    return Objects.from_json(document["seg_objects"], size=size, limits=limits)

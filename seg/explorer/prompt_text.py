@@ -1,5 +1,5 @@
 """The API's JSON texts read into SAM prompts and objects: decoded with caps on size and nesting,
-counts capped by `seg.limits`, every click checked as the app checks its own (`seg.explorer.prompts`).
+counts capped by the caller's caps (the app's: `ui.limits`), every click checked as the app checks its own (`seg.explorer.prompts`).
 
     prompt = parse_prompt("[[120, 80]]", "[1]", "", limits=limits)     # keyword arguments for Sam.predict
     objects = parse_objects('[{"points": [[120, 80]], "labels": [1]}]', limits=limits)
@@ -7,12 +7,11 @@ counts capped by `seg.limits`, every click checked as the app checks its own (`s
 
 import json
 
-from ..limits import LIMITS, Limits
 from ..pretrained.sam_prompts import BOX, POINT_LABELS
-from .prompts import Objects
+from .prompts import Objects, PromptCaps
 
 
-def parse_json_text(text: str | None, what: str, example: str, *, limits: Limits = LIMITS):
+def parse_json_text(text: str | None, what: str, example: str, *, limits: PromptCaps):
     """A JSON text input (`None` when empty), refused with a message when it is not JSON, longer
     than `limits.text_bytes` or nested deeper than `limits.json_depth`."""
     if text is None or (isinstance(text, str) and text.strip() in ("", "null")):
@@ -35,7 +34,7 @@ def parse_json_text(text: str | None, what: str, example: str, *, limits: Limits
     return value
 
 
-def parse_prompt(points: str | None, labels: str | None, box: str | None, *, limits: Limits = LIMITS) -> dict:
+def parse_prompt(points: str | None, labels: str | None, box: str | None, *, limits: PromptCaps) -> dict:
     """SAM keyword arguments (points, labels, box) from the API's three JSON texts, with the counts
     capped; the values themselves (numbers, inside the image) are checked by `Sam.predict`."""
     points = parse_json_text(points, "points", "[[120, 80]]", limits=limits)
@@ -53,7 +52,7 @@ def parse_prompt(points: str | None, labels: str | None, box: str | None, *, lim
 MODE_OF_LABEL = {label: mode for mode, label in POINT_LABELS.items()}  # 1 -> "positive", 0 -> "negative"
 
 
-def parse_objects(text: str | None, *, limits: Limits = LIMITS) -> Objects:
+def parse_objects(text: str | None, *, limits: PromptCaps) -> Objects:
     """Several objects' prompts from the API's JSON text `[{"name", "points", "labels", "box"}, ...]`
     (points `[[x, y], ...]` with labels 1/0, a box `[x0, y0, x1, y1]`, in image pixels), as `Objects`;
     counts capped by `limits` (objects, points per object, points in all). Each click is checked as

@@ -10,12 +10,23 @@ and be undone by keeping the clicks that came before.
 """
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..limits import LIMITS, Limits
 from ..pretrained.sam_prompts import BOX, MODES, POINT_LABELS, as_box, as_points, numbers
+
+
+class PromptCaps(Protocol):
+    """The caps a caller puts on the prompts and objects it reads from users: the app passes its own
+    (`ui.limits.Limits`); the library has none of its own."""
+
+    text_bytes: int
+    json_depth: int
+    points_per_object: int
+    points_per_request: int
+    objects_per_request: int
 
 
 @dataclass(frozen=True)
@@ -211,7 +222,7 @@ class Objects:
                              "choice": o.choice} for o in self.items]}
 
     @classmethod
-    def from_json(cls, data, *, size: tuple[int, int] | None = None, limits: Limits = LIMITS) -> "Objects":
+    def from_json(cls, data, *, size: tuple[int, int] | None = None, limits: PromptCaps) -> "Objects":
         """The inverse of `to_json`, every value checked: ids, names, clicks `[x, y, mode]`
         (`check_click`) and, with the image's `size` (H, W), each object's prompts as SAM checks them
         (`Prompts.check`); at most `limits.objects_per_request` objects, each with at most

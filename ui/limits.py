@@ -1,8 +1,9 @@
-"""What one request may ask of a shared server: every cap in one place, each with its reason.
+"""What one request may ask of this server: every cap in one place, each with its reason.
 
-The app passes `LIMITS` (or its own `Limits`) to the functions that read user input; a request over
-a cap is refused with a message before any model runs. README.md's "Limits" table lists these
-same values (a test keeps the two in step).
+They are the app's policy, not the library's: the app passes `LIMITS` (with its settings applied,
+`ui.context`) to the library's functions that read user input, which take their caps as arguments.
+A request over a cap is refused with a message before any model runs. docs/deploy.md's "Limits"
+table lists these same values (a test keeps the two in step).
 """
 
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class Limits:
 LIMITS = Limits()
 
 
-def check_output(size: tuple[int, int], count: int, limits: Limits = LIMITS) -> None:
+def check_output(size: tuple[int, int], count: int, limits: Limits) -> None:
     """ValueError unless `count` masks of `size` (H, W) fit within `limits.output_pixels`."""
     h, w = size
     if h * w * count > limits.output_pixels:
