@@ -9,7 +9,6 @@ import socket
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parent
 PORT = 7860  # the address the README's client snippet uses: `python app.py`'s
@@ -23,17 +22,6 @@ def _tests_helpers():
     return module
 
 
-def _random_mobile_sam(folder: Path) -> Path:
-    """MobileSAM's architecture with random weights, as the release's state-dict file."""
-    from seg.pretrained import sam as sam_module
-
-    torch.manual_seed(0)
-    model = sam_module._import("mobile_sam").sam_model_registry["vit_t"](checkpoint=None)
-    path = folder / "mobile_sam.pt"
-    torch.save(model.state_dict(), path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory):
     """The app as `python app.py` runs it, on its default address, with the shipped weights and a
@@ -45,8 +33,9 @@ def running_app(tmp_path_factory):
         if probe.connect_ex(("127.0.0.1", PORT)) == 0:
             pytest.fail(f"port {PORT} is taken: stop what listens there (an app.py left running?) and run again")
     folder = tmp_path_factory.mktemp("readme-app")
-    settings = Settings(pretrained=(), sam_checkpoint=_random_mobile_sam(folder), sam_variant="vit_t",
-                        cache_dir=folder / "cache", browser_decoder=False)
+    checkpoint = _tests_helpers().save_random_mobile_sam(folder)
+    settings = Settings(pretrained=(), sam_checkpoint=checkpoint, sam_variant="vit_t", cache_dir=folder / "cache",
+                        browser_decoder=False)
     app = build(settings)
     app.demo.launch(server_name="127.0.0.1", server_port=PORT, prevent_thread_lock=True, quiet=True,
                     **app.launch_options())
@@ -70,7 +59,7 @@ def hub_models(tmp_path, monkeypatch):
                  "facebook/mask2former-swin-tiny-cityscapes-semantic": tmp_path / "mask2former"}
     helpers.save_segformer(stand_ins["nvidia/segformer-b0-finetuned-cityscapes-1024-1024"], names, size=128)
     helpers.save_mask2former(stand_ins["facebook/mask2former-swin-tiny-cityscapes-semantic"], names)
-    checkpoint = _random_mobile_sam(tmp_path)
+    checkpoint = helpers.save_random_mobile_sam(tmp_path)
 
     load_hub = HubSegmenter.load.__func__
     monkeypatch.setattr(HubSegmenter, "load", classmethod(

@@ -49,16 +49,20 @@ def trained_checkpoint(tmp_path_factory) -> Path:
     return out / "model.safetensors"
 
 
-@pytest.fixture(scope="session")
-def vit_t_checkpoint(tmp_path_factory):
+def save_random_mobile_sam(folder: Path) -> Path:
     """MobileSAM's architecture with random weights, saved as the state-dict .pth the release ships."""
     from seg.pretrained import sam as sam_module
 
     torch.manual_seed(0)
     model = sam_module._import("mobile_sam").sam_model_registry["vit_t"](checkpoint=None)
-    path = tmp_path_factory.mktemp("sam") / "mobile_sam.pt"
+    path = folder / "mobile_sam.pt"
     torch.save(model.state_dict(), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def vit_t_checkpoint(tmp_path_factory):
+    return save_random_mobile_sam(tmp_path_factory.mktemp("sam"))
 
 
 @pytest.fixture(scope="session")
