@@ -1,4 +1,4 @@
-"""The endpoints for scripted use (README, "Use via API"), declared with `gr.api`: typed functions,
+"""The endpoints for scripted use (docs/api.md), declared with `gr.api`: typed functions,
 no components. Files arrive as uploads (gradio_client's `handle_file`) and leave as files the client
 downloads.
 
@@ -163,6 +163,6 @@ class Api:
         return {"ground_truth_format": parsed.format, **score(predicted, parsed.labels)}
 
     def declare(self) -> None:
-        """The endpoints, inside the app's Blocks: same names and arguments as the page's README promises."""
+        """The endpoints, inside the app's Blocks: same names and arguments as docs/api.md promises."""
         for name in ENDPOINTS:
             gr.api(getattr(self, name), api_name=name, **API)
