@@ -16,7 +16,6 @@ from each model's card.
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import statistics
@@ -34,11 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from seg import system  # noqa: E402
 from seg.charts import per_class_chart  # noqa: E402
-from seg.checkpoint import load_model  # noqa: E402
+from seg.checkpoint import load_model, saw_frames  # noqa: E402
 from seg.data.camvid import CLASSES, ENV_VAR, resolve_root  # noqa: E402
 from seg.data.io import read_image  # noqa: E402
-from seg.evaluate import saw_frames  # noqa: E402
 from seg.explorer.zoo import Zoo  # noqa: E402
+from seg.fetch import file_digest  # noqa: E402
 from seg.inference import segment  # noqa: E402
 
 # A published lightweight CamVid network measured on this same machine (see the training issue):
@@ -82,8 +81,7 @@ def evaluate(path: Path, data_dir: Path, *, prior: bool = True) -> dict:
 
 def digest(source: Path) -> str:
     """sha256 of the weights file (a SegFormer folder's model.safetensors)."""
-    path = source / "model.safetensors" if source.is_dir() else source
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_digest(source / "model.safetensors" if source.is_dir() else source)
 
 
 def val_figures(source: Path, card: dict, data_dir: Path) -> dict:

@@ -40,10 +40,11 @@ def shipped_card(run: Path, card: dict, data_note: str | None) -> dict:
     return card
 
 
-def copy_run(run: Path, target: Path, data_note: str | None) -> None:
+def copy_run(run: Path, target: Path, data_note: str | None, *, extra: dict | None = None) -> None:
+    """The run's weights and card to `target`, the card with `extra` fields added."""
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(run / "model.safetensors", target)
-    card = shipped_card(run, json.loads((run / "model.json").read_text()), data_note)
+    card = {**shipped_card(run, json.loads((run / "model.json").read_text()), data_note), **(extra or {})}
     target.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     print(f"{run} -> {target} ({target.stat().st_size / 1e6:.1f} MB)")
 
@@ -57,11 +58,9 @@ def ship_fine_tuned(run: Path, target: Path) -> None:
     if base["training"]["command"] == card["training"]["command"]:
         print(f"{target} is already {run}")
         return
-    copy_run(run, target, None)
-    shipped = json.loads(target.with_suffix(".json").read_text())
-    shipped["fine_tuned_from"] = {k: base[k] for k in ("training", "data", "val_metrics", "fine_tuned_from",
-                                                       "logit_adjustment") if k in base}
-    target.with_suffix(".json").write_text(json.dumps(shipped, indent=2) + "\n")
+    replaced = {k: base[k] for k in ("training", "data", "val_metrics", "fine_tuned_from", "logit_adjustment")
+                if k in base}
+    copy_run(run, target, None, extra={"fine_tuned_from": replaced})
 
 
 def main() -> int:

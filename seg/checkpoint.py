@@ -55,6 +55,15 @@ def read_card(weights: str | os.PathLike) -> dict:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
 
 
+def saw_frames(card: dict, split: str, sequence: str | None = None) -> bool:
+    """Whether the model trained on the frames of `split` (only `sequence`'s, if given), as its card
+    says: its score there measures memory, not how it does on photos it never saw."""
+    data = card.get("data", {})
+    trained = data.get("train_split", "train").split("+")
+    held_out = data.get("holdout_sequence")
+    return split in trained and not (held_out and sequence == held_out)
+
+
 def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Build the card's architecture, load the weights, return `(model in eval mode on device, card)`.
 

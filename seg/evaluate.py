@@ -16,7 +16,7 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .checkpoint import load_model
+from .checkpoint import load_model, saw_frames
 from .cli import choose_device, run
 from .data import DATASETS, build_dataset
 from .data.camvid import ENV_VAR
@@ -115,15 +115,6 @@ def chosen_offsets(card: dict, *, no_prior: bool, tau: float | None) -> tuple:
         return None, "no logit adjustment" if entry else ""
     offsets = card_offsets(card, tau=tau)
     return offsets, "" if offsets is None else f"logit adjustment tau {entry['tau'] if tau is None else tau:g}"
-
-
-def saw_frames(card: dict, split: str, sequence: str | None) -> bool:
-    """Whether the model trained on the frames of `split` (only `sequence`'s, if given): its score
-    there measures memory, not how it does on photos it never saw."""
-    data = card.get("data", {})
-    trained = data.get("train_split", "train").split("+")
-    held_out = data.get("holdout_sequence")
-    return split in trained and not (held_out and sequence == held_out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from conftest import ROOT, run_module
-from seg.checkpoint import save_model
-from seg.evaluate import saw_frames
+from seg.checkpoint import save_model, saw_frames
 from seg.models import build_model
 from ui.tabs.leaderboard import leaderboard
 

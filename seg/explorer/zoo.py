@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import load_model, read_card
+from ..checkpoint import load_model, read_card, saw_frames
 from ..deadline import watch
 from ..fetch import DEFAULT_CACHE
 from ..pretrained import mask2former, segformer
@@ -128,11 +128,13 @@ class Zoo:
         split the examples come from): on its frames they are scored on memory."""
         titles = []
         for entry in self.entries.values():
+            if entry.kind not in ("scratch", "segformer"):  # pretrained: no card of ours
+                continue
             try:
-                card = read_card(entry.source) if entry.kind in ("scratch", "segformer") else {}
+                card = read_card(entry.source)
             except (OSError, ValueError):
                 continue
-            if split in card.get("data", {}).get("train_split", "train").split("+"):
+            if saw_frames(card, split):
                 titles.append(entry.title.replace(" (from scratch)", ""))
         return titles
 
