@@ -15,6 +15,8 @@ from seg.pretrained.sam import Sam
 from seg.pretrained.sam_onnx import EMBEDDING_SHAPE, LOW_RES_SIDE, embedding_float16
 from seg.pretrained.sam_prompts import rules
 
+from .gradio_private import open_event
+
 ORT_WEB_VERSION = "1.30.0"
 ORT_WEB_SCRIPT = "ort.wasm.min.js"  # the wasm-only build (50 KB) that defines a global `ort`
 # sha384 of dist/ort.wasm.min.js in the npm package onnxruntime-web@1.30.0; jsDelivr serves the npm
@@ -92,7 +94,8 @@ class BrowserSam:
         value = {"runtime": self.runtime(),
                  "decoder": {"float32": served_url(sam.onnx.float32), "int8": served_url(sam.onnx.int8)},
                  "rules": rules(self.clicks_per_object),  # how clicks become SAM's prompt: the server's schema
-                 "shapes": {"embedding": list(EMBEDDING_SHAPE), "low_res": LOW_RES_SIDE}}
+                 "shapes": {"embedding": list(EMBEDDING_SHAPE), "low_res": LOW_RES_SIDE},
+                 "busy": open_event("sam-note")}  # the server is still answering the last click
         if image is None:
             return value
         h, w = image.shape[:2]

@@ -19,6 +19,7 @@ const live = {
   embedding: null,  // ort.Tensor float32 shaped as the value's shapes.embedding
   clicks: [],       // the server's clicks of the selected object, then ours not yet confirmed
   hover: null,      // the latest mouse position waiting for a preview
+  pointer: null,    // where the mouse last was over the page ({clientX, clientY}), to resume previews
   running: false,
   shown: null,      // what the overlay shows: {kind: "preview" | "click", key}
   timings: [],      // {kind, decode_ms, total_ms (null: not shown)}: read by the benchmark and the browser test
@@ -26,6 +27,7 @@ const live = {
   masks: {},        // the last decoded mask of each kind, {width, height, data: Uint8Array}
 };
 window.samLive = live;
+const BUSY = "Still answering the previous click: click again once its mask is shown.";
 
 const setStatus = (text) => {
   live.status = text;
@@ -279,6 +281,7 @@ async function warmUp(value) {
 }
 
 function onMove(event) {
+  live.pointer = {clientX: event.clientX, clientY: event.clientY};
   if (!usable() || live.shown?.kind === "click") return;
   const point = pointAt(event), mode = nextMode();
   if (!point) return;
@@ -296,6 +299,12 @@ async function onClick(event) {
   if (!point) return;
   const at = performance.now();
   if (live.clicks.length >= live.value.rules.clicks_per_object) return;  // the server refuses it and says why
+  if (document.querySelector(live.value.busy)) {  // Gradio drops this click: say so, show no mask for it
+    setStatus(BUSY);
+    live.dropped = (live.dropped || 0) + 1;
+    return;
+  }
+  if (live.status === BUSY) setStatus(live.readyStatus);  // this click counts
   live.clicks = live.clicks.concat([[point[0], point[1], nextMode()]]);
   const prompt = promptOf(live.clicks, null, null, live.value.rules);
   live.hover = null;
@@ -318,6 +327,14 @@ function onLeave(event) {
   if (event.target.closest?.("#sam-canvas") && live.shown?.kind === "preview") clearOverlay();
 }
 
+// Once the server's picture replaces a click's mask, a mouse resting on the photo previews again
+// without having to move: a move made while the click's mask was on screen was not previewed.
+function resumePreview() {
+  const at = live.pointer;
+  if (!at) return;
+  onMove({target: document.elementFromPoint(at.clientX, at.clientY), clientX: at.clientX, clientY: at.clientY});
+}
+
 async function update(value) {
   live.value = value;
   if (!value) { clearOverlay(); return; }
@@ -327,6 +344,7 @@ async function update(value) {
   const shown = () => {
     live.serverShown = Math.max(live.serverShown || 0, arrived);
     if (live.shown?.kind === "click") clearOverlay();
+    resumePreview();
   };
   if (live.shown?.kind === "preview") clearOverlay();
   if (view) {
@@ -349,9 +367,10 @@ async function update(value) {
     await loadEmbedding(value);
     await warmUp(value);
     if (!live.ready) return;  // the warm-up said why
-    setStatus(`Hover to preview; a click shows its mask at once. Masks are decoded in this browser ` +
-              `(onnxruntime-web ${value.runtime.version}, ${live.threads} wasm thread(s)); ` +
-              `the server confirms every click.`);
+    live.readyStatus = `Hover to preview; a click shows its mask at once. Masks are decoded in this browser ` +
+                       `(onnxruntime-web ${value.runtime.version}, ${live.threads} wasm thread(s)); ` +
+                       `the server confirms every click.`;
+    setStatus(live.readyStatus);
   } catch (error) {
     setStatus(`The photo's embedding did not reach this browser (${error.message}): clicks go through the server.`);
   } finally {
