@@ -11,7 +11,8 @@ from seg.data.camvid import OTHER, PALETTE, VOID_LABEL
 from seg.data.ground_truth import parse_ground_truth
 from seg.explorer.compare import disagreement, score
 from seg.explorer.export import rle_decode, rle_encode
-from seg.explorer.prompts import Prompts, region_at, relate
+from seg.explorer.prompts import Prompts
+from seg.explorer.relate import region_at, relate
 from seg.labels import IGNORE_INDEX
 
 # a caller's caps on the prompts it reads (the app's are ui.limits.LIMITS; the library has none)

@@ -180,3 +180,34 @@ def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = N
         if tta or crf:  # the same model without refinement, to show what refinement changed
             rows.append(_row(f"{title} (plain)", score(run_model(model, image).labels, ground_truth)))
     return Comparison(image, ground_truth, predictions, rows, per_class, scores)
+
+
+REFINED = " + SAM"  # a refined model's title: "U-Net + SAM"
+CHANGE = "change with SAM"  # the column of a refined row: its mIoU and boundary F against the model's
+
+
+def with_refined(result: Comparison, key: str, labels: np.ndarray, seconds: float) -> Comparison:
+    """`result` with model `key`'s prediction refined by SAM (`labels`, `(H, W)` ids, see
+    `seg.explorer.refine`) as a prediction of its own, `key + "+sam"` titled "<title> + SAM", right
+    after the model's: scored like the others, its row's CHANGE giving mIoU and boundary F against
+    the model's. seconds: the refinement's own time."""
+    if key not in result.predictions:
+        raise ValueError(f"{key!r} was not in this comparison: pick one of {', '.join(result.predictions)}")
+    model = result.predictions[key]
+    refined = Prediction(f"{key}+sam", model.title + REFINED, labels, seconds)
+    predictions = {}
+    for k, p in result.predictions.items():
+        predictions[k] = p
+        if k == key:
+            predictions[refined.key] = refined
+    if result.ground_truth is None:
+        return Comparison(result.image, None, predictions, result.rows, result.per_class, result.scores)
+    s, before = score(labels, result.ground_truth), result.scores[key]
+    change = ", ".join(f"{name} {s[m] - before[m]:+.3f}" for name, m in (("mIoU", "miou"), ("boundary F", "boundary_f"))
+                       if s[m] is not None and before[m] is not None)
+    at = next(i for i, row in enumerate(result.rows) if row["model"].startswith(model.title)) + 1
+    rows = [{**row, CHANGE: ""} for row in result.rows]
+    rows.insert(at, {**_row(refined.title, s), CHANGE: change})
+    return Comparison(result.image, result.ground_truth, predictions, rows,
+                      {**result.per_class, refined.title: {c: v["iou"] for c, v in s["per_class"].items()}},
+                      {**result.scores, refined.key: s})

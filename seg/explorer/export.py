@@ -1,6 +1,7 @@
 """What a user takes away: label-id and colour PNGs, metrics JSON, and binary masks as COCO RLE."""
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -97,28 +98,44 @@ def instance_ids(masks: list[np.ndarray]) -> np.ndarray:
     return ids
 
 
+def categories(classes: Sequence[str] | None) -> list[dict]:
+    """COCO's categories: each of `classes` with its id + 1, then "object" for an object without a
+    class; only "object" (id 1) without classes."""
+    names = [*(classes or ()), "object"]
+    return [{"id": i, "name": name} for i, name in enumerate(names, 1)]
+
+
+def category_id(item, classes: Sequence[str] | None) -> int:
+    """The COCO category of object `item`: its class's, else "object"'s (see `categories`)."""
+    classes = classes or ()
+    return classes.index(item.category) + 1 if item.category in classes else len(classes) + 1
+
+
 def coco_annotation(number: int, item, mask: np.ndarray, *, score: float | None = None,
-                    stability: float | None = None) -> dict:
+                    stability: float | None = None, classes: Sequence[str] | None = None) -> dict:
     """The COCO annotation `number` (from 1) of object `item` (`seg.explorer.prompts.SamObject`) with
-    its `(H, W)` bool mask: RLE, bbox (x, y, w, h), area, predicted IoU, stability score, name, and its
-    prompts (`seg_prompts`). The mask is not kept: a caller can drop it and make the next."""
-    return {"id": number, "image_id": 1, "category_id": 1, "iscrowd": 0, "segmentation": rle_encode(mask),
+    its `(H, W)` bool mask: its category (`category_id`), RLE, bbox (x, y, w, h), area, predicted IoU,
+    stability score, name, and its prompts (`seg_prompts`). The mask is not kept: a caller can drop it
+    and make the next."""
+    return {"id": number, "image_id": 1, "category_id": category_id(item, classes), "iscrowd": 0,
+            "segmentation": rle_encode(mask),
             "area": int(np.count_nonzero(mask)), "bbox": coco_box(mask), "predicted_iou": None if score is None else float(score),
             "stability_score": None if stability is None else float(stability), "name": item.name,
             "seg_prompts": [list(c) for c in item.prompts.clicks]}
 
 
-def coco_document(objects, annotations: list[dict], *, file_name: str, size: tuple[int, int]) -> dict:
+def coco_document(objects, annotations: list[dict], *, file_name: str, size: tuple[int, int],
+                  classes: Sequence[str] | None = None) -> dict:
     """The COCO document around `annotations` (from `coco_annotation`), with every object's prompts
-    (`seg_objects`), so that `seg.explorer.prompts.Objects.from_json(coco["seg_objects"])` re-creates them."""
+    and class (`seg_objects`), so that `seg.explorer.prompts.Objects.from_json(coco["seg_objects"])`
+    re-creates them."""
     height, width = size
     return {"images": [{"id": 1, "file_name": file_name, "height": int(height), "width": int(width)}],
-            "categories": [{"id": 1, "name": "object"}], "annotations": annotations,
-            "seg_objects": objects.to_json()}
+            "categories": categories(classes), "annotations": annotations, "seg_objects": objects.to_json()}
 
 
 def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int], scores: dict | None = None,
-                 stability: dict | None = None) -> dict:
+                 stability: dict | None = None, classes: Sequence[str] | None = None) -> dict:
     """A COCO document for the objects (`seg.explorer.prompts.Objects`) that have a mask: one annotation
     each (see `coco_annotation`). masks/scores/stability: object id -> value."""
     annotations = []
@@ -126,11 +143,12 @@ def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int],
         if item.id in masks:
             annotations.append(coco_annotation(len(annotations) + 1, item, masks[item.id],
                                                score=None if scores is None else scores[item.id],
-                                               stability=None if stability is None else stability[item.id]))
-    return coco_document(objects, annotations, file_name=file_name, size=size)
+                                               stability=None if stability is None else stability[item.id],
+                                               classes=classes))
+    return coco_document(objects, annotations, file_name=file_name, size=size, classes=classes)
 
 
-def objects_from_coco(document, *, size: tuple[int, int], limits: PromptCaps):
+def objects_from_coco(document, *, size: tuple[int, int], limits: PromptCaps, classes: Sequence[str] | None = None):
     """The `seg.explorer.prompts.Objects` saved in a COCO document written by `coco_objects`, checked
     against the image it is opened on (`size`, H x W). ValueError saying what is wrong."""
     if not isinstance(document, dict) or not isinstance(document.get("seg_objects"), dict):
@@ -142,4 +160,4 @@ def objects_from_coco(document, *, size: tuple[int, int], limits: PromptCaps):
         if saved != tuple(size):
             raise ValueError(f"these objects were made on a {saved[1]}x{saved[0]} image, this one is "
                              f"{size[1]}x{size[0]}: open the photo they were made on")
-    return Objects.from_json(document["seg_objects"], size=size, limits=limits)
+    return Objects.from_json(document["seg_objects"], size=size, limits=limits, classes=classes)

@@ -1,5 +1,4 @@
-"""SAM prompts as a user builds them by clicking, drawn on the image, and SAM's mask related to
-the semantic models' classes.
+"""SAM prompts and objects as a user builds them by clicking, and drawn on the image.
 
 A `Prompts` value is immutable: every click returns a new one, so it can live in per-user state
 and be undone by keeping the clicks that came before.
@@ -9,7 +8,8 @@ and be undone by keeping the clicks that came before.
     p = p.undo()                        # the second box corner is gone again
 """
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -101,14 +101,16 @@ def check_click(x, y, mode, size: tuple[int, int] | None = None) -> tuple[float,
 
 @dataclass(frozen=True)
 class SamObject:
-    """One object a person outlines: a stable id (masks are kept under it), a name, its prompts, and
-    which of SAM's three masks was chosen (0: the best scored). Its mask is a function of these
-    alone, so saved objects re-create the same masks."""
+    """One object a person outlines: a stable id (masks are kept under it), a name, its prompts,
+    which of SAM's three masks was chosen (0: the best scored) and its class (a name of the caller's
+    classes, or None). Its mask is a function of its prompts and choice alone, so saved objects
+    re-create the same masks."""
 
     id: int
     name: str
     prompts: Prompts = Prompts()
     choice: int = 0
+    category: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,22 +161,34 @@ class Objects:
         return Objects(tuple(items), self.selected)
 
     def click(self, x: float, y: float, mode: str) -> "Objects":
+        """One more click on the selected object; SAM's best mask for it is the one kept again."""
         item = self.current
-        return self._replace(SamObject(item.id, item.name, item.prompts.click(x, y, mode)))
+        return self._replace(replace(item, prompts=item.prompts.click(x, y, mode), choice=0))
 
     def undo(self) -> "Objects":
         item = self.current
-        return self._replace(SamObject(item.id, item.name, item.prompts.undo()))
+        return self._replace(replace(item, prompts=item.prompts.undo(), choice=0))
 
     def choose(self, choice: int) -> "Objects":
         """The selected object with SAM's mask number `choice` (0-2) instead of the best scored."""
         if choice not in (0, 1, 2):
             raise ValueError(f"SAM gives three masks: choose 0, 1 or 2, got {choice}")
-        item = self.current
-        return self._replace(SamObject(item.id, item.name, item.prompts, choice))
+        return self._replace(replace(self.current, choice=choice))
+
+    def classify(self, category: str | None) -> "Objects":
+        """The selected object with class `category` (None: no class)."""
+        return self._replace(replace(self.current, category=category))
+
+    def move(self, step: int) -> "Objects":
+        """The selected object `step` places later (negative: earlier) in the order, which is the
+        order a ground truth paints them in (later over earlier); it stays selected."""
+        to = min(max(self.selected + step, 0), len(self.items) - 1)
+        items = list(self.items)
+        items.insert(to, items.pop(self.selected))
+        return Objects(tuple(items), to)
 
     def clear(self) -> "Objects":
-        return self._replace(SamObject(self.current.id, self.current.name))
+        return self._replace(SamObject(self.current.id, self.current.name, category=self.current.category))
 
     def add(self, name: str | None = None) -> "Objects":
         """A new empty object after the others, selected."""
@@ -200,8 +214,7 @@ class Objects:
         if not theirs:
             return self
         start = max((item.id for item in mine), default=0)
-        renumbered = tuple(SamObject(start + n, item.name, item.prompts, item.choice)
-                           for n, item in enumerate(theirs, 1))
+        renumbered = tuple(replace(item, id=start + n) for n, item in enumerate(theirs, 1))
         return Objects(mine + renumbered, len(mine) + len(renumbered) - 1)
 
     def select(self, index: int) -> "Objects":
@@ -219,14 +232,17 @@ class Objects:
     def to_json(self) -> dict:
         return {"selected": self.selected,
                 "objects": [{"id": o.id, "name": o.name, "clicks": [list(c) for c in o.prompts.clicks],
-                             "choice": o.choice} for o in self.items]}
+                             "choice": o.choice, **({"class": o.category} if o.category else {})}
+                            for o in self.items]}
 
     @classmethod
-    def from_json(cls, data, *, size: tuple[int, int] | None = None, limits: PromptCaps) -> "Objects":
+    def from_json(cls, data, *, size: tuple[int, int] | None = None, limits: PromptCaps,
+                  classes: Sequence[str] | None = None) -> "Objects":
         """The inverse of `to_json`, every value checked: ids, names, clicks `[x, y, mode]`
-        (`check_click`) and, with the image's `size` (H, W), each object's prompts as SAM checks them
-        (`Prompts.check`); at most `limits.objects_per_request` objects, each with at most
-        `limits.points_per_object` clicks and `limits.points_per_request` in all. ValueError otherwise."""
+        (`check_click`), a "class" among `classes` (where given) and, with the image's `size` (H, W),
+        each object's prompts as SAM checks them (`Prompts.check`); at most `limits.objects_per_request`
+        objects, each with at most `limits.points_per_object` clicks and `limits.points_per_request`
+        in all. ValueError otherwise."""
         where = "the saved objects"
         if not isinstance(data, dict) or not isinstance(data.get("objects"), list) or not data["objects"]:
             raise ValueError(f"{where} must be {{\"objects\": [{{\"id\", \"name\", \"clicks\"}}, ...]}}")
@@ -261,12 +277,23 @@ class Objects:
             if not (isinstance(choice, int) and not isinstance(choice, bool) and 0 <= choice <= 2):
                 raise ValueError(f"object {number}: \"choice\" is which of SAM's three masks was kept, 0, 1 or 2, "
                                  f"got {str(choice)[:20]}")
-            items.append(SamObject(ident, name, prompts, choice))
+            items.append(SamObject(ident, name, prompts, choice, check_class(entry.get("class"), classes, number)))
         if len({o.id for o in items}) != len(items):  # ids must be unique: renumber
-            items = [SamObject(i, o.name, o.prompts, o.choice) for i, o in enumerate(items, 1)]
+            items = [replace(o, id=i) for i, o in enumerate(items, 1)]
         selected = data.get("selected", 0)
         selected = selected if isinstance(selected, int) and 0 <= selected < len(items) else 0
         return cls(tuple(items), selected)
+
+
+def check_class(category, classes: Sequence[str] | None, number: int) -> str | None:
+    """Object `number`'s "class": None, or a name (one of `classes` where given)."""
+    if category is None:
+        return None
+    if not isinstance(category, str) or not category or len(category) > 40 \
+            or (classes is not None and category not in classes):
+        known = f"one of {', '.join(classes)}" if classes is not None else "a class name"
+        raise ValueError(f"object {number}: unknown class {str(category)[:40]!r}: choose {known}")
+    return category
 
 
 POSITIVE, NEGATIVE, BOX_COLOUR = (0, 200, 83), (229, 57, 53), (255, 214, 0)
@@ -321,52 +348,16 @@ def draw_prompts(image: np.ndarray, prompts: Prompts, mask: np.ndarray | None = 
     return np.array(canvas)
 
 
-def draw_objects(image: np.ndarray, objects: Objects, masks: dict[int, np.ndarray]) -> np.ndarray:
-    """Every object's mask (`masks`: object id -> (H, W) bool) tinted in its own colour with its
-    outline, and the selected object's prompts on top."""
+def draw_objects(image: np.ndarray, objects: Objects, masks: dict[int, np.ndarray],
+                 colours: dict[str, tuple[int, int, int]] | None = None) -> np.ndarray:
+    """Every object's mask (`masks`: object id -> (H, W) bool) tinted in order, later over earlier,
+    with its outline: in its class's colour (`colours`: class name -> RGB) where it has one, else in
+    a colour of its own; the selected object's prompts on top."""
     picture = np.array(image, dtype=np.uint8)
     width = max(1, round(max(image.shape[:2]) / 400))
+    colours = colours or {}
     for index, item in enumerate(objects.items):
         if item.id in masks:
-            tint(picture, masks[item.id], OBJECT_COLOURS[index % len(OBJECT_COLOURS)],
-                 0.55 if index == objects.selected else 0.35, outline=width)
+            colour = colours.get(item.category) or OBJECT_COLOURS[index % len(OBJECT_COLOURS)]
+            tint(picture, masks[item.id], colour, 0.55 if index == objects.selected else 0.35, outline=width)
     return draw_prompts(picture, objects.current.prompts)
-
-
-def region_at(labels: np.ndarray, x: float, y: float) -> np.ndarray:
-    """The connected region (4-neighbour) of `labels` that holds pixel (x, y): `(H, W)` bool."""
-    from scipy import ndimage
-
-    row, col = int(round(y)), int(round(x))
-    h, w = labels.shape
-    if not (0 <= row < h and 0 <= col < w):
-        raise ValueError(f"point ({x}, {y}) is outside the {w}x{h} image")
-    components, _ = ndimage.label(labels == labels[row, col])
-    return components == components[row, col]
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float | None:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else None
-
-
-def relate(mask: np.ndarray, point: tuple[float, float], predictions: dict[str, np.ndarray], class_names,
-           ground_truth: np.ndarray | None = None) -> list[dict]:
-    """For the object SAM found at `point` (x, y): each semantic model's class there, the IoU of
-    SAM's mask with that model's connected region there and, with a ground truth, the IoU of each
-    (SAM included) with the true region of the true class there. One row per model, SAM first."""
-    def name(labels: np.ndarray) -> str:
-        value = int(labels[int(round(point[1])), int(round(point[0]))])
-        return class_names[value] if value < len(class_names) else ("void" if value == 255 else str(value))
-
-    truth = region_at(ground_truth, *point) if ground_truth is not None else None
-    rows = [{"model": "SAM", "class": "(object)", "iou_with_sam": 1.0,
-             "iou_with_truth": iou(mask, truth) if truth is not None else None}]
-    for title, labels in predictions.items():
-        region = region_at(labels, *point)
-        rows.append({"model": title, "class": name(labels), "iou_with_sam": iou(mask, region),
-                     "iou_with_truth": iou(region, truth) if truth is not None else None})
-    if ground_truth is not None:
-        rows.append({"model": "ground truth", "class": name(ground_truth), "iou_with_sam": iou(mask, truth),
-                     "iou_with_truth": 1.0})
-    return rows

@@ -7,15 +7,16 @@ instance-id PNG with a COCO document.
     png, coco = write_objects(folder, objects, masks, file_name="street.png", size=(720, 960))
 """
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..data.io import resize_labels
+from ..pretrained.sam_prompts import BOX
 from .export import coco_annotation, coco_document, coco_objects, instance_ids, save_png
-from .prompts import ObjectMask, Objects, Prompts
+from .prompts import ObjectMask, Objects, Prompts, SamObject
 
 
 def add_automatic(objects: Objects, found: list[dict], *, scale: float = 1.0) -> tuple[Objects, dict[int, ObjectMask]]:
@@ -30,6 +31,30 @@ def add_automatic(objects: Objects, found: list[dict], *, scale: float = 1.0) ->
     new = grown.items[-len(found):]
     return grown, {item.id: ObjectMask(m["segmentation"], m["predicted_iou"], m["stability_score"])
                    for item, m in zip(new, found)}
+
+
+def add_regions(objects: Objects, refined, decoder, classes, *, scale: float = 1.0
+                ) -> tuple[Objects, dict[int, ObjectMask]]:
+    """`objects` with each region that `refined` (`seg.explorer.refine.Refined`) painted added after
+    them as an object of its class (a name of `classes`), prompted as it was: a positive click at its
+    point and its box, with the one of SAM's three masks chosen (`decoder`: the
+    `seg.pretrained.sam_regions.SamRegions` that answered); and {new object id: its mask}.
+    scale: coordinates are divided by it (the working size to the photo's own)."""
+    items, masks, ranks = [], {}, decoder.ranks()
+    for i, region in enumerate(refined.regions):
+        if not region["painted"]:
+            continue
+        (x, y), (x0, y0, x1, y1), m = region["point"], region["box"], region["mask"]
+        prompts = Prompts().click(x / scale, y / scale, "positive").click(x0 / scale, y0 / scale, BOX) \
+            .click(x1 / scale, y1 / scale, BOX)
+        name = classes[region["class"]]
+        items.append(SamObject(len(items) + 1, f"{name.lower()} {len(items) + 1}", prompts, int(ranks[i, m]), name))
+        masks[len(items)] = ObjectMask(refined.masks[i], float(decoder.scores[i, m]), float(decoder.stability[i, m]))
+    if not items:
+        return objects, {}
+    grown = objects.append(Objects(tuple(items)))
+    new = grown.items[-len(items):]
+    return grown, {item.id: masks[n] for n, item in enumerate(new, 1)}
 
 
 def object_point(prompts: Prompts) -> tuple[float, float]:
@@ -64,20 +89,20 @@ class PhotoLabels:
 
 
 def write_objects(folder: Path, objects: Objects, masks: dict[int, ObjectMask], *, file_name: str,
-                  size: tuple[int, int]) -> tuple[Path, dict]:
+                  size: tuple[int, int], classes: Sequence[str] | None = None) -> tuple[Path, dict]:
     """The instance-id PNG (`folder/instances.png`) and the COCO document of the objects that have a
-    mask, at the masks' size `size` (H, W)."""
+    mask, at the masks' size `size` (H, W); each object's category is its class among `classes`."""
     done = [o for o in objects.items if o.id in masks]
     instances = save_png(folder / "instances.png", instance_ids([masks[o.id].mask for o in done]))
     coco = coco_objects(objects, {k: v.mask for k, v in masks.items()}, file_name=file_name, size=size,
                         scores={k: v.score for k, v in masks.items()},
-                        stability={k: v.stability for k, v in masks.items()})
+                        stability={k: v.stability for k, v in masks.items()}, classes=classes)
     return instances, coco
 
 
 def write_full_size(folder: Path, objects: Objects, masks: Iterator[tuple[np.ndarray, float, float]], *,
-                    size: tuple[int, int], file_name: str, check: Callable[[], None] = lambda: None
-                    ) -> tuple[Path, dict]:
+                    size: tuple[int, int], file_name: str, check: Callable[[], None] = lambda: None,
+                    classes: Sequence[str] | None = None) -> tuple[Path, dict]:
     """The instance-id PNG (`folder/instances.png`) and the COCO document of `objects` at the photo's
     own `size` (H, W). masks: (mask at the working or the photo's size, score, stability), one per
     object, taken one at a time: each is enlarged, painted, encoded and dropped before the next is
@@ -87,10 +112,11 @@ def write_full_size(folder: Path, objects: Objects, masks: Iterator[tuple[np.nda
         check()
         mask = resize_labels(mask, size)
         ids[mask] = number
-        annotations.append(coco_annotation(number, item, mask, score=predicted_iou, stability=stability))
+        annotations.append(coco_annotation(number, item, mask, score=predicted_iou, stability=stability,
+                                           classes=classes))
         del mask  # before the next is made: one full-size mask alive at a time
     path = save_png(folder / "instances.png", ids)
-    return path, coco_document(objects, annotations, file_name=file_name, size=size)
+    return path, coco_document(objects, annotations, file_name=file_name, size=size, classes=classes)
 
 
 def mask_files(folder: Path, stem: str, objects: Objects, masks: dict[int, ObjectMask]) -> Iterable[Path]:

@@ -28,7 +28,7 @@ from ..cache import BoundedCache
 from ..data.io import check_image, resize_labels
 from ..data.photos import image_digest
 from ..fetch import DEFAULT_CACHE, cached_download, verify
-from .sam_everything import Everything
+from .sam_everything import Everything, torch_decoder
 from .sam_everything import everything as automatic_masks
 from .sam_onnx import LOW_RES_SIDE, BatchDecoder, DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
 from .sam_prompts import as_box, as_points
@@ -391,8 +391,14 @@ class Sam:
         decoder was exported, else by PyTorch; the image's embedding comes from the cache (found by
         `digest` where given)."""
         check_image(image)
-        if self.onnx is not None:
-            with self._lock:  # a rarer job: its session is not opened at start, and opened once
-                if self._batch_decoder is None:
-                    self._batch_decoder = BatchDecoder(self.onnx.batch, threads=self._everything_threads)
-        return automatic_masks(self, image, settings, decode=self._batch_decoder, digest=digest)
+        return automatic_masks(self, image, settings, decode=self.batch_decoder(), digest=digest)
+
+    def batch_decoder(self):
+        """The decoder of prompt batches, `BatchGraph`'s signature on numpy arrays: ONNX Runtime's
+        session where the decoder was exported (opened at the first call, once), else PyTorch's."""
+        if self.onnx is None:
+            return torch_decoder(self.model)
+        with self._lock:  # a rarer job: its session is not opened at start
+            if self._batch_decoder is None:
+                self._batch_decoder = BatchDecoder(self.onnx.batch, threads=self._everything_threads)
+        return self._batch_decoder

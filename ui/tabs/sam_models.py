@@ -9,7 +9,8 @@ from seg.clicks import MIN_OBJECT_PIXELS, THRESHOLDS, click_curve, objects_in, s
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER
 from seg.data.photos import Photo
 from seg.explorer.compare import run_model
-from seg.explorer.prompts import Objects, Prompts, draw_prompts, relate
+from seg.explorer.prompts import Objects, Prompts, draw_prompts
+from seg.explorer.relate import relate
 from seg.explorer.sam_objects import PhotoLabels, object_point
 from seg.labels import IGNORE_INDEX
 from seg.visualize import draw_contours
