@@ -18,6 +18,7 @@ python benchmarks/fair_queue.py --markdown "$OUT"
 python benchmarks/sam_server_click.py --markdown "$OUT"
 python benchmarks/sam_api_click.py --markdown "$OUT"
 python benchmarks/sam_everything.py --markdown "$OUT"
+python benchmarks/refine_speed.py --markdown "$OUT"
 python benchmarks/sam_browser.py --markdown "$OUT"   # about 17 minutes
 python benchmarks/soak.py --minutes 30 --markdown "$OUT"   # half an hour
 cp "$OUT" benchmarks/RESULTS.md

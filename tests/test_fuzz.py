@@ -85,6 +85,25 @@ def test_sam_objects_lists(server, endpoints, photo, value):
     assert_answered(server, endpoints["sam_objects"], [photo, value])
 
 
+classed = st.lists(st.fixed_dictionaries({}, optional={
+    "points": near_valid_points | json_values(finite=True), "labels": st.lists(st.sampled_from([0, 1, "1"]), max_size=4),
+    "box": st.lists(numbers, max_size=5), "class": st.sampled_from(["Sky", "Car", "car", "", "Boat", None, 3, "Sky" * 30])
+    | json_values(finite=True)}), max_size=4)
+
+
+@FAST
+@given(value=classed.map(json.dumps) | texts)
+def test_sam_truth_objects(server, endpoints, photo, value):
+    assert_answered(server, endpoints["sam_truth"], [photo, value])
+
+
+@settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(model=texts | st.sampled_from(["unet", "fcn8s", "segformer_b0"]))
+def test_refine_model_names(server, endpoints, photo, model):
+    """Fewer examples: a valid name runs the model and SAM on up to 30 regions."""
+    assert_answered(server, endpoints["refine"], [photo, model])
+
+
 @settings(max_examples=15, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 @given(grid=json_values(finite=True) | st.integers(-3, 20) | st.floats(-3, 20))
 def test_sam_everything_grids(server, endpoints, photo, grid):

@@ -44,7 +44,7 @@ def test_only_the_command_lines_read_the_environment():
 
     readers = {path.relative_to(ROOT).as_posix() for path in (ROOT / "seg").rglob("*.py")
                if re.search(r"os\.environ|getenv", path.read_text())}
-    assert readers == {"seg/train.py", "seg/evaluate.py", "seg/clicks.py", "seg/tau.py"}
+    assert readers == {"seg/train.py", "seg/evaluate.py", "seg/clicks.py", "seg/tau.py", "seg/refine.py"}
     for name in readers:
         tree = (ROOT / name).read_text()
         lines = [line for line in tree.splitlines() if re.search(r"os\.environ|getenv", line)]

@@ -286,8 +286,8 @@ def test_every_cpu_event_shares_one_concurrency_limit(app):
     assert len(backend) >= 15
     assert {fn.concurrency_id for fn in backend} == {"cpu"}  # loading an example (no computation) is not a job
     assert {fn.concurrency_limit for fn in backend} == {CONCURRENCY}
-    assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == {"segment", "sam_prompt", "sam_click", "sam_objects",
-                                                                                  "sam_everything", "score"}
+    assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == {
+        "segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "sam_truth", "refine", "score"}
 
 
 def test_the_retention_and_the_outputs_folder_come_from_the_environment(tmp_path):

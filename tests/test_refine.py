@@ -170,3 +170,26 @@ def test_sam_answers_a_models_regions_and_its_objects_re_create_the_same_masks(v
         mask = masks[item.id].mask
         assert (again.masks[item.choice] & mask).sum() / max((again.masks[item.choice] | mask).sum(), 1) > 0.98
         assert again.scores[item.choice] == pytest.approx(masks[item.id].score, abs=2e-3)
+
+
+@pytest.mark.slow
+def test_the_command_line_scores_refined_against_unrefined_and_writes_its_json_and_chart(camvid_dir, vit_t_checkpoint,
+                                                                                         tmp_path):
+    import json
+
+    from conftest import ROOT, run_module
+    from seg.data.camvid import CLASSES
+
+    out = tmp_path / "refine"
+    done = run_module("seg.refine", "--data-dir", str(camvid_dir), "--split", "val", "--limit", "1", "--model", "fcn8s",
+                      "--weights", str(ROOT / "weights"), "--checkpoint", str(vit_t_checkpoint), "--variant", "vit_t",
+                      "--no-download", "--min-iou", "0", "--out", str(out))
+    report = json.loads((out / "refine.json").read_text())
+    [image] = report["per_image"]
+    assert report["images"] == 1 and image["regions"] > 0 and image["painted"] == image["regions"]  # min IoU 0
+    for side in ("model_alone", "refined"):
+        assert 0 <= report[side]["miou"] <= 1 and 0 <= report[side]["boundary_f"] <= 1
+        assert list(report[side]["per_class"]) == list(CLASSES)
+    assert (out / "refine.png").stat().st_size > 0 and "boundary F" in done.stdout
+    bad = run_module("seg.refine", "--data-dir", str(camvid_dir), "--model", "nosuch", "--out", str(out), check=False)
+    assert bad.returncode != 0 and "no model 'nosuch'" in bad.stderr and "Traceback" not in bad.stderr

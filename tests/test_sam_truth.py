@@ -1,6 +1,5 @@
-"""A ground truth made of SAM objects with classes (seg.explorer.sam_truth), the classes kept with the
-objects (JSON, COCO), and SAM's answers to a model's regions (seg.pretrained.sam_regions) turned into
-objects."""
+"""A ground truth made of SAM objects with classes (seg.explorer.sam_truth), and the classes kept
+with the objects (JSON, COCO). SAM's answers to a model's regions turned into objects: test_refine.py."""
 
 import json
 

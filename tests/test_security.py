@@ -39,7 +39,7 @@ def private(tmp_path_factory) -> Path:
 
 def file_events(server) -> list[dict]:
     found = [e for e in forge.events(server) if any(forge.takes_files(c) for c in e["inputs"])]
-    # compare, disagreement, the SAM tab's two open events, relate, and the three API endpoints
+    # compare, disagreement, the SAM tab's two open events, relate, and the API's endpoints that take files
     assert len(found) >= 8, [e["fn_index"] for e in found]
     return found
 
@@ -105,11 +105,11 @@ def test_the_component_guard_holds_without_the_middleware(app, private):
 
 def test_only_the_documented_endpoints_are_in_the_api(server):
     info = httpx.get(server + "gradio_api/info", timeout=30).json()
-    assert sorted(info["named_endpoints"]) == ["/sam_click", "/sam_everything", "/sam_objects", "/sam_prompt", "/score",
-                                                  "/segment"]
+    assert sorted(info["named_endpoints"]) == ["/refine", "/sam_click", "/sam_everything", "/sam_objects", "/sam_prompt",
+                                                  "/sam_truth", "/score", "/segment"]
     assert not info.get("unnamed_endpoints")
     docs = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
-    words = {"four": 4, "five": 5, "six": 6, "seven": 7}
+    words = {"four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
     stated = re.search(r"Only the (\w+) endpoints above are in the API", docs).group(1)
     assert words[stated] == len(info["named_endpoints"])  # the docs count them right
     assert all(f"`{name}`" in docs for name in info["named_endpoints"])  # and name each one

@@ -7,6 +7,8 @@ downloads.
     /sam_click(handle, points, labels, box)  -> {score, scores, rle, photo}
     /sam_objects(image, objects)             -> instance-id PNG, COCO document
     /sam_everything(image, grid)             -> instance-id PNG, COCO document
+    /sam_truth(image, objects)               -> label-id PNG (the objects' classes, void elsewhere)
+    /refine(image, model)                    -> label-id PNG (the model's regions refined by SAM), JSON
     /score(prediction, truth)                -> metrics
 """
 
@@ -16,7 +18,7 @@ import gradio as gr
 import numpy as np
 from gradio import FileData
 
-from seg.data.camvid import CLASSES_WITH_OTHER
+from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER
 from seg.data.ground_truth import read_ground_truth
 from seg.data.io import read_raw, resize_labels, stored_size
 from seg.data.photos import Photo
@@ -25,7 +27,11 @@ from seg.explorer.compare import run_model, score
 from seg.explorer.export import rle_encode, save_png
 from seg.explorer.prompt_text import parse_objects, parse_prompt
 from seg.explorer.prompts import Objects
+from seg.explorer.refine import MAX_REGIONS, refine
 from seg.explorer.sam_objects import add_automatic, write_full_size
+from seg.explorer.sam_truth import VOID_ID, outlined, paint
+from seg.labels import IGNORE_INDEX
+from seg.pretrained.sam_regions import SamRegions
 
 from .context import Context
 from .guard import NOT_UPLOADED, inside, upload_folder
@@ -34,7 +40,7 @@ from .limits import check_output
 from .tabs.events import API
 from .tabs.sam import EVERYTHING_GRID, everything_settings
 
-ENDPOINTS = ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "score")
+ENDPOINTS = ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "sam_truth", "refine", "score")
 
 
 def uploaded(value, what: str) -> str | None:
@@ -98,11 +104,11 @@ class Api:
 
     @handler("sam_seconds", "SAM")
     def sam_objects(self, image: FileData, objects: str) -> tuple[FileData, dict]:
-        """Several objects at once. objects: JSON [{"name", "points", "labels", "box"}, ...] in the image's
-        own pixels. Returns the instance-id PNG (0 background, i for the i-th object) at the image's size
+        """Several objects at once. objects: JSON [{"name", "points", "labels", "box", "class"}, ...] in the
+        image's own pixels ("class", optional: one of CamVid's 11, the annotation's category). Returns the instance-id PNG (0 background, i for the i-th object) at the image's size
         and the COCO document (RLE, bbox, area, predicted IoU, stability score and prompts per object)."""
         limits = self.ctx.limits
-        parsed = parse_objects(objects, limits=limits)  # before the photo is even decoded
+        parsed = parse_objects(objects, limits=limits, classes=CLASSES)  # before the photo is even decoded
         path = uploaded(image, "image")
         try:
             check_output(stored_size(path), len(parsed.items), limits)  # from the header, before decoding
@@ -125,7 +131,7 @@ class Api:
 
     def full_size(self, objects: Objects, masks, photo: Photo, name: str) -> tuple[FileData, dict]:
         png, coco = write_full_size(self.ctx.outputs.new("api"), objects, masks, size=photo.size, file_name=name,
-                                    check=check)  # the deadline counts the resizing and encoding too
+                                    check=check, classes=CLASSES)  # the deadline counts the resizing and encoding too
         return FileData(path=str(png)), coco
 
     @handler("sam_seconds", "finding every object")
@@ -147,6 +153,47 @@ class Api:
         objects, masks = add_automatic(Objects(()), found, scale=photo.scale)  # clicks in the photo's own pixels
         chosen = ((masks[item.id].mask, masks[item.id].score, masks[item.id].stability) for item in objects.items)
         return self.full_size(objects, chosen, photo, Path(path).name)
+
+    @handler("sam_seconds", "SAM")
+    def sam_truth(self, image: FileData, objects: str) -> FileData:
+        """A ground truth from SAM objects. objects: JSON as for /sam_objects, each with a "class" (one
+        of CamVid's 11 names). Each object's best mask is painted with its class's id, in order, later
+        over earlier; void (11) elsewhere. Answers the label-id PNG at the image's own size."""
+        limits = self.ctx.limits
+        items = outlined(parse_objects(objects, limits=limits, classes=CLASSES), CLASSES)  # before the photo
+        photo = self.ctx.photo(uploaded(image, "image"))
+        prompts = [item.prompts.check(photo.size).to_sam() for item in items]  # all before any work
+        sam = self.ctx.zoo.sam()
+
+        def masks():  # made one at a time, each painted and dropped before the next is made
+            for item, prompt in zip(items, prompts):
+                check()
+                yield item, sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size,
+                                        digest=photo.digest).masks[0]
+        labels = paint(masks(), CLASSES, size=photo.size)
+        path = save_png(self.ctx.outputs.new("api") / "truth.png", np.where(labels == IGNORE_INDEX, VOID_ID, labels))
+        return FileData(path=str(path))
+
+    @handler("sam_seconds", "refining with SAM")
+    def refine(self, image: FileData, model: str) -> tuple[FileData, dict]:
+        """A model's prediction refined by SAM: each of its regions (largest first, at most 30) prompts
+        SAM with its box and interior point, and the mask that best overlaps it takes its class. Answers
+        the label-id PNG at the image's own size and {model, regions (box and point in the image's
+        pixels), seconds (SAM's part), classes, height, width}."""
+        [(title, semantic)] = self.ctx.zoo.semantic_models([model]).values()  # an unknown name: refused first
+        sam = self.ctx.zoo.sam()  # not available: refused before the photo is read
+        photo = self.ctx.photo(uploaded(image, "image"))
+        p = run_model(semantic, photo.pixels, key=model, title=title)
+        check()
+        refined = refine(p.labels, SamRegions(sam, photo.pixels, digest=photo.digest),
+                         max_regions=min(MAX_REGIONS, self.ctx.limits.objects_per_request))
+        labels = save_png(self.ctx.outputs.new("api") / "refined.png", resize_labels(refined.labels, photo.size))
+        own = 1 / photo.scale  # the working size's pixels to the photo's
+        regions = [{**r, "class": CLASSES_WITH_OTHER[r["class"]], "box": [round(v * own, 1) for v in r["box"]],
+                    "point": [round(v * own, 1) for v in r["point"]]} for r in refined.regions]
+        return FileData(path=str(labels)), {"model": model, "regions": regions, "seconds": round(refined.seconds, 4),
+                                            "model_seconds": round(p.seconds, 4), "classes": list(CLASSES_WITH_OTHER),
+                                            "height": photo.size[0], "width": photo.size[1]}
 
     @handler("score_seconds", "scoring")
     def score(self, prediction: FileData, truth: FileData) -> dict:

@@ -27,7 +27,7 @@ from .guard import RequestGuard, guard_components, upload_folder
 from .isolation import CrossOriginIsolation
 from .jobs import scrub
 from .settings import Settings
-from .tabs import leaderboard
+from .tabs import leaderboard, sam_labels
 from .tabs.compare import CompareTab
 from .tabs.learn import LearnTab
 from .tabs.sam import SamTab
@@ -51,7 +51,7 @@ CSS = """
    photo the click landed away from the cursor (up to 12 px on a 480x360 photo); the browser decoder's
    overlay uses the same arithmetic */
 #sam-canvas img {object-fit:scale-down !important}
-""" + gradio_private.CSS
+""" + gradio_private.CSS + sam_labels.CSS
 
 
 @dataclass
@@ -117,7 +117,8 @@ def build(settings: Settings, *, ctx: Context | None = None) -> App:
     gpu_jobs(sam, ("open", "embed", "restore", "canvas_click", "undo", "every_object"), seconds=limits.sam_seconds)
     gpu_jobs(sam.models, ("relate", "click_curve"), seconds=limits.sam_seconds)
     gpu_jobs(learn, ("scene", "train"), seconds=limits.learn_seconds)
-    gpu_jobs(api, ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything"), seconds=limits.sam_seconds)
+    gpu_jobs(api, ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "sam_truth", "refine"),
+             seconds=limits.sam_seconds)
     keep = (limits.keep_files_seconds, limits.keep_files_seconds)  # uploads and outputs: checked and deleted hourly
     with gr.Blocks(title="Segmentation explorer", delete_cache=keep) as demo:
         gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "

@@ -6,6 +6,7 @@ counts capped by the caller's caps (the app's: `ui.limits`), every click checked
 """
 
 import json
+from collections.abc import Sequence
 
 from ..pretrained.sam_prompts import BOX, POINT_LABELS
 from .prompts import Objects, PromptCaps
@@ -52,11 +53,12 @@ def parse_prompt(points: str | None, labels: str | None, box: str | None, *, lim
 MODE_OF_LABEL = {label: mode for mode, label in POINT_LABELS.items()}  # 1 -> "positive", 0 -> "negative"
 
 
-def parse_objects(text: str | None, *, limits: PromptCaps) -> Objects:
+def parse_objects(text: str | None, *, limits: PromptCaps, classes: Sequence[str] | None = None) -> Objects:
     """Several objects' prompts from the API's JSON text `[{"name", "points", "labels", "box"}, ...]`
     (points `[[x, y], ...]` with labels 1/0, a box `[x0, y0, x1, y1]`, in image pixels), as `Objects`;
     counts capped by `limits` (objects, points per object, points in all). Each click is checked as
-    every click is (`check_click`); against the photo, once its size is known, by `Prompts.check`."""
+    every click is (`check_click`); against the photo, once its size is known, by `Prompts.check`.
+    With `classes`, an object may name its "class", one of them."""
     example = '[{"name": "car", "points": [[120, 80]], "labels": [1]}, {"box": [10, 20, 200, 160]}]'
     value = parse_json_text(text, "objects", example, limits=limits)
     if not isinstance(value, list) or not value:
@@ -65,8 +67,9 @@ def parse_objects(text: str | None, *, limits: PromptCaps) -> Objects:
         raise ValueError(f"{len(value)} objects; one request takes at most {limits.objects_per_request}")
     items, total = [], 0
     for number, entry in enumerate(value, 1):
-        if not isinstance(entry, dict) or not set(entry) <= {"name", "points", "labels", "box"}:
-            raise ValueError(f"object {number} must be an object with name, points, labels and/or box, as in {example}")
+        keys = {"name", "points", "labels", "box"} | ({"class"} if classes is not None else set())
+        if not isinstance(entry, dict) or not set(entry) <= keys:
+            raise ValueError(f"object {number} must be an object with {', '.join(sorted(keys))}, as in {example}")
         points, labels, box = entry.get("points") or [], entry.get("labels") or [], entry.get("box")
         if not isinstance(points, list) or not isinstance(labels, list) or len(points) != len(labels):
             raise ValueError(f"object {number}: points and labels must be lists of the same length")
@@ -89,5 +92,5 @@ def parse_objects(text: str | None, *, limits: PromptCaps) -> Objects:
             clicks += [(box[0], box[1], BOX), (box[2], box[3], BOX)]
         name = entry.get("name")
         items.append({"id": number, "name": name if isinstance(name, str) and name else f"object {number}",
-                      "clicks": [list(c) for c in clicks]})
-    return Objects.from_json({"objects": items}, limits=limits)
+                      "clicks": [list(c) for c in clicks], **({"class": entry["class"]} if "class" in entry else {})})
+    return Objects.from_json({"objects": items}, limits=limits, classes=classes)

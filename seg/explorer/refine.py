@@ -49,21 +49,24 @@ def find_regions(labels: np.ndarray, *, min_pixels: int = MIN_OBJECT_PIXELS, max
         raise ValueError(f"labels must be one (H, W) label map, got shape {np.shape(labels)}")
     if min_pixels < 1 or max_regions < 0:
         raise ValueError(f"min_pixels must be at least 1 and max_regions at least 0, got {min_pixels}, {max_regions}")
-    found = []  # (area, label, order, components, number)
+    found = []  # (area, label, number, components, slices)
     for value in np.unique(labels):
         if int(value) in ignore:
             continue
         components, count = ndimage.label(labels == value)
         if not count:
             continue
-        sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
-        found += [(int(sizes[i]), int(value), i, components) for i in np.flatnonzero(sizes >= min_pixels)]
+        sizes, slices = np.bincount(components.ravel(), minlength=count + 1)[1:], ndimage.find_objects(components)
+        found += [(int(sizes[i]), int(value), i, components, slices[i]) for i in np.flatnonzero(sizes >= min_pixels)]
     found.sort(key=lambda f: (-f[0], f[1], f[2]))
     regions = []
-    for area, value, i, components in found[:max_regions]:
-        mask = components == i + 1
-        rows, cols = ndimage.find_objects(mask.astype(np.uint8))[0]
-        regions.append(Region(value, area, (cols.start, rows.start, cols.stop, rows.stop), interior_point(mask), mask))
+    for area, value, i, components, (rows, cols) in found[:max_regions]:
+        crop = components[rows, cols] == i + 1  # the region within its box: what it is read from
+        x, y = interior_point(crop)  # the box's outside is not the region, so the crop's edge is an edge
+        mask = np.zeros(labels.shape, bool)
+        mask[rows, cols] = crop
+        regions.append(Region(value, area, (cols.start, rows.start, cols.stop, rows.stop),
+                              (x + cols.start, y + rows.start), mask))
     return regions
 
 

@@ -4,10 +4,11 @@ Objects are painted in their order, later over earlier (a car in front of a buil
 it); pixels under no object are void, so a label map made of a few objects scores only those pixels.
 
     labels = truth_from_objects(objects, masks, CLASSES, size=(720, 960))   # (H, W) ids, void 255
+    labels = paint(((item, mask_of(item)) for item in outlined(objects, CLASSES)), CLASSES, size=(720, 960))
     ids_png, colour_png = save_truth(folder, "street", labels, PALETTE)
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,34 +16,45 @@ import numpy as np
 from ..data.io import resize_labels
 from ..labels import IGNORE_INDEX
 from .export import save_png
-from .prompts import Objects
+from .prompts import Objects, SamObject
 
 VOID_ID = 11  # void in a label-id PNG, as CamVid's own annotations write it (our reader takes 11 or 255)
 VOID_COLOUR = (0, 0, 0)  # void in a colour PNG, as CamVid's colour annotations draw it
 
 
-def truth_from_objects(objects: Objects, masks: dict[int, np.ndarray], classes: Sequence[str], *,
-                       size: tuple[int, int]) -> np.ndarray:
-    """`(H, W)` uint8 label map of `size`: each object with prompts painted with the id of its class in
-    `classes`, in order, later over earlier; IGNORE_INDEX (void) elsewhere. masks: object id ->
-    `(h, w)` bool (resized to `size` where they are smaller). ValueError for an object without a
-    class or without a mask, or when no object has a prompt."""
-    outlined = [item for item in objects.items if item.prompts.ready()]
-    if not outlined:
+def outlined(objects: Objects, classes: Sequence[str]) -> list[SamObject]:
+    """The objects with a prompt, in order, each checked to have a class of `classes`. ValueError
+    naming the first object without one, or when no object has a prompt."""
+    found = [item for item in objects.items if item.prompts.ready()]  # one just added, not clicked yet, is not
+    if not found:
         raise ValueError("no object is outlined yet: click an object, pick its class, then use it as ground truth")
     for number, item in enumerate(objects.items, 1):
-        if not item.prompts.ready():  # an object just added, not clicked yet
-            continue
-        if item.category not in classes:
+        if item in found and item.category not in classes:
             raise ValueError(f"object {number} ({item.name}) has no class: pick one of {', '.join(classes)}"
                              if item.category is None else
                              f"object {number}: unknown class {item.category!r}: pick one of {', '.join(classes)}")
-        if item.id not in masks:
-            raise ValueError(f"object {number} ({item.name}) has no mask yet: click it again")
+    return found
+
+
+def paint(masks: Iterable[tuple[SamObject, np.ndarray]], classes: Sequence[str], *, size: tuple[int, int]) -> np.ndarray:
+    """`(H, W)` uint8 label map of `size`: each (object, `(h, w)` bool mask) painted with the id of the
+    object's class in `classes`, in order, later over earlier (a mask smaller than `size` is
+    enlarged); IGNORE_INDEX (void) elsewhere. `masks` may be made one at a time: none is kept."""
     labels = np.full(size, IGNORE_INDEX, np.uint8)
-    for item in outlined:
-        labels[resize_labels(masks[item.id], size)] = classes.index(item.category)
+    for item, mask in masks:
+        labels[resize_labels(mask, size)] = classes.index(item.category)
     return labels
+
+
+def truth_from_objects(objects: Objects, masks: dict[int, np.ndarray], classes: Sequence[str], *,
+                       size: tuple[int, int]) -> np.ndarray:
+    """The ground truth of `objects` (`outlined`, then `paint`ed) from their masks (object id -> `(h, w)`
+    bool). ValueError for an object without a class or without a mask, or when none has a prompt."""
+    items = outlined(objects, classes)
+    for item in items:
+        if item.id not in masks:
+            raise ValueError(f"{item.name} has no mask yet: click it again")
+    return paint(((item, masks[item.id]) for item in items), classes, size=size)
 
 
 def save_truth(folder: str | Path, stem: str, labels: np.ndarray, palette) -> tuple[Path, Path]:

@@ -11,9 +11,11 @@ import pandas as pd
 
 from seg.charts import confusion_chart, per_class_chart
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
-from seg.explorer.compare import Comparison, compare, disagreement
+from seg.explorer.compare import Comparison, compare, disagreement, with_refined
 from seg.explorer.export import save_json, save_prediction
+from seg.explorer.refine import refine
 from seg.metrics import BOUNDARY_TOLERANCE
+from seg.pretrained.sam_regions import SamRegions
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, enlarge, overlay
 
 from ..context import ROOT, Context
@@ -107,12 +109,22 @@ class CompareTab:
         self.ctx = ctx
 
     @handler("compare_seconds", "the comparison")
-    def run(self, image_path, truth_path, keys, tta, crf, progress=gr.Progress(track_tqdm=True)) -> CompareView:
-        image = self.ctx.photo(image_path).pixels
-        models = self.ctx.zoo.semantic_models(keys)
+    def run(self, image_path, truth_path, keys, tta, crf, refine_key=None,
+            progress=gr.Progress(track_tqdm=True)) -> CompareView:
+        """The ticked models compared; with `refine_key`, that model also refined by SAM, as a row of its own."""
+        photo = self.ctx.photo(image_path)
+        image, zoo = photo.pixels, self.ctx.zoo
+        if refine_key and not zoo.sam_available():
+            raise ValueError(f"refining needs SAM, which is not available on this server: {zoo.sam_missing()}")
+        keys = list(keys or []) + ([refine_key] if refine_key and refine_key not in (keys or []) else [])
+        models = zoo.semantic_models(keys)
         truth = self.ctx.truth(truth_path, image)
         result = compare(models, image, truth.labels if truth else None, tta=tta, crf=crf,
                          progress=lambda f, d: progress(f, desc=d))
+        if refine_key:
+            progress(0.9, desc="SAM refines the regions")
+            refined = refine(result.predictions[refine_key].labels, SamRegions(zoo.sam(), image, digest=photo.digest))
+            result = with_refined(result, refine_key, refined.labels, refined.seconds)
         out, stem = self.ctx.outputs.new("compare"), Path(image_path).stem  # every download names its photo
         files = [str(f) for k, p in result.predictions.items()  # colour PNGs in CamVid's own palette
                  for f in save_prediction(out, f"{stem}_{k.replace('/', '_')}", p.labels, PALETTE_WITH_OTHER)]
@@ -218,6 +230,12 @@ class CompareTab:
                 with gr.Row():
                     tta = gr.Checkbox(label="Test-time augmentation (flips x 3 scales)")
                     crf = gr.Checkbox(label="Dense CRF refinement")
+                refine_with = gr.Dropdown([("no", "")] + [(t, k) for k, t in names.items()], value="",
+                                          label="Refine with SAM: each region of this model prompts SAM "
+                                                "(a row of its own, beside the model's)" if self.ctx.zoo.sam_available()
+                                          else "Refine with SAM (SAM is not available on this server)",
+                                          elem_id="refine-with",
+                                          interactive=self.ctx.zoo.sam_available())
                 go = gr.Button("Segment", variant="primary", elem_id="segment")
             with gr.Column(scale=2):
                 # the title above, not Gradio's label over the first row (a phone's two-line label hid it)
@@ -258,7 +276,7 @@ class CompareTab:
             diff_text = gr.Markdown(elem_id="diff-text")
         view = [gallery, timing, metrics, chart, downloads, truth_note, compared, model_a, model_b, look_model]
         closer, differ = [compared, look_model, look_view], [compared, model_a, model_b]
-        go.click(self.run, [image_in, truth_in, models, tta, crf], view, **PAGE).success(
+        go.click(self.run, [image_in, truth_in, models, tta, crf, refine_with], view, **PAGE).success(
             self.look_closely, closer, look, **PAGE).success(  # never a stale photo
             self.show_disagreement, differ, [diff_image, diff_text], **PAGE)
         look_model.input(self.look_closely, closer, look, **PAGE)

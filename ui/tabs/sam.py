@@ -10,6 +10,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from seg.data.camvid import CLASSES
 from seg.data.io import fit_image, resize_labels
 from seg.data.photos import Photo
 from seg.explorer.prompts import MODES, MaskChoices, ObjectMask, Objects, Prompts, draw_objects, draw_prompts
@@ -22,6 +23,7 @@ from ..guard import inside, upload_folder
 from ..jobs import handler
 from .events import PAGE
 from .sam_files import SamFiles
+from .sam_labels import COLOURS, GRID, SamLabels
 from .sam_models import SamModels
 
 # The mask choices are drawn at the size they are shown (thumbnails in a 420 px high gallery, its
@@ -44,6 +46,7 @@ class SamView(NamedTuple):
     note: str
     picker: dict
     live: dict | None  # the browser decoder's value
+    category: dict  # the selected object's class, in the class picker
 
     @staticmethod
     def unchanged() -> tuple:
@@ -80,7 +83,7 @@ def choice_tiles(image: np.ndarray, prompts: Prompts, result: MaskChoices) -> li
 class SamTab:
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.files, self.models = SamFiles(self), SamModels(ctx)
+        self.files, self.models, self.labels = SamFiles(self), SamModels(ctx), SamLabels(self)
 
     # ------------------------------------------------------------ shared by the panels
     @staticmethod
@@ -114,10 +117,14 @@ class SamTab:
     def view(self, photo: Photo | None, objects: Objects, result: MaskChoices | None, masks: dict[int, ObjectMask],
              note: str) -> SamView:
         image = photo.pixels if photo is not None else None
-        canvas = draw_objects(image, objects, {k: v.mask for k, v in masks.items()}) if image is not None else None
+        canvas = draw_objects(image, objects, {k: v.mask for k, v in masks.items()}, COLOURS) \
+            if image is not None else None
         choices = [] if result is None else choice_tiles(image, objects.current.prompts, result)
-        picker = gr.update(choices=[(o.name, i) for i, o in enumerate(objects.items)], value=objects.selected)
-        return SamView(objects, canvas, choices, result, masks, note, picker, self.browser_value(photo, objects))
+        names = [f"{o.name} ({o.category})" if o.category and o.category.lower() not in o.name else o.name
+                 for o in objects.items]
+        picker = gr.update(choices=[(name, i) for i, name in enumerate(names)], value=objects.selected)
+        return SamView(objects, canvas, choices, result, masks, note, picker, self.browser_value(photo, objects),
+                       gr.update(value=objects.current.category))
 
     def run_sam(self, photo: Photo | None, objects: Objects, masks: dict) -> SamView:
         """SAM for the selected object's prompts; its best mask replaces the one kept for it. The mask
@@ -141,7 +148,8 @@ class SamTab:
         """The objects saved in the browser for this photo (matched by content), with their masks."""
         if isinstance(saved, dict) and saved.get("digest") == photo.digest and saved.get("objects"):
             try:
-                objects = Objects.from_json(saved["objects"], size=photo.pixels.shape[:2], limits=self.ctx.limits)
+                objects = Objects.from_json(saved["objects"], size=photo.pixels.shape[:2], limits=self.ctx.limits,
+                                            classes=CLASSES)
             except ValueError:
                 return Objects(), {}, "The objects saved for this photo could not be read; starting afresh."
             masks = self.object_masks(photo, objects)
@@ -226,15 +234,19 @@ class SamTab:
         return self.view(photo, objects, None, masks, f"{objects.current.name}: click the object.")
 
     @handler("sam_seconds", "finding every object")
-    def every_object(self, photo: Photo | None, objects: Objects, masks, progress=gr.Progress()) -> SamView:
+    def every_object(self, photo: Photo | None, objects: Objects, masks, source=GRID,
+                     progress=gr.Progress()) -> SamView:
         """SAM's automatic masks as objects after the others (up to the objects limit), each editable,
-        saved and exported like a clicked object (`seg.explorer.sam_objects.add_automatic`)."""
+        saved and exported like a clicked object (`seg.explorer.sam_objects.add_automatic`); or, with
+        a model's key as `source`, SAM prompted with that model's regions (`SamLabels.from_regions`)."""
         if photo is None:
             raise ValueError(UPLOAD_FIRST)
         most = self.ctx.limits.objects_per_request
         room = most - sum(1 for item in objects.items if item.prompts.clicks)
         if room <= 0:
             raise ValueError(f"one image takes at most {most} objects: delete some first")
+        if source and source != GRID:
+            return self.labels.from_regions(photo, objects, masks, source, room, progress)
         progress(0, desc=f"SAM is prompting a grid of {EVERYTHING_GRID}x{EVERYTHING_GRID} points")
         found = self.ctx.zoo.sam().everything(photo.pixels, everything_settings(room), digest=photo.digest)
         if not found:
@@ -299,13 +311,17 @@ class SamTab:
                 with gr.Row():
                     add = gr.Button("Add an object", elem_id="sam-add")
                     delete = gr.Button("Delete this object", elem_id="sam-delete")
+                category = self.labels.class_picker()
                 # the time measured by benchmarks/sam_everything.py (8x8 grid, 2 cores, the photo already read)
                 everything = gr.Button("Find every object (SAM's automatic masks; about 3 s on 2 CPU cores)",
                                        elem_id="sam-everything")
+                source = gr.Dropdown(self.labels.sources(), value=GRID, label="Find every object from",
+                                     elem_id="sam-everything-from")
                 choices = gr.Gallery(label="SAM's masks (click one to choose)", columns=3,  # one line: above tiles
                                      height="auto", object_fit="contain", elem_id="sam-masks",
                                      format="jpeg")  # all three side by side, none scrolled away
-                view = [objects, canvas, choices, sam_result, masks, sam_note, picker, live]  # SamView's order
+                view = [objects, canvas, choices, sam_result, masks, sam_note, picker, live, category]  # SamView's
+                self.labels.layout(sam_photo, objects, masks, upload, view, sam_note, category, image_in, truth_in)
                 self.files.layout(sam_photo, objects, masks, upload, view, sam_note)
         opened = [sam_photo, upload, *view]  # Opened's order
         # SAM reads each photo as it arrives (its progress over the note), not at the first click
@@ -326,7 +342,7 @@ class SamTab:
         undo.click(self.undo, [sam_photo, objects, masks], view, **edit)
         clear.click(self.clear, [sam_photo, objects, masks], view, **edit)
         add.click(self.add, [sam_photo, objects, masks], view, **edit)
-        everything.click(self.every_object, [sam_photo, objects, masks], view, **edit)
+        everything.click(self.every_object, [sam_photo, objects, masks, source], view, **edit)
         picker.input(self.pick, [sam_photo, objects, masks, picker], view, **edit)
         delete.click(self.delete, [sam_photo, objects, masks], view, **edit)
         choices.select(self.choose, [sam_photo, objects, sam_result, masks], view, **edit)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from seg.data.camvid import CLASSES
 from seg.data.photos import Photo
 from seg.explorer.export import objects_from_coco, save_json
 from seg.explorer.prompts import Objects
@@ -28,7 +29,8 @@ class SamFiles:
         out = self.ctx.outputs.new("sam")
         name = Path(upload["path"]).name if upload else "image.png"
         stem = Path(name).stem
-        instances, coco = write_objects(out, objects, masks, file_name=name, size=photo.pixels.shape[:2])
+        instances, coco = write_objects(out, objects, masks, file_name=name, size=photo.pixels.shape[:2],
+                                        classes=CLASSES)
         files = [instances.rename(out / f"{stem}_instances.png"), save_json(out / f"{stem}_objects_coco.json", coco),
                  *mask_files(out, stem, objects, masks)]
         return [str(f) for f in files]
@@ -47,7 +49,7 @@ class SamFiles:
         except (UnicodeDecodeError, ValueError, RecursionError):
             raise ValueError("the import must be the COCO JSON this app exported (objects_coco.json)") from None
         most = self.ctx.limits.objects_per_request
-        imported = objects_from_coco(document, size=photo.pixels.shape[:2], limits=self.ctx.limits)
+        imported = objects_from_coco(document, size=photo.pixels.shape[:2], limits=self.ctx.limits, classes=CLASSES)
         merged = objects.append(imported)
         if len(merged.items) > most:
             raise ValueError(f"{len(imported.items)} imported objects and the {len(merged.items) - len(imported.items)}"
