@@ -1,4 +1,5 @@
-"""Shared fixtures: where CamVid lives, and a small trained checkpoint for the command-line tests."""
+"""Shared fixtures: where CamVid lives, a small trained checkpoint for the command-line tests, random
+SAM and semantic weights, the app and its server, and a real browser."""
 
 import os
 import shutil
@@ -211,3 +212,37 @@ def upload(path) -> dict:
     target = folder / Path(path).name
     shutil.copyfile(path, target)
     return {"path": str(target), "orig_name": target.name, "meta": {"_type": "gradio.FileData"}}
+
+
+# A real browser (tests/test_browser*.py): Debian's chromium, never Playwright's own download; the
+# screenshots it takes, for a person to look at.
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's chromium, installed with apt-get when missing (never Playwright's own download)."""
+    if not Path(CHROMIUM).is_file():
+        if shutil.which("apt-get") is None:
+            pytest.fail("no /usr/bin/chromium and no apt-get to install it: `apt-get install -y chromium`")
+        for command in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
+                        ["apt-get", "install", "-y", "chromium"]):
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+            if done.returncode == 0 and command[1] == "install":
+                break
+        if not Path(CHROMIUM).is_file():
+            pytest.fail(f"`apt-get install -y chromium` did not provide {CHROMIUM}:\n{done.stderr[-2000:]}")
+    return CHROMIUM
+
+
+@pytest.fixture
+def page(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()

@@ -204,7 +204,7 @@ def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, mo
               "stability_score": float(r.stability[i])} for (x, y), i, r in zip(points, wanted, results)]
     monkeypatch.setattr(sam, "everything", lambda image, settings, digest=None: found[:settings.max_masks])
     start = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 180))
-    objects, canvas, _, _, kept, note, picker, _ = app.sam.every_object(photo, start[0], start[4])
+    objects, canvas, _, _, kept, note, picker, _, _ = app.sam.every_object(photo, start[0], start[4])
     assert [item.prompts.clicks[0][:2] for item in objects.items[1:]] == points and "3 object(s)" in note
     assert [item.choice for item in objects.items[1:]] == wanted and len(picker["choices"]) == 4
     for item, mask in zip(objects.items[1:], found):
@@ -229,12 +229,12 @@ def test_sam_clicks_box_undo_and_export(app, sample):
     runs = sam.encoder_runs
     objects, result, kept = Objects(), None, {}
     for x, y, mode in [(240, 180, "positive"), (100, 50, "negative"), (200, 150, "box")]:
-        objects, canvas, choices, result, kept, note, _, _ = app.sam.canvas_click(photo, objects, mode, kept, click(x, y))
+        objects, canvas, choices, result, kept, note, _, _, _ = app.sam.canvas_click(photo, objects, mode, kept, click(x, y))
         assert canvas.shape == photo.pixels.shape and len(choices) == 3
     assert "2 prompt(s)" in note and "opposite corner" in note  # a pending corner is not a prompt
     only_corner = app.sam.canvas_click(photo, Objects(), "box", {}, click(5, 5))
     assert only_corner[3] is None and "opposite corner" in only_corner[5]
-    objects, canvas, choices, result, kept, note, _, _ = app.sam.canvas_click(photo, objects, "box", kept, click(300, 250))
+    objects, canvas, choices, result, kept, note, _, _, _ = app.sam.canvas_click(photo, objects, "box", kept, click(300, 250))
     assert objects.current.prompts.box == (200, 150, 300, 250) and "3 prompt(s)" in note
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
     scores = result.scores
@@ -254,16 +254,16 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     same photo re-creates both, with the same masks, ready to edit."""
     photo = app.ctx.photo(str(sample[0]))
     objects, result, kept = Objects(), None, {}
-    objects, *_, kept, note, picker, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(240, 300))
+    objects, *_, kept, note, picker, _, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(240, 300))
     objects, *_ = app.sam.add(photo, objects, kept)
-    objects, _, _, result, kept, _, _, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(100, 60))
-    objects, _, _, result, kept, _, _, _ = app.sam.canvas_click(photo, objects, "negative", kept, click(120, 70))
+    objects, _, _, result, kept, _, _, _, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(100, 60))
+    objects, _, _, result, kept, _, _, _, _ = app.sam.canvas_click(photo, objects, "negative", kept, click(120, 70))
     choose_third = gr.SelectData(None, {"index": 2, "value": None})
-    objects, _, _, result, kept, note, _, _ = app.sam.choose(photo, objects, result, kept, choose_third)
+    objects, _, _, result, kept, note, _, _, _ = app.sam.choose(photo, objects, result, kept, choose_third)
     assert objects.current.choice == 2 and np.array_equal(kept[2].mask, result.masks[2]) and "Mask 3" in note
     objects, *_ = app.sam.add(photo, objects, kept)
-    objects, _, _, _, kept, _, _, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(400, 200))
-    objects, _, _, _, kept, note, picker, _ = app.sam.delete(photo, objects, kept)
+    objects, _, _, _, kept, _, _, _, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(400, 200))
+    objects, _, _, _, kept, note, picker, _, _ = app.sam.delete(photo, objects, kept)
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and set(kept) == {1, 2}
     assert picker["choices"] == [("object 1", 0), ("object 2", 1)] and "object 3 deleted" in note
     upload = {"path": str(sample[0])}
@@ -273,18 +273,18 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
                                              f"{stem}_object_1.png", f"{stem}_object_2.png"]
     instances = np.array(Image.open(files[0]))
     assert set(np.unique(instances)) <= {0, 1, 2} and (instances == 2).any()
-    restored, _, _, _, restored_kept, note, _, _ = app.sam.files.import_coco(photo, Objects(), {}, upload, files[1])
+    restored, _, _, _, restored_kept, note, _, _, _ = app.sam.files.import_coco(photo, Objects(), {}, upload, files[1])
     assert restored.to_json()["objects"] == objects.to_json()["objects"] and "2 object(s) added" in note
     assert "made on" not in note  # the same photo: nothing to say
     for item in objects.items:
         assert np.array_equal(restored_kept[item.id].mask, kept[item.id].mask)
     # an import adds to the objects already there, renumbered after them, their masks kept
-    both, _, _, _, both_kept, note, picker, _ = app.sam.files.import_coco(photo, objects, kept, upload, files[1])
+    both, _, _, _, both_kept, note, picker, _, _ = app.sam.files.import_coco(photo, objects, kept, upload, files[1])
     assert [o.id for o in both.items] == [1, 2, 3, 4] and [o.prompts for o in both.items[2:]] == \
         [o.prompts for o in objects.items] and both.selected == 3 and len(picker["choices"]) == 4
     assert all(both_kept[i].mask is kept[i].mask for i in (1, 2))
     # a file made on another photo of the same size is added, and the note says so
-    _, _, _, _, _, note, _, _ = app.sam.files.import_coco(photo, Objects(), {}, {"path": "/x/another.png"}, files[1])
+    _, _, _, _, _, note, _, _, _ = app.sam.files.import_coco(photo, Objects(), {}, {"path": "/x/another.png"}, files[1])
     assert f"made on **{sample[0].name}**, this photo is **another.png**" in note
     other = as_photo(np.zeros((100, 80, 3), np.uint8))
     with pytest.raises(gr.Error, match="made on a 480x360 image, this one is 80x100"):
@@ -301,7 +301,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
     """What sam_save puts in local storage brings the objects back on a reload (sam_restore) and
     when the same photo is opened again; another photo starts afresh."""
     photo = app.ctx.photo(str(sample[0]))
-    objects, *_, kept, _, _, _ = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 300))
+    objects, *_, kept, _, _, _, _ = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 300))
     upload = {"path": str(sample[0]), "digest": photo.digest}
     saved = app.sam.save(upload, objects)
     assert saved["objects"] == objects.to_json()
@@ -321,7 +321,7 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
 
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     photo = app.ctx.photo(str(sample[0]))
-    objects, *_, kept, _, _, _ = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 300))
+    objects, *_, kept, _, _, _, _ = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 300))
     table, note, semantic = app.sam.models.relate(photo, objects, kept, ["fcn8s", "unet"], str(sample[1]))
     assert "label ids" in note and set(semantic.labels) == {"fcn8s", "unet"}
     kept_labels = semantic.labels["fcn8s"]

@@ -3,44 +3,12 @@ ground truth, compare models, then click two points for SAM. Screenshots go to
 artifacts/screenshots/ for a person to look at."""
 
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
+from conftest import SCREENSHOTS
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
-
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing (never Playwright's own download)."""
-    if not Path(CHROMIUM).is_file():
-        if shutil.which("apt-get") is None:
-            pytest.fail("no /usr/bin/chromium and no apt-get to install it: `apt-get install -y chromium`")
-        for command in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
-                        ["apt-get", "install", "-y", "chromium"]):
-            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-            if done.returncode == 0 and command[1] == "install":
-                break
-        if not Path(CHROMIUM).is_file():
-            pytest.fail(f"`apt-get install -y chromium` did not provide {CHROMIUM}:\n{done.stderr[-2000:]}")
-    return CHROMIUM
-
-
-@pytest.fixture
-def page(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
-        browser.close()
 
 
 @pytest.fixture

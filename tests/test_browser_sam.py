@@ -12,6 +12,7 @@ import pytest
 from seg.pretrained.sam import Sam, build_sam
 from seg.pretrained.sam_onnx import export_decoder
 from ui.browser_sam import ORT_WEB_CDN, ORT_WEB_INTEGRITY, ORT_WEB_SCRIPT, BrowserSam, served_url
+from ui.gradio_private import open_event
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
@@ -58,7 +59,9 @@ def test_the_value_names_the_photo_its_frame_and_the_clicks(sam, tmp_path):
     browser = BrowserSam(tmp_path / "embeddings", clicks_per_object=8)
     assert browser.value(Sam(sam.model, variant="vit_t"), None, ()) is None  # no exported decoder: no browser path
     empty = browser.value(sam, None, ())
-    assert set(empty) == {"runtime", "decoder", "rules", "shapes"} and empty["decoder"]["int8"].endswith("decoder_int8.onnx")
+    assert set(empty) == {"runtime", "decoder", "rules", "shapes", "busy"}
+    assert empty["decoder"]["int8"].endswith("decoder_int8.onnx")
+    assert empty["busy"] == open_event("sam-note")  # the page holds a click back while the last one's event is open
     # the page builds SAM's prompt by the server's schema, not by a copy of it
     assert empty["rules"] == {"labels": {"positive": 1, "negative": 0}, "box": "box", "box_labels": [2, 3],
                               "padding_label": -1, "clicks_per_object": 8}

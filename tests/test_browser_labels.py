@@ -1,0 +1,44 @@
+"""SAM as labeller and refiner in a real headless Chromium: an object clicked, given a class and sent
+to Compare as its ground truth, which then scores the models; and a model refined by SAM in Compare.
+Screenshots go to artifacts/screenshots/."""
+
+import pytest
+
+from conftest import SCREENSHOTS
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
+
+
+def test_a_clicked_object_with_a_class_becomes_the_compare_tabs_ground_truth(server, page, sample):
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(server)
+    page.get_by_role("tab", name="Prompt SAM").click()
+    page.locator("#sam-canvas input[type=file]").set_input_files(str(sample[0]))
+    note = page.locator("#sam-note")
+    expect(note).to_contain_text("click the object", timeout=120_000)
+    box = page.locator("#sam-canvas img").first.bounding_box()
+    page.mouse.click(box["x"] + 0.5 * box["width"], box["y"] + 0.85 * box["height"])  # the road
+    expect(note).to_contain_text("object 1: 1 prompt(s)", timeout=60_000)
+    page.locator("#sam-truth-go").click()  # no class yet: refused, saying what to do
+    expect(page.get_by_text("has no class: pick one of Sky").first).to_be_visible(timeout=30_000)
+    page.locator("#sam-class").get_by_text("Road", exact=True).click()
+    expect(note).to_contain_text("object 1: Road.", timeout=30_000)
+    expect(page.locator("#sam-objects")).to_contain_text("object 1 (Road)")
+    page.locator("#sam-truth-go").click()
+    expect(note).to_contain_text("is in Compare", timeout=60_000)
+    expect(page.locator("#sam-truth-files")).to_contain_text("_sam_labels.png")
+    expect(page.locator("#sam-truth-files")).to_contain_text("_sam_colour.png")
+    page.screenshot(path=str(SCREENSHOTS / "sam_ground_truth.png"), full_page=True)
+
+    page.get_by_role("tab", name="Compare").click()
+    expect(page.locator("#truth")).to_contain_text("_sam_labels.png", timeout=30_000)
+    page.locator("#refine-with input").click()
+    page.get_by_role("option", name="U-Net (from scratch)").click()
+    page.locator("#segment").click()
+    expect(page.locator("#metrics")).to_contain_text("U-Net + SAM", timeout=180_000)
+    expect(page.locator("#metrics")).to_contain_text("change with SAM")
+    expect(page.get_by_text("Ground truth read as: label ids")).to_be_visible()
+    page.locator("#predictions img").nth(3 * 5 - 1).wait_for(timeout=60_000)  # truth row + 4 models' rows
+    page.screenshot(path=str(SCREENSHOTS / "compare_refined.png"), full_page=True)
