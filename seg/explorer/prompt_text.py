@@ -69,7 +69,9 @@ def parse_objects(text: str | None, *, limits: PromptCaps, classes: Sequence[str
     for number, entry in enumerate(value, 1):
         keys = {"name", "points", "labels", "box"} | ({"class"} if classes is not None else set())
         if not isinstance(entry, dict) or not set(entry) <= keys:
-            raise ValueError(f"object {number} must be an object with {', '.join(sorted(keys))}, as in {example}")
+            also = ", and a class" if classes is not None else ""
+            raise ValueError(f"object {number} must be an object with name, points, labels and/or box{also}, "
+                             f"as in {example}")
         points, labels, box = entry.get("points") or [], entry.get("labels") or [], entry.get("box")
         if not isinstance(points, list) or not isinstance(labels, list) or len(points) != len(labels):
             raise ValueError(f"object {number}: points and labels must be lists of the same length")
