@@ -30,7 +30,8 @@ def outlined(objects: Objects, classes: Sequence[str]) -> list[SamObject]:
         raise ValueError("no object is outlined yet: click an object, pick its class, then use it as ground truth")
     for number, item in enumerate(objects.items, 1):
         if item in found and item.category not in classes:
-            raise ValueError(f"object {number} ({item.name}) has no class: pick one of {', '.join(classes)}"
+            named = "" if item.name == f"object {number}" else f" ({item.name})"
+            raise ValueError(f"object {number}{named} has no class: pick one of {', '.join(classes)}"
                              if item.category is None else
                              f"object {number}: unknown class {item.category!r}: pick one of {', '.join(classes)}")
     return found
