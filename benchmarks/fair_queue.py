@@ -41,7 +41,7 @@ MARKER = {"meta": {"_type": "gradio.FileData"}}
 
 def compare_job(url: str, photo: Path, truth: Path) -> tuple[int, list]:
     """The comparison event's index and a `data` list for it: the photo and its truth uploaded, the
-    models ticked by default, no TTA, no CRF."""
+    models ticked by default, no TTA, no CRF, no refinement by SAM."""
     config = httpx.get(url + "config", timeout=30).json()
     components = {c["id"]: c for c in config["components"]}
     index, dependency = next((i, d) for i, d in enumerate(config["dependencies"])
@@ -51,7 +51,10 @@ def compare_job(url: str, photo: Path, truth: Path) -> tuple[int, list]:
         uploaded = httpx.post(url + "gradio_api/upload", files={"files": open(path, "rb")}, timeout=30).json()[0]
         files.append({"path": uploaded, "orig_name": path.name, **MARKER})
     models = components[dependency["inputs"][2]]["props"]["value"]
-    return dependency.get("id", index), [files[0], files[1], models, False, False]
+    data = [files[0], files[1], models, False, False, ""]
+    if len(data) != len(dependency["inputs"]):  # the tab's inputs changed: say so, not an empty table
+        raise SystemExit(f"the comparison takes {len(dependency['inputs'])} inputs; this benchmark sends {len(data)}")
+    return dependency.get("id", index), data
 
 
 async def joined_and_done(client: httpx.AsyncClient, fn_index: int, data: list) -> tuple[int, float | None]:
@@ -133,6 +136,9 @@ def main() -> int:
             server.wait(timeout=30)
     refused = sum(1 for status, _ in alone + beside if status != 200)
     seconds = {name: [s for status, s in v if status == 200] for name, v in (("alone", alone), ("beside", beside))}
+    if not all(seconds.values()):
+        raise SystemExit(f"no comparison succeeded {' or '.join(k for k, v in seconds.items() if not v)}: "
+                         "nothing to measure")
     p = {name: (np.percentile(v, 50), np.percentile(v, 95)) for name, v in seconds.items()}
     ratio = p["beside"][1] / p["alone"][1]
     rows = ["| honest clients | comparisons | p50 (s) | p95 (s) |", "| --- | ---: | ---: | ---: |",
