@@ -142,7 +142,7 @@ def test_sam_answers_a_models_regions_and_its_objects_re_create_the_same_masks(v
     """Random MobileSAM weights, so the masks mean nothing: the prompts, the choice among SAM's three
     masks, the painting and the objects made from the regions are what is checked. Each object, as
     the SAM tab re-creates a saved one (`Sam.predict` on its clicks and choice), gives back its mask."""
-    from seg.data.camvid import CLASSES
+    from seg.data.camvid import CLASSES, OTHER
     from seg.explorer.prompts import Objects
     from seg.explorer.sam_objects import add_regions
     from seg.pretrained.sam import Sam
@@ -152,19 +152,20 @@ def test_sam_answers_a_models_regions_and_its_objects_re_create_the_same_masks(v
     labels = np.full((180, 240), CLASSES.index("Road"), np.uint8)
     labels[30:120, 20:100] = CLASSES.index("Building")
     labels[100:, 120:230] = CLASSES.index("Car")
+    labels[:20, 200:240] = OTHER  # what a pretrained model finds outside CamVid's classes
     image = np.random.default_rng(0).integers(0, 255, (180, 240, 3), dtype=np.uint8)
     image[labels == CLASSES.index("Car")] = (30, 200, 60)
     decoder = SamRegions(sam, image, batch=2)  # two batches for three regions
     refined = refine(labels, decoder, min_pixels=200, min_iou=0.0)  # every region painted, whatever SAM says
-    assert [r["class"] for r in refined.regions] == [CLASSES.index(c) for c in ("Road", "Car", "Building")]  # by area
-    assert decoder.scores.shape == decoder.stability.shape == (3, 3) and len(refined.masks) == 3
+    assert [r["class"] for r in refined.regions] == [CLASSES.index(c) for c in ("Road", "Car", "Building")] + [OTHER]
+    assert decoder.scores.shape == decoder.stability.shape == (4, 3) and len(refined.masks) == 4
     assert refined.labels.shape == labels.shape and refined.labels.dtype == np.uint8
     for i, region in enumerate(refined.regions):  # each painted over the ones before it
-        later = set().union(*[np.flatnonzero(refined.masks[j]).tolist() for j in range(i + 1, 3)])
+        later = set().union(*[np.flatnonzero(refined.masks[j]).tolist() for j in range(i + 1, 4)])
         own = set(np.flatnonzero(refined.masks[i]).tolist()) - later
         assert all(refined.labels.flat[p] == region["class"] for p in own)
     objects, masks = add_regions(Objects(()), refined, decoder, CLASSES)
-    assert [o.category for o in objects.items] == ["Road", "Car", "Building"]
+    assert [o.category for o in objects.items] == ["Road", "Car", "Building"]  # "other" is no object's class
     for item in objects.items:
         again = sam.predict(image, **item.prompts.to_sam())
         mask = masks[item.id].mask

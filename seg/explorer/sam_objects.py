@@ -1,6 +1,6 @@
-"""SAM's objects beyond one click: automatic masks turned into editable objects, the point that
-stands for an object, the semantic models' labels kept per photo, and the objects written out as an
-instance-id PNG with a COCO document.
+"""SAM's objects beyond one click: automatic masks and a model's regions turned into editable
+objects, the point that stands for an object, the semantic models' labels kept per photo, and the
+objects written out as an instance-id PNG with a COCO document.
 
     objects, masks = add_automatic(objects, found)          # found: Sam.everything's masks
     point = object_point(objects.current.prompts)           # its last positive click, or its box's centre
@@ -39,10 +39,11 @@ def add_regions(objects: Objects, refined, decoder, classes, *, scale: float = 1
     them as an object of its class (a name of `classes`), prompted as it was: a positive click at its
     point and its box, with the one of SAM's three masks chosen (`decoder`: the
     `seg.pretrained.sam_regions.SamRegions` that answered); and {new object id: its mask}.
-    scale: coordinates are divided by it (the working size to the photo's own)."""
+    scale: coordinates are divided by it (the working size to the photo's own). A region of no class
+    of `classes` (a pretrained model's "other") is left out."""
     items, masks, ranks = [], {}, decoder.ranks()
     for i, region in enumerate(refined.regions):
-        if not region["painted"]:
+        if not region["painted"] or not 0 <= region["class"] < len(classes):
             continue
         (x, y), (x0, y0, x1, y1), m = region["point"], region["box"], region["mask"]
         prompts = Prompts().click(x / scale, y / scale, "positive").click(x0 / scale, y0 / scale, BOX) \
