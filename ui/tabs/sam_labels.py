@@ -5,6 +5,7 @@ semantic model's regions as SAM's prompts (each object then arrives with its cla
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
 from seg.clicks import MIN_OBJECT_PIXELS
 from seg.data.camvid import CLASSES, DISPLAY_PALETTE, PALETTE
@@ -66,7 +67,8 @@ class SamLabels:
         stem = Path(upload["path"]).stem
         ids, colour = save_truth(self.ctx.outputs.new("truth"), f"{stem}_sam", labels, PALETTE)
         covered = float((labels != IGNORE_INDEX).mean())
-        note = (f"Ground truth of {len({int(v) for v in labels.flat} - {IGNORE_INDEX})} class(es) covering "
+        classes = int((np.unique(labels) != IGNORE_INDEX).sum())
+        note = (f"Ground truth of {classes} class(es) covering "
                 f"{covered:.0%} of the photo (the rest is void, not scored) is in **Compare**: press Segment there.")
         return upload["path"], str(ids), [str(ids), str(colour)], note
 
