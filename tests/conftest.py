@@ -200,6 +200,13 @@ def server(app):
 
 
 
+def click(x, y):
+    """A click on an image component at pixel (x, y), as Gradio hands it to a select handler."""
+    import gradio as gr
+
+    return gr.SelectData(None, {"index": [x, y], "value": None})
+
+
 def upload(path) -> dict:
     """`path` copied into Gradio's upload folder, as the file value an API call receives (what
     gradio_client's handle_file sends once the file is uploaded)."""

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import upload
+from conftest import click, upload
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, PALETTE
 from seg.data.photos import Photo, image_digest
 from seg.explorer import demos
@@ -154,10 +154,6 @@ def test_compare_errors_are_messages(app, sample, tmp_path, bad, message):
         keys = []
     with pytest.raises(gr.Error, match=message):
         app.compare.run(str(image), str(truth), keys, False, False)
-
-
-def click(x, y):
-    return gr.SelectData(None, {"index": [x, y], "value": None})
 
 
 def as_photo(pixels: np.ndarray) -> Photo:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import upload
+from conftest import click, upload
 from seg.data.camvid import CLASSES
 from seg.data.ground_truth import read_ground_truth
 from seg.explorer.compare import CHANGE
@@ -18,10 +18,6 @@ from seg.explorer.prompts import Objects
 from ui.tabs.sam_labels import GRID
 
 pytestmark = pytest.mark.slow  # SAM's image encoder, seconds a test on 2 cores (docs/testing.md)
-
-
-def click(x, y):
-    return gr.SelectData(None, {"index": [x, y], "value": None, "selected": True})
 
 
 def test_objects_with_classes_become_the_compare_tabs_ground_truth(app, sample):

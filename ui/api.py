@@ -29,8 +29,7 @@ from seg.explorer.prompt_text import parse_objects, parse_prompt
 from seg.explorer.prompts import Objects
 from seg.explorer.refine import MAX_REGIONS, refine
 from seg.explorer.sam_objects import add_automatic, write_full_size
-from seg.explorer.sam_truth import VOID_ID, outlined, paint
-from seg.labels import IGNORE_INDEX
+from seg.explorer.sam_truth import label_ids, outlined, paint
 from seg.pretrained.sam_regions import SamRegions
 
 from .context import Context
@@ -117,17 +116,20 @@ class Api:
         photo = self.ctx.photo(path)
         check_output(photo.size, len(parsed.items), limits)
         prompts = [item.prompts.check(photo.size).to_sam() for item in parsed.items]  # all before any work
-        sam = self.ctx.zoo.sam()
+        return self.full_size(parsed, self.best_masks(photo, prompts), photo, Path(path).name)
 
-        def masks():  # made one at a time, and nothing here holds one while the next is made
-            for prompt in prompts:
-                result = sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size,
-                                     digest=photo.digest)
-                best = result.masks[0], result.scores[0], result.stability[0]
-                del result
-                yield best
-                del best
-        return self.full_size(parsed, masks(), photo, Path(path).name)
+    def best_masks(self, photo: Photo, prompts: list[dict]):
+        """SAM's best (mask, score, stability) for each prompt, at the photo's own size, made one at a
+        time: nothing here holds one while the next is made."""
+        sam = self.ctx.zoo.sam()
+        for prompt in prompts:
+            check()
+            result = sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size,
+                                 digest=photo.digest)
+            best = result.masks[0], result.scores[0], result.stability[0]
+            del result
+            yield best
+            del best
 
     def full_size(self, objects: Objects, masks, photo: Photo, name: str) -> tuple[FileData, dict]:
         png, coco = write_full_size(self.ctx.outputs.new("api"), objects, masks, size=photo.size, file_name=name,
@@ -163,15 +165,10 @@ class Api:
         items = outlined(parse_objects(objects, limits=limits, classes=CLASSES), CLASSES)  # before the photo
         photo = self.ctx.photo(uploaded(image, "image"))
         prompts = [item.prompts.check(photo.size).to_sam() for item in items]  # all before any work
-        sam = self.ctx.zoo.sam()
-
-        def masks():  # made one at a time, each painted and dropped before the next is made
-            for item, prompt in zip(items, prompts):
-                check()
-                yield item, sam.predict(photo.pixels, **prompt, best_only=True, original_size=photo.size,
-                                        digest=photo.digest).masks[0]
-        labels = paint(masks(), CLASSES, size=photo.size)
-        path = save_png(self.ctx.outputs.new("api") / "truth.png", np.where(labels == IGNORE_INDEX, VOID_ID, labels))
+        self.ctx.zoo.sam()  # not available: refused before any work
+        masks = (mask for mask, _, _ in self.best_masks(photo, prompts))  # each painted, then dropped
+        labels = paint(zip(items, masks), CLASSES, size=photo.size)
+        path = save_png(self.ctx.outputs.new("api") / "truth.png", label_ids(labels))
         return FileData(path=str(path))
 
     @handler("sam_seconds", "refining with SAM")

@@ -58,12 +58,15 @@ def truth_from_objects(objects: Objects, masks: dict[int, np.ndarray], classes: 
     return paint(((item, masks[item.id]) for item in items), classes, size=size)
 
 
+def label_ids(labels: np.ndarray) -> np.ndarray:
+    """`labels` ((H, W) ids, void IGNORE_INDEX) as a label-id PNG holds them: void as VOID_ID."""
+    return np.where(labels == IGNORE_INDEX, VOID_ID, labels).astype(np.uint8)
+
+
 def save_truth(folder: str | Path, stem: str, labels: np.ndarray, palette) -> tuple[Path, Path]:
-    """`labels` ((H, W) ids, void IGNORE_INDEX) as `stem_labels.png` (ids, void VOID_ID) and
+    """`labels` ((H, W) ids, void IGNORE_INDEX) as `stem_labels.png` (`label_ids`) and
     `stem_colour.png` (RGB in `palette`, void black): both read back by `seg.data.ground_truth`."""
     folder = Path(folder)
-    void = labels == IGNORE_INDEX
-    ids = np.where(void, VOID_ID, labels).astype(np.uint8)
     colours = np.asarray(palette, np.uint8)[np.minimum(labels, len(palette) - 1)]
-    colours[void] = VOID_COLOUR
-    return save_png(folder / f"{stem}_labels.png", ids), save_png(folder / f"{stem}_colour.png", colours)
+    colours[labels == IGNORE_INDEX] = VOID_COLOUR
+    return save_png(folder / f"{stem}_labels.png", label_ids(labels)), save_png(folder / f"{stem}_colour.png", colours)

@@ -13,6 +13,7 @@ Every coordinate is in original-image pixels, x then y.
 """
 
 import importlib
+import math
 import os
 import threading
 import warnings
@@ -182,6 +183,16 @@ class ImageEmbedding:
     original_size: tuple[int, int]
     input_size: tuple[int, int]  # the image's size after resizing its longer side to the encoder's
 
+    @property
+    def to_input(self) -> np.ndarray:
+        """(2,) x, y: the encoder's input frame over the image's pixels (prompts are multiplied by it)."""
+        return np.array([self.input_size[1] / self.original_size[1], self.input_size[0] / self.original_size[0]])
+
+    @property
+    def low_res_size(self) -> tuple[int, int]:
+        """(h, w) of the low-resolution logits (a pixel is 4x4 input pixels) that cover the image."""
+        return math.ceil(self.input_size[0] / 4), math.ceil(self.input_size[1] / 4)
+
 
 @dataclass(frozen=True)
 class SamResult:
@@ -298,8 +309,7 @@ class Sam:
                                         multimask=multimask, best_only=best_only, digest=digest)
         # the prompt is checked before the embedding, so a bad one costs nothing
         embedding = image if isinstance(image, ImageEmbedding) else self.embed(image, digest=digest)
-        h, w = size
-        to_input = np.array([embedding.input_size[1] / w, embedding.input_size[0] / h])  # x, y scale
+        to_input = embedding.to_input
         if mask_input is not None:
             mask_input = np.asarray(mask_input, dtype=np.float32)
             side = (LOW_RES_SIDE, LOW_RES_SIDE)

@@ -16,7 +16,6 @@ The decoder's work is per prompt (its two-way attention runs over the 4,096 imag
 one), so a batch saves little of it; what it saves is the Python and session overhead per prompt.
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,9 +105,7 @@ def everything(sam, image: np.ndarray, settings: Everything = Everything(), *, d
     """
     embedding = sam.embed(image, digest=digest)
     h, w = embedding.original_size
-    in_h, in_w = embedding.input_size
-    to_input = np.array([in_w / w, in_h / h])  # x, y: the encoder's input frame over the image's pixels
-    valid = (math.ceil(in_h / 4), math.ceil(in_w / 4))  # the low-resolution pixels that cover the image
+    to_input, valid = embedding.to_input, embedding.low_res_size
     threshold = sam.model.mask_threshold
     decode = decode or torch_decoder(sam.model)
     features = embedding.features.cpu().numpy()

@@ -8,7 +8,6 @@ SAM's 256x256 low-resolution logits; only the masks chosen are enlarged to the p
     masks = decoder.full_size(logits[:, 0])     # (R, H, W) bool
 """
 
-import math
 
 import numpy as np
 
@@ -33,14 +32,12 @@ class SamRegions:
         self.scores = self.stability = np.zeros((0, 3), np.float32)
 
     def candidates(self, boxes: np.ndarray, points: np.ndarray) -> np.ndarray:
-        (h, w), (in_h, in_w) = self.embedding.original_size, self.embedding.input_size
-        scale = np.array([in_w / w, in_h / h])  # x, y: the encoder's input frame over the image's pixels
+        scale, valid = self.embedding.to_input, self.embedding.low_res_size
         boxes, points = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(points, np.float64).reshape(-1, 2)
         coords = np.stack([points, boxes[:, :2], boxes[:, 2:]], axis=1) * scale  # (R, 3, 2): point, two corners
         labels = np.tile(np.array([POINT_LABELS["positive"], *BOX_CORNER_LABELS], np.float32), (len(points), 1))
         decode, features = self.sam.batch_decoder(), self.embedding.features.cpu().numpy()
         threshold = self.sam.model.mask_threshold
-        valid = (math.ceil(in_h / 4), math.ceil(in_w / 4))  # the low-resolution pixels that cover the image
         scores, logits = [], []
         for start in range(0, len(points), self.batch):
             check()  # ONNX Runtime runs no torch module, so the job's deadline is checked here
