@@ -34,9 +34,10 @@ def percentile(values: list[float], q: float) -> float:
 def measure_sam(variant: str, clicks: int) -> dict:
     import torch
 
-    from seg.pretrained.sam import VARIANTS, Sam, _import
+    from seg.pretrained.sam import Sam
+    from seg.pretrained.sam_weights import sam_architecture
 
-    model = _import(VARIANTS[variant].package).sam_model_registry[variant](checkpoint=None).eval()
+    model = sam_architecture(variant)
     sam = Sam(model, variant=variant, cache_size=4)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (360, 480, 3), dtype=np.uint8) for _ in range(3)]

@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 from app_speed import random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
 
-from seg.pretrained import sam as sam_module  # noqa: E402
 from seg.pretrained.sam import Sam  # noqa: E402
 from seg.pretrained.sam_everything import Everything, everything, torch_decoder  # noqa: E402
 from seg.pretrained.sam_onnx import BatchDecoder  # noqa: E402
+from seg.pretrained.sam_weights import sam_package  # noqa: E402
 
 
 class Counting:
@@ -68,7 +68,7 @@ def main() -> int:
         fine, coarse = Everything(points_per_side=8, **low), Everything(points_per_side=8, coarse=4, **low)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            generator = sam_module._import("mobile_sam").SamAutomaticMaskGenerator(
+            generator = sam_package("mobile_sam").SamAutomaticMaskGenerator(
                 sam.model, points_per_side=8, pred_iou_thresh=0, stability_score_thresh=0)
         onnx = {threads: BatchDecoder(sam.onnx.batch, threads=threads) for threads in sorted({1, cores})}
         variants = {

@@ -28,7 +28,8 @@ from .cli import run
 from .data.camvid import CLASSES, ENV_VAR, CamVid, read_camvid_label
 from .data.io import read_image
 from .labels import IGNORE_INDEX
-from .pretrained.sam import DEFAULT_VARIANT, Sam
+from .pretrained.sam import Sam
+from .pretrained.sam_weights import DEFAULT_VARIANT
 
 Click = tuple[int, int, bool]  # x, y in pixels; True for a positive click
 Decoder = Callable[[np.ndarray, np.ndarray], np.ndarray]  # points (N, 2) xy, labels (N,) 1/0 -> (H, W) bool

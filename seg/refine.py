@@ -28,8 +28,9 @@ from .explorer.compare import run_model
 from .explorer.refine import MAX_REGIONS, MIN_IOU, refine
 from .explorer.zoo import TITLES, Zoo
 from .metrics import SegmentationMetrics, mean_present, number
-from .pretrained.sam import DEFAULT_VARIANT, Sam
+from .pretrained.sam import Sam
 from .pretrained.sam_regions import SamRegions
+from .pretrained.sam_weights import DEFAULT_VARIANT
 
 
 def summary(metrics: SegmentationMetrics) -> dict:

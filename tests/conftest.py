@@ -52,10 +52,10 @@ def trained_checkpoint(tmp_path_factory) -> Path:
 
 def save_random_mobile_sam(folder: Path) -> Path:
     """MobileSAM's architecture with random weights, saved as the state-dict .pth the release ships."""
-    from seg.pretrained import sam as sam_module
+    from seg.pretrained.sam_weights import sam_architecture
 
     torch.manual_seed(0)
-    model = sam_module._import("mobile_sam").sam_model_registry["vit_t"](checkpoint=None)
+    model = sam_architecture("vit_t")
     path = folder / "mobile_sam.pt"
     torch.save(model.state_dict(), path)
     return path

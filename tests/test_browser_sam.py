@@ -9,8 +9,9 @@ import urllib.request
 import numpy as np
 import pytest
 
-from seg.pretrained.sam import Sam, build_sam
+from seg.pretrained.sam import Sam
 from seg.pretrained.sam_onnx import export_decoder
+from seg.pretrained.sam_weights import build_sam
 from ui.browser_sam import ORT_WEB_CDN, ORT_WEB_INTEGRITY, ORT_WEB_SCRIPT, BrowserSam, served_url
 from ui.gradio_private import open_event
 

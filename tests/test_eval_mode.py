@@ -92,8 +92,8 @@ def test_the_real_automatic_masks_run_on_a_fresh_start(vit_t_checkpoint, tmp_pat
     mode made segment-anything's fail on an inference tensor, and compares both with a later start."""
     import warnings
 
-    from seg.pretrained import sam as sam_module
     from seg.pretrained.sam_everything import Everything
+    from seg.pretrained.sam_weights import sam_package
 
     sam = start(tmp_path / "no weights", (), vit_t_checkpoint, tmp_path / "onnx").sam()
     image = photo(96, 128)
@@ -102,7 +102,7 @@ def test_the_real_automatic_masks_run_on_a_fresh_start(vit_t_checkpoint, tmp_pat
     ours = sam.everything(image, settings)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs = sam_module._import("mobile_sam").SamAutomaticMaskGenerator(
+        theirs = sam_package("mobile_sam").SamAutomaticMaskGenerator(
             sam.model, points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0).generate(image)
     later = start(tmp_path / "no weights", (), vit_t_checkpoint, tmp_path / "onnx").sam().everything(image, settings)
     assert ours and len(ours) == len(theirs) == len(later)

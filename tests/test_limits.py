@@ -373,10 +373,10 @@ def test_sam_variant_from_the_environment_is_the_one_served(tmp_path, weights_di
     import subprocess
     import sys
 
-    from seg.pretrained import sam as sam_module
+    from seg.pretrained.sam_weights import sam_architecture
 
     torch.manual_seed(0)
-    model = sam_module._import("segment_anything").sam_model_registry["vit_b"](checkpoint=None)
+    model = sam_architecture("vit_b")
     torch.save(model.state_dict(), tmp_path / "sam_vit_b.pth")
     del model
     code = ("import os; from ui.app import build; from ui.settings import Settings; "

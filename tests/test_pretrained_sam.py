@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from seg import fetch
-from seg.pretrained import sam as sam_module
-from seg.pretrained.sam import Sam, build_sam, find_checkpoint
+from seg.pretrained import sam_weights
+from seg.pretrained.sam import Sam
+from seg.pretrained.sam_weights import build_sam, find_checkpoint
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
@@ -210,8 +211,8 @@ def test_download_once_verify_and_cache(weights_server, vit_t_checkpoint, tmp_pa
     url, httpd = weights_server
     md5 = hashlib.md5(vit_t_checkpoint.read_bytes()).hexdigest()
     cache = tmp_path / "cache"
-    monkeypatch.setitem(sam_module.VARIANTS, "vit_t", sam_module.Variant("mobile_sam", f"{url}/mobile_sam.pt",
-                                                                         {"md5": md5}))
+    monkeypatch.setitem(sam_weights.VARIANTS, "vit_t", sam_weights.Variant("mobile_sam", f"{url}/mobile_sam.pt",
+                                                                          {"md5": md5}))
     with pytest.raises(FileNotFoundError, match="SEG_SAM_CHECKPOINT"):
         find_checkpoint("vit_t", download=False, cache_dir=cache)  # offline and not cached: says how to get it
     path = find_checkpoint("vit_t", cache_dir=cache)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from seg.deadline import DeadlineExceeded, deadline
-from seg.pretrained import sam as sam_module
 from seg.pretrained.sam import Sam
 from seg.pretrained.sam_everything import Everything, everything, non_max_suppression, point_grid
+from seg.pretrained.sam_weights import sam_package
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
@@ -48,7 +48,7 @@ def test_the_same_masks_as_segment_anythings_generator(sams, decoder, nms):
     ours = sam.everything(image, settings)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        generator = sam_module._import("mobile_sam").SamAutomaticMaskGenerator(
+        generator = sam_package("mobile_sam").SamAutomaticMaskGenerator(
             sam.model, points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0, box_nms_thresh=nms)
         theirs = generator.generate(image)
     assert len(ours) == len(theirs) and len(ours) == (48 if nms == 1.0 else len(theirs)) and ours

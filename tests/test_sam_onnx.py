@@ -1,15 +1,14 @@
 """SAM's decoder exported to ONNX: the same masks as PyTorch for every prompt kind and aspect ratio,
 exported once per weights, and a float16 embedding (what browsers get) that changes no mask."""
 
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from seg.pretrained import sam as sam_module
 from seg.pretrained.sam import ImageEmbedding, Sam
 from seg.pretrained.sam_onnx import OnnxDecoder, embedding_float16, export_decoder, prompt_arrays
+from seg.pretrained.sam_weights import sam_architecture
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
@@ -18,10 +17,7 @@ SIZES = [(360, 480), (480, 360), (200, 900), (1024, 160)]  # landscape, portrait
 
 def random_sam(variant: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        module = sam_module._import(sam_module.VARIANTS[variant].package)
-        return module.sam_model_registry[variant](checkpoint=None).eval()
+    return sam_architecture(variant)
 
 
 def prompts(h: int, w: int) -> list[dict]:

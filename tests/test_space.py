@@ -20,7 +20,7 @@ import yaml
 from conftest import ROOT, free_port, save_mask2former
 from seg.explorer.zoo import KNOWN_PRETRAINED, Zoo
 from seg.fetch import file_digest
-from seg.pretrained import sam as sam_module
+from seg.pretrained import sam_weights
 from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
@@ -36,7 +36,7 @@ def preloaded() -> list[tuple[str, list[str]]]:
 
 
 def test_the_space_preloads_every_default_model_and_samss_exact_file():
-    sam_hub = sam_module.VARIANTS["vit_t"].hub
+    sam_hub = sam_weights.VARIANTS["vit_t"].hub
     repos = dict(preloaded())
     assert repos.pop(sam_hub.repo) == [sam_hub.filename]
     assert set(repos) == set(KNOWN_PRETRAINED)  # each preloaded, nothing preloaded for nothing
@@ -101,11 +101,11 @@ def test_the_app_plays_a_space_with_no_setting_and_no_network(space_cache, vit_t
     env.update({"SPACE_ID": "us/segmentation-explorer", "HF_HOME": str(space_cache), "HF_HUB_OFFLINE": "1",
                 "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(temporary)})  # and the weights the repository ships
     env.pop("HF_HUB_CACHE", None)
-    stand_in = dataclasses.replace(sam_module.VARIANTS["vit_t"].hub, sha256=file_digest(vit_t_checkpoint))
-    start = ("import dataclasses, runpy\nfrom seg.pretrained import sam\n"
-             f"sam.VARIANTS['vit_t'] = dataclasses.replace(sam.VARIANTS['vit_t'], hub={stand_in!r})\n"
+    stand_in = dataclasses.replace(sam_weights.VARIANTS["vit_t"].hub, sha256=file_digest(vit_t_checkpoint))
+    start = ("import dataclasses, runpy\nfrom seg.pretrained import sam_weights\n"
+             f"sam_weights.VARIANTS['vit_t'] = dataclasses.replace(sam_weights.VARIANTS['vit_t'], hub={stand_in!r})\n"
              "runpy.run_path('app.py', run_name='__main__')\n")
-    start = start.replace("HubFile(", "sam.HubFile(")
+    start = start.replace("HubFile(", "sam_weights.HubFile(")
     server = subprocess.Popen([sys.executable, "-c", start], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"

@@ -31,7 +31,8 @@ from ..deadline import watch
 from ..fetch import DEFAULT_CACHE
 from ..pretrained import mask2former, segformer
 from ..pretrained.hub_segmenter import read_config
-from ..pretrained.sam import DEFAULT_VARIANT, VARIANTS, Sam, find_checkpoint, variant_spec
+from ..pretrained.sam import Sam
+from ..pretrained.sam_weights import DEFAULT_VARIANT, VARIANTS, find_checkpoint, variant_spec
 from .semantic import PretrainedModel, ScratchModel, SemanticModel
 
 # the adapters, by their config's model_type
