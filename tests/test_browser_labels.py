@@ -26,14 +26,16 @@ def test_a_clicked_object_with_a_class_becomes_the_compare_tabs_ground_truth(ser
     page.locator("#sam-class").get_by_text("Road", exact=True).click()
     expect(note).to_contain_text("object 1: Road.", timeout=30_000)
     expect(page.locator("#sam-objects")).to_contain_text("object 1 (Road)")
-    page.locator("#sam-truth-go").click()
-    expect(note).to_contain_text("is in Compare", timeout=60_000)
+    page.locator("#sam-truth-go").click()  # the page turns to Compare, with the photo and its truth
+    expect(page.get_by_role("tab", name="Compare")).to_have_attribute("aria-selected", "true", timeout=60_000)
+    expect(page.locator("#truth")).to_contain_text("_sam_labels", timeout=30_000)
+    page.get_by_role("tab", name="Prompt SAM").click()  # and the truth's PNGs wait in the SAM tab
+    expect(note).to_contain_text("is in Compare")
     expect(page.locator("#sam-truth-files")).to_contain_text("_sam_labels")
     expect(page.locator("#sam-truth-files")).to_contain_text("_sam_colour")
     page.screenshot(path=str(SCREENSHOTS / "sam_ground_truth.png"), full_page=True)
 
     page.get_by_role("tab", name="Compare").click()
-    expect(page.locator("#truth")).to_contain_text("_sam_labels", timeout=30_000)
     page.locator("#refine-with input").click()
     page.get_by_role("option", name="U-Net (from scratch)").click()
     page.locator("#segment").click()

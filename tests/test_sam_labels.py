@@ -15,6 +15,7 @@ from seg.data.camvid import CLASSES
 from seg.data.ground_truth import read_ground_truth
 from seg.explorer.compare import CHANGE
 from seg.explorer.prompts import Objects
+from ui.tabs.compare import TAB_ID as COMPARE_TAB
 from ui.tabs.sam_labels import GRID
 
 pytestmark = pytest.mark.slow  # SAM's image encoder, seconds a test on 2 cores (docs/testing.md)
@@ -34,8 +35,9 @@ def test_objects_with_classes_become_the_compare_tabs_ground_truth(app, sample):
         tab.labels.to_truth(photo, view.objects, view.masks, upload_state)
     view = tab.labels.classify(photo, view.objects, view.masks, "Sky")
     road, sky = (view.masks[o.id].mask for o in view.objects.items)
-    image_path, truth_path, files, note = tab.labels.to_truth(photo, view.objects, view.masks, upload_state)
+    image_path, truth_path, files, note, shown = tab.labels.to_truth(photo, view.objects, view.masks, upload_state)
     assert image_path == str(sample[0]) and truth_path == files[0] and "Compare" in note
+    assert shown.selected == COMPARE_TAB  # the page turns to Compare
     labels = read_ground_truth(truth_path, image_shape=(360, 480)).labels
     assert np.array_equal(labels == CLASSES.index("Sky"), sky)  # the sky, painted last, lies on top
     assert np.array_equal(labels == CLASSES.index("Road"), road & ~sky)

@@ -28,6 +28,7 @@ from .isolation import CrossOriginIsolation
 from .jobs import scrub
 from .settings import Settings
 from .tabs import leaderboard, sam_labels
+from .tabs.compare import TAB_ID as COMPARE_TAB
 from .tabs.compare import CompareTab
 from .tabs.learn import LearnTab
 from .tabs.sam import SamTab
@@ -124,14 +125,15 @@ def build(settings: Settings, *, ctx: Context | None = None) -> App:
         gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "
                     "SegFormer and SAM, measured against your ground truth.", elem_id="title")
         gr.Markdown(ctx.status_markdown())
-        with gr.Tab("Compare"):
-            image_in, truth_in = compare.layout()
-        with gr.Tab("Prompt SAM") as tab:
-            sam.layout(tab, image_in, truth_in)
-        with gr.Tab("Learn") as tab:
-            learn.layout(demo, tab)
-        with gr.Tab("Leaderboard"):
-            leaderboard.layout()
+        with gr.Tabs() as tabs:
+            with gr.Tab("Compare", id=COMPARE_TAB):
+                image_in, truth_in = compare.layout()
+            with gr.Tab("Prompt SAM") as tab:
+                sam.layout(tab, image_in, truth_in, tabs)
+            with gr.Tab("Learn") as tab:
+                learn.layout(demo, tab)
+            with gr.Tab("Leaderboard"):
+                leaderboard.layout()
         api.declare()
     guard_components(demo, upload_folder())
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=limits.queue_size, api_open=False)

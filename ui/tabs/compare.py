@@ -24,6 +24,7 @@ from .events import PAGE
 
 TIMING_COLUMNS = ["model", "time (ms)"]
 METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"]  # compare's rows, before a run
+TAB_ID = "compare"  # the Compare tab's id: where "Use as ground truth" takes the page
 VIEWS = ("errors", "boundaries", "overlay", "ground truth")  # the large view's choices
 LARGE_SIDE = 960  # the large view's longer side at least (smaller photos are enlarged by a whole factor)
 FIRST_RUN = "Run a comparison first, then pick a model here."

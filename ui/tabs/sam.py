@@ -279,8 +279,9 @@ class SamTab:
         return self.view(photo, objects, result, masks, f"Mask {i + 1} chosen for {objects.current.name}.")
 
     # ------------------------------------------------------------ layout
-    def layout(self, tab: gr.Tab, image_in: gr.Image, truth_in: gr.File) -> None:
-        """The tab's components and events; `image_in`, `truth_in`: the Compare tab's photo and truth."""
+    def layout(self, tab: gr.Tab, image_in: gr.Image, truth_in: gr.File, tabs: gr.Tabs) -> None:
+        """The tab's components and events; `image_in`, `truth_in`: the Compare tab's photo and truth;
+        `tabs`: the app's tabs, which "Use as ground truth" turns to Compare."""
         notice = self.ctx.sam_notice()
         gr.Markdown(notice, visible=bool(notice), elem_id="sam-unavailable")
         sam_photo, objects, sam_result = gr.State(None), gr.State(Objects()), gr.State(None)
@@ -321,7 +322,8 @@ class SamTab:
                                      height="auto", object_fit="contain", elem_id="sam-masks",
                                      format="jpeg")  # all three side by side, none scrolled away
                 view = [objects, canvas, choices, sam_result, masks, sam_note, picker, live, category]  # SamView's
-                self.labels.layout(sam_photo, objects, masks, upload, view, sam_note, category, image_in, truth_in)
+                self.labels.layout(sam_photo, objects, masks, upload, view, sam_note, category,
+                                   (image_in, truth_in, tabs))
                 self.files.layout(sam_photo, objects, masks, upload, view, sam_note)
         opened = [sam_photo, upload, *view]  # Opened's order
         # SAM reads each photo as it arrives (its progress over the note), not at the first click

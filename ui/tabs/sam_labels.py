@@ -19,6 +19,7 @@ from seg.labels import IGNORE_INDEX
 from seg.pretrained.sam_regions import SamRegions
 
 from ..jobs import handler
+from .compare import TAB_ID as COMPARE_TAB
 from .events import PAGE
 
 COLOURS = dict(zip(CLASSES, DISPLAY_PALETTE))  # an object with a class is drawn in its class's colour
@@ -60,7 +61,7 @@ class SamLabels:
     @handler("segment_seconds", "the ground truth")
     def to_truth(self, photo: Photo | None, objects: Objects, masks, upload) -> tuple:
         """The objects as a ground truth at the photo's own size: its label-id and colour PNGs to
-        download, and the photo with its ground truth handed to Compare."""
+        download, and the photo with its ground truth handed to Compare, which the page then shows."""
         if photo is None or not upload:
             raise ValueError("no image: upload one first, then outline objects and pick their classes")
         labels = truth_from_objects(objects, {k: v.mask for k, v in masks.items()}, CLASSES, size=photo.size)
@@ -69,8 +70,9 @@ class SamLabels:
         covered = float((labels != IGNORE_INDEX).mean())
         classes = int((np.unique(labels) != IGNORE_INDEX).sum())
         note = (f"Ground truth of {classes} class(es) covering "
-                f"{covered:.0%} of the photo (the rest is void, not scored) is in **Compare**: press Segment there.")
-        return upload["path"], str(ids), [str(ids), str(colour)], note
+                f"{covered:.0%} of the photo (the rest is void, not scored) is in **Compare**: press Segment there. "
+                "Its label-id and colour PNGs are below.")
+        return upload["path"], str(ids), [str(ids), str(colour)], note, gr.Tabs(selected=COMPARE_TAB)
 
     def from_regions(self, photo: Photo, objects: Objects, masks, key: str, room: int, progress):
         """SAM prompted with model `key`'s regions (box and interior point each, largest first, at most
@@ -90,9 +92,10 @@ class SamLabels:
                              f"{len(new)} object(s) from {title}'s {len(refined.regions)} region(s), each with its "
                              f"class, in {refined.seconds:.1f} s; each can be edited like a clicked one.")
 
-    def layout(self, sam_photo, objects, masks, upload, view, note, class_picker, image_in, truth_in) -> None:
+    def layout(self, sam_photo, objects, masks, upload, view, note, class_picker, compare) -> None:
         """The panel's components (in the tab's right column) and events; `view`: the tab's outputs,
-        `class_picker`: the view's class radio; `image_in`, `truth_in`: Compare's photo and truth."""
+        `class_picker`: the view's class radio; `compare`: Compare's photo and truth, and the app's
+        tabs (the ground truth is handed to the first two, and the third turns to Compare)."""
         with gr.Row():
             earlier = gr.Button("Paint earlier", elem_id="sam-earlier", size="sm")
             later = gr.Button("Paint later (over the others)", elem_id="sam-later", size="sm")
@@ -103,4 +106,5 @@ class SamLabels:
         class_picker.input(self.classify, [sam_photo, objects, masks, class_picker], view, **edit)
         earlier.click(lambda p, o, m: self.move(p, o, m, -1), [sam_photo, objects, masks], view, **edit)
         later.click(lambda p, o, m: self.move(p, o, m, 1), [sam_photo, objects, masks], view, **edit)
-        use.click(self.to_truth, [sam_photo, objects, masks, upload], [image_in, truth_in, files, note], **edit)
+        image_in, truth_in, tabs = compare
+        use.click(self.to_truth, [sam_photo, objects, masks, upload], [image_in, truth_in, files, note, tabs], **edit)
