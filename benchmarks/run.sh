@@ -3,8 +3,8 @@
 # load), into a new file that replaces the old one only when each of them has written its section.
 # A benchmark that misses its target still writes its section (the target and the figure are in
 # it): the run goes on, and ends by naming it and exiting 1. One that writes no section (it broke)
-# stops the run, and RESULTS.md stays as it was. About 90 minutes on 2 cores (sam_browser.py about
-# 17, the soak 30). Commit first: each section names the commit.
+# stops the run, and RESULTS.md stays as it was. About 55 minutes on 2 cores (sam_browser.py about
+# 11, the soak 30). Commit first: each section names the commit.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=$(mktemp --suffix=.md)
@@ -36,7 +36,7 @@ bench benchmarks/sam_server_click.py
 bench benchmarks/sam_api_click.py
 bench benchmarks/sam_everything.py
 bench benchmarks/refine_speed.py
-bench benchmarks/sam_browser.py             # about 17 minutes
+bench benchmarks/sam_browser.py             # about 11 minutes
 bench benchmarks/soak.py --minutes 30       # half an hour
 cp "$OUT" benchmarks/RESULTS.md
 echo "benchmarks/RESULTS.md written"
