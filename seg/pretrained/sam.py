@@ -76,7 +76,8 @@ class Sam:
         variant: its name, part of every cache key.
         cache_size: how many image embeddings to keep (each 1x256x64x64 float32 = 4 MiB).
         onnx: the model's decoder exported by `sam_onnx.export_decoder`: prompts are then decoded by
-            ONNX Runtime (43 ms a click on a 360x480 photo here, against 61 ms for PyTorch; 2 threads).
+            ONNX Runtime, the graph a browser also runs, on `onnx_threads` (both decoders' times:
+            benchmarks/app_speed.py).
         onnx_threads: ONNX Runtime's threads; one per job when jobs share the cores.
         everything_threads: the threads of the batch decoder that finds every object (`everything`),
             a rarer and longer job that may take the cores the others leave.
