@@ -142,6 +142,7 @@ def test_sam_decodes_hovers_and_clicks_in_the_browser(app, server, page, sample)
     """Upload, hover (a preview decoded by this page), click (its mask at once, then the server's),
     a second object, undo, export. The browser's click mask is compared with the server's own."""
     import numpy as np
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -204,7 +205,15 @@ def test_sam_decodes_hovers_and_clicks_in_the_browser(app, server, page, sample)
         page.locator("#sam-note").get_by_text("object 2: 1 prompt(s)").wait_for(timeout=60_000)
         page.wait_for_function("() => !document.querySelector(samLive.value.busy)", timeout=60_000)
     page.mouse.click(*at(0.7, 0.3))
-    page.locator("#sam-note").get_by_text("object 2: 2 prompt(s)").wait_for(timeout=60_000)
+    try:
+        page.locator("#sam-note").get_by_text("object 2: 2 prompt(s)").wait_for(timeout=60_000)
+    except PlaywrightTimeout:  # say what the page knew (once seen only with two suites sharing the cores)
+        state = page.evaluate("({clicks: samLive.clicks.length, dropped: samLive.dropped || 0, "
+                              "busy: !!document.querySelector(samLive.value.busy), "
+                              "said: document.querySelector('#sam-live').innerText, "
+                              f"under: document.elementFromPoint({at(0.7, 0.3)[0]}, {at(0.7, 0.3)[1]})?.outerHTML"
+                              ".slice(0, 160)})")
+        raise AssertionError(f"the third click of object 2 was not answered in 60 s: {state}") from None
     page.wait_for_function("() => !document.querySelector(samLive.value.busy)", timeout=60_000)
     # previews come back after a click, whichever was on screen first: the server's picture or ours
     page.wait_for_function("() => samLive.timings.filter(t => t.decoder === 'float32').length >= 3", timeout=30_000)
