@@ -94,13 +94,14 @@ def target(missed: list[str], what: str, value: float, limit: float, unit: str) 
 
 
 def sam_clicks(rows: list[str], missed: list[str], clicks: int, checkpoint: Path, workdir: Path) -> None:
-    """SAM's click in process, on one embedding, by the decoder the app serves with (ONNX Runtime,
-    the threads the app gives a job) and by PyTorch's, click by click in turn."""
-    from ui.context import CONCURRENCY
+    """SAM's click in process, on one embedding, by the decoder the app serves with (the app's own
+    `make_zoo`: ONNX Runtime, the threads it gives a job) and by PyTorch's, click by click in turn."""
+    from ui.context import make_zoo
+    from ui.settings import Settings
 
-    threads = max(1, (os.cpu_count() or 1) // CONCURRENCY)  # as ui/context.py gives SAM
-    served = Sam.load("vit_t", checkpoint, download=False, onnx_dir=workdir / "sam_onnx", onnx_threads=threads)
-    decoders = {f"ONNX Runtime, {threads} thread(s): what the app serves": served,
+    zoo = make_zoo(Settings(pretrained=(), sam_checkpoint=checkpoint, cache_dir=workdir / "cache"))
+    served = zoo.sam()
+    decoders = {f"ONNX Runtime, {zoo.sam_threads} thread(s): what the app serves": served,
                 "PyTorch": Sam(served.model, variant="vit_t")}
     image = street((360, 480))
     started = time.perf_counter()

@@ -8,7 +8,6 @@ SAM's 256x256 low-resolution logits; only the masks chosen are enlarged to the p
     masks = decoder.full_size(logits[:, 0])     # (R, H, W) bool
 """
 
-
 import numpy as np
 
 from ..deadline import check
