@@ -12,6 +12,7 @@ themselves (so an error reaches every caller with its own message). Thread-safe.
 """
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -26,13 +27,21 @@ class BoundedCache(Generic[K, V]):
         cost: a value's cost (default 1 each: `capacity` is then a count).
         on_drop: called with (key, value) after a value is dropped, outside the lock (e.g. to remove
             a file the value names).
+        hold_seconds: a value asked for again (after it was made) within this many seconds is kept
+            past `capacity`: someone is working on it, and a flood of values made once and never
+            asked for again must not take it from them. Up to `ceiling`.
+        ceiling: the most total cost kept even so (default: `capacity`, so nothing is held).
+        clock: seconds, monotonic (tests pass their own).
     """
 
     def __init__(self, *, capacity: int, cost: Callable[[V], int] = lambda value: 1,
-                 on_drop: Callable[[K, V], None] | None = None):
+                 on_drop: Callable[[K, V], None] | None = None, hold_seconds: float = 0,
+                 ceiling: int | None = None, clock: Callable[[], float] = time.monotonic):
         if capacity < 1:
             raise ValueError(f"a cache's capacity must be at least 1, got {capacity}")
         self.capacity, self.cost, self.on_drop = capacity, cost, on_drop
+        self.hold_seconds, self.ceiling, self.clock = hold_seconds, max(capacity, ceiling or capacity), clock
+        self._used: dict[K, tuple[float, int]] = {}  # when each value was last asked for, and how often
         self._values: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._total = 0
         self._lock = threading.Lock()
@@ -53,6 +62,7 @@ class BoundedCache(Generic[K, V]):
             if key not in self._values:
                 return None
             self._values.move_to_end(key)
+            self._asked(key)
             return self._values[key][0]
 
     def get_or_make(self, key: K, make: Callable[[], V]) -> V:
@@ -60,6 +70,7 @@ class BoundedCache(Generic[K, V]):
         with self._lock:
             if key in self._values:
                 self._values.move_to_end(key)
+                self._asked(key)
                 return self._values[key][0]
             making = self._making.setdefault(key, threading.Lock())
         with making:  # a second caller for this key waits here for the first
@@ -76,18 +87,30 @@ class BoundedCache(Generic[K, V]):
             self.put(key, value)
             return value
 
+    def _asked(self, key: K) -> None:
+        """Under the lock: `key`'s value was asked for now."""
+        self._used[key] = (self.clock(), self._used.get(key, (0.0, 0))[1] + 1)
+
     def put(self, key: K, value: V) -> None:
         """Keep `value` under `key` (replacing what was there), then drop the least recently used
-        values until the total cost fits `capacity`, or only this one is left."""
+        values until the total cost fits `capacity` (those used within `hold_seconds` only past
+        `ceiling`), or only this one is left."""
         cost = self.cost(value)
         dropped = []
         with self._lock:
             if key in self._values:
                 self._total -= self._values.pop(key)[1]
             self._values[key] = (value, cost)
+            self._used[key] = (now := self.clock(), 0)
             self._total += cost
-            while self._total > self.capacity and len(self._values) > 1:
-                old_key, (old, old_cost) = self._values.popitem(last=False)
+            for old_key in list(self._values)[:-1]:  # oldest first, never the value just kept
+                if self._total <= self.capacity:
+                    break
+                when, asked = self._used.get(old_key, (0.0, 0))
+                if self._total <= self.ceiling and asked and now - when < self.hold_seconds:
+                    continue  # in use: kept while the ceiling allows
+                old, old_cost = self._values.pop(old_key)
+                self._used.pop(old_key, None)
                 self._total -= old_cost
                 dropped.append((old_key, old))
         if self.on_drop is not None:

@@ -46,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in tqdm(args.images, desc="segmenting", disable=len(args.images) < 2):
         try:
             image = read_image(path)
+        except ValueError as error:  # refused by its structure or format (seg.data.screen): the message says why
+            print(f"skipped {path}: {error}", file=sys.stderr)
+            failed += 1
+            continue
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as error:
             print(f"skipped {path}: not a readable image ({error})", file=sys.stderr)
             failed += 1

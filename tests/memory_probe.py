@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image
 
 
-def resident() -> tuple[int, int]:
-    """(VmRSS, VmHWM) in bytes."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+def resident(pid: str = "self") -> tuple[int, int]:
+    """(VmRSS, VmHWM) in bytes of this process, or of process `pid`."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     return int(fields["VmRSS"].split()[0]) << 10, int(fields["VmHWM"].split()[0]) << 10
 
 
@@ -64,9 +64,13 @@ def main(folder: str) -> None:
         "segment": added(lambda: app.api.segment(big, model)),
         "sam_prompt": added(lambda: app.api.sam_prompt(big, f"[[{side // 2}, {side // 2}]]", "[1]", "")),
         "sam_objects": added(lambda: app.api.sam_objects(big, prompts)),
+        "sam_everything": added(lambda: app.api.sam_everything(big, limits.everything_grid)),
         "score": added(lambda: app.api.score(truth, truth)),
     }
-    print(json.dumps({"side": side, "objects": objects, "MiB": figures}))
+    # the files were decoded in the decoder's children: their own peaks, the largest of them
+    children = [str(child.process.pid) for child in app.ctx.decoder._idle]
+    decoding = max(resident(pid)[1] for pid in children) / 2**20
+    print(json.dumps({"side": side, "objects": objects, "MiB": figures, "decoding_MiB": decoding}))
     app.close()
 
 

@@ -3,6 +3,7 @@ at once, uploads held open, more bytes than a client's quota, forged proxy heade
 
 import asyncio
 import json
+import re
 import socket
 import time
 import uuid
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ui.admission import Admission
+from ui.admission import Admission, Busy
 from ui.bodies import BodyGate, BodyStopped
 from ui.guard import RequestGuard
 from ui.limits import LIMITS
@@ -30,6 +31,9 @@ def client_at(address: str, server: str) -> httpx.AsyncClient:
 async def join_all(client: httpx.AsyncClient, bodies: list[dict], refusals: list | None = None) -> list[int]:
     """Send every join at once; their statuses (and the refusals' messages added to `refusals`)."""
     answers = await asyncio.gather(*(client.post("gradio_api/queue/join", json=b) for b in bodies))
+    for answer in (a for a in answers if a.status_code == 429):  # Retry-After is the wait the message gives
+        said = re.search(r"in about (\d+) s", answer.json()["detail"])
+        assert answer.headers["retry-after"] == (said.group(1) if said else "2"), answer.json()["detail"]
     if refusals is not None:
         refusals += [a.json()["detail"] for a in answers if a.status_code == 429]
     return [a.status_code for a in answers]
@@ -91,13 +95,15 @@ def test_a_burst_of_joins_gets_no_more_places_than_the_limits(server, labels_upl
     assert honest_join == 200 and honest_done  # another address is let in and served
     # each refusal says which limit: the address's places, the session's, or (joins arriving while
     # others are still being read) the bodies one address may send at once
-    assert set(refusals) <= {"busy: 12 requests from your address are queued or running (the limit is 12); "
-                             "retry when one has finished",
-                             "busy: you already have 3 requests queued or running (the limit is 3); retry when "
-                             "one has finished",
-                             "busy: your address is already sending 32 requests (the limit is 32); send the next "
-                             "when one has finished"}, refusals
-    assert len(set(refusals)) >= 2
+    # (the first two with the wait until the oldest of those jobs is likely done)
+    kinds = {re.sub(r", in about \d+ s$", "", refusal) for refusal in refusals}
+    assert kinds <= {"busy: 12 requests from your address are queued or running (the limit is 12); "
+                     "retry when one has finished",
+                     "busy: you already have 3 requests queued or running (the limit is 3); retry when "
+                     "one has finished",
+                     "busy: your address is already sending 32 requests (the limit is 32); send the next "
+                     "when one has finished"}, refusals
+    assert len(kinds) >= 2
 
 
 def test_places_are_returned_when_jobs_end(server, labels_upload):
@@ -122,20 +128,20 @@ def test_admission_keeps_places_for_others():
     live = set()
     admission = Admission(per_session=2, per_address=4, queue_size=8, is_live=live.__contains__)  # 4 kept back
     from_a = [admission.admit(session=f"s{i}", address="a") for i in range(6)]
-    assert [isinstance(t, str) for t in from_a] == [False] * 4 + [True] * 2
-    assert "4 requests from your address are queued or running (the limit is 4)" in from_a[-1]
-    assert not isinstance(admission.admit(session="s0", address="b"), str)  # s0 now holds two places
-    assert "you already have 2 requests" in admission.admit(session="s0", address="c")
+    assert [isinstance(t, Busy) for t in from_a] == [False] * 4 + [True] * 2
+    assert "4 requests from your address are queued or running (the limit is 4)" in from_a[-1].message
+    assert not isinstance(admission.admit(session="s0", address="b"), Busy)  # s0 now holds two places
+    assert "you already have 2 requests" in admission.admit(session="s0", address="c").message
     # 5 of 8 held: the 4 last places go to clients that hold none, so "b" waits and "d", "e", "f" get in
-    assert "nearly full" in admission.admit(session=None, address="b")
-    assert [isinstance(admission.admit(session=None, address=x), str) for x in "def"] == [False] * 3
-    assert "the queue is full (8 requests)" in admission.admit(session=None, address="g")
+    assert "nearly full" in admission.admit(session=None, address="b").message
+    assert [isinstance(admission.admit(session=None, address=x), Busy) for x in "def"] == [False] * 3
+    assert "the queue is full (8 requests)" in admission.admit(session=None, address="g").message
     for i, ticket in enumerate(from_a[:4]):
         admission.joined(ticket, f"e{i}")
         live.add(f"e{i}")
     assert len(admission.held()) == 8
     live.clear()  # a's events ended: their places come back, and "a" may join again
-    assert len(admission.held()) == 4 and not isinstance(admission.admit(session="s9", address="a"), str)
+    assert len(admission.held()) == 4 and not isinstance(admission.admit(session="s9", address="a"), Busy)
     admission.joined(admission.admit(session=None, address="h"), None)  # an answer without an event id
     assert len(admission.held()) == 5
     with pytest.raises(ValueError, match="cannot give one address"):
@@ -145,10 +151,6 @@ def test_admission_keeps_places_for_others():
 def test_waiting_jobs_are_served_address_by_address():
     """Twelve jobs sent at once by one address, then one by another: the other's runs second, not
     thirteenth, and a third address's two jobs take turns with the first's."""
-    class Event:
-        def __init__(self, name):
-            self._id = name
-
     live = set()
     admission = Admission(per_session=12, per_address=12, queue_size=64, is_live=live.__contains__)
     waiting = []
@@ -161,6 +163,57 @@ def test_waiting_jobs_are_served_address_by_address():
     assert order[:5] == ["b0", "c0", "c1", "a2", "a3"]  # a has two running: its next is its third
     assert sorted(order) == sorted(e._id for e in waiting[2:])
     assert [e._id for e in admission.fair_order(waiting, [])][:4] == ["a0", "b0", "c0", "a1"]
+
+
+class Event:
+    def __init__(self, name):
+        self._id = name
+
+
+def test_a_light_visitor_goes_ahead_of_a_crowds_heavy_jobs():
+    """50 addresses with heavy jobs waiting (their kind learned at 10 s a run), an honest visitor whose
+    0.3 s jobs have run every 3 s: its next job runs next. Served in turn, it waited behind all 50."""
+    now = [0.0]
+    live = set()
+    admission = Admission(per_session=12, per_address=12, queue_size=1024, is_live=live.__contains__, slots=2,
+                          work_seconds=10_000, window=60, clock=lambda: now[0])
+
+    def join(address: str, kind: str, name: str) -> Event:
+        ticket = admission.admit(session=name, address=address, kind=kind)
+        admission.joined(ticket, name)
+        live.add(name)
+        return Event(name)
+
+    for i in range(20):  # the honest visitor's history: a /segment every 3 s
+        admission.ran(join("honest", "segment", f"h{i}")._id, 0.3)
+        live.discard(f"h{i}")
+        now[0] += 3
+    admission.ran(join("warm", "sam_everything", "w")._id, 10)  # the heavy kind has run once
+    live.discard("w")
+    waiting = [join(f"10.0.{i}.1", "sam_everything", f"a{i}.{k}") for k in range(3) for i in range(50)]
+    running = waiting[:2]
+    waiting = waiting[2:] + [join("honest", "segment", "h-next")]
+    order = [e._id for e in admission.fair_order(waiting, running)]
+    assert order[0] == "h-next", order[:5]
+    assert order[1:49] == [f"a{i}.0" for i in range(2, 50)]  # then the crowd's first jobs, in turn
+
+
+def test_heavy_work_past_the_queues_bound_is_refused_with_its_wait():
+    live = set()
+    admission = Admission(per_session=12, per_address=12, queue_size=1024, is_live=live.__contains__, slots=2,
+                          work_seconds=100, light_seconds=2)
+    admission.joined(admission.admit(session="w", address="w", kind="heavy"), "w")
+    live.add("w")
+    admission.ran("w", 10)  # heavy: 10 s a run
+    live.discard("w")
+    for i in range(10):  # 10 heavy jobs held: 100 s of work
+        admission.joined(admission.admit(session=f"s{i}", address=f"10.0.0.{i}", kind="heavy"), f"e{i}")
+        live.add(f"e{i}")
+    busy = admission.admit(session="late", address="10.9.9.9", kind="heavy")
+    assert isinstance(busy, Busy) and busy.retry_after == 5  # (100 + 10 - 100) s of work over 2 slots
+    assert "about 50 s of work queued" in busy.message and "retry in about 5 s" in busy.message
+    light = admission.admit(session="light", address="10.9.9.9", kind="segment")  # never run: 1 s, light
+    assert not isinstance(light, Busy)
 
 
 def test_the_quota_is_a_sliding_window():
@@ -177,27 +230,33 @@ def test_the_quota_is_a_sliding_window():
             await counted()
 
     asyncio.run(send("a", 900))
-    assert gate.spent("a") == 900 and gate.enter("a", "upload", 100) is None
+    assert gate.spent("a") == (900, 0) and gate.enter("a", "upload", 100) is None
     gate.leave("a", "upload")
-    status, message = gate.enter("a", "upload", 200)
-    assert status == 429 and "sent 0 MB in the last 1 minutes; the limit is 0 MB" in message
+    status, message, retry = gate.enter("a", "upload", 200)
+    assert status == 429 and "sent 0 MB in the last 1 minutes; the limit is 0 MB: retry in about 61 s" in message
+    assert retry == 61  # Retry-After says what the message says
     with pytest.raises(BodyStopped, match="the limit is"):
         asyncio.run(send("a", 200))
     assert gate.enter("b", "upload", 500) is None  # another address has its own quota
     now[0] = 61  # the window slid past the first bytes
-    assert gate.spent("a") == 0 and gate.enter("a", "upload", 900) is None
+    assert gate.spent("a") == (0, 0) and gate.enter("a", "upload", 900) is None
     assert gate.enter("a", "upload") is None and gate.enter("a", "upload")[0] == 429  # two open at once, not three
 
 
 def test_the_proxys_address_is_the_right_most():
     guard = RequestGuard(None, blocks=None, limits=LIMITS, upload_folder="/tmp", trust_proxy=True)
-    scope = {"client": ("10.0.0.9", 5000)}
-    assert guard.address(scope, {b"x-forwarded-for": b"203.0.113.7"}) == "203.0.113.7"
+
+    def scope(*forwarded: bytes) -> dict:
+        return {"client": ("10.0.0.9", 5000), "headers": [(b"x-forwarded-for", f) for f in forwarded]}
+    assert guard.address(scope(b"203.0.113.7")) == "203.0.113.7"
     # a client writes its own header; the Space's proxy appends the address it saw
-    assert guard.address(scope, {b"x-forwarded-for": b"1.2.3.4, 5.6.7.8, 203.0.113.7"}) == "203.0.113.7"
-    assert guard.address(scope, {}) == "10.0.0.9"
+    assert guard.address(scope(b"1.2.3.4, 5.6.7.8, 203.0.113.7")) == "203.0.113.7"
+    # several lines are one list in order, and the proxy appends at its end (an empty line is no value)
+    assert guard.address(scope(b"1.2.3.4", b"5.6.7.8, 203.0.113.7")) == "203.0.113.7"
+    assert guard.address(scope(b"1.2.3.4", b"203.0.113.7", b" ")) == "203.0.113.7"
+    assert guard.address(scope()) == "10.0.0.9"
     direct = RequestGuard(None, blocks=None, limits=LIMITS, upload_folder="/tmp", trust_proxy=False)
-    assert direct.address(scope, {b"x-forwarded-for": b"203.0.113.7"}) == "10.0.0.9"
+    assert direct.address(scope(b"203.0.113.7")) == "10.0.0.9"
 
 
 def held_uploads(server: str, count: int, size: int) -> list[socket.socket]:
@@ -276,3 +335,24 @@ def test_odd_addresses_get_short_answers(server):
     long_path = "/tmp/" + "a" * 20_000
     answer = httpx.get(server + f"gradio_api/file={long_path}", timeout=30)
     assert answer.status_code == 414 and len(answer.text) < 200
+
+
+def test_many_ranges_and_unknown_component_functions_get_answers_not_tracebacks(server, app, caplog):
+    """22 ranges on a served file and a component function that does not exist: Gradio answered both
+    with a 500 and a traceback in the log."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    content = bytes(range(256)) * 4
+    uploaded = httpx.post(server + "gradio_api/upload", files={"files": ("x.bin", content)}, timeout=30).json()[0]
+    ranges = "bytes=" + ",".join(f"{i * 10}-{i * 10 + 5}" for i in range(22))
+    whole = httpx.get(server + "gradio_api/file=" + uploaded, headers={"Range": ranges}, timeout=30)
+    assert whole.status_code == 200 and whole.content == content  # the whole file instead
+    one = httpx.get(server + "gradio_api/file=" + uploaded, headers={"Range": "bytes=0-9"}, timeout=30)
+    assert one.status_code == 206 and one.content == content[:10]  # a single range still works
+    for body in ({"component_id": 99999, "fn_name": "x", "data": None, "session_hash": "s"},
+                 {"component_id": next(iter(app.demo.blocks)), "fn_name": "preprocess", "data": None,
+                  "session_hash": "s"}):  # a real component, a method that is not a server function
+        answer = httpx.post(server + "gradio_api/component_server", json=body, timeout=30)
+        assert answer.status_code == 404 and "no such component function" in answer.text
+    assert "Traceback" not in caplog.text

@@ -82,3 +82,26 @@ def test_an_error_keeps_nothing_and_the_next_caller_tries_again():
 def test_a_capacity_below_one_is_refused():
     with pytest.raises(ValueError, match="at least 1"):
         BoundedCache(capacity=0)
+
+
+def test_a_value_in_use_is_held_past_the_capacity_up_to_the_ceiling():
+    """A photo its visitor keeps clicking on survives a flood of photos sent once (the API's handle
+    failed mid-session with "no photo is held"); what is held stays under the ceiling."""
+    now = [0.0]
+    cache = BoundedCache(capacity=3, hold_seconds=600, ceiling=4, clock=lambda: now[0])
+    cache.put("mine", 1)
+    cache.get("mine")  # clicked on: asked for again
+    for i in range(20):  # a flood, each made once and never asked for again
+        now[0] += 1
+        cache.put(f"flood{i}", 1)
+    assert "mine" in cache and len(cache) == 3  # the flood evicts itself, oldest first
+    for key in ("second", "third", "fourth"):  # more visitors at work: held too, up to the ceiling
+        now[0] += 1
+        cache.put(key, 1)
+        cache.get(key)
+    assert len(cache) == 4 and "mine" in cache  # four held: the ceiling
+    cache.put("fifth", 1)
+    assert len(cache) == 4 and "mine" not in cache  # past the ceiling the held go too, least recent first
+    now[0] += 601  # visitors gone quiet lose the hold: back within the capacity
+    cache.put("new", 1)
+    assert len(cache) == 3

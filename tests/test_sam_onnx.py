@@ -93,6 +93,34 @@ def test_the_export_is_made_once_per_weights_and_reused(tmp_path):
     assert not list(tmp_path.rglob("*.part"))  # nothing half-written left behind
 
 
+def test_a_graph_cut_short_is_exported_again(tmp_path):
+    """A disk that filled during the export left decoder.onnx at 1,000 bytes: every later start found
+    the file and every SAM request failed. Now a graph that does not load is made again."""
+    model = random_sam("vit_t")
+    first = export_decoder(model, variant="vit_t", cache_dir=tmp_path)
+    whole = first.float32.read_bytes()
+    first.float32.write_bytes(whole[:1000])
+    first.batch.write_bytes(b"")
+    again = export_decoder(model, variant="vit_t", cache_dir=tmp_path)
+    assert again == first and first.float32.stat().st_size == len(whole) and first.batch.stat().st_size > 0
+    assert not any(module.training for module in model.modules())  # the export left it in eval mode
+    features = np.random.default_rng(0).standard_normal((1, 256, 64, 64)).astype(np.float32)
+    coords, labels = prompt_arrays(np.array([[100.0, 100.0]]), np.array([1]), None, scale=(1.0, 1.0))
+    masks, scores, _ = OnnxDecoder(again.float32)(features, coords, labels, size=(360, 480))
+    assert masks.shape == (4, 360, 480) and np.isfinite(scores).all()
+
+
+def test_an_unwritable_decoder_cache_is_said_at_start(tmp_path, weights_dir):
+    from seg.explorer.zoo import Zoo
+
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder should be")
+    zoo = Zoo(weights_dir, pretrained=(), sam_onnx_dir=blocked / "sam_onnx")
+    assert zoo.sam_onnx_dir is None and "cannot be written" in zoo.sam_onnx_problem
+    assert "SEG_CACHE_DIR" in zoo.sam_onnx_problem
+    assert not Zoo(weights_dir, pretrained=(), sam_onnx_dir=tmp_path / "fine").sam_onnx_problem
+
+
 def test_float16_embedding_and_int8_decoder_agree_with_the_exact_path(models, tmp_path):
     """What browsers get: the embedding in float16 (2 MiB), decoded by the float32 graph for a click
     and by the int8 graph for a hover preview."""

@@ -19,8 +19,8 @@ import numpy as np
 from gradio import FileData
 
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER
-from seg.data.ground_truth import read_ground_truth
-from seg.data.io import read_raw, resize_labels, stored_size
+from seg.data.ground_truth import parse_ground_truth
+from seg.data.io import resize_labels, stored_size
 from seg.data.photos import Photo
 from seg.deadline import check
 from seg.explorer.compare import run_model, score
@@ -198,12 +198,12 @@ class Api:
         prediction_path, truth_path = uploaded(prediction, "prediction"), uploaded(truth, "truth")
         if not prediction_path or not truth_path:
             raise ValueError("both a prediction (label-id PNG) and a ground truth PNG are needed")
-        limits = self.ctx.limits
-        predicted = read_raw(prediction_path, max_pixels=limits.score_pixels, lossless=True)
+        limits, decoder = self.ctx.limits, self.ctx.decoder
+        predicted = decoder.labels(prediction_path, max_pixels=limits.score_pixels)
         if predicted.ndim != 2:
             raise ValueError(f"the prediction must be a single-channel label-id PNG, got shape {predicted.shape}")
-        parsed = read_ground_truth(truth_path, image_shape=predicted.shape, max_pixels=limits.score_pixels,
-                                   max_values=limits.class_ids)
+        parsed = parse_ground_truth(decoder.labels(truth_path, max_pixels=limits.score_pixels),
+                                    image_shape=predicted.shape, max_values=limits.class_ids)
         return {"ground_truth_format": parsed.format, **score(predicted, parsed.labels)}
 
     def declare(self) -> None:

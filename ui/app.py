@@ -17,13 +17,16 @@ import numpy as np
 import torch
 from starlette.middleware import Middleware
 
+from seg.deadline import deadline
 from seg.explorer.compare import run_model
 
 from . import gradio_private
+from .admission import Admission, make_admission
 from .api import Api
+from .component_guard import guard_components
 from .context import CONCURRENCY, Context
 from .gpu import gpu_jobs
-from .guard import RequestGuard, guard_components, upload_folder
+from .guard import RequestGuard, upload_folder
 from .isolation import CrossOriginIsolation
 from .jobs import scrub
 from .settings import Settings
@@ -63,12 +66,16 @@ class App:
     sam: SamTab
     learn: LearnTab
     api: Api
+    admission: Admission  # the queue's places and fair order, told of every run
+    warming: threading.Thread | None = None  # the warm-up, while it runs
 
     def launch_options(self) -> dict:
         """Everything `launch` needs besides host and port (the tests launch with the same)."""
         ctx = self.ctx
         guard = Middleware(RequestGuard, blocks=self.demo, limits=ctx.limits, upload_folder=upload_folder(),
-                           trust_proxy=ctx.settings.on_space)  # behind the Space's proxy, its header is true
+                           trust_proxy=ctx.settings.on_space,  # behind the Space's proxy, its header is true
+                           stored=ctx.outputs.added,  # each upload counted against the disk budget
+                           admission=self.admission)
         served = ctx.browser.served(ctx.zoo.sam_onnx_dir) if ctx.browser is not None else []  # decoder's files
         isolation = [Middleware(CrossOriginIsolation)] if ctx.settings.cross_origin_isolation else []
         return {"max_file_size": ctx.limits.upload_bytes, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
@@ -81,27 +88,37 @@ class App:
         zoo = self.ctx.zoo
 
         def run():
-            while not self.demo.is_running:
+            closing = self.ctx.closing
+            while not self.demo.is_running and not closing.is_set():
                 time.sleep(0.2)
             started = time.perf_counter()
             blank = np.zeros((*WARM_UP_SIZE, 3), np.uint8)
             try:
-                for key in self.ctx.default_models():
-                    run_model(zoo.semantic(key), blank)
-                if zoo.sam_available():
-                    with torch.inference_mode():  # loads and warms SAM's encoder; caches no embedding
-                        zoo.sam().model.image_encoder(torch.zeros(1, 3, SAM_INPUT, SAM_INPUT, device=zoo.device))
+                with deadline(None, "the warm-up", stop=closing.is_set):  # a stopping server stops it too
+                    for key in self.ctx.default_models():
+                        run_model(zoo.semantic(key), blank)
+                    if zoo.sam_available() and not closing.is_set():
+                        with torch.inference_mode():  # loads and warms SAM's encoder; caches no embedding
+                            zoo.sam().model.image_encoder(torch.zeros(1, 3, SAM_INPUT, SAM_INPUT, device=zoo.device))
             except Exception as error:  # noqa: BLE001 -- a failed warm-up leaves the first request to load it
                 log.warning("warm-up stopped: %s", scrub(str(error)))
                 return
             log.info("warm-up done in %.1f s", time.perf_counter() - started)
 
-        thread = threading.Thread(target=run, name="warm-up", daemon=True)
-        thread.start()
-        return thread
+        self.warming = threading.Thread(target=run, name="warm-up", daemon=True)
+        self.warming.start()
+        return self.warming
 
-    def close(self) -> None:
-        """Stop serving (if it was launched) and remove the app's temporary folders."""
+    def close(self, *, wait: float = 10) -> None:
+        """Stop the running jobs at their next layer and wait for them (up to `wait` seconds: a thread
+        left inside torch or ONNX Runtime at exit ends the process with "terminate called without an
+        active exception"), stop serving (if it was launched) and remove the app's temporary folders."""
+        self.ctx.closing.set()
+        ends = time.monotonic() + wait
+        if self.warming is not None:
+            self.warming.join(wait)
+        while gradio_private.running_events(self.demo) and time.monotonic() < ends:
+            time.sleep(0.1)
         if self.demo.is_running:
             self.demo.close()
         self.ctx.close()
@@ -135,6 +152,7 @@ def build(settings: Settings, *, ctx: Context | None = None) -> App:
             with gr.Tab("Leaderboard"):
                 leaderboard.layout()
         api.declare()
-    guard_components(demo, upload_folder())
+    admission = make_admission(demo, limits, slots=CONCURRENCY)
+    guard_components(demo, upload_folder(), admission)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=limits.queue_size, api_open=False)
-    return App(ctx, demo, compare, sam, learn, api)
+    return App(ctx, demo, compare, sam, learn, api, admission)

@@ -53,9 +53,11 @@ class BrowserSam:
         self._files: BoundedCache[str, Path] = BoundedCache(capacity=keep,
                                                             on_drop=lambda name, path: path.unlink(missing_ok=True))
 
-    def served(self, sam_onnx_dir: str | os.PathLike) -> list[str]:
-        """The folders `launch` must allow: the embeddings, the exported decoders, the local runtime."""
-        folders = [self.folder, Path(sam_onnx_dir)] + ([self.runtime_dir] if self.runtime_dir else [])
+    def served(self, sam_onnx_dir: str | os.PathLike | None) -> list[str]:
+        """The folders `launch` must allow: the embeddings, the exported decoders (None: not exported),
+        the local runtime."""
+        folders = [self.folder] + ([Path(sam_onnx_dir)] if sam_onnx_dir else []) \
+            + ([self.runtime_dir] if self.runtime_dir else [])
         return [str(p.resolve()) for p in folders]
 
     def runtime(self) -> dict:

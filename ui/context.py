@@ -3,20 +3,22 @@ the model zoo, the photos decoded so far, the folders for what the app hands out
 decoder. Nothing here runs at import; `Context.close` removes the temporary folders.
 
     ctx = Context.create(settings)
-    photo = ctx.photo(path)          # decoded once per content, at most MAX_SIDE on its longer side
+    photo = ctx.photo(path)          # decoded once per content (in a child process the deadline
+                                     # can end), at most MAX_SIDE on its longer side
     ctx.close()
 """
 
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from seg.data.decoder import Decoder
 from seg.data.ground_truth import GroundTruth, parse_ground_truth
-from seg.data.io import read_image, read_raw, resize_labels
 from seg.data.photos import Photo, PhotoCache
 from seg.explorer.zoo import Zoo
 
@@ -29,6 +31,12 @@ from .settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone
 CONCURRENCY = 2  # CPU-heavy jobs at once, across every event: the 2 cores of a free Space
+# A photo clicked on within this long is kept however many other photos arrive (up to 256 MiB of
+# them): a visitor reading a mask for a few minutes must not lose their photo's handle to a crowd
+PHOTO_HOLD_SECONDS = 900
+# One decoding child's address space: a 50 MP photo decodes in about 1.2 GB (the RGB array, Pillow's
+# image and the shrink's copies); past this, the file is refused instead of taking the server's memory
+DECODER_MEMORY = 3 << 30
 NO_IMAGE = "no image: upload a photo or pick an example first"
 
 
@@ -44,27 +52,17 @@ def make_zoo(settings: Settings, *, cores: int | None = None) -> Zoo:
                sam_everything_threads=cores)  # a rarer, longer job: every core it can get
 
 
-def read_photo(path: str, *, max_pixels: int) -> np.ndarray:
-    """The file at `path` decoded: upright, RGB, at its own size (refused from its header when larger
-    than `max_pixels`), or a message saying what to upload instead."""
-    try:
-        return read_image(path, max_pixels=max_pixels)
-    except ValueError:
-        raise
-    except Exception as error:  # Pillow raises many types for broken, truncated or oversized files
-        raise ValueError(f"{Path(path).name} is not a readable image ({type(error).__name__}): upload a PNG "
-                         f"or JPEG photo of at most {max_pixels / 1e6:.0f} megapixels") from None
-
-
 @dataclass
 class Context:
     settings: Settings
     limits: Limits
     zoo: Zoo
-    outputs: Outputs  # what we hand out, deleted after limits.keep_files_seconds
+    outputs: Outputs  # what we hand out and the uploads: deleted after limits.keep_files_seconds, held to a budget
     photos: PhotoCache
+    decoder: Decoder  # every uploaded file is decoded in its child processes, ended at the job's deadline
     browser: BrowserSam | None  # SAM's decoder in the browser, or None where it is off
     folders: list[str] = field(default_factory=list)  # temporary folders this app made
+    closing: threading.Event = field(default_factory=threading.Event)  # set when the server stops: jobs stop
 
     @classmethod
     def create(cls, settings: Settings, *, zoo: Zoo | None = None) -> "Context":
@@ -78,19 +76,20 @@ class Context:
         browser = BrowserSam(temporary("seg-sam-embeddings-"), runtime_dir=settings.ort_web_dir,
                              clicks_per_object=limits.points_per_object) if settings.browser_decoder else None
         outputs = Outputs(limits.keep_files_seconds, settings.outputs_dir or temporary("seg-outputs-"),
-                          loose_in=(upload_folder(),))
-        photos = PhotoCache(lambda path: read_photo(path, max_pixels=limits.image_pixels), max_side=MAX_SIDE)
-        return cls(settings, limits, zoo or make_zoo(settings), outputs, photos, browser, folders)
+                          kept=(upload_folder(),), budget=(limits.storage_bytes, limits.storage_files))
+        decoder = Decoder(workers=CONCURRENCY, memory_bytes=DECODER_MEMORY)
+        photos = PhotoCache(lambda path: decoder.photo(path, max_side=MAX_SIDE, max_pixels=limits.image_pixels),
+                            hold_seconds=PHOTO_HOLD_SECONDS, max_held_bytes=256 << 20)  # 85 photos at 1024x1024
+        return cls(settings, limits, zoo or make_zoo(settings), outputs, photos, decoder, browser, folders)
 
     def close(self) -> None:
-        """Remove the temporary folders this app made (its outputs, the browser's embeddings)."""
+        """Stop the running jobs (at their next check), end the decoding children and remove the
+        temporary folders this app made (its outputs, the browser's embeddings)."""
+        self.closing.set()
+        self.decoder.close()
         for folder in self.folders:
             shutil.rmtree(folder, ignore_errors=True)
         self.folders.clear()
-
-    def read_photo(self, path: str) -> np.ndarray:
-        """The file at `path` decoded at its own size, under this app's pixel cap (see `read_photo`)."""
-        return read_photo(path, max_pixels=self.limits.image_pixels)
 
     def photo(self, path: str | None) -> Photo:
         """The uploaded photo, decoded once per content: upright RGB pixels at most MAX_SIDE on the
@@ -106,9 +105,7 @@ class Context:
         """The ground truth file for `image` (or None), resized with nearest neighbour if the photo was."""
         if not path:
             return None
-        raw = read_raw(path, max_pixels=self.limits.image_pixels, lossless=True)
-        if raw.shape[:2] != image.shape[:2] and max(raw.shape[:2]) > MAX_SIDE:  # the photo was shrunk too
-            raw = resize_labels(raw, image.shape[:2])
+        raw = self.decoder.labels(path, max_pixels=self.limits.image_pixels, fit=image.shape[:2], max_side=MAX_SIDE)
         return parse_ground_truth(raw, image_shape=image.shape, max_values=self.limits.class_ids)
 
     def default_models(self) -> list[str]:
@@ -121,6 +118,8 @@ class Context:
         zoo = self.zoo
         lines = [f"**Ready:** {', '.join(zoo.semantic_names().values()) or 'no semantic model'}"
                  f"{' · SAM ' + zoo.sam_variant if zoo.sam_available() else ''}."]
+        if zoo.sam_onnx_problem:
+            lines.append(f"**Note:** {zoo.sam_onnx_problem}.")
         missing = zoo.missing()
         if missing:
             lines.append("<details><summary>Unavailable models and how to enable them "

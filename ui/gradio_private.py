@@ -3,7 +3,8 @@ tests/test_gradio_private.py): a Gradio release that renames one fails that test
 instead of the guards failing quietly in production.
 
 Used: the queue's waiting lists, running jobs, live events and sessions (`Blocks._queue`), an
-event's `_id`, `Blocks.process_api` (wrapped so that no failure prints a traceback), the routes'
+event's `_id` and `alive` (false once its client's stream has closed), the event running in the
+calling thread (`gradio.context.LocalContext`), the queue's `clean_events`, `Blocks.process_api` (wrapped so that no failure prints a traceback), the routes'
 paths (matched by the request guard), and CSS on the frontend's internal class names.
 """
 
@@ -78,10 +79,36 @@ def event_id(event) -> str:
     return event._id
 
 
+def fn_key(fn) -> str:
+    """A name for an event's function that stays the same across runs: its API name, else its index."""
+    return fn.api_name or f"fn{fn._id}"
+
+
 def is_live(blocks: gr.Blocks, event: str) -> bool:
     """Whether the event is still waiting or running (Gradio drops it when it ends, fails, is
     cancelled or is cleaned up with its session)."""
     return event in queue(blocks).event_ids_to_events
+
+
+def client_gone() -> Callable[[], bool] | None:
+    """For the event whose handler runs in the calling thread: a probe (a flag read, cheap enough for
+    every layer) that answers True once its client has gone. Gradio marks a running event not alive
+    when its client's message stream closes (`Queue.clean_events`), through the page's queue and
+    scripts' /call alike, but lets its handler run on. None outside an event."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queued = getattr(blocks, "_queue", None)
+    event = queued.event_ids_to_events.get(event_id) if queued is not None and event_id else None
+    if event is None:
+        return None
+    return lambda: not event.alive
+
+
+async def drop_session(blocks: gr.Blocks, session: str) -> None:
+    """What Gradio does when it notices a session's stream has closed: its waiting events leave the
+    queue and its running ones are marked not alive."""
+    await queue(blocks).clean_events(session_hash=session)
 
 
 def session_known(blocks: gr.Blocks, session: str) -> bool:
@@ -118,8 +145,13 @@ def problems(blocks: gr.Blocks) -> list[str]:
         found.append("Blocks.process_api")
     from gradio.queueing import Event
 
-    if "_id" not in getattr(Event.__init__, "__code__", None).co_names:
-        found.append("gradio.queueing.Event._id")
+    for name in ("_id", "alive"):
+        if name not in getattr(Event.__init__, "__code__", None).co_names:
+            found.append(f"gradio.queueing.Event.{name}")
+    from gradio.context import LocalContext
+
+    found += [f"gradio.context.LocalContext.{name}" for name in ("blocks", "event_id")
+              if not hasattr(LocalContext, name)]
     text = frontend_text()
     found += [f"CSS class .{name} in Gradio's frontend" for name in INTERNAL_CLASSES if name not in text]
     return [f"{name} (the app was built for Gradio {TESTED_WITH}; installed: {gr.__version__})" for name in found]

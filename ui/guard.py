@@ -9,21 +9,22 @@ Two layers refuse that, whatever the payload's form:
   uploaded to this server, and keeps one client from filling the queue (`jobs_per_client` per
   session, `jobs_per_address` per IP address, queued or running, counted on arrival:
   `ui/admission.py`).
-- `guard_components`: every input component's preprocessing checks the same again, and any
-  failure there becomes a message instead of a trace.
+- `guard_components` (`ui/component_guard.py`): every input component's preprocessing checks the
+  same again, and any failure there becomes a message instead of a trace.
 """
 
+import asyncio
 import json
 import logging
 import os
-from functools import wraps
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
 import gradio as gr
 
 from . import gradio_private as private
-from .admission import Admission
+from .admission import Admission, Busy, make_admission, serve_in_turn
 from .bodies import BodyGate, BodyStopped, CountedBody, read_body
 from .limits import Limits
 
@@ -68,6 +69,15 @@ def check_route(path: str) -> tuple[int, str] | None:
     return None
 
 
+def single_range(scope: dict) -> dict:
+    """`scope` without a Range header that asks for several ranges (the whole file is sent instead, as
+    HTTP allows): Gradio's file route answered 22 ranges with a 500 and a traceback."""
+    headers = scope.get("headers") or []
+    if not any(name == b"range" and b"," in value for name, value in headers):
+        return scope
+    return {**scope, "headers": [(name, value) for name, value in headers if name != b"range"]}
+
+
 def session_of(payload) -> str | None:
     """The session a join names (the page's session hash), or None."""
     session = payload.get("session_hash") if isinstance(payload, dict) else None
@@ -100,26 +110,39 @@ class RequestGuard:
     `X-Forwarded-For` (a Space): the right-most value is that address. Every value to its left was
     written by the client and is never trusted."""
 
-    def __init__(self, app, *, blocks: gr.Blocks, limits: Limits, upload_folder: str, trust_proxy: bool = False):
-        self.app, self.blocks, self.limits = app, blocks, limits
+    def __init__(self, app, *, blocks: gr.Blocks, limits: Limits, upload_folder: str, trust_proxy: bool = False,
+                 stored: Callable[[int, int], None] | None = None, admission: Admission | None = None):
+        """stored(bytes, files): told of each upload Gradio accepted (the disk budget's account), in a
+        worker thread: it may sweep the disk. admission: the app's (`make_admission`), which
+        `guard_components` also tells of every run; one of its own where none is given."""
+        self.app, self.blocks, self.limits, self.stored = app, blocks, limits, stored
         self.upload_folder, self.trust_proxy = str(upload_folder), trust_proxy
-        self.admission = Admission(per_session=limits.jobs_per_client, per_address=limits.jobs_per_address,
-                                   queue_size=limits.queue_size, is_live=self.is_live)
+        self.admission = admission or make_admission(blocks, limits)
         self.bodies = BodyGate(open_per_address={"upload": limits.uploads_per_address,
                                                  "request": limits.requests_per_address},
                                idle_seconds=limits.idle_body_seconds,
-                               quota_bytes=limits.bytes_per_address, window_seconds=limits.bytes_window_seconds)
+                               quota_bytes=limits.bytes_per_address, window_seconds=limits.bytes_window_seconds,
+                               quota_files=limits.files_per_address, files_per_upload=limits.files_per_upload)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope["method"] in ("GET", "HEAD"):
-            problem = check_route(scope["path"]) or self.check_stream(scope)
-            return await (self.refuse(send, *problem) if problem else self.app(scope, receive, send))
+            scope = single_range(scope)
+            problem = check_route(scope["path"])
+            session = None if problem else self.stream_session(scope)
+            if session is not None and not private.session_known(self.blocks, session):
+                # Gradio would answer 200, then raise inside the stream, log a traceback and hang up
+                problem = 404, "no such session: join an event first, then read its messages with the same session_hash"
+            if problem:
+                return await self.refuse(send, *problem)
+            if session is not None:
+                return await self.serve_stream(scope, receive, send, session)
+            return await self.app(scope, receive, send)
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
-        address = self.address(scope, headers)
+        address = self.address(scope)
         is_upload = scope["path"].rstrip("/").endswith("/upload")
         cap = self.limits.upload_bytes + (1 << 16) if is_upload else self.limits.request_bytes  # multipart headers
         try:
@@ -133,13 +156,18 @@ class RequestGuard:
         if refusal:
             return await self.refuse(send, *refusal)
         try:
-            counted = self.bodies.counted(receive, address=address, cap=cap, too_large=self.too_large(is_upload))
+            counted = self.bodies.counted(receive, address=address, cap=cap, too_large=self.too_large(is_upload),
+                                          files=is_upload)
             if is_upload:  # streamed into Gradio's parser, which writes each chunk to disk
-                return await self.app(scope, counted, self.stopped_status(send, counted))
+                answer = self.stopped_status(send, counted)
+                await self.app(scope, counted, answer)
+                if answer.status == 200 and self.stored is not None:
+                    await asyncio.to_thread(self.stored, counted.size, max(1, counted.files))
+                return None
             try:
                 body = await read_body(counted)
             except BodyStopped as stop:
-                return await self.refuse(send, stop.status, stop.message)
+                return await self.refuse(send, *stop.refusal)
         finally:
             self.bodies.leave(address, kind)
         if body is None:  # the client left
@@ -156,10 +184,12 @@ class RequestGuard:
                 return await self.refuse(send, *problem)
             if private.JOINS.search(scope["path"]):
                 payload = json.loads(body)
-                ticket = self.admission.admit(session=session_of(payload), address=address)
-                if isinstance(ticket, str):
-                    log.info("busy: %s", ticket[:60])
-                    return await self.refuse(send, 429, ticket)
+                fn = self.find_fn(payload, match)
+                ticket = self.admission.admit(session=session_of(payload), address=address,
+                                              kind=private.fn_key(fn) if fn is not None else "?")
+                if isinstance(ticket, Busy):
+                    log.info("busy: %s", ticket.message[:60])
+                    return await self.refuse(send, 429, ticket.message, ticket.retry_after)
         answer = {"status": None, "body": b""}
 
         async def watched(message):
@@ -187,29 +217,44 @@ class RequestGuard:
                 self.admission.release(ticket)
         return None
 
-    def check_stream(self, scope) -> tuple[int, str] | None:
-        """An event stream for a session (or a scripted call's event) Gradio does not know is refused
-        here: Gradio would answer 200, then raise inside the stream, log a traceback and cut the
-        connection."""
+    def stream_session(self, scope) -> str | None:
+        """The session whose messages a GET reads (the page's stream, or a scripted call's event,
+        found as Gradio finds it), or None for any other route."""
         if private.STREAM.search(scope["path"]):
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            session = (query.get("session_hash") or [""])[0]
-        elif match := private.CALL_STREAM.search(scope["path"]):
-            event = match.group("event")  # Gradio's own lookup: the session holding it, else the id itself
-            session = private.session_of_event(self.blocks, event)
-        else:
-            return None
-        if not private.session_known(self.blocks, session):
-            return 404, "no such session: join an event first, then read its messages with the same session_hash"
+            return (query.get("session_hash") or [""])[0]
+        if match := private.CALL_STREAM.search(scope["path"]):
+            return private.session_of_event(self.blocks, match.group("event"))
         return None
 
+    async def serve_stream(self, scope, receive, send, session: str):
+        """Gradio's message stream for `session`, watched: when its client hangs up before the stream
+        ends, the session's waiting events are dropped and its running ones marked gone at once
+        (`ui.jobs` stops them at their next check). Gradio notices by itself only when it next has a
+        message to send or after 10 s of none, by which time a job of a few seconds has run for nobody."""
+        finished = False
+
+        async def watched(message):
+            nonlocal finished
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        async def watch():
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not finished:
+                log.info("a client left its stream: its events are dropped")
+                await private.drop_session(self.blocks, session)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            watcher.cancel()
+
     def serve_in_turn(self) -> None:
-        """Reorder Gradio's waiting events so that addresses are served in turn (`Admission.fair_order`).
-        In the event loop's thread with no await: Gradio takes the next event in that same thread."""
-        running = private.running_events(self.blocks)
-        for waiting in private.waiting_lists(self.blocks):
-            if len(waiting) > 1:
-                waiting[:] = self.admission.fair_order(waiting, running)
+        serve_in_turn(self.blocks, self.admission)
 
     def is_live(self, event_id: str) -> bool:
         """Whether the event is still waiting or running in Gradio's queue (Gradio drops it from this
@@ -218,12 +263,18 @@ class RequestGuard:
 
     @staticmethod
     def stopped_status(send, body: CountedBody):
-        """`send`, giving the answer to an upload stopped while streaming the stop's own status: Gradio's
-        parser answers our message, but with 400 or 413 whatever the reason."""
+        """`send`, giving the answer to an upload stopped while streaming the stop's own status (and
+        Retry-After): Gradio's parser answers our message, but with 400 or 413 whatever the reason.
+        Its `status` is then the status sent."""
         async def wrapped(message):
-            if message["type"] == "http.response.start" and body.stopped is not None:
-                message = {**message, "status": body.stopped.status}
+            if message["type"] == "http.response.start":
+                if body.stopped is not None:
+                    refusal = body.stopped.refusal
+                    headers = [*message.get("headers", []), *retry_header(refusal.retry_after)]
+                    message = {**message, "status": refusal.status, "headers": headers}
+                wrapped.status = message["status"]
             await send(message)
+        wrapped.status = None
         return wrapped
 
     def too_large(self, is_upload: bool) -> str:
@@ -242,6 +293,8 @@ class RequestGuard:
             return 400, "the request body must be JSON"
         if not isinstance(payload, dict):
             return 400, "the request body must be a JSON object with a `data` list"
+        if match.group(0).startswith("/gradio_api/component_server"):
+            return self.check_component_call(payload)
         index = payload.get("fn_index")
         if index is not None and (not isinstance(index, int) or isinstance(index, bool)):
             # "3.0", " 3" or true would each be read as an event by Gradio but not matched here
@@ -267,80 +320,44 @@ class RequestGuard:
                 return 400, problem
         return None
 
+    def check_component_call(self, payload: dict) -> tuple[int, str] | None:
+        """A component's server function must name a component of this app that has one: Gradio looked
+        the id up unchecked and answered an unknown one with a 500 and a traceback in the log."""
+        component = self.blocks.blocks.get(payload.get("component_id")) if isinstance(
+            payload.get("component_id"), int) else None
+        name = payload.get("fn_name")
+        fn = getattr(component, name, None) if component is not None and isinstance(name, str) else None
+        if fn is None or not getattr(fn, "_is_server_fn", False):
+            return 404, "no such component function: send a component_id and fn_name the page's config lists"
+        return None
+
     def find_fn(self, payload: dict, match):
         name = match.group("call") or match.group("run") or match.group("api")
         if name:
             return next((fn for fn in self.blocks.fns.values() if fn.api_name == name), None)
         return self.blocks.fns.get(payload.get("fn_index"))
 
-    def address(self, scope, headers: dict) -> str:
+    def address(self, scope) -> str:
         """The client's address: the connection's, or behind a trusted proxy the one it appended."""
-        if self.trust_proxy:
-            forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1").split(",")[-1].strip()
-            if forwarded:
-                return forwarded[:64]
+        if self.trust_proxy:  # several header lines are one list in order (RFC 9110): the proxy's is last
+            lines = [value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for"]
+            values = [v.strip() for v in b",".join(lines).decode("latin-1").split(",") if v.strip()]
+            if values:
+                return values[-1][:64]
         return scope["client"][0] if scope.get("client") else "?"
 
     @staticmethod
-    async def refuse(send, status: int, message: str):
+    async def refuse(send, status: int, message: str, retry_after: int | None = None):
         body = json.dumps({"detail": message, "error": message}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        if status == 429:
-            headers.append((b"retry-after", b"2"))  # a job takes about a second; a retry soon is likely to pass
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   *retry_header(retry_after)]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-def guard_components(blocks: gr.Blocks, upload_folder: str) -> None:
-    """Wrap every input component's preprocessing: file values must name uploads, and a failure
-    (a value of the wrong kind) becomes a message saying what was expected. Then wrap the running of
-    every event: whatever still fails outside our handlers (Gradio's own checks of a value sent by
-    hand, its examples' loader) is one line in the log and a message, not a traceback."""
-    for component in blocks.blocks.values():
-        if not hasattr(component, "preprocess") or getattr(component, "_guarded", False):
-            continue
-        component.preprocess = _guarded(component, component.preprocess, str(upload_folder))
-        component._guarded = True
-    private.wrap_process_api(blocks, _quiet)
-
-
-def _quiet(process_api):
-    """Gradio's `Blocks.process_api`, with every failure a `gr.Error` that Gradio does not print."""
-    @wraps(process_api)
-    async def wrapper(*args, **kwargs):
-        try:
-            return await process_api(*args, **kwargs)
-        except gr.Error as error:
-            if not error.print_exception:
-                raise
-            log.info("refused: %s", str(error)[:200])
-            raise gr.Error(str(error)[:500], print_exception=False) from None
-        except Exception as error:  # noqa: BLE001 -- a value no handler saw: one line, not a trace
-            log.info("refused before the handler: %s", type(error).__name__)
-            raise gr.Error(f"this request could not be read ({type(error).__name__}): send the values this event "
-                           "takes, as the page does", print_exception=False) from None
-    return wrapper
-
-
-def _guarded(component, preprocess, upload_folder: str):
-    files = takes_files(component)
-    label = getattr(component, "label", None) or type(component).__name__
-
-    def wrapper(payload):
-        if files and payload is not None:
-            value = payload.model_dump() if hasattr(payload, "model_dump") else payload
-            if not isinstance(value, (dict, list)) or check_file_value(value, upload_folder):
-                raise gr.Error(NOT_UPLOADED, print_exception=False)
-        try:
-            return preprocess(payload)
-        except gr.Error as error:  # a value outside the component's choices: a message, not a trace
-            log.info("%s: %s", label, str(error)[:200])
-            raise gr.Error(str(error)[:500], print_exception=False) from None
-        except Exception as error:  # noqa: BLE001 -- a value of the wrong kind, or an unreadable file
-            log.info("%s: unreadable input (%s)", label, type(error).__name__)
-            raise gr.Error(f"{label}: the value could not be read ({type(error).__name__}); "
-                           "send the kind of value this input takes", print_exception=False) from None
-    return wrapper
+def retry_header(seconds: int | None) -> list[tuple[bytes, bytes]]:
+    """A Retry-After header saying what the refusal's message says, or none."""
+    return [] if seconds is None else [(b"retry-after", str(max(1, int(seconds))).encode())]
 
 
 def upload_folder() -> str:

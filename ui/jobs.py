@@ -1,5 +1,6 @@
-"""Every event handler runs as a job: with a deadline, and with any failure turned into one message
-for the user and one line in the log (never a traceback, never a server path).
+"""Every event handler runs as a job: with a deadline, stopped when its client has gone, and with any
+failure turned into one message for the user and one line in the log (never a traceback, never a
+server path).
 
     @job(LIMITS.segment_seconds, "segmenting")
     def api_segment(image_path, model): ...
@@ -7,12 +8,15 @@ for the user and one line in the log (never a traceback, never a server path).
 
 import logging
 import re
+import threading
 import traceback
 from functools import wraps
 
 import gradio as gr
 
-from seg.deadline import DeadlineExceeded, deadline
+from seg.deadline import DeadlineExceeded, Stopped, deadline
+
+from . import gradio_private as private
 
 log = logging.getLogger("seg.app")
 
@@ -32,16 +36,23 @@ def _where(error: BaseException) -> str:
     return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
 
 
-def job(seconds: float | None, what: str):
-    """Run the handler under a deadline of `seconds`; turn every failure into a `gr.Error`:
-    the library's ValueError / FileNotFoundError and a passed deadline as their own message, anything
-    else as a short one that names the error's type. Each failure logs one line."""
+def job(seconds: float | None, what: str, *, closing: threading.Event | None = None):
+    """Run the handler under a deadline of `seconds`, stopped at its next check once its client has
+    gone or `closing` is set (the server is stopping); turn every failure into a `gr.Error`: the library's ValueError / FileNotFoundError and a
+    passed deadline as their own message, anything else as a short one that names the error's type.
+    Each failure logs one line."""
     def decorate(fn):
         @wraps(fn)
         def wrapper(*args, **kwargs):
+            gone = private.client_gone()
+            stop = gone if closing is None else (lambda: closing.is_set() or (gone is not None and gone()))
             try:
-                with deadline(seconds, what):
+                with deadline(seconds, what, stop=stop):
                     return fn(*args, **kwargs)
+            except Stopped as error:  # nobody is left to read a message
+                log.info("%s stopped: %s", fn.__qualname__,
+                         "the server is stopping" if closing is not None and closing.is_set() else "its client has gone")
+                raise gr.Error(str(error), print_exception=False) from None
             except gr.Error as error:
                 log.info("%s refused: %s", fn.__qualname__, scrub(str(error), 200))
                 raise
@@ -68,7 +79,7 @@ def handler(limit: str, what: str):
     def decorate(method):
         @wraps(method)
         def wrapper(self, *args, **kwargs):
-            run = job(getattr(self.ctx.limits, limit), what)(method)
+            run = job(getattr(self.ctx.limits, limit), what, closing=self.ctx.closing)(method)
             return run(self, *args, **kwargs)
         return wrapper
     return decorate

@@ -38,11 +38,20 @@ class Limits:
     jobs_per_client: int = 3  # queued or running, per browser session
     jobs_per_address: int = 12  # queued or running, per IP address (several tabs, several scripts)
     queue_size: int = 256  # places in the queue; the last jobs_per_address go to clients that hold none
+    queue_work_seconds: float = 900  # estimated work the queue may hold: 7.5 minutes of both workers
+    light_job_seconds: float = 2  # a job estimated at most this is never refused for the queue's work
+    fair_window_seconds: float = 60  # an address's work within this counts against its next job
     uploads_per_address: int = 8  # uploads streaming at once, per address (a page sends two; several tabs or people)
     requests_per_address: int = 32  # other requests being read at once, per address (each under request_bytes)
     idle_body_seconds: float = 20  # a request body that sends nothing this long is stopped
     bytes_per_address: int = 300_000_000  # request bytes per address per window: 15 photos at the upload cap
+    files_per_address: int = 600  # uploaded files per address per window: a visitor uploads a few a minute
     bytes_window_seconds: int = 600
+    files_per_upload: int = 4  # files in one upload request: the page and gradio_client send one each
+    # disk: what uploads and results may hold in all, oldest evicted first past either (swept once a
+    # minute, and as soon as the uploads counted since the last sweep could pass it)
+    storage_bytes: int = 8_000_000_000  # a sixth of a Space's 50 GB disk: the models' cache has the rest
+    storage_files: int = 40_000  # each a folder too: sweeping 40,000 takes about a second here
     # housekeeping
     keep_files_seconds: int = 3600  # uploads and results are deleted an hour after they were made
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .screen import LABEL_FORMATS, PHOTO_FORMATS, PILLOW_FORMATS, screen
+
 
 def check_image(image) -> np.ndarray:
     """Return `image` if it is an `(H, W, 3) uint8 RGB` array; else ValueError saying what arrived."""
@@ -18,15 +20,15 @@ def check_image(image) -> np.ndarray:
     return image
 
 
-LOSSLESS = ("PNG", "BMP", "TIFF")  # formats that keep label ids exact
-
-
 @contextmanager
-def _open(path):
-    """Image.open without Pillow's own decompression-bomb warning: callers check pixels themselves."""
+def _open(path, formats: tuple[str, ...] = PHOTO_FORMATS):
+    """Image.open of a file `seg.data.screen` let through (one of `formats`, a structure within its
+    caps: ValueError otherwise), with Pillow told its format so that no other reader tries it, and
+    without Pillow's decompression-bomb warning: callers check pixels themselves."""
+    kind = screen(path, formats=formats)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
+        with Image.open(path, formats=PILLOW_FORMATS[kind]) as image:
             yield image
 
 
@@ -48,7 +50,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.
 
     16-bit and 32-bit grey images are scaled to 8 bits (Pillow's own conversion would clip them
     to white); an animated image gives its first frame; transparency is dropped.
-    max_pixels: refuse (ValueError) a larger image from its header, before decoding it.
+    max_pixels: refuse (ValueError) a larger image from its header, before decoding it. Only the
+    formats of `seg.data.screen.PHOTO_FORMATS` are read, each checked by its structure first.
     """
     with _open(path) as image:
         check_pixels(image, max_pixels, "the image")
@@ -103,7 +106,7 @@ def read_raw(path: str | os.PathLike, *, max_pixels: int | None = None, lossless
     name = Path(path).name
     try:
         with _open(path) as image:
-            if lossless and image.format not in LOSSLESS:
+            if lossless and image.format not in LABEL_FORMATS:
                 raise ValueError(f"{name} is a {image.format} file, which changes label values along every edge: "
                                  f"save the label map as PNG")
             check_pixels(image, max_pixels, name)

@@ -20,6 +20,7 @@ setting that enables them.
 """
 
 import os
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,19 @@ class Entry:
     source: str
 
 
+def unwritable(folder: str | os.PathLike) -> str:
+    """Empty when files can be written in `folder` (made if missing); otherwise what stopped it."""
+    try:
+        Path(folder).expanduser().mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=Path(folder).expanduser()):
+            pass
+    except OSError as error:
+        return (f"SAM's decoder cache {folder} cannot be written ({error.strerror or type(error).__name__}): "
+                "clicks are decoded by PyTorch on the server and the in-browser decoder is off; point "
+                "SEG_CACHE_DIR at a writable folder and restart")
+    return ""
+
+
 class Zoo:
     """The catalogue and the loaded models, shared by every user (loading is locked, models are
     stateless per call)."""
@@ -79,10 +93,14 @@ class Zoo:
         sam_checkpoint: a local SAM file for `sam_variant` (else the Hugging Face cache, then
         `sam_cache_dir`); allow_download: fetch what is missing on first use; sam_onnx_dir: where
         SAM's decoder is exported to ONNX (then prompts run in ONNX Runtime with `sam_threads`, and
-        automatic masks with `sam_everything_threads`)."""
+        automatic masks with `sam_everything_threads`). A `sam_onnx_dir` that cannot be written is
+        not used (SAM decodes in PyTorch) and `sam_onnx_problem` says why and what to do."""
         self.weights_dir = Path(weights_dir)
         variant_spec(sam_variant)
         self.pretrained, self.sam_variant, self.sam_checkpoint = tuple(pretrained), sam_variant, sam_checkpoint
+        self.sam_onnx_problem = unwritable(sam_onnx_dir) if sam_onnx_dir is not None else ""
+        if self.sam_onnx_problem:
+            sam_onnx_dir = None
         self.sam_cache_dir, self.sam_onnx_dir, self.sam_threads = sam_cache_dir, sam_onnx_dir, sam_threads
         self.sam_everything_threads = sam_everything_threads
         self.device, self.allow_download = torch.device(device), allow_download

@@ -168,10 +168,12 @@ def torch_decoder(model: nn.Module):
 
 
 def enlarge(model: nn.Module, logits: np.ndarray, input_size: tuple[int, int], size: tuple[int, int], *,
-            chunk: int = 8) -> list[np.ndarray]:
+            chunk_pixels: int = 1 << 24) -> list[np.ndarray]:
     """(M, h, w) low-resolution logits (cut to the image's part) as (H, W) bool masks at `size`, by
     SAM's own `postprocess_masks` (to the encoder's padded frame, cut to `input_size`, then to `size`),
-    `chunk` masks at a time (each is 4 MiB of float32 in the padded frame)."""
+    as many masks at a time as make `chunk_pixels` float32 pixels at `size` (64 MiB; at least one):
+    eight at a time was 1.6 GB of floats for a 50 MP photo, on top of the masks kept."""
+    chunk = max(1, min(8, chunk_pixels // (size[0] * size[1])))
     side = model.image_encoder.img_size // 4
     padded = np.zeros((len(logits), 1, side, side), np.float32)
     padded[:, 0, :logits.shape[1], :logits.shape[2]] = logits

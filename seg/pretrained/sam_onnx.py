@@ -117,22 +117,35 @@ def _quantize(source: Path, path: Path) -> None:
     partial.replace(path)
 
 
+def loads(path: Path) -> bool:
+    """Whether ONNX Runtime opens the graph at `path`. A file cut short (a disk that filled during the
+    export) is still a file: only loading it tells."""
+    if not path.is_file():
+        return False
+    try:
+        _session(path, threads=1)
+    except Exception:  # noqa: BLE001 -- ONNX Runtime raises its own types for a broken graph
+        return False
+    return True
+
+
 def export_decoder(model: nn.Module, *, variant: str, cache_dir: str | os.PathLike) -> DecoderFiles:
     """The float32, int8 and batch decoder graphs of `model`'s weights under `cache_dir`, exported on first use
-    (a few seconds) and found there afterwards, by the weights' digest. Every module of `model` keeps
-    the mode it had: exporting or finding the graph leaves the model as it was."""
+    (a few seconds) and found there afterwards, by the weights' digest; a graph found there that does
+    not load is exported again. Every module of `model` keeps the mode it had: exporting or finding
+    the graph leaves the model as it was. OSError where the folder cannot be written."""
     digest = weights_digest(model, variant)
     folder = Path(cache_dir).expanduser() / f"{variant}-{digest}"
     files = DecoderFiles(folder / "decoder.onnx", folder / "decoder_int8.onnx", folder / "decoder_batch.onnx", digest)
     modes = [(module, module.training) for module in model.modules()]
     try:
         with _export_lock:
-            if not files.float32.is_file():
+            if not loads(files.float32):
                 folder.mkdir(parents=True, exist_ok=True)
                 _export(model, files.float32)
-            if not files.int8.is_file():
+            if not loads(files.int8):
                 _quantize(files.float32, files.int8)
-            if not files.batch.is_file():
+            if not loads(files.batch):
                 _export_batch(model, files.batch)
     finally:
         for module, training in modes:

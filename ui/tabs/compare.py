@@ -19,6 +19,7 @@ from seg.pretrained.sam_regions import SamRegions
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, enlarge, overlay
 
 from ..context import ROOT, Context
+from ..files import named_after
 from ..jobs import handler
 from .events import PAGE
 
@@ -126,7 +127,7 @@ class CompareTab:
             progress(0.9, desc="SAM refines the regions")
             refined = refine(result.predictions[refine_key].labels, SamRegions(zoo.sam(), image, digest=photo.digest))
             result = with_refined(result, refine_key, refined.labels, refined.seconds)
-        out, stem = self.ctx.outputs.new("compare"), Path(image_path).stem  # every download names its photo
+        out, stem = self.ctx.outputs.new("compare"), named_after(image_path)  # every download names its photo
         files = [str(f) for k, p in result.predictions.items()  # colour PNGs in CamVid's own palette
                  for f in save_prediction(out, f"{stem}_{k.replace('/', '_')}", p.labels, PALETTE_WITH_OTHER)]
         if truth is not None:

@@ -12,6 +12,7 @@ from seg.explorer.export import objects_from_coco, save_json
 from seg.explorer.prompts import Objects
 from seg.explorer.sam_objects import mask_files, write_objects
 
+from ..files import named_after
 from ..jobs import handler
 from .events import PAGE
 
@@ -27,8 +28,8 @@ class SamFiles:
         if photo is None or not any(o.id in masks for o in objects.items):
             raise ValueError("no mask yet: click on an object first")
         out = self.ctx.outputs.new("sam")
-        name = Path(upload["path"]).name if upload else "image.png"
-        stem = Path(name).stem
+        stem = named_after(upload["path"]) if upload else "image"
+        name = f"{stem}{Path(upload['path']).suffix if upload else '.png'}"
         instances, coco = write_objects(out, objects, masks, file_name=name, size=photo.pixels.shape[:2],
                                         classes=CLASSES)
         files = [instances.rename(out / f"{stem}_instances.png"), save_json(out / f"{stem}_objects_coco.json", coco),

@@ -2,7 +2,6 @@
 the order the objects are painted in, the objects handed to Compare as its ground truth, and a
 semantic model's regions as SAM's prompts (each object then arrives with its class)."""
 
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -18,6 +17,7 @@ from seg.explorer.sam_truth import save_truth, truth_from_objects
 from seg.labels import IGNORE_INDEX
 from seg.pretrained.sam_regions import SamRegions
 
+from ..files import named_after
 from ..jobs import handler
 from .compare import TAB_ID as COMPARE_TAB
 from .events import PAGE
@@ -65,7 +65,7 @@ class SamLabels:
         if photo is None or not upload:
             raise ValueError("no image: upload one first, then outline objects and pick their classes")
         labels = truth_from_objects(objects, {k: v.mask for k, v in masks.items()}, CLASSES, size=photo.size)
-        stem = Path(upload["path"]).stem
+        stem = named_after(upload["path"])
         ids, colour = save_truth(self.ctx.outputs.new("truth"), f"{stem}_sam", labels, PALETTE)
         covered = float((labels != IGNORE_INDEX).mean())
         classes = int((np.unique(labels) != IGNORE_INDEX).sum())
