@@ -9,8 +9,9 @@ Starts `python app.py` (shipped weights, a random-weight MobileSAM made here). E
 queue by raw HTTP from an address of its own on loopback (127.0.0.x): the honest client from
 127.0.0.2, the crowd from 127.0.0.10 on; each crowd job is sent again as soon as it ends or is
 refused (after the Retry-After it was given). Before the queue was ordered by cost, the honest
-client's waits reached 124 s and 253 s here. Target: its p95 beside the crowd within 5 s (about one
-running heavy job) and none of its requests refused.
+client's waits reached 124 s and 253 s here. Target: its p95 beside the crowd within one heavy job
+(the longest of the four, each timed two at once first, as the server runs them) of its p95 alone,
+and none of its requests refused.
 """
 
 import argparse
@@ -36,7 +37,6 @@ from report import publish  # noqa: E402
 
 PORT = 7982
 MARKER = {"meta": {"_type": "gradio.FileData"}}
-TARGET_P95 = 5.0  # seconds: about one heavy job running ahead of the light one
 
 
 def heavy_jobs(photo: dict) -> dict[str, list]:
@@ -97,6 +97,17 @@ async def crowd(url: str, jobs: dict[str, tuple[int, list]], *, addresses: int, 
     await asyncio.gather(*(client.aclose() for client in clients))
 
 
+async def timed_in_pairs(url: str, job: tuple[int, list]) -> float:
+    """One heavy job's seconds as it runs under load: two at once, as the server runs them (after a
+    first run alone, which loads what it needs); the longer of the two."""
+    async with httpx.AsyncClient(base_url=url, timeout=600, transport=transport(3)) as client:
+        await run_job(client, *job)
+        runs = await asyncio.gather(run_job(client, *job), run_job(client, *job))
+    if any(status != 200 for status, _, _ in runs):
+        raise SystemExit(f"a heavy job failed ({[status for status, _, _ in runs]}): nothing to compare with")
+    return max(seconds for _, seconds, _ in runs)
+
+
 async def beside_crowd(url: str, segment: tuple[int, list], jobs: dict, *, addresses: int, seconds: float):
     stop, counts = asyncio.Event(), Counter()
     load = asyncio.create_task(crowd(url, jobs, addresses=addresses, stop=stop, counts=counts))
@@ -128,6 +139,7 @@ def main() -> int:
             jobs = {name: (index[name], data) for name, data in heavy_jobs(photo).items()}
             asyncio.run(honest(url, *segment, seconds=6))  # warm: the model loaded
             alone = asyncio.run(honest(url, *segment, seconds=30))
+            heavy = {name: asyncio.run(timed_in_pairs(url, job)) for name, job in jobs.items()}
             beside, counts = asyncio.run(beside_crowd(url, segment, jobs, addresses=args.addresses,
                                                       seconds=args.seconds))
         finally:
@@ -137,14 +149,20 @@ def main() -> int:
     seconds = {"alone": [s for status, s, _ in alone if status == 200],
                "beside": [s for status, s, _ in beside if status == 200]}
     if not all(seconds.values()):
-        raise SystemExit("no /segment succeeded in a phase: nothing to measure")
+        statuses = {name: Counter(status for status, _, _ in v).most_common() for name, v in
+                    (("alone", alone), ("beside", beside))}
+        raise SystemExit(f"no /segment succeeded in a phase ({statuses}): nothing to measure")
     p = {name: (np.percentile(v, 50), np.percentile(v, 95), max(v)) for name, v in seconds.items()}
-    met = p["beside"][1] <= TARGET_P95 and refused == 0
+    target = p["alone"][1] + max(heavy.values())  # waiting for about one running heavy job
+    met = p["beside"][1] <= target and refused == 0
     crowd_rows = ", ".join(f"{key}: {n}" for key, n in sorted(counts.items()))
     rows = ["| the honest client's /segment | requests | p50 (s) | p95 (s) | max (s) |", "| --- | ---: | ---: | ---: | ---: |",
             *(f"| {label} | {len(seconds[name])} | {p[name][0]:.2f} | {p[name][1]:.2f} | {p[name][2]:.2f} |"
               for name, label in (("alone", "alone"), ("beside", f"beside {args.addresses} heavy addresses"))),
-            "", f"p95 beside the crowd: {p['beside'][1]:.2f} s (target: at most {TARGET_P95:g} s): "
+            "", "Each heavy job, two at once (the server's load): " + ", ".join(f"{name} {t:.1f} s"
+                                                                           for name, t in heavy.items()) + ".",
+            "", f"p95 beside the crowd: {p['beside'][1]:.2f} s (target: at most {target:.1f} s, its p95 alone plus the "
+            f"longest heavy job, the wait for one running job): "
             f"**{'met' if met else 'MISSED'}**. Honest requests refused or failed: **{refused}**. The crowd's jobs "
             f"by endpoint and status: {crowd_rows}."]
     publish("A light visitor beside a crowd: 50 addresses of heavy jobs, one /segment every 3 s",

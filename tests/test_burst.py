@@ -205,6 +205,8 @@ def test_heavy_work_past_the_queues_bound_is_refused_with_its_wait():
     admission.joined(admission.admit(session="w", address="w", kind="heavy"), "w")
     live.add("w")
     admission.ran("w", 10)  # heavy: 10 s a run
+    admission.joined(admission.admit(session="s", address="10.9.9.7", kind="segment"), "s")
+    admission.ran("s", 0.3)  # and a light kind, learned
     live.discard("w")
     for i in range(10):  # 10 heavy jobs held: 100 s of work
         admission.joined(admission.admit(session=f"s{i}", address=f"10.0.0.{i}", kind="heavy"), f"e{i}")
@@ -212,8 +214,9 @@ def test_heavy_work_past_the_queues_bound_is_refused_with_its_wait():
     busy = admission.admit(session="late", address="10.9.9.9", kind="heavy")
     assert isinstance(busy, Busy) and busy.retry_after == 5  # (100 + 10 - 100) s of work over 2 slots
     assert "about 50 s of work queued" in busy.message and "retry in about 5 s" in busy.message
-    light = admission.admit(session="light", address="10.9.9.9", kind="segment")  # never run: 1 s, light
-    assert not isinstance(light, Busy)
+    assert isinstance(admission.admit(session="new", address="10.9.9.8", kind="new"), Busy)  # unknown: heavy
+    light = admission.admit(session="light", address="10.9.9.9", kind="segment")
+    assert not isinstance(light, Busy)  # light requests still get in
 
 
 def test_the_quota_is_a_sliding_window():

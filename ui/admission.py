@@ -34,7 +34,9 @@ from typing import NamedTuple
 
 from .gradio_private import event_id, is_live, running_events, waiting_lists
 
-FIRST_GUESS = 1.0  # seconds: an event kind's cost before it has run once
+# seconds: an event kind's cost before it has run once. Assumed heavy: a crowd's first jobs of a new
+# kind, guessed light, all went ahead of a visitor whose light jobs had run (33 s of waiting)
+FIRST_GUESS = 5.0
 LEARN = 0.3  # how far one run moves a kind's estimate (an exponential average)
 
 
@@ -72,7 +74,7 @@ class Admission:
 
     def __init__(self, *, per_session: int, per_address: int, queue_size: int, is_live: Callable[[str], bool],
                  reserve: int | None = None, slots: int = 1, work_seconds: float = float("inf"),
-                 light_seconds: float = FIRST_GUESS, window: float = 60, clock: Callable[[], float] = time.monotonic):
+                 light_seconds: float = 2, window: float = 60, clock: Callable[[], float] = time.monotonic):
         if per_session < 1 or per_address < per_session:
             raise ValueError(f"per_session ({per_session}) must be at least 1 and per_address ({per_address}) "
                              "at least per_session")
