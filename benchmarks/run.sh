@@ -32,7 +32,7 @@ bench benchmarks/load_test.py
 bench benchmarks/warm_start.py
 bench benchmarks/sam_first_click.py
 bench benchmarks/fair_queue.py
-bench benchmarks/crowd_queue.py
+bench benchmarks/crowd_queue.py             # about 5 minutes (measured alone at 858a0bc)
 bench benchmarks/sam_server_click.py
 bench benchmarks/sam_api_click.py
 bench benchmarks/sam_everything.py

@@ -11,15 +11,15 @@ Gradio), fails, or loses its client; once joined, it is held while its event liv
 Fair by cost, not by turn: each event kind's cost is learned from its runs (`ran`), and the waiting
 events are ordered by what their address would have received if each ran next: the seconds of work
 it received within the last `window` seconds, plus its running and earlier waiting jobs, plus this
-job. Served in turn, an honest visitor's 0.3 s job waited behind every other address's first job
-(50 addresses with a 10 s job each: 253 s); ordered by cost it goes ahead of any address whose
-account is larger, which a heavy job makes at once. The queue also holds at most `work_seconds` of
+job. Served in turn, an honest visitor's small job waited behind every other address's first job
+(beside 50 addresses of heavy jobs, waits of 124 s and 253 s); ordered by cost it goes ahead of any
+address whose account is larger, which one heavy job makes it. The queue also holds at most `work_seconds` of
 estimated work: past it a heavy job is refused with the wait until enough has drained, while a light
 one (`light_seconds` or less) still gets in.
 
     admission = Admission(per_session=3, per_address=12, queue_size=256, is_live=lambda id: ..., slots=2,
                           work_seconds=900, light_seconds=2, window=60)
-    ticket = admission.admit(session="abc", address="10.0.0.1", kind="/segment")  # a Ticket, or a Busy
+    ticket = admission.admit(session="abc", address="10.0.0.1", kind="segment")  # a Ticket, or a Busy
     admission.joined(ticket, event_id)                            # the join was accepted
     admission.release(ticket)                                     # refused or failed
     admission.ran(event_id, seconds)                              # it ran: its address and kind learn
