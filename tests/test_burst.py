@@ -359,3 +359,32 @@ def test_many_ranges_and_unknown_component_functions_get_answers_not_tracebacks(
         answer = httpx.post(server + "gradio_api/component_server", json=body, timeout=30)
         assert answer.status_code == 404 and "no such component function" in answer.text
     assert "Traceback" not in caplog.text
+
+
+def test_one_message_stream_per_session(server, sample, caplog):
+    """Ten streams opened at once for one session's event: one reads its messages, the others are
+    refused at once. Gradio answered each extra one 200, then raised inside it when the session's
+    events were done: a 500 and a traceback per stream."""
+    import logging
+
+    from conftest import upload
+
+    caplog.set_level(logging.INFO)
+    fn_index = next(e["fn_index"] for e in forge.events(server) if e["api_name"] == "segment")
+    session = uuid.uuid4().hex
+    joined = httpx.post(server + "gradio_api/queue/join", timeout=30, json={
+        "data": [upload(sample[0]), "fcn8s"], "fn_index": fn_index, "session_hash": session})
+    assert joined.status_code == 200
+
+    async def read(client: httpx.AsyncClient) -> tuple[int, str]:
+        async with client.stream("GET", "gradio_api/queue/data", params={"session_hash": session}) as stream:
+            return stream.status_code, "".join([line async for line in stream.aiter_lines()])
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            return await asyncio.gather(*(read(client) for _ in range(10)))
+
+    answers = asyncio.run(scenario())
+    assert sorted(status for status, _ in answers) == [200] + [409] * 9, [status for status, _ in answers]
+    assert "process_completed" in next(text for status, text in answers if status == 200)
+    assert "Traceback" not in caplog.text

@@ -240,9 +240,9 @@ def test_a_job_whose_client_left_stops(server, sample, caplog, route):
 
 @pytest.mark.slow
 def test_a_sigterm_during_a_job_stops_it_and_the_process_exits_cleanly(vit_t_checkpoint, sample, tmp_path):
-    """A Space stops the app with SIGTERM, often mid-job: the job stops at its next layer and the
-    process exits 0 (a thread left inside torch or ONNX Runtime ended it with "terminate called
-    without an active exception")."""
+    """A Space stops the app with SIGTERM, often mid-job: the job stops at its next layer, the process
+    exits 0 (a thread left inside torch or ONNX Runtime ended it with "terminate called without an
+    active exception"), and the upload is not left on disk."""
     import signal
     import subprocess
     import sys
@@ -275,3 +275,4 @@ def test_a_sigterm_during_a_job_stops_it_and_the_process_exits_cleanly(vit_t_che
         server.kill()
     assert server.returncode == 0 and "terminate called" not in log, log[-2000:]
     assert "Api.sam_everything stopped: the server is stopping" in log, log[-2000:]
+    assert not os.path.exists(uploaded)

@@ -24,6 +24,7 @@ from . import gradio_private
 from .admission import Admission, make_admission
 from .api import Api
 from .component_guard import guard_components
+from .connections import install as install_connection_guard
 from .context import CONCURRENCY, Context
 from .gpu import gpu_jobs
 from .guard import RequestGuard, upload_folder
@@ -70,8 +71,11 @@ class App:
     warming: threading.Thread | None = None  # the warm-up, while it runs
 
     def launch_options(self) -> dict:
-        """Everything `launch` needs besides host and port (the tests launch with the same)."""
+        """Everything `launch` needs besides host and port (the tests launch with the same); installs the
+        connection guard (`ui.connections`, for every server started afterwards in this process)."""
         ctx = self.ctx
+        install_connection_guard(header_seconds=ctx.limits.header_seconds,  # below HTTP: slow heads, floods
+                                 per_address=None if ctx.settings.on_space else ctx.limits.connections_per_address)
         guard = Middleware(RequestGuard, blocks=self.demo, limits=ctx.limits, upload_folder=upload_folder(),
                            trust_proxy=ctx.settings.on_space,  # behind the Space's proxy, its header is true
                            stored=ctx.outputs.added,  # each upload counted against the disk budget

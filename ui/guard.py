@@ -118,6 +118,7 @@ class RequestGuard:
         self.app, self.blocks, self.limits, self.stored = app, blocks, limits, stored
         self.upload_folder, self.trust_proxy = str(upload_folder), trust_proxy
         self.admission = admission or make_admission(blocks, limits)
+        self._streams: set[str] = set()  # sessions whose message stream is open
         self.bodies = BodyGate(open_per_address={"upload": limits.uploads_per_address,
                                                  "request": limits.requests_per_address},
                                idle_seconds=limits.idle_body_seconds,
@@ -232,6 +233,12 @@ class RequestGuard:
         ends, the session's waiting events are dropped and its running ones marked gone at once
         (`ui.jobs` stops them at their next check). Gradio notices by itself only when it next has a
         message to send or after 10 s of none, by which time a job of a few seconds has run for nobody."""
+        if session in self._streams:
+            # Gradio closes a session's messages when its events are done: a second stream of the same
+            # session then raised inside a started answer (a 500 and a traceback per stream)
+            return await self.refuse(send, 409, "this session's messages are already being read by another "
+                                                "connection: read them there, one stream per session")
+        self._streams.add(session)
         finished = False
 
         async def watched(message):
@@ -252,6 +259,7 @@ class RequestGuard:
             await self.app(scope, receive, watched)
         finally:
             watcher.cancel()
+            self._streams.discard(session)
 
     def serve_in_turn(self) -> None:
         serve_in_turn(self.blocks, self.admission)

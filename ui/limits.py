@@ -44,6 +44,8 @@ class Limits:
     uploads_per_address: int = 8  # uploads streaming at once, per address (a page sends two; several tabs or people)
     requests_per_address: int = 32  # other requests being read at once, per address (each under request_bytes)
     idle_body_seconds: float = 20  # a request body that sends nothing this long is stopped
+    header_seconds: float = 10  # a request's head (line and headers) must arrive within this: a few ms normally
+    connections_per_address: int = 512  # open at once (not behind a Space's proxy): a browser opens about 6
     bytes_per_address: int = 300_000_000  # request bytes per address per window: 15 photos at the upload cap
     files_per_address: int = 600  # uploaded files per address per window: a visitor uploads a few a minute
     bytes_window_seconds: int = 600
