@@ -276,3 +276,18 @@ def test_a_sigterm_during_a_job_stops_it_and_the_process_exits_cleanly(vit_t_che
     assert server.returncode == 0 and "terminate called" not in log, log[-2000:]
     assert "Api.sam_everything stopped: the server is stopping" in log, log[-2000:]
     assert not os.path.exists(uploaded)
+
+
+def test_decoding_works_when_the_server_holds_many_descriptors(tmp_path):
+    """A busy server holds over a thousand sockets, so a new child's pipe gets a descriptor past 1024,
+    which select() refuses: the decoder waits with poll()."""
+    Image.new("RGB", (80, 60), (9, 8, 7)).save(tmp_path / "small.png")
+    pipes = [os.pipe() for _ in range(600)]  # 1,200 descriptors
+    decoder = Decoder(workers=1)
+    try:
+        photo = decoder.photo(tmp_path / "small.png", max_side=1024, max_pixels=None)
+        assert max(decoder._idle[0].process.stdout.fileno(), 0) > 1024 and photo.size == (60, 80)
+    finally:
+        decoder.close()
+        for r, w in pipes:
+            os.close(r), os.close(w)

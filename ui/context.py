@@ -31,11 +31,11 @@ from .settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone
 CONCURRENCY = 2  # CPU-heavy jobs at once, across every event: the 2 cores of a free Space
-# A photo clicked on within this long is kept however many other photos arrive (up to 256 MiB of
-# them): a visitor reading a mask for a few minutes must not lose their photo's handle to a crowd
+# A photo asked for again (a SAM click) within this long is kept however many photos sent once arrive
+# (up to 256 MiB of such photos): a visitor reading a mask for a few minutes keeps their photo's handle
 PHOTO_HOLD_SECONDS = 900
-# One decoding child's address space: a 50 MP photo decodes in about 1.2 GB (the RGB array, Pillow's
-# image and the shrink's copies); past this, the file is refused instead of taking the server's memory
+# One decoding child's address space: room for a 50 MP photo (its RGB array, Pillow's image, the shrink's
+# copies; the peak is in docs/deploy.md's memory section); a file needing more is refused, not served
 DECODER_MEMORY = 3 << 30
 NO_IMAGE = "no image: upload a photo or pick an example first"
 

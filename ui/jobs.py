@@ -38,9 +38,9 @@ def _where(error: BaseException) -> str:
 
 def job(seconds: float | None, what: str, *, closing: threading.Event | None = None):
     """Run the handler under a deadline of `seconds`, stopped at its next check once its client has
-    gone or `closing` is set (the server is stopping); turn every failure into a `gr.Error`: the library's ValueError / FileNotFoundError and a
-    passed deadline as their own message, anything else as a short one that names the error's type.
-    Each failure logs one line."""
+    gone or `closing` is set (the server is stopping); turn every failure into a `gr.Error`: the
+    library's ValueError / FileNotFoundError and a passed deadline as their own message, anything else
+    as a short one that names the error's type. Each failure logs one line."""
     def decorate(fn):
         @wraps(fn)
         def wrapper(*args, **kwargs):

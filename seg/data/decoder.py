@@ -71,8 +71,10 @@ class _Child:
 
     def _read(self, size: int) -> bytes:
         fd, chunks, got = self.process.stdout.fileno(), [], 0
+        ready = select.poll()  # not select(): a busy server's descriptors pass 1024, which select() refuses
+        ready.register(fd, select.POLLIN | select.POLLHUP)
         while got < size:
-            if not select.select([fd], [], [], SLICE)[0]:
+            if not ready.poll(SLICE * 1000):
                 check()
                 continue
             chunk = os.read(fd, min(size - got, 1 << 20))
@@ -102,6 +104,7 @@ class Decoder:
         self._slots = threading.Semaphore(workers)
         self._idle: list[_Child] = []
         self._lock = threading.Lock()
+        self._closed = False
         self.killed = 0  # children ended at a deadline or a stop (for tests and the log)
 
     def photo(self, path: str | os.PathLike, *, max_side: int, max_pixels: int | None) -> LoadedPhoto:
@@ -137,7 +140,11 @@ class Decoder:
         finally:
             self._slots.release()
         with self._lock:
-            self._idle.append(child)
+            kept = not self._closed
+            if kept:
+                self._idle.append(child)
+        if not kept:  # closed meanwhile: no child outlives the decoder
+            child.kill()
         if status == "ok":
             return value
         kind, message = value
@@ -145,6 +152,7 @@ class Decoder:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             children, self._idle = self._idle, []
         for child in children:
             child.kill()
