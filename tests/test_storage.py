@@ -74,3 +74,29 @@ def test_the_disk_budget_evicts_the_oldest_first(tmp_path):
     assert not older.exists() and newer.exists() and many.exists() and outputs.counted() == (450, 6)
     stale = entry(out, "e", 10, age=7200)  # past max_age: deleted whatever the budget
     assert outputs.sweep() == 1 and not stale.exists()
+
+
+def test_old_output_folders_are_deleted(tmp_path):
+    uploads = tmp_path / "uploads"
+    (uploads / "3f2a").mkdir(parents=True)  # an upload's own folder: swept too (Gradio's cache deletion may be later)
+    (uploads / "3f2a" / "photo.png").write_bytes(b"x")
+    (uploads / "tmpab12cd").write_bytes(b"")  # a loose temporary file the upload route left behind
+    (uploads / "tmpnew").write_bytes(b"")
+    (uploads / "9e1b").mkdir()
+    (uploads / "9e1b" / "recent.png").write_bytes(b"x")
+    outputs = Outputs(max_age=60, root=tmp_path / "out", kept=(uploads,), sweep_every=0)
+    old, recent = outputs.new("a"), outputs.new("b")
+    (old / "mask.png").write_bytes(b"x")
+    for stale in (old, uploads / "tmpab12cd", uploads / "3f2a"):
+        os.utime(stale, (time.time() - 120,) * 2)
+    outputs.new("c")
+    assert not old.exists() and recent.exists()
+    assert not (uploads / "tmpab12cd").exists() and (uploads / "tmpnew").exists()
+    assert not (uploads / "3f2a").exists() and (uploads / "9e1b" / "recent.png").exists()
+    # a busy server sweeps once a minute, not at every request: the first `new` sweeps, the next waits
+    calm = Outputs(max_age=60, root=tmp_path / "calm", sweep_every=3600)
+    first = calm.new("a")
+    os.utime(first, (time.time() - 120,) * 2)
+    calm.new("b")
+    assert first.exists()
+    assert calm.sweep() == 1 and not first.exists()  # it was old enough: only the schedule kept it
