@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -180,6 +181,23 @@ def save_mask2former(folder, names, *, seed=0):
     model.save_pretrained(folder)
     Mask2FormerImageProcessor(size={"shortest_edge": 128, "longest_edge": 256}).save_pretrained(folder)
     return model
+
+
+def wait_for_page(url: str, server, *, seconds: float = 90) -> None:
+    """Return once the app started as the process `server` answers at `url`; fail with its output
+    if it ends first or does not answer within `seconds`."""
+    import httpx
+
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            if server.poll() is not None:
+                pytest.fail(f"the app ended before it answered (exit status {server.returncode})")
+            time.sleep(0.1)
+    pytest.fail(f"the app did not answer at {url} within {seconds:g} s")
 
 
 def free_port() -> int:

@@ -249,7 +249,7 @@ def test_a_sigterm_during_a_job_stops_it_and_the_process_exits_cleanly(vit_t_che
 
     import httpx
 
-    from conftest import ROOT, free_port
+    from conftest import ROOT, free_port, wait_for_page
 
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SEG_")}, "GRADIO_SERVER_PORT": str(port),
@@ -259,12 +259,7 @@ def test_a_sigterm_during_a_job_stops_it_and_the_process_exits_cleanly(vit_t_che
                               stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_for_page(url, server)
         uploaded = httpx.post(url + "gradio_api/upload", files={"files": open(sample[0], "rb")}, timeout=30).json()[0]
         photo = {"path": uploaded, "meta": {"_type": "gradio.FileData"}}
         httpx.post(url + "gradio_api/call/sam_everything", json={"data": [photo, 16]}, timeout=30).raise_for_status()

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, wait_for_page
 from seg.data.ground_truth import read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.deadline import DeadlineExceeded, check, deadline, watch
@@ -295,12 +295,7 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_for_page(url, server)
         client = Client(url, verbose=False)
         image = handle_file(str(sample[0]))
         ids = np.array(Image.open(sample[1]))

@@ -10,14 +10,13 @@ import dataclasses
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 import torch
 import yaml
 
-from conftest import ROOT, free_port, save_mask2former
+from conftest import ROOT, free_port, save_mask2former, wait_for_page
 from seg.explorer.zoo import KNOWN_PRETRAINED, Zoo
 from seg.fetch import file_digest
 from seg.pretrained import sam_weights
@@ -110,13 +109,7 @@ def test_the_app_plays_a_space_with_no_setting_and_no_network(space_cache, vit_t
                               stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(900):
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                assert server.poll() is None, server.stdout.read()[-3000:]
-                time.sleep(0.1)
+        wait_for_page(url, server, seconds=120)
         config = httpx.get(url + "config", timeout=30).json()
         header = next(c["props"]["value"] for c in config["components"]
                       if isinstance(c.get("props", {}).get("value"), str) and "**Ready:**" in c["props"]["value"])
