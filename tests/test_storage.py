@@ -74,6 +74,11 @@ def test_the_disk_budget_evicts_the_oldest_first(tmp_path):
     assert not older.exists() and newer.exists() and many.exists() and outputs.counted() == (450, 6)
     stale = entry(out, "e", 10, age=7200)  # past max_age: deleted whatever the budget
     assert outputs.sweep() == 1 and not stale.exists()
+    # Gradio's copy of an example, served while the app runs: never deleted, by age or by budget
+    example = entry(uploads, "f", 2000, age=7200)
+    outputs.pinned = lambda: {str(example / "0.bin")}
+    assert outputs.sweep() == 0 and example.exists() and newer.exists()
+    assert outputs.counted() == (450, 6)  # kept whatever the budget, so not counted against it
 
 
 def test_old_output_folders_are_deleted(tmp_path):
@@ -100,3 +105,16 @@ def test_old_output_folders_are_deleted(tmp_path):
     calm.new("b")
     assert first.exists()
     assert calm.sweep() == 1 and not first.exists()  # it was old enough: only the schedule kept it
+
+
+def test_the_files_gradio_keeps_for_the_page_are_never_swept(app):
+    """Gradio serves its copies of the examples (and the leaderboard's chart) from its cache for as long
+    as it runs: the sweeps of the upload folder leave them, however old."""
+    from ui import gradio_private
+
+    kept = gradio_private.kept_files(app.demo)
+    assert kept and app.ctx.outputs.pinned() == kept
+    for path in kept:
+        os.utime(os.path.dirname(path), (time.time() - 2 * LIMITS.keep_files_seconds,) * 2)
+    app.ctx.outputs.sweep()
+    assert all(os.path.exists(path) for path in kept)

@@ -156,6 +156,7 @@ def build(settings: Settings, *, ctx: Context | None = None) -> App:
             with gr.Tab("Leaderboard"):
                 leaderboard.layout()
         api.declare()
+    ctx.outputs.pinned = lambda: gradio_private.kept_files(demo)  # the examples' copies Gradio serves
     admission = make_admission(demo, limits, slots=CONCURRENCY)
     guard_components(demo, upload_folder(), admission)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=limits.queue_size, api_open=False)

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,13 +59,16 @@ class Outputs:
     its own cache deletion never sees: those are loose entries of `kept`, swept the same way."""
 
     def __init__(self, max_age: float, root: str | Path | None = None, *, kept: tuple[str | Path, ...] = (),
-                 budget: tuple[int, int] | None = None, sweep_every: float = 60):
+                 budget: tuple[int, int] | None = None, sweep_every: float = 60,
+                 pinned: Callable[[], set[str]] = set):
         """sweep_every: at most one scheduled sweep in this many seconds. A sweep reads every folder, and
-        a busy server makes thousands an hour: sweeping at every `new()` cost 5 ms of each SAM click here."""
+        a busy server makes thousands an hour: sweeping at every `new()` cost 5 ms of each SAM click here.
+        pinned: the files never deleted (Gradio's copies of the examples, which it serves while it runs);
+        an entry holding one is left whole."""
         self.root = Path(root or tempfile.mkdtemp(prefix="seg-outputs-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_age, self.kept, self.sweep_every = max_age, tuple(Path(p) for p in kept), sweep_every
-        self.budget = budget
+        self.budget, self.pinned = budget, pinned
         self._lock = threading.Lock()
         self._next_sweep = 0.0
         self._since = [0, 0]  # bytes and files added since the last sweep's count
@@ -77,8 +81,15 @@ class Outputs:
             return 0
         try:
             cutoff, removed, entries = time.time() - self.max_age, 0, []
+            holders = set()  # the entries (directly inside a kept folder) that hold a pinned file
+            for path in map(os.path.realpath, self.pinned()):
+                for folder in map(os.path.realpath, (self.root, *self.kept)):
+                    if path.startswith(folder + os.sep):
+                        holders.add(os.path.join(folder, os.path.relpath(path, folder).split(os.sep)[0]))
             for folder in (self.root, *self.kept):
                 for item in os.scandir(folder) if folder.is_dir() else ():
+                    if os.path.realpath(item.path) in holders:
+                        continue
                     entry = measure(item.path)
                     if entry is None:
                         continue

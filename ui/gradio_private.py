@@ -4,7 +4,7 @@ instead of the guards failing quietly in production.
 
 Used: the queue's waiting lists, running jobs, live events and sessions (`Blocks._queue`), an
 event's `_id` and `alive` (false once its client's stream has closed), the event running in the
-calling thread (`gradio.context.LocalContext`), the queue's `clean_events`, `Blocks.process_api` (wrapped so that no failure prints a traceback), the routes'
+calling thread (`gradio.context.LocalContext`), the queue's `clean_events`, the components' `keep_in_cache`, `Blocks.process_api` (wrapped so that no failure prints a traceback), the routes'
 paths (matched by the request guard), and CSS on the frontend's internal class names.
 """
 
@@ -109,6 +109,12 @@ async def drop_session(blocks: gr.Blocks, session: str) -> None:
     """What Gradio does when it notices a session's stream has closed: its waiting events leave the
     queue and its running ones are marked not alive."""
     await queue(blocks).clean_events(session_hash=session)
+
+
+def kept_files(blocks: gr.Blocks) -> set[str]:
+    """The files Gradio keeps in its cache for as long as it runs (each component's `keep_in_cache`:
+    the examples' copies), which its own cache deletion never removes."""
+    return {str(path) for block in blocks.blocks.values() for path in getattr(block, "keep_in_cache", ())}
 
 
 def session_known(blocks: gr.Blocks, session: str) -> bool:
