@@ -118,7 +118,7 @@ class RequestGuard:
         self.app, self.blocks, self.limits, self.stored = app, blocks, limits, stored
         self.upload_folder, self.trust_proxy = str(upload_folder), trust_proxy
         self.admission = admission or make_admission(blocks, limits)
-        self._streams: set[str] = set()  # sessions whose message stream is open
+        self._streams: dict[str, object] = {}  # sessions whose message stream is open -> that stream's token
         self.bodies = BodyGate(open_per_address={"upload": limits.uploads_per_address,
                                                  "request": limits.requests_per_address},
                                idle_seconds=limits.idle_body_seconds,
@@ -238,8 +238,12 @@ class RequestGuard:
             # session then raised inside a started answer (a 500 and a traceback per stream)
             return await self.refuse(send, 409, "this session's messages are already being read by another "
                                                 "connection: read them there, one stream per session")
-        self._streams.add(session)
+        token = self._streams[session] = object()
         finished = False
+
+        def closed() -> None:  # this stream no longer holds its session (a newer one may)
+            if self._streams.get(session) is token:
+                del self._streams[session]
 
         async def watched(message):
             nonlocal finished
@@ -252,6 +256,7 @@ class RequestGuard:
                 pass
             if not finished:
                 log.info("a client left its stream: its events are dropped")
+                closed()  # the client may reconnect before Gradio notices this one has gone
                 await private.drop_session(self.blocks, session)
 
         watcher = asyncio.create_task(watch())
@@ -259,7 +264,7 @@ class RequestGuard:
             await self.app(scope, receive, watched)
         finally:
             watcher.cancel()
-            self._streams.discard(session)
+            closed()
 
     def serve_in_turn(self) -> None:
         serve_in_turn(self.blocks, self.admission)
