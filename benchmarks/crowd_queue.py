@@ -9,9 +9,9 @@ Starts `python app.py` (shipped weights, a random-weight MobileSAM made here). E
 queue by raw HTTP from an address of its own on loopback (127.0.0.x): the honest client from
 127.0.0.2, the crowd from 127.0.0.10 on; each crowd job is sent again as soon as it ends or is
 refused (after the Retry-After it was given). Before the queue was ordered by cost, the honest
-client's waits reached 124 s and 253 s here. Target: its p95 beside the crowd within one heavy job
-(the longest of the four, each timed two at once first, as the server runs them) of its p95 alone,
-and none of its requests refused.
+client's waits reached 124 s and 253 s (as issue 35 measured them). Target: its p95 beside the crowd
+within one heavy job (the longest of the four, each timed two at once first, as the server runs
+them) of its p95 alone, and none of its requests refused.
 """
 
 import argparse

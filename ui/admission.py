@@ -35,7 +35,7 @@ from typing import NamedTuple
 from .gradio_private import event_id, is_live, running_events, waiting_lists
 
 # seconds: an event kind's cost before it has run once. Assumed heavy: a crowd's first jobs of a new
-# kind, guessed light, all went ahead of a visitor whose light jobs had run (33 s of waiting)
+# kind, guessed light, all went ahead of a visitor whose light jobs had already run and been learned
 FIRST_GUESS = 5.0
 LEARN = 0.3  # how far one run moves a kind's estimate (an exponential average)
 

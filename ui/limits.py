@@ -53,7 +53,7 @@ class Limits:
     # disk: what uploads and results may hold in all, oldest evicted first past either (swept once a
     # minute, and as soon as the uploads counted since the last sweep could pass it)
     storage_bytes: int = 8_000_000_000  # a sixth of a Space's 50 GB disk: the models' cache has the rest
-    storage_files: int = 40_000  # each a folder too: sweeping 40,000 takes about a second here
+    storage_files: int = 40_000  # each a folder too, and a sweep walks every one: the count bounds its time
     # housekeeping
     keep_files_seconds: int = 3600  # uploads and results are deleted an hour after they were made
 

@@ -2,7 +2,7 @@
 
 Pillow decodes in C, where no deadline check can reach: a crafted file held a thread for minutes
 after its request's deadline had passed. Here the decoding runs in a child process (numpy and
-Pillow only: it starts in about 0.2 s) that the caller waits on in short slices, asking
+Pillow only, no torch: it starts quickly) that the caller waits on in short slices, asking
 `seg.deadline.check` between them; past the deadline, or when the job is stopped, the child is
 killed, a fresh one takes its place, and the caller gets the deadline's own error. The child also
 shrinks the photo to the working size, so the caller receives a few megabytes however large the

@@ -75,8 +75,9 @@ class PhotoCache:
         """secret: keys the files' digests (a random one per cache where None), so that a photo's key
         (the API's handle) cannot be worked out from the file: only its uploader learns it, and nobody
         can test whether a given photo was sent here by asking for its handle. hold_seconds: a photo
-        used within this many seconds is kept past `max_bytes` (its visitor is still clicking on it;
-        other visitors' photos must not take it away mid-session), up to `max_held_bytes`."""
+        asked for again (a click after its upload) within this many seconds is kept past `max_bytes`
+        (its visitor is still at work: photos sent once must not take it away mid-session), up to
+        `max_held_bytes`."""
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be positive, got {max_bytes}")
         self.load = load

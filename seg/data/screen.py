@@ -5,12 +5,12 @@ Pillow parses a file's headers in Python, one marker or chunk per loop, and deco
 nothing can interrupt. A small crafted file exploits both: a 3.6 MB progressive JPEG whose last
 scan is repeated 100,000 times decodes each repeat over the whole image (minutes); an ICO entry that
 claims 256x256 holds a 13000x13000 PNG that Pillow decodes on open; millions of tiny PNG chunks, or
-garbage bytes between JPEG markers, each cost a Python loop. `screen` reads the bytes (a few
-milliseconds for 20 MB), counts what the decoder will loop over, and refuses past the caps with a
+garbage bytes between JPEG markers, each cost a Python loop. `screen` reads the bytes once (a
+read and a count, no decoding), counts what the decoder will loop over, and refuses past the caps with a
 message, before Pillow sees the file.
 
     kind = screen(path, formats=PHOTO_FORMATS)     # "JPEG", "PNG", ...; or ValueError saying why not
-    with Image.open(path, formats=[kind]) as image: ...
+    with Image.open(path, formats=PILLOW_FORMATS[kind]) as image: ...
 """
 
 import os
