@@ -322,7 +322,7 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
                 answers.append(forge.call(url, event["fn_index"], data, timeout=60))
         assert {a["status"] for a in answers} == {200, 400} and any(a["success"] is False for a in answers)
         unknown = httpx.get(url + "gradio_api/queue/data", params={"session_hash": "nobody"}, timeout=30)
-        assert unknown.status_code == 404 and "no such session" in unknown.json()["detail"]
+        assert unknown.status_code == 404 and "no events whose messages are waiting" in unknown.json()["detail"]
         assert httpx.get(url + "gradio_api/call/segment/nothing", timeout=30).status_code == 404
         client.predict(image, "fcn8s", api_name="/segment")  # and a good one
     finally:

@@ -117,8 +117,10 @@ def kept_files(blocks: gr.Blocks) -> set[str]:
     return {str(path) for block in blocks.blocks.values() for path in getattr(block, "keep_in_cache", ())}
 
 
-def session_known(blocks: gr.Blocks, session: str) -> bool:
-    return session in queue(blocks).pending_messages_per_session
+def has_unread_events(blocks: gr.Blocks, session: str) -> bool:
+    """Whether some event of the session has messages no stream has read to the end yet (Gradio
+    forgets an event once a stream has read its last message)."""
+    return bool(queue(blocks).pending_event_ids_session.get(session))
 
 
 def session_of_event(blocks: gr.Blocks, event: str) -> str:

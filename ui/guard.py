@@ -132,9 +132,11 @@ class RequestGuard:
             scope = single_range(scope)
             problem = check_route(scope["path"])
             session = None if problem else self.stream_session(scope)
-            if session is not None and not private.session_known(self.blocks, session):
-                # Gradio would answer 200, then raise inside the stream, log a traceback and hang up
-                problem = 404, "no such session: join an event first, then read its messages with the same session_hash"
+            if session is not None and not private.has_unread_events(self.blocks, session):
+                # Gradio would answer 200, then raise inside the stream (an unknown session) or send
+                # heartbeats for ever (a session whose events a stream has already read to the end)
+                problem = 404, ("this session has no events whose messages are waiting: join an event first, then "
+                                "read its messages once, with the same session_hash")
             if problem:
                 return await self.refuse(send, *problem)
             if session is not None:
