@@ -14,6 +14,13 @@ from tqdm import tqdm
 DEFAULT_CACHE = Path("~/.cache/seg")  # the command lines and the app pass $SEG_CACHE_DIR instead when it is set
 
 
+def hub_download_command(repo: str, *filenames: str) -> str:
+    """The command that fills the Hugging Face cache with `repo` (or only `filenames` of it) on a
+    connected machine; the cache is what loading offline reads. `hf` is the command huggingface_hub
+    1.x installs (its older `huggingface-cli` is gone)."""
+    return " ".join(["hf download", repo, *filenames])
+
+
 def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:

@@ -49,7 +49,7 @@ def test_the_catalogue_lists_what_loads_and_says_how_to_get_the_rest(app):
     assert {"fcn32s", "fcn8s", "unet", "segformer_b0"} <= names.keys()
     missing = dict(app.ctx.zoo.missing())
     assert any("deeplabv3" in m.lower() for m in missing)  # not in the test weights
-    assert any("huggingface-cli download" in how for how in missing.values())  # pretrained SegFormer is not cached
+    assert any("hf download" in how for how in missing.values())  # pretrained SegFormer is not cached
     status = app.ctx.status_markdown()
     assert "Unavailable models and how to enable them" in status and "SAM vit_t" in status
 

@@ -95,10 +95,10 @@ def test_the_zoo_offers_it_beside_the_others(cityscapes_folder, weights_dir):
 
 def test_offline_without_the_weights_says_how_to_get_them(tmp_path, weights_dir):
     name = "facebook/mask2former-swin-tiny-cityscapes-semantic"
-    with pytest.raises(FileNotFoundError, match=f"huggingface-cli download {name}"):
+    with pytest.raises(FileNotFoundError, match=f"hf download {name}"):
         Mask2FormerSegmenter.load(name, cache_dir=str(tmp_path), local_files_only=True)
     zoo = Zoo(weights_dir, pretrained=(name,))
     assert name not in zoo.semantic_names()
     [(title, how)] = [m for m in zoo.missing() if "Mask2Former" in m[0]]
     assert title == "Mask2Former pretrained (mask2former-swin-tiny-cityscapes-semantic)"
-    assert f"huggingface-cli download {name}" in how
+    assert f"hf download {name}" in how

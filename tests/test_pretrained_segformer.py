@@ -1,6 +1,11 @@
 """The SegFormer adapter through the real save_pretrained/from_pretrained path (random weights),
 and the CamVid label mapping."""
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -117,11 +122,23 @@ def test_other_counts_as_wrong_when_scored():
 
 
 def test_offline_without_the_weights_says_how_to_get_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match="huggingface-cli download nvidia/segformer-b0-finetuned-ade-512-512"):
+    with pytest.raises(FileNotFoundError, match="hf download nvidia/segformer-b0-finetuned-ade-512-512"):
         SegFormerSegmenter.load("nvidia/segformer-b0-finetuned-ade-512-512", cache_dir=str(tmp_path),
                                 local_files_only=True)
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         SegFormerSegmenter.load(tmp_path / "no-such-folder", local_files_only=True)
+
+
+def test_the_command_it_gives_is_installed(tmp_path):
+    """The command in the message runs from this environment's own bin folder (the pinned
+    huggingface_hub installs `hf`; an earlier message named `huggingface-cli`, which it no longer has)."""
+    with pytest.raises(FileNotFoundError) as missing:
+        SegFormerSegmenter.load("nvidia/segformer-b0-finetuned-ade-512-512", cache_dir=str(tmp_path),
+                                local_files_only=True)
+    command = re.search(r"`([^`]+)`", str(missing.value)).group(1).split()
+    tool = Path(sys.executable).parent / command[0]
+    ran = subprocess.run([str(tool), *command[1:], "--help"], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0 and "Download files from the Hub" in ran.stdout, ran.stdout + ran.stderr
 
 
 def test_bad_image(cityscapes_folder):

@@ -29,7 +29,7 @@ import torch
 
 from ..checkpoint import load_model, read_card, saw_frames
 from ..deadline import watch
-from ..fetch import DEFAULT_CACHE
+from ..fetch import DEFAULT_CACHE, hub_download_command
 from ..pretrained import mask2former, segformer
 from ..pretrained.hub_segmenter import read_config
 from ..pretrained.sam import Sam
@@ -135,7 +135,7 @@ class Zoo:
             elif self.allow_download:
                 entries[name] = Entry(name, f"{title} · downloads on first use", family, name)
             else:
-                missing.append((title, f"not in the Hugging Face cache: run `huggingface-cli download {name}` on a "
+                missing.append((title, f"not in the Hugging Face cache: run `{hub_download_command(name)}` on a "
                                        "connected machine, or list a save_pretrained folder in SEG_PRETRAINED_MODELS"))
         self._sam_missing = how = self._sam_problem()
         if how:
@@ -212,7 +212,7 @@ class Zoo:
         except FileNotFoundError:
             if self.allow_download:
                 return ""
-        hub = f"`huggingface-cli download {spec.hub.repo} {spec.hub.filename}`, or " if spec.hub else ""
+        hub = f"`{hub_download_command(spec.hub.repo, spec.hub.filename)}`, or " if spec.hub else ""
         return (f"no checkpoint: {hub}download {spec.url} and set SEG_SAM_CHECKPOINT=/path/to/it "
                 f"(and SEG_SAM_VARIANT={self.sam_variant})")
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.io import check_image
+from ..fetch import hub_download_command
 from .label_mapping import CAMVID_CLASSES, camvid_class_map, map_labels
 
 MAX_SIDE = 2048
@@ -119,7 +120,7 @@ class HubSegmenter:
         except OSError as error:
             raise FileNotFoundError(
                 f"{cls.family} {name!r} could not be loaded ({str(error).splitlines()[0]}). On a connected machine "
-                f"run `huggingface-cli download {name}` (it fills the cache used offline), or save the model and "
+                f"run `{hub_download_command(name)}` (it fills the cache used offline), or save the model and "
                 "its processor with save_pretrained and pass that folder") from None
         return cls(model.to(device), processor, name=name)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..fetch import DEFAULT_CACHE, cached_download, verify
+from ..fetch import DEFAULT_CACHE, cached_download, hub_download_command, verify
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def find_checkpoint(variant: str, checkpoint: str | os.PathLike | None = None, *
             found = _from_hub(spec.hub, download=True)
             if found is not None:
                 return found
-        where = f" or `huggingface-cli download {spec.hub.repo} {spec.hub.filename}`" if spec.hub else ""
+        where = f" or `{hub_download_command(spec.hub.repo, spec.hub.filename)}`" if spec.hub else ""
         raise FileNotFoundError(f"SAM {variant} weights are not available ({error}). Download {spec.url}{where} "
                                 f"on a connected machine and pass the file (the app: SEG_SAM_CHECKPOINT=/path/to/file "
                                 f"SEG_SAM_VARIANT={variant})") from None
