@@ -116,16 +116,40 @@ def test_the_leaderboard_keeps_what_it_replaced_and_scores_no_model_on_frames_it
     (tmp_path / "leaderboard.json").write_text(json.dumps(board))
     build.write_markdown(board, tmp_path / "README.md")
     markdown = (tmp_path / "README.md").read_text()
-    assert "| FCN8S | trained on val | (no prior) | - |" in markdown
-    assert "| UNET | 66.0 | 62.0 | - |" in markdown
-    assert "| FCN8S (replaced 2026-12-02) | 62.0 | (no prior) | 49.9 |" in markdown
+    # model | test mIoU | test, flip | test, no prior | val mIoU | val, no prior
+    assert "| FCN8S | - | - | (no prior) | trained on val | (no prior) |" in markdown
+    assert "| UNET | - | - | - | 66.0 | 62.0 |" in markdown
+    assert "| FCN8S (replaced 2026-12-02) | 49.9 | - | (no prior) | 62.0 | (no prior) |" in markdown
+    assert "| ESPNet (published; test split) | 57.2 |" in markdown
     caption, table = leaderboard(tmp_path)
-    assert list(table["model"]) == ["FCN8S", "UNET", "FCN8S (replaced 2026-12-02)"]
+    assert list(table["model"]) == ["FCN8S", "UNET", build.REFERENCE["title"], "FCN8S (replaced 2026-12-02)"]
     assert "last measurement (2026-11-24 on another machine)" in caption
     assert "last measured (2026-11-24 on another machine)" in markdown
-    assert list(table["val mIoU"]) == ["trained on val", "66.0", "62.0"]
-    assert list(table["without prior"]) == ["-", "62.0", "-"] and list(table["test mIoU"]) == ["-", "-", "49.9"]
-    assert "the maintainers" in caption and "trained on val has no val score" in caption
+    assert list(table["val mIoU"]) == ["fine-tuned on val", "66.0", "-", "62.0"]
+    assert list(table["no prior"]) == ["-", "-", "-", "-"] and list(table["test mIoU"]) == ["-", "-", "57.2", "49.9"]
+    assert "fine-tuned on val frames has none" in caption
+
+
+def test_the_leaderboard_takes_the_test_splits_figures_for_the_weights_shipped(tmp_path, monkeypatch):
+    """`build.py --tests-only` attaches test_split.json's figures by weights digest, measuring nothing:
+    a row whose weights were not scored keeps none."""
+    split = {"source": "the maintainers", "models": {"d1": {"miou": 0.584, "miou_flip": 0.594, "reported": "2026-12-06"},
+                                                     "d2": {"miou": 0.526, "miou_no_prior": 0.49,
+                                                            "reported": "2026-12-06"}}}
+    (tmp_path / "test_split.json").write_text(json.dumps(split))
+    monkeypatch.setattr(build, "TEST_SPLIT", tmp_path / "test_split.json")
+    board = {"split": "CamVid val", "machine": "2 cores", "date": "2026-12-02", "test_source": None,
+             "reference": build.REFERENCE, "replaced": [],
+             "models": [board_row("unet", "u", "d1", trained_on_val=True, test=None),
+                        board_row("deeplabv3", "d", "d2", prior_tau=0.5, miou_no_prior=0.6, test=None),
+                        board_row("fcn32s", "f", "d3", test=None)]}
+    (tmp_path / "leaderboard.json").write_text(json.dumps(board))
+    assert build.attach_tests(tmp_path) == 0
+    caption, table = leaderboard(tmp_path)
+    assert list(table["test mIoU"]) == ["58.4", "52.6", "-", "57.2"]
+    assert list(table["flip"]) == ["59.4", "-", "-", "-"] and list(table["no prior"]) == ["-", "49.0", "-", "-"]
+    assert "reported 2026-12-06" in caption
+    assert "| DEEPLABV3 | 52.6 | - | 49.0 | 62.0 | 60.0 |" in (tmp_path / "README.md").read_text()
 
 
 @pytest.mark.slow
