@@ -18,6 +18,7 @@ kept are enlarged.
 """
 
 import hashlib
+import logging
 import os
 import threading
 import warnings
@@ -113,8 +114,21 @@ def _quantize(source: Path, path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     partial = _beside(path)
-    quantize_dynamic(source, partial, weight_type=QuantType.QUInt8)
+    quiet = _QuantizerNotes()
+    logging.getLogger().addFilter(quiet)  # it notes each tensor through the root logger: 59 lines at start
+    try:
+        quantize_dynamic(source, partial, weight_type=QuantType.QUInt8)
+    finally:
+        logging.getLogger().removeFilter(quiet)
     partial.replace(path)
+
+
+class _QuantizerNotes(logging.Filter):
+    """Drops ONNX Runtime's quantizer's notes below a warning; its warnings, and every other record, pass.
+    A filter on the root logger sees only what is logged to the root logger itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or "onnxruntime" not in record.pathname
 
 
 def loads(path: Path) -> bool:
