@@ -170,6 +170,24 @@ def summarise(curves: list[ClickCurve], *, max_clicks: int) -> dict:
     return out
 
 
+def summary_line(summary: dict, *, max_clicks: int) -> str:
+    """The summary in words: the mean IoU after the 1st, 5th and last click (those that exist), and each
+    NoC with how many objects never reached its IoU, which the mean counts as `max_clicks` each."""
+    shown = sorted({1, min(5, max_clicks), max_clicks})
+    ious = " / ".join(f"{summary['mean_iou'][n - 1]:.3f}" for n in shown)
+    parts = [f"{summary['objects']} objects: mean IoU after {' / '.join(map(str, shown))} "
+             f"click{'s' if shown != [1] else ''} {ious}"]
+    for threshold in THRESHOLDS:
+        percent = round(threshold * 100)
+        missed = summary[f"not_reached@{percent}"]
+        if missed == summary["objects"]:
+            parts.append(f"NoC@{percent}: none reached {percent}% within {max_clicks} clicks")
+        else:
+            note = f" ({missed} never reached {percent}%, counted as {max_clicks})" if missed else ""
+            parts.append(f"NoC@{percent} {summary[f'noc@{percent}']}{note}")
+    return "; ".join(parts)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m seg.clicks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -222,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     Image.fromarray(click_chart({f"SAM {args.variant}": summary["mean_iou"]},
                                 title=f"SAM on CamVid {args.split}: mean IoU of {len(curves)} objects")
                     ).save(args.out / "clicks.png")
-    print(f"{len(curves)} objects: mean IoU after 1 / 5 / {args.max_clicks} clicks "
-          f"{summary['mean_iou'][0]:.3f} / {summary['mean_iou'][min(4, args.max_clicks - 1)]:.3f} / "
-          f"{summary['mean_iou'][-1]:.3f}; NoC@85 {summary['noc@85']}, NoC@90 {summary['noc@90']}")
+    print(summary_line(summary, max_clicks=args.max_clicks))
     print(f"wrote {args.out / 'clicks.json'} and {args.out / 'clicks.png'}")
     return 0
 

@@ -1,7 +1,7 @@
 """Score a checkpoint on a dataset split, or a folder of predicted label PNGs against ground truth.
 
     python -m seg.evaluate --checkpoint runs/unet/model.safetensors --data-dir DIR --split val [--json out.json]
-    python -m seg.evaluate --pred-dir PRED --gt-dir GT --num-classes 11 --ignore-index 11
+    python -m seg.evaluate --pred-dir PRED --gt-dir GT    # PRED as seg.predict writes it (else --num-classes N)
 
 A card's logit adjustment (`seg.prior`) is applied unless --no-prior; --flip adds mirror-image
 test-time augmentation. Prints a per-class table (IoU, Dice, accuracy, boundary F) and the summary. Scores are always at
@@ -23,7 +23,7 @@ from .data.camvid import ENV_VAR
 from .data.io import read_labels
 from .data.transforms import eval_transform
 from .engine import evaluate
-from .labels import IGNORE_INDEX
+from .labels import IGNORE_INDEX, LABELS_SUFFIX, PREDICTIONS_CARD
 from .metrics import BOUNDARY_TOLERANCE, SegmentationMetrics, SegmentationScores
 from .prior import CARD_KEY, card_offsets
 
@@ -50,20 +50,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c.add_argument("--flip", action="store_true",
                    help="test-time augmentation: average each image's logits with its mirror image's")
     f = p.add_argument_group("a folder of predictions")
-    f.add_argument("--pred-dir", type=Path, help="predicted label-id PNGs")
-    f.add_argument("--gt-dir", type=Path, help="ground-truth label-id PNGs with the same file names")
-    f.add_argument("--num-classes", type=int, help="number of classes")
-    f.add_argument("--ignore-index", type=int, default=IGNORE_INDEX,
-                   help=f"ground-truth label to ignore (default: {IGNORE_INDEX}; CamVid's raw void is 11)")
-    f.add_argument("--class-names", nargs="+", help="names for the table (default: class ids)")
+    f.add_argument("--pred-dir", type=Path,
+                   help="predicted label-id PNGs, named as the ground truth's or as seg.predict names them "
+                        f"(x.png or x{LABELS_SUFFIX}.png); seg.predict's {PREDICTIONS_CARD} there gives the "
+                        "classes, their names and the ignored label")
+    f.add_argument("--gt-dir", type=Path, help="ground-truth label-id PNGs")
+    f.add_argument("--num-classes", type=int, help=f"number of classes (default: from {PREDICTIONS_CARD})")
+    f.add_argument("--ignore-index", type=int,
+                   help=f"ground-truth label to ignore (default: {PREDICTIONS_CARD}'s, else {IGNORE_INDEX}; "
+                        "CamVid's raw void is 11)")
+    f.add_argument("--class-names", nargs="+", help=f"names for the table (default: {PREDICTIONS_CARD}'s, else ids)")
     p.add_argument("--boundary-tolerance", type=int, default=BOUNDARY_TOLERANCE,
                    help=f"boundary F-score tolerance in pixels (default: {BOUNDARY_TOLERANCE})")
     p.add_argument("--json", type=Path, help="also write the scores to this JSON file")
     args = p.parse_args(argv)
     if (args.checkpoint is None) == (args.pred_dir is None):
-        p.error("give either --checkpoint (score a model) or --pred-dir with --gt-dir and --num-classes")
-    if args.pred_dir is not None and (args.gt_dir is None or args.num_classes is None):
-        p.error("--pred-dir needs --gt-dir and --num-classes")
+        p.error("give either --checkpoint (score a model) or --pred-dir with --gt-dir")
+    if args.pred_dir is not None:
+        if args.gt_dir is None:
+            p.error("--pred-dir needs --gt-dir")
+        described = read_predictions_card(args.pred_dir)
+        args.num_classes = args.num_classes or len(described.get("classes", [])) or None
+        if args.num_classes is None:
+            p.error(f"--pred-dir needs --num-classes: {args.pred_dir} has no {PREDICTIONS_CARD} (seg.predict writes it)")
+        if args.class_names is None and len(described.get("classes", [])) == args.num_classes:
+            args.class_names = described["classes"]
+        if args.ignore_index is None:
+            args.ignore_index = described.get("ground_truth_ignore", IGNORE_INDEX)
     if args.limit is not None and args.limit < 1:
         p.error("--limit must be at least 1")
     if args.num_classes is not None and args.num_classes < 1:
@@ -88,19 +101,40 @@ def format_table(scores: SegmentationScores, class_names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def read_predictions_card(pred_dir: Path) -> dict:
+    """seg.predict's description of the folder's classes, or {} where there is none."""
+    path = pred_dir / PREDICTIONS_CARD
+    if not path.is_file():
+        return {}
+    try:
+        described = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not seg.predict's JSON ({error}): remove it, or give --num-classes") from None
+    return described if isinstance(described, dict) else {}
+
+
+def prediction_for(gt_path: Path, pred_dir: Path) -> Path | None:
+    """The prediction of the ground truth `x.png`: `x.png`, or `x_labels.png` as seg.predict names it."""
+    for name in (gt_path.name, f"{gt_path.stem}{LABELS_SUFFIX}.png"):
+        if (pred_dir / name).is_file():
+            return pred_dir / name
+    return None
+
+
 def score_folders(pred_dir: Path, gt_dir: Path, *, num_classes: int, ignore_index: int,
                   boundary_tolerance: int) -> tuple[SegmentationScores, int]:
-    """Score every ground-truth PNG against the prediction of the same name; (scores, image count)."""
+    """Score every ground-truth PNG against its prediction (`prediction_for`); (scores, image count)."""
     gt_files = sorted(gt_dir.glob("*.png"))
     if not gt_files:
         raise FileNotFoundError(f"{gt_dir} holds no PNG label maps")
-    missing = [p.name for p in gt_files if not (pred_dir / p.name).is_file()]
+    predictions = {p: prediction_for(p, pred_dir) for p in gt_files}
+    missing = [p.name for p, found in predictions.items() if found is None]
     if missing:
         raise FileNotFoundError(f"{len(missing)} ground-truth files have no prediction in {pred_dir}, "
-                                f"e.g. {missing[0]}: predictions need the same file names")
+                                f"e.g. {missing[0]}: name it {missing[0]} or {Path(missing[0]).stem}{LABELS_SUFFIX}.png")
     metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index, boundary_tolerance=boundary_tolerance)
     for gt_path in tqdm(gt_files, desc="scoring", leave=False):
-        pred, gt = read_labels(pred_dir / gt_path.name), read_labels(gt_path)
+        pred, gt = read_labels(predictions[gt_path]), read_labels(gt_path)
         if pred.shape != gt.shape:
             raise ValueError(f"{gt_path.name}: prediction is {pred.shape}, ground truth {gt.shape}: "
                              "predictions must be at the ground truth's size")

@@ -2,11 +2,16 @@
 
     python -m seg.predict photo.jpg more/*.png --checkpoint runs/unet/model.safetensors --out predictions/
 
-For `photo.jpg` it writes `photo_labels.png` (class ids, 8-bit; score it with `seg.evaluate
---pred-dir`) and `photo_overlay.png` (the card's palette over the photo).
+For `photo.jpg` it writes `photo_labels.png` (class ids, 8-bit) and `photo_overlay.png` (the card's
+palette over the photo), and once `classes.json` (the card's class names and palette, and the value
+its dataset's label files hold where unlabelled),
+so that the folder scores as it is:
+
+    python -m seg.evaluate --pred-dir predictions/ --gt-dir DIR/valannot
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -15,8 +20,10 @@ from tqdm import tqdm
 
 from .checkpoint import load_model
 from .cli import choose_device, run
+from .data import files_ignore_label
 from .data.io import read_image, write_labels
 from .inference import segment, working_size
+from .labels import LABELS_SUFFIX, PREDICTIONS_CARD
 from .prior import card_offsets
 from .visualize import overlay
 
@@ -42,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     model, card = load_model(args.checkpoint, device=device)
     offsets = None if args.no_prior else card_offsets(card)
     args.out.mkdir(parents=True, exist_ok=True)
+    described = {"classes": card["classes"], "palette": card["palette"], "checkpoint": str(args.checkpoint),
+                 "ground_truth_ignore": files_ignore_label(card.get("data", {}).get("dataset"))}
+    (args.out / PREDICTIONS_CARD).write_text(json.dumps(described) + "\n")
     failed = 0
     for path in tqdm(args.images, desc="segmenting", disable=len(args.images) < 2):
         try:
@@ -56,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         labels = segment(model, image, input_size=working_size(image.shape[:2], card.get("input_size")),
                          logit_offsets=offsets)
-        write_labels(args.out / f"{path.stem}_labels.png", labels)
+        write_labels(args.out / f"{path.stem}{LABELS_SUFFIX}.png", labels)
         coloured = overlay(image, labels, card["palette"], alpha=args.alpha)
         Image.fromarray(coloured).save(args.out / f"{path.stem}_overlay.png")
     print(f"wrote {2 * (len(args.images) - failed)} files to {args.out}"

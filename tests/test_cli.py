@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_TRAIN, run_module
+from conftest import ROOT, TINY_TRAIN, run_module
 from seg.data.io import read_labels
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
@@ -80,7 +80,7 @@ def test_evaluate_on_camvid_and_predict_then_score_the_folder(trained_checkpoint
     for image in images:
         labels = read_labels(tmp_path / "p" / f"{image.stem}_labels.png")
         assert labels.shape == (360, 480) and labels.max() < 4
-        Image.fromarray(labels).save(pred_dir / image.name)
+        Image.fromarray(labels).save(pred_dir / image.name)  # another tool's predictions: the ground truth's names
         shutil.copy(camvid_dir / "valannot" / image.name, gt_dir / image.name)
         assert Image.open(tmp_path / "p" / f"{image.stem}_overlay.png").size == (480, 360)
     result = run_module("seg.evaluate", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--num-classes", "11",
@@ -93,6 +93,27 @@ def test_evaluate_on_camvid_and_predict_then_score_the_folder(trained_checkpoint
     failed = run_module("seg.evaluate", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), "--num-classes", "11",
                         check=False)
     assert failed.returncode != 0 and images[0].name in failed.stderr and "Traceback" not in failed.stderr
+    nothing = run_module("seg.evaluate", "--pred-dir", str(pred_dir), "--gt-dir", str(gt_dir), check=False)
+    assert nothing.returncode == 2 and "--num-classes" in nothing.stderr  # no classes.json: it must be told
+
+
+def test_predict_then_evaluate_chain_as_documented(camvid_dir, tmp_path):
+    """The two documented commands, as they are: seg.predict's folder scores against CamVid's ground truth
+    with no renaming and no class count, and the table names CamVid's classes."""
+    images = sorted((camvid_dir / "val").glob("*.png"))[:2]
+    pred = tmp_path / "pred"
+    run_module("seg.predict", *map(str, images), "--checkpoint", str(ROOT / "weights" / "camvid" / "fcn8s.safetensors"),
+               "--out", str(pred))
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for image in images:
+        shutil.copy(camvid_dir / "valannot" / image.name, gt / image.name)
+    result = run_module("seg.evaluate", "--pred-dir", str(pred), "--gt-dir", str(gt), "--json", str(tmp_path / "s.json"))
+    assert "2 images" in result.stdout and "Bicyclist" in result.stdout and "SignSymbol" in result.stdout
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert list(scores["per_class"])[0] == "Sky" and scores["miou"] > 0.4  # a CamVid model on CamVid frames
+    void = read_labels(gt / images[0].name) == 11
+    assert void.any()  # CamVid's void, ignored as the card says, not scored as a twelfth class
 
 
 def test_train_and_evaluate_on_camvid_tiny(camvid_dir, tmp_path):

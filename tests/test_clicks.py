@@ -16,6 +16,7 @@ from seg.clicks import (
     objects_in,
     semantic_iou,
     summarise,
+    summary_line,
 )
 
 H, W = 40, 64
@@ -106,6 +107,23 @@ def test_noc_and_the_summary_count_the_maximum_for_a_curve_that_never_gets_there
     assert summary["noc@85"] == 2.5 and summary["noc@90"] == 3.0 and summary["not_reached@85"] == 1
     with pytest.raises(ValueError, match="no objects"):
         summarise([], max_clicks=3)
+
+
+def test_the_printed_summary_says_what_the_figures_are():
+    """With three clicks it printed "after 1 / 5 / 3 clicks" (the third click's IoU under "5"), and a
+    NoC@85 of 3.0 when no object reached 85%."""
+    fast = ClickCurve(clicks=(), ious=(0.5, 0.86, 0.95))
+    slow = ClickCurve(clicks=(), ious=(0.2, 0.3, 0.4))
+    line = summary_line(summarise([fast, slow], max_clicks=3), max_clicks=3)
+    assert "after 1 / 3 clicks 0.350 / 0.675" in line
+    assert "NoC@85 2.5 (1 never reached 85%, counted as 3)" in line
+    assert "NoC@90 3.0 (1 never reached 90%, counted as 3)" in line
+    line = summary_line(summarise([slow, slow], max_clicks=3), max_clicks=3)
+    assert "NoC@85: none reached 85% within 3 clicks" in line and "3.0" not in line
+    ten = ClickCurve(clicks=(), ious=(0.5, 0.6, 0.65, 0.7, 0.72, 0.8, 0.84, 0.86, 0.91, 0.95))
+    assert "after 1 / 5 / 10 clicks 0.500 / 0.720 / 0.950; NoC@85 8.0; NoC@90 9.0" in summary_line(
+        summarise([ten], max_clicks=10), max_clicks=10)
+    assert "after 1 click 0.500" in summary_line(summarise([ten], max_clicks=1), max_clicks=1)
 
 
 def test_objects_are_connected_regions_of_one_class_largest_first():

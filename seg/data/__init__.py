@@ -39,6 +39,16 @@ def build_dataset(name: str, split: str, *, root: str | None = None, transform: 
     raise ValueError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
 
 
+def files_ignore_label(dataset: str | None) -> int:
+    """The value a dataset's own label files hold where unlabelled (CamVid's PNGs: 11), which the dataset
+    maps to the ignore label as it reads them: what a folder of its ground-truth files leaves out."""
+    if dataset == "camvid":
+        from .camvid import VOID_LABEL
+        return VOID_LABEL
+    from ..labels import IGNORE_INDEX
+    return IGNORE_INDEX
+
+
 def __getattr__(name: str):
     """`seg.data.CamVid` and `seg.data.SyntheticScenes`, imported on first use."""
     if name == "CamVid":
@@ -50,4 +60,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'seg.data' has no attribute {name!r}")
 
 
-__all__ = ["CamVid", "SyntheticScenes", "DATASETS", "build_dataset"]
+__all__ = ["CamVid", "SyntheticScenes", "DATASETS", "build_dataset", "files_ignore_label"]
