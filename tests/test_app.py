@@ -235,7 +235,8 @@ def test_sam_clicks_box_undo_and_export(app, sample):
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
     scores = result.scores
     assert list(scores) == sorted(scores, reverse=True)
-    files = app.sam.files.export(photo, objects, kept, {"path": str(sample[0])})
+    files, note = app.sam.files.export(photo, objects, kept, {"path": str(sample[0])})
+    assert "1 object(s) exported" in note and "Left out" not in note
     instances, coco = files[0], json.loads(open(files[1]).read())
     mask = np.array(Image.open(files[2])) > 0
     assert np.array_equal(mask, result.masks[0]) and np.array_equal(np.array(Image.open(instances)) == 1, mask)
@@ -263,7 +264,7 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and set(kept) == {1, 2}
     assert picker["choices"] == [("object 1", 0), ("object 2", 1)] and "object 3 deleted" in note
     upload = {"path": str(sample[0])}
-    files = app.sam.files.export(photo, objects, kept, upload)
+    files, _ = app.sam.files.export(photo, objects, kept, upload)
     stem = sample[0].stem
     assert [Path(f).name for f in files] == [f"{stem}_instances.png", f"{stem}_objects_coco.json",
                                              f"{stem}_object_1.png", f"{stem}_object_2.png"]

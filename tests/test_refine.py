@@ -133,6 +133,13 @@ def test_a_refined_model_is_scored_beside_the_model_with_its_change():
     assert refined.errors("unet+sam", [(0, 0, 0), (255, 255, 255)])["shares"]["wrong"] == 0
     with pytest.raises(ValueError, match="was not in this comparison"):
         with_refined(result, "deeplabv3", TRUTH, 0.5)
+    # with TTA and CRF on, SAM refines what the row shows: the title says so
+    smoothed = Comparison(image, TRUTH, {"unet": Prediction("unet", "U-Net", PREDICTED, 0.1)},
+                          [{**row, "model": "U-Net + TTA + CRF"}, {**row, "model": "U-Net (plain)"}],
+                          {"U-Net": {}}, {"unet": s}, " + TTA + CRF")
+    refined = with_refined(smoothed, "unet", TRUTH, 0.5)
+    assert [r["model"] for r in refined.rows] == ["U-Net + TTA + CRF", "U-Net + TTA + CRF + SAM", "U-Net (plain)"]
+    assert refined.predictions["unet+sam"].title == "U-Net + TTA + CRF + SAM"
 
 
 @pytest.mark.slow  # SAM's image encoder, seconds on 2 cores (docs/testing.md)

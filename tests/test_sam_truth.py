@@ -10,7 +10,7 @@ from seg.data.camvid import CLASSES, PALETTE
 from seg.data.ground_truth import read_ground_truth
 from seg.explorer.export import coco_objects, objects_from_coco
 from seg.explorer.prompts import Objects
-from seg.explorer.sam_truth import save_truth, truth_from_objects
+from seg.explorer.sam_truth import left_out, save_truth, truth_from_objects
 from seg.labels import IGNORE_INDEX
 from ui.limits import Limits
 
@@ -49,6 +49,19 @@ def test_a_ground_truth_needs_a_class_for_every_outlined_object(tmp_path):
     added = objects.add()  # an object added and not clicked yet is left out
     assert np.array_equal(truth_from_objects(added, masks, CLASSES, size=(20, 30)),
                           truth_from_objects(objects, masks, CLASSES, size=(20, 30)))
+
+
+def test_what_is_left_out_is_named_with_why():
+    """An object without a mask is not in an export or a ground truth: the note names each (a box whose
+    second corner did not register was left out with no word)."""
+    objects, masks = two_objects()
+    assert left_out(objects, masks) == ""
+    half_box = objects.add().click(3, 3, "box")
+    nothing = half_box.add("the bus")
+    again = nothing.add().click(20, 5, "positive")  # a prompt SAM has not answered yet
+    said = left_out(again, masks)
+    assert said == ("Left out, without a mask: object 3: one corner of its box: click the other; "
+                    "object 4 (the bus): nothing clicked; object 5: no mask yet: click it again.")
 
 
 def test_the_label_and_colour_pngs_read_back_as_the_same_ground_truth(tmp_path):

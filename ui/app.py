@@ -51,6 +51,8 @@ CSS = """
 @media (max-width: 640px) {
   #look-image, #look-image * {height:auto !important; min-height:0 !important}
   #metrics th, #metrics td {padding:4px 3px !important; min-width:0 !important; font-size:0.75rem}
+  /* SAM's photo as tall as it is at the screen's width, not in a 560 px box of blank space */
+  #sam-canvas, #sam-canvas * {height:auto !important; min-height:0 !important; max-height:none !important}
 }
 /* SAM's photo is never enlarged: Gradio maps a click to pixels as if it were not, so on an enlarged
    photo the click landed away from the cursor (up to 12 px on a 480x360 photo); the browser decoder's
@@ -147,7 +149,7 @@ def build(settings: Settings, *, ctx: Context | None = None) -> App:
                     "SegFormer and SAM, measured against your ground truth.", elem_id="title")
         gr.Markdown(ctx.status_markdown())
         with gr.Tabs() as tabs:
-            with gr.Tab("Compare", id=COMPARE_TAB):
+            with gr.Tab("Compare", id=COMPARE_TAB, elem_id=COMPARE_TAB):
                 image_in, truth_in = compare.layout()
             with gr.Tab("Prompt SAM") as tab:
                 sam.layout(tab, image_in, truth_in, tabs)

@@ -55,9 +55,11 @@ CSS = """
 /* its captions under the tiles, whole: over a 120 px tile they covered the mask and were cut */
 #sam-masks .caption-label {position:static !important; max-width:none !important; white-space:normal !important;
   display:block; border:none !important; background:none !important; text-align:center}
-/* a phone: one prediction per row at the screen's width */
+/* a phone: one prediction per row at the screen's width; SAM's three masks side by side under the photo
+   (beside it on a wider screen, one above the other) */
 @media (max-width: 640px) {
   #predictions .grid-container {grid-template-columns:1fr !important}
+  #sam-masks .grid-container {grid-template-columns:repeat(3, 1fr) !important}
 }
 """
 

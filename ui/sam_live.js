@@ -354,7 +354,8 @@ async function update(value) {
   if (!live.starting) {  // once: the decoder files exist from the moment SAM is loaded
     setStatus("Loading the browser decoder…");
     live.starting = start(value).then(
-      () => setStatus("Browser decoder ready: hover over the photo to preview."),
+      () => setStatus(canHover() ? "Browser decoder ready: hover over the photo to preview."
+                                 : "Browser decoder ready: tap the photo to see its mask at once."),
       (error) => {
         console.error("sam-live:", error);
         setStatus(`The browser decoder could not load (${error.message}): clicks go through the server.`);
@@ -367,7 +368,8 @@ async function update(value) {
     await loadEmbedding(value);
     await warmUp(value);
     if (!live.ready) return;  // the warm-up said why
-    live.readyStatus = `Hover to preview; a click shows its mask at once. Masks are decoded in this browser ` +
+    live.readyStatus = (canHover() ? "Hover to preview; a click shows its mask at once. "
+                                   : "A tap shows its mask at once. ") + `Masks are decoded in this browser ` +
                        `(onnxruntime-web ${value.runtime.version}, ${live.threads} wasm thread(s)); ` +
                        `the server confirms every click.`;
     setStatus(live.readyStatus);
@@ -376,6 +378,11 @@ async function update(value) {
   } finally {
     live.loading = null;
   }
+}
+
+// A phone or tablet has no hover: its status speaks of taps, not of previews it cannot show.
+function canHover() {
+  return window.matchMedia("(hover: hover) and (pointer: fine)").matches;
 }
 
 document.addEventListener("mousemove", onMove, true);

@@ -117,6 +117,7 @@ class Comparison:
     with TTA or a CRF each model has two rows, the refined one and "(plain)", so their effect on the
     metrics is visible. per_class: model title -> {class name: IoU or None}; scores: model key ->
     what `score` returned (the confusion counts among it); both for the refined runs only.
+    applied: what every prediction went through beyond the model, as its row says it (" + TTA + CRF").
     """
 
     image: np.ndarray
@@ -125,6 +126,7 @@ class Comparison:
     rows: list[dict]
     per_class: dict[str, dict[str, float | None]]
     scores: dict[str, dict]
+    applied: str = ""
 
     def errors(self, key: str, palette, *, boundary_tolerance: int = BOUNDARY_TOLERANCE) -> dict:
         """Model `key`'s mistakes, as pictures beside its overlay (needs the ground truth).
@@ -165,6 +167,7 @@ def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = N
     progress: optional callable(fraction, description).
     """
     predictions, rows, per_class, scores = {}, [], {}, {}
+    applied = "".join(f" + {name}" for name, on in (("TTA", tta), ("CRF", crf)) if on)
     for i, (key, (title, model)) in enumerate(models.items()):
         if progress:
             progress(i / len(models), f"running {title}")
@@ -173,13 +176,12 @@ def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = N
         if ground_truth is None:
             continue
         s = score(p.labels, ground_truth)
-        rows.append(_row(title + (f" + {' + '.join(n for n, on in (('TTA', tta), ('CRF', crf)) if on)}"
-                                  if tta or crf else ""), s))
+        rows.append(_row(title + applied, s))
         per_class[title] = {c: v["iou"] for c, v in s["per_class"].items()}
         scores[key] = s
         if tta or crf:  # the same model without refinement, to show what refinement changed
             rows.append(_row(f"{title} (plain)", score(run_model(model, image).labels, ground_truth)))
-    return Comparison(image, ground_truth, predictions, rows, per_class, scores)
+    return Comparison(image, ground_truth, predictions, rows, per_class, scores, applied)
 
 
 REFINED = " + SAM"  # a refined model's title: "U-Net + SAM"
@@ -188,20 +190,21 @@ CHANGE = "change with SAM"  # the column of a refined row: its mIoU and boundary
 
 def with_refined(result: Comparison, key: str, labels: np.ndarray, seconds: float) -> Comparison:
     """`result` with model `key`'s prediction refined by SAM (`labels`, `(H, W)` ids, see
-    `seg.explorer.refine`) as a prediction of its own, `key + "+sam"` titled "<title> + SAM", right
-    after the model's: scored like the others, its row's CHANGE giving mIoU and boundary F against
-    the model's. seconds: the refinement's own time."""
+    `seg.explorer.refine`) as a prediction of its own, `key + "+sam"` titled "<title> + SAM" (or
+    "<title> + TTA + CRF + SAM": SAM refines what the model's row shows), right after the model's:
+    scored like the others, its row's CHANGE giving mIoU and boundary F against the model's.
+    seconds: the refinement's own time."""
     if key not in result.predictions:
         raise ValueError(f"{key!r} was not in this comparison: pick one of {', '.join(result.predictions)}")
     model = result.predictions[key]
-    refined = Prediction(f"{key}+sam", model.title + REFINED, labels, seconds)
+    refined = Prediction(f"{key}+sam", model.title + result.applied + REFINED, labels, seconds)
     predictions = {}
     for k, p in result.predictions.items():
         predictions[k] = p
         if k == key:
             predictions[refined.key] = refined
     if result.ground_truth is None:
-        return Comparison(result.image, None, predictions, result.rows, result.per_class, result.scores)
+        return Comparison(result.image, None, predictions, result.rows, result.per_class, result.scores, result.applied)
     s, before = score(labels, result.ground_truth), result.scores[key]
     change = ", ".join(f"{name} {s[m] - before[m]:+.3f}" for name, m in (("mIoU", "miou"), ("boundary F", "boundary_f"))
                        if s[m] is not None and before[m] is not None)
@@ -210,4 +213,4 @@ def with_refined(result: Comparison, key: str, labels: np.ndarray, seconds: floa
     rows.insert(at, {**_row(refined.title, s), CHANGE: change})
     return Comparison(result.image, result.ground_truth, predictions, rows,
                       {**result.per_class, refined.title: {c: v["iou"] for c, v in s["per_class"].items()}},
-                      {**result.scores, refined.key: s})
+                      {**result.scores, refined.key: s}, result.applied)

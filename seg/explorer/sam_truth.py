@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data.io import resize_labels
 from ..labels import IGNORE_INDEX
+from ..pretrained.sam_prompts import BOX
 from .export import save_png
 from .prompts import Objects, SamObject
 
@@ -35,6 +36,21 @@ def outlined(objects: Objects, classes: Sequence[str]) -> list[SamObject]:
                              if item.category is None else
                              f"object {number}: unknown class {item.category!r}: pick one of {', '.join(classes)}")
     return found
+
+
+def left_out(objects: Objects, masks: dict) -> str:
+    """A sentence naming every object without a mask, which an export or a ground truth leaves out, and
+    why (half a box, nothing clicked, no mask yet), or "" when every object has one."""
+    missing = []
+    for number, item in enumerate(objects.items, 1):
+        if item.id in masks:
+            continue
+        corners = sum(mode == BOX for _, _, mode in item.prompts.clicks)
+        why = ("one corner of its box: click the other" if corners % 2 and not item.prompts.points else
+               "nothing clicked" if not item.prompts.clicks else "no mask yet: click it again")
+        named = "" if item.name == f"object {number}" else f" ({item.name})"
+        missing.append(f"object {number}{named}: {why}")
+    return f"Left out, without a mask: {'; '.join(missing)}." if missing else ""
 
 
 def paint(masks: Iterable[tuple[SamObject, np.ndarray]], classes: Sequence[str], *, size: tuple[int, int]) -> np.ndarray:

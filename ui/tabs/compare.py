@@ -21,7 +21,7 @@ from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, enlarge, overlay
 from ..context import ROOT, Context
 from ..files import named_after
 from ..jobs import handler
-from .events import PAGE
+from .events import LIGHT, PAGE
 
 TIMING_COLUMNS = ["model", "time (ms)"]
 METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"]  # compare's rows, before a run
@@ -29,6 +29,7 @@ TAB_ID = "compare"  # the Compare tab's id: where "Use as ground truth" takes th
 VIEWS = ("errors", "boundaries", "overlay", "ground truth")  # the large view's choices
 LARGE_SIDE = 960  # the large view's longer side at least (smaller photos are enlarged by a whole factor)
 FIRST_RUN = "Run a comparison first, then pick a model here."
+STALE = "The photo or its ground truth changed: press **Segment** to compare them."
 
 
 def examples() -> list[list[str]]:
@@ -147,6 +148,15 @@ class CompareTab:
         return CompareView(gallery_tiles(result), timing, metrics, chart, files, note, result,
                            model_a=pick(0), model_b=pick(-1), closer=pick(0))
 
+    @staticmethod
+    def cleared() -> tuple:
+        """Every result of the last comparison taken off the page (its outputs, then the closer look's and
+        the disagreement's), since they no longer match the photo or the ground truth on it."""
+        unpicked = gr.update(choices=[], value=None)
+        view = CompareView([], pd.DataFrame(columns=TIMING_COLUMNS), pd.DataFrame(columns=METRIC_COLUMNS), None,
+                           None, STALE, None, unpicked, unpicked, unpicked)
+        return (*view, *CloseLook(None, "", FIRST_RUN, None, None), None, "")
+
     @handler("compare_seconds", "the closer look")
     def look_closely(self, result: Comparison | None, key, view) -> CloseLook:
         """One model large, in the chosen view, with its legend and its confusion matrix."""
@@ -250,8 +260,9 @@ class CompareTab:
                 # full width, one above the other: every metric visible without scrolling sideways
                 metrics = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), interactive=False,
                                        label="Metrics against the ground truth", elem_id="metrics", wrap=True)
-                timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), label="Time per model",
-                                      interactive=False)
+                timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), interactive=False,
+                                      label="Time per model on this server: the network on the photo, with TTA "
+                                            "and the CRF when ticked (SAM's refinement: a row of its own)")
                 chart = gr.Image(show_label=False, type="numpy", interactive=False)  # titled inside
                 downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON", file_count="multiple")
         gr.Markdown("### Look closely at one model", elem_id="look-title")
@@ -284,4 +295,6 @@ class CompareTab:
         look_model.input(self.look_closely, closer, look, **PAGE)
         look_view.input(self.look_closely, closer, look, **PAGE)
         diff_go.click(self.show_disagreement, differ, [diff_image, diff_text], **PAGE)
+        for changed in (image_in, truth_in):  # results of another photo, or another truth, are not left showing
+            changed.change(self.cleared, None, [*view, *look, diff_image, diff_text], **LIGHT)
         return image_in, truth_in

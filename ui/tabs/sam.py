@@ -20,8 +20,8 @@ from seg.pretrained.sam_everything import Everything
 from ..browser_sam import SCRIPT as LIVE_SCRIPT
 from ..context import Context
 from ..guard import inside, upload_folder
-from ..jobs import handler
-from .events import PAGE
+from ..jobs import handler, refusal
+from .events import LIGHT, PAGE
 from .sam_files import SamFiles
 from .sam_labels import COLOURS, GRID, SamLabels
 from .sam_models import SamModels
@@ -171,6 +171,12 @@ class SamTab:
         return Opened(photo, {"path": path, "digest": photo.digest},
                       self.view(photo, objects, None, masks, note)).outputs()
 
+    def from_compare(self, path, saved, progress=gr.Progress(track_tqdm=True)) -> tuple:
+        """Compare's photo opened here; refused, with the photo here kept, when Compare has none."""
+        if not path:
+            raise refusal("Compare has no photo yet: open one there first, or upload one here", "opening the image")
+        return self.open(path, saved, progress)
+
     @handler("sam_seconds", "SAM's reading of the photo")
     def embed(self, photo: Photo | None, objects: Objects, progress=gr.Progress()):
         """SAM's image embedding of the photo just opened, computed now, so the first click costs only
@@ -289,41 +295,43 @@ class SamTab:
         # The browser's local storage keeps the objects across reloads; a fixed key (not a secret: the
         # value is clicks and an upload's path) so they also survive a server restart.
         saved = gr.BrowserState(None, storage_key="seg-sam-objects", secret="seg-sam-objects")
+        # the click mode and every action on the objects in one compact bar above the photo
+        with gr.Row(elem_id="sam-bar"):
+            mode = gr.Radio(list(MODES), value="positive", label="Next click", info="box: two clicks on opposite corners",
+                            elem_id="sam-mode", scale=3, min_width=260)
+            undo = gr.Button("Undo", elem_id="sam-undo", size="sm", scale=1, min_width=70)
+            clear = gr.Button("Clear this object's clicks", elem_id="sam-clear", size="sm", scale=1, min_width=110)
+            add = gr.Button("Add an object", elem_id="sam-add", size="sm", scale=1, min_width=90)
+            delete = gr.Button("Delete this object", elem_id="sam-delete", size="sm", scale=1, min_width=90)
+            from_compare = gr.Button("Use the Compare photo", elem_id="from-compare", size="sm", scale=1, min_width=110)
         with gr.Row():
-            with gr.Column(scale=2):
+            with gr.Column(scale=4, min_width=320):  # the photo takes most of the width
                 # JPEG for what the server draws here: 4 ms to encode at 720x960 against 84 for WebP, the
                 # default (an upload stays the file that came: type filepath, image_mode None)
-                canvas = gr.Image(type="filepath", label="Click on the image", height=480, format="jpeg",
+                canvas = gr.Image(type="filepath", label="Click on the image", height=560, format="jpeg",
                                   sources=["upload", "clipboard"], elem_id="sam-canvas", image_mode=None)
-                with gr.Row():
-                    mode = gr.Radio(list(MODES), value="positive", label="Next click",
-                                    info="box: two clicks on opposite corners", elem_id="sam-mode")
-                    from_compare = gr.Button("Use the Compare photo", elem_id="from-compare")
-                    undo = gr.Button("Undo", elem_id="sam-undo")
-                    clear = gr.Button("Clear this object's clicks", elem_id="sam-clear")
                 sam_note = gr.Markdown(elem_id="sam-note")
                 # the decoder in this browser: hover previews, instant click masks (ui/sam_live.js)
                 live = gr.HTML(None, html_template='<div class="sam-live-status"></div>', elem_id="sam-live",
                                js_on_load=LIVE_SCRIPT.read_text(),
                                css_template=".sam-live-status {font-size:0.85rem; opacity:0.8}")
-            with gr.Column(scale=1):
+            with gr.Column(scale=1, min_width=200):  # SAM's three masks beside it (under it on a phone)
+                choices = gr.Gallery(label="SAM's masks: pick one", columns=1, height="auto",
+                                     object_fit="contain", elem_id="sam-masks", format="jpeg")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):  # the objects and their classes, together
                 picker = gr.Radio([("object 1", 0)], value=0, label="Objects (clicks edit the selected one)",
                                   elem_id="sam-objects")
-                with gr.Row():
-                    add = gr.Button("Add an object", elem_id="sam-add")
-                    delete = gr.Button("Delete this object", elem_id="sam-delete")
                 category = self.labels.class_picker()
-                # the time measured by benchmarks/sam_everything.py (8x8 grid, 2 cores, the photo already read)
-                everything = gr.Button("Find every object (SAM's automatic masks; about 3 s on 2 CPU cores)",
-                                       elem_id="sam-everything")
-                source = gr.Dropdown(self.labels.sources(), value=GRID, label="Find every object from",
-                                     elem_id="sam-everything-from")
-                choices = gr.Gallery(label="SAM's masks (click one to choose)", columns=3,  # one line: above tiles
-                                     height="auto", object_fit="contain", elem_id="sam-masks",
-                                     format="jpeg")  # all three side by side, none scrolled away
                 view = [objects, canvas, choices, sam_result, masks, sam_note, picker, live, category]  # SamView's
                 self.labels.layout(sam_photo, objects, masks, upload, view, sam_note, category,
-                                   (image_in, truth_in, tabs))
+                                   (image_in, truth_in, tabs), sam_result)
+            with gr.Column(scale=1, min_width=300):
+                # the source first, and the button saying what it will do; its progress right under it
+                source = gr.Dropdown(self.labels.sources(), value=GRID, label="Find every object from",
+                                     elem_id="sam-everything-from")
+                everything = gr.Button(self.labels.everything_label(GRID), elem_id="sam-everything")
+                everything_status = gr.Markdown(elem_id="sam-everything-status")
                 self.files.layout(sam_photo, objects, masks, upload, view, sam_note)
         opened = [sam_photo, upload, *view]  # Opened's order
         # SAM reads each photo as it arrives (its progress over the note), not at the first click
@@ -333,7 +341,7 @@ class SamTab:
         # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
         canvas.upload(self.open, [canvas, saved], opened, **PAGE).success(
             lambda: None, None, sam_truth, **PAGE).then(**embed)
-        from_compare.click(self.open, [image_in, saved], opened, **PAGE).success(
+        from_compare.click(self.from_compare, [image_in, saved], opened, **PAGE).success(
             lambda path: path, truth_in, sam_truth, **PAGE).then(**embed)
         # on opening the tab, not on page load: by then the browser has read its storage into `saved`
         tab.select(self.restore, [saved, sam_photo], opened, **PAGE).then(**embed)
@@ -344,7 +352,9 @@ class SamTab:
         undo.click(self.undo, [sam_photo, objects, masks], view, **edit)
         clear.click(self.clear, [sam_photo, objects, masks], view, **edit)
         add.click(self.add, [sam_photo, objects, masks], view, **edit)
-        everything.click(self.every_object, [sam_photo, objects, masks, source], view, **edit)
+        everything.click(self.every_object, [sam_photo, objects, masks, source], view,
+                         **{**edit, "show_progress_on": [sam_note, everything_status]})
+        source.change(lambda key: gr.update(value=self.labels.everything_label(key)), source, everything, **LIGHT)
         picker.input(self.pick, [sam_photo, objects, masks, picker], view, **edit)
         delete.click(self.delete, [sam_photo, objects, masks], view, **edit)
         choices.select(self.choose, [sam_photo, objects, sam_result, masks], view, **edit)

@@ -11,6 +11,7 @@ from seg.data.photos import Photo
 from seg.explorer.export import objects_from_coco, save_json
 from seg.explorer.prompts import Objects
 from seg.explorer.sam_objects import mask_files, write_objects
+from seg.explorer.sam_truth import left_out
 
 from ..files import named_after
 from ..jobs import handler
@@ -22,9 +23,9 @@ class SamFiles:
         self.tab, self.ctx = tab, tab.ctx  # the SAM tab: its view and its masks
 
     @handler("segment_seconds", "the export")
-    def export(self, photo: Photo | None, objects: Objects, masks, upload) -> list[str]:
+    def export(self, photo: Photo | None, objects: Objects, masks, upload) -> tuple[list[str], str]:
         """Every object with a mask: one instance-id PNG, a COCO JSON (with the prompts, to import
-        again) and one PNG per object, each named after the photo."""
+        again) and one PNG per object, each named after the photo; and a note naming what was left out."""
         if photo is None or not any(o.id in masks for o in objects.items):
             raise ValueError("no mask yet: click on an object first")
         out = self.ctx.outputs.new("sam")
@@ -34,7 +35,9 @@ class SamFiles:
                                         classes=CLASSES)
         files = [instances.rename(out / f"{stem}_instances.png"), save_json(out / f"{stem}_objects_coco.json", coco),
                  *mask_files(out, stem, objects, masks)]
-        return [str(f) for f in files]
+        note = " ".join(x for x in (f"{sum(o.id in masks for o in objects.items)} object(s) exported: the files are "
+                                    "below.", left_out(objects, masks)) if x)
+        return [str(f) for f in files], note
 
     @handler("sam_seconds", "the import")
     def import_coco(self, photo: Photo | None, objects: Objects, masks, upload, path):
@@ -69,9 +72,9 @@ class SamFiles:
         """The panel's components (in the tab's right column) and events; `view`: the tab's outputs,
         `note`: where an import's progress shows, as every edit's."""
         export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)", elem_id="sam-export")
-        files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files")
-        coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"], type="filepath",
+        files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files", height=110)
+        coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"], type="filepath", height=110,
                           elem_id="sam-import")
-        export.click(self.export, [sam_photo, objects, masks, upload], files, **PAGE)
+        export.click(self.export, [sam_photo, objects, masks, upload], [files, note], **PAGE)
         coco_in.upload(self.import_coco, [sam_photo, objects, masks, upload, coco_in], view,
                        show_progress_on=note, **PAGE)

@@ -13,7 +13,7 @@ from seg.explorer.compare import run_model
 from seg.explorer.prompts import Objects
 from seg.explorer.refine import MAX_REGIONS, refine
 from seg.explorer.sam_objects import add_regions
-from seg.explorer.sam_truth import save_truth, truth_from_objects
+from seg.explorer.sam_truth import left_out, save_truth, truth_from_objects
 from seg.labels import IGNORE_INDEX
 from seg.pretrained.sam_regions import SamRegions
 
@@ -21,6 +21,10 @@ from ..files import named_after
 from ..jobs import handler
 from .compare import TAB_ID as COMPARE_TAB
 from .events import PAGE
+
+# the page turned to Compare keeps its scroll: bring Compare's photo and ground truth into view
+SHOW_COMPARE = (f"() => setTimeout(() => document.getElementById('{COMPARE_TAB}')?.scrollIntoView({{block: 'start'}}), "
+                "50)")  # once the tab is shown
 
 COLOURS = dict(zip(CLASSES, DISPLAY_PALETTE))  # an object with a class is drawn in its class's colour
 GRID = "grid"  # "Find every object" from SAM's own grid of points, not a model's regions
@@ -45,12 +49,20 @@ class SamLabels:
         return [("a grid of points (SAM's automatic masks)", GRID)] + [
             (f"{title}'s regions (each object with its class)", key) for key, title in self.ctx.zoo.semantic_names().items()]
 
+    def everything_label(self, source: str) -> str:
+        """"Find every object"'s button as it will run with `source`."""
+        if source == GRID:  # the time measured by benchmarks/sam_everything.py (8x8 grid, 2 cores)
+            return "Find every object (SAM's automatic masks; about 3 s on 2 CPU cores)"
+        title = self.ctx.zoo.semantic_names().get(source, "the model")
+        return f"Find every object: SAM prompted with {title}'s regions, each with its class"
+
     @handler("segment_seconds", "setting the class")
-    def classify(self, photo: Photo | None, objects: Objects, masks, category):
+    def classify(self, photo: Photo | None, objects: Objects, masks, category, result=None):
+        """The selected object's class set; SAM's masks for it (`result`) stay shown, the class changes none."""
         if category is not None and category not in CLASSES:
             raise ValueError(f"unknown class {str(category)[:40]!r}: choose one of {', '.join(CLASSES)}")
         objects = objects.classify(category)
-        return self.tab.view(photo, objects, None, masks, f"{objects.current.name}: {category or 'no class'}.")
+        return self.tab.view(photo, objects, result, masks, f"{objects.current.name}: {category or 'no class'}.")
 
     @handler("segment_seconds", "reordering")
     def move(self, photo: Photo | None, objects: Objects, masks, step: int):
@@ -69,9 +81,10 @@ class SamLabels:
         ids, colour = save_truth(self.ctx.outputs.new("truth"), f"{stem}_sam", labels, PALETTE)
         covered = float((labels != IGNORE_INDEX).mean())
         classes = int((np.unique(labels) != IGNORE_INDEX).sum())
-        note = (f"Ground truth of {classes} class(es) covering "
-                f"{covered:.0%} of the photo (the rest is void, not scored) is in **Compare**: press Segment there. "
-                "Its label-id and colour PNGs are below.")
+        note = " ".join(x for x in (
+            f"Ground truth of {classes} class(es) covering {covered:.0%} of the photo (the rest is void, not scored) "
+            "is in **Compare**: press Segment there. Its label-id and colour PNGs are below.",
+            left_out(objects, masks)) if x)
         return upload["path"], str(ids), [str(ids), str(colour)], note, gr.Tabs(selected=COMPARE_TAB)
 
     def from_regions(self, photo: Photo, objects: Objects, masks, key: str, room: int, progress):
@@ -92,19 +105,20 @@ class SamLabels:
                              f"{len(new)} object(s) from {title}'s {len(refined.regions)} region(s), each with its "
                              f"class, in {refined.seconds:.1f} s; each can be edited like a clicked one.")
 
-    def layout(self, sam_photo, objects, masks, upload, view, note, class_picker, compare) -> None:
+    def layout(self, sam_photo, objects, masks, upload, view, note, class_picker, compare, sam_result) -> None:
         """The panel's components (in the tab's right column) and events; `view`: the tab's outputs,
-        `class_picker`: the view's class radio; `compare`: Compare's photo and truth, and the app's
+        `class_picker`: the view's class radio, `sam_result`: SAM's masks for the selected object; `compare`: Compare's photo and truth, and the app's
         tabs (the ground truth is handed to the first two, and the third turns to Compare)."""
         with gr.Row():
             earlier = gr.Button("Paint earlier", elem_id="sam-earlier", size="sm")
             later = gr.Button("Paint later (over the others)", elem_id="sam-later", size="sm")
         use = gr.Button("Use as ground truth (in Compare)", elem_id="sam-truth-go")
-        files = gr.File(label="Ground truth: label ids and CamVid colours (PNG)", file_count="multiple",
+        files = gr.File(label="Ground truth: label ids and CamVid colours (PNG)", file_count="multiple", height=110,
                         elem_id="sam-truth-files")
         edit = {"show_progress_on": note, **PAGE}
-        class_picker.input(self.classify, [sam_photo, objects, masks, class_picker], view, **edit)
+        class_picker.input(self.classify, [sam_photo, objects, masks, class_picker, sam_result], view, **edit)
         earlier.click(lambda p, o, m: self.move(p, o, m, -1), [sam_photo, objects, masks], view, **edit)
         later.click(lambda p, o, m: self.move(p, o, m, 1), [sam_photo, objects, masks], view, **edit)
         image_in, truth_in, tabs = compare
-        use.click(self.to_truth, [sam_photo, objects, masks, upload], [image_in, truth_in, files, note, tabs], **edit)
+        use.click(self.to_truth, [sam_photo, objects, masks, upload], [image_in, truth_in, files, note, tabs],
+                  **edit).success(None, js=SHOW_COMPARE)
