@@ -7,6 +7,28 @@ from PIL import Image, ImageDraw, ImageFont
 # Colour-blind-safe series colours (Okabe-Ito), one per model.
 SERIES = ((0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (213, 94, 0),
           (240, 228, 66), (0, 0, 0))
+# Each model keeps its colour in every chart, whichever others share it: a series is coloured by the
+# model its name begins with (the longest match: "SegFormer-B0 ..." is not "SegFormer ...").
+MODEL_COLOURS = {"FCN-32s": SERIES[0], "FCN-8s": SERIES[1], "U-Net": SERIES[2], "DeepLabv3": SERIES[3],
+                 "SegFormer-B0": SERIES[4], "SegFormer": SERIES[5], "Mask2Former": SERIES[6], "SAM": SERIES[7]}
+
+
+def series_colours(names) -> list[tuple[int, int, int]]:
+    """A colour for each series name: its model's (MODEL_COLOURS), lighter for a second series of the same
+    model in the chart ("U-Net (plain)", "U-Net (replaced)") and darker for a third ("U-Net + SAM");
+    a name of no known model takes a series colour no model here has used."""
+    models = [max((m for m in MODEL_COLOURS if str(name).startswith(m)), key=len, default=None) for name in names]
+    spare = iter([c for c in SERIES if c not in {MODEL_COLOURS[m] for m in models if m}] + list(SERIES))
+    colours, seen = [], {}
+    for model in models:
+        if model is None:
+            colours.append(next(spare))
+            continue
+        base, n = np.array(MODEL_COLOURS[model], float), seen.get(model, 0)
+        seen[model] = n + 1
+        shade = base if n == 0 else base + (255 - base) * 0.55 if n == 1 else base * 0.55
+        colours.append(tuple(int(round(v)) for v in shade))
+    return colours
 
 
 def per_class_chart(values: dict[str, dict[str, float | None]], classes, *, title: str = "IoU per class",
@@ -18,6 +40,7 @@ def per_class_chart(values: dict[str, dict[str, float | None]], classes, *, titl
     """
     font = ImageFont.load_default(size=13)
     series = list(values)
+    colours = series_colours(series)
     bar, gap, left, right, top = 9, 10, 110, 30, 34
     legend_rows = (len(series) + 2) // 3
     group = bar * max(1, len(series)) + gap
@@ -35,7 +58,7 @@ def per_class_chart(values: dict[str, dict[str, float | None]], classes, *, titl
         draw.text((8, y0 + (group - gap) / 2 - 7), str(name), fill=(40, 40, 40), font=font)
         for j, s in enumerate(series):
             value = values[s].get(name)
-            colour = SERIES[j % len(SERIES)]
+            colour = colours[j]
             y = y0 + j * bar
             if value is None:
                 draw.rectangle((left, y + 1, left + 3, y + bar - 2), outline=colour)
@@ -45,7 +68,7 @@ def per_class_chart(values: dict[str, dict[str, float | None]], classes, *, titl
     for j, s in enumerate(series):
         x = 10 + (j % 3) * (width // 3)
         row_y = y + (j // 3) * 20
-        draw.rectangle((x, row_y + 3, x + 12, row_y + 13), fill=SERIES[j % len(SERIES)])
+        draw.rectangle((x, row_y + 3, x + 12, row_y + 13), fill=colours[j])
         draw.text((x + 18, row_y), s, fill=(40, 40, 40), font=font)
     return np.array(canvas)
 
@@ -132,8 +155,7 @@ def click_chart(curves: dict[str, list[float]], *, levels: dict[str, float | Non
         x = xy(k, 0)[0]
         draw.text((x - 4, top + plot_h + 6), str(k), fill=(90, 90, 90), font=font)
     draw.text((left + plot_w / 2 - 20, top + plot_h + 22), "clicks", fill=(90, 90, 90), font=font)
-    for j, name in enumerate(names):
-        colour = SERIES[j % len(SERIES)]
+    for j, (name, colour) in enumerate(zip(names, series_colours(names))):
         if name in curves:
             points = [xy(k + 1, v) for k, v in enumerate(curves[name])]
             if len(points) > 1:

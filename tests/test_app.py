@@ -372,9 +372,9 @@ def test_the_examples_are_real_camvid_photos_first_with_their_licence(app, camvi
 
 def test_empty_tables_have_their_headers_before_the_first_run(app):
     demo = app.demo
-    frames = {c.label: c.value for c in demo.blocks.values() if isinstance(c, gr.Dataframe)}
-    assert frames["Time per model"]["headers"] == TIMING_COLUMNS
-    assert frames["Metrics against the ground truth"]["headers"] == METRIC_COLUMNS
+    frames = {c.elem_id or c.label: c.value for c in demo.blocks.values() if isinstance(c, gr.Dataframe)}
+    assert frames["timing"]["headers"] == TIMING_COLUMNS
+    assert frames["metrics"]["headers"] == METRIC_COLUMNS
     assert frames["Class at the click, and overlap with SAM's mask"]["headers"] == RELATE_COLUMNS
     picker = [c for c in demo.blocks.values() if getattr(c, "label", "") == "CamVid val sample (image + ground truth)"]
     assert [c.value for c in picker] == [None]  # nothing looks chosen while nothing is loaded

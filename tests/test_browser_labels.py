@@ -23,7 +23,6 @@ def test_a_clicked_object_with_a_class_becomes_the_compare_tabs_ground_truth(ser
     expect(refused).to_be_visible(timeout=30_000)
     page.wait_for_timeout(11_000)  # Gradio's own toasts vanish after 10 s: a refusal stays until closed
     expect(refused).to_be_visible()
-    expect(page.get_by_text("Opening the image: not done").first).to_be_visible()
     expect(note).to_contain_text("Click the object")
     page.get_by_test_id("toast-close").first.click()
     box = page.locator("#sam-canvas img").first.bounding_box()

@@ -119,7 +119,7 @@ def test_a_refined_model_is_scored_beside_the_model_with_its_change():
     image = np.zeros((*TRUTH.shape, 3), np.uint8)
     s = score(PREDICTED, TRUTH)
     row = {"model": "U-Net", "mIoU": s["miou"], "Dice": s["mean_dice"], "pixel acc.": s["pixel_accuracy"],
-           "boundary F": s["boundary_f"], "'other'": s["other_fraction"]}
+           "boundary F": s["boundary_f"], "other": s["other_fraction"]}
     result = Comparison(image, TRUTH, {"unet": Prediction("unet", "U-Net", PREDICTED, 0.1),
                                        "fcn8s": Prediction("fcn8s", "FCN-8s", PREDICTED, 0.1)},
                         [row, {**row, "model": "FCN-8s"}], {"U-Net": {}, "FCN-8s": {}},

@@ -3,6 +3,7 @@ the installable library (pyproject.toml) asks what requirements.txt asks and wor
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -58,10 +59,14 @@ def test_the_installable_library_asks_what_requirements_txt_asks():
 def test_the_library_installed_works_outside_the_repo(tmp_path):
     """The README's library snippet, run from another folder against the library installed from a wheel
     of this checkout: it failed with "No module named 'seg'" anywhere but the repo root."""
-    wheels, target, elsewhere = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    wheels, target, elsewhere, source = (tmp_path / n for n in ("wheels", "site", "elsewhere", "source"))
     elsewhere.mkdir()
+    # from a copy of what the build reads: setuptools builds in the source folder (build/, *.egg-info)
+    shutil.copytree(ROOT / "seg", source / "seg", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            "-w", str(wheels), str(ROOT)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+                            "-w", str(wheels), str(source)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert built.returncode == 0, built.stderr
     wheel = next(wheels.glob("seg_explorer-*.whl"))
     installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),

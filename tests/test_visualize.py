@@ -1,11 +1,11 @@
-"""Pictures of errors: the display palette, error and boundary maps, the confusion chart."""
+"""Pictures of errors: the display palette, error and boundary maps, the charts and their colours."""
 
 import itertools
 
 import numpy as np
 import pytest
 
-from seg.charts import confusion_chart
+from seg.charts import MODEL_COLOURS, confusion_chart, per_class_chart, series_colours
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER
 from seg.metrics import BoundaryFScore, boundary_errors
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, boundary_map, draw_contours, enlarge, error_map
@@ -112,3 +112,20 @@ def test_contours_mark_the_pixel_before_each_change_of_class():
     labels[:, 3:] = 1
     drawn = draw_contours(np.full((4, 5, 3), 200, np.uint8), labels, color=(0, 0, 0))
     assert np.array_equal((drawn[..., 0] == 0).nonzero()[1], [2, 2, 2, 2])
+
+
+def test_a_model_keeps_its_colour_in_every_chart():
+    """FCN-8s was orange in one chart and pink in another: colours went by position in the chart."""
+    colours = series_colours(["U-Net (from scratch)", "FCN-8s", "U-Net (plain)", "U-Net + TTA + SAM", "my model"])
+    assert colours[0] == MODEL_COLOURS["U-Net"] and colours[1] == MODEL_COLOURS["FCN-8s"]
+    assert len(set(colours)) == 5  # the same model's other series: lighter, then darker; others: a free colour
+    assert colours[4] not in colours[:4]
+    assert series_colours(["SegFormer-B0 (from scratch)", "SegFormer pretrained (b0-ade)"]) == [
+        MODEL_COLOURS["SegFormer-B0"], MODEL_COLOURS["SegFormer"]]
+
+    def first_bar(values: dict, series: int) -> tuple:
+        chart = per_class_chart(values, ["Sky"], width=300)
+        return tuple(chart[34 + 9 * series + 4, 112])  # the Sky group's bar of that series, near its start
+
+    both = {"FCN-32s": {"Sky": 1.0}, "U-Net": {"Sky": 1.0}}
+    assert first_bar(both, 1) == first_bar({"U-Net": {"Sky": 1.0}}, 0) == MODEL_COLOURS["U-Net"]

@@ -47,10 +47,18 @@ CSS = """
 .chip i {width:14px; height:14px; border-radius:3px; display:inline-block; border:1px solid #0002}
 #title h1 {margin-bottom:0}
 .legend-note {margin:6px 0 2px; font-size:0.85rem}
-/* a phone: the closer look as tall as its picture, every metric column in view */
+.phone-only {display:none}
+/* a phone: the closer look as tall as its picture, every metric column in view; a wide table keeps its
+   columns readable and scrolls sideways (with a word saying so), a chart keeps its drawn size and scrolls */
 @media (max-width: 640px) {
+  .phone-only {display:block}
+  /* the measurements first, then the gallery of every model's pictures (21 tiles in one column) */
+  #truth-note {order:-3} #metrics {order:-2} #timing {order:-1}
+  .sideways {overflow-x:auto !important}
+  .sideways #leaderboard {min-width:900px !important}
+  .sideways .chart {min-width:760px !important}
   #look-image, #look-image * {height:auto !important; min-height:0 !important}
-  #metrics th, #metrics td {padding:4px 3px !important; min-width:0 !important; font-size:0.75rem}
+  #metrics th, #metrics td {padding:4px 2px !important; min-width:0 !important; font-size:0.72rem}
   /* SAM's photo as tall as it is at the screen's width, not in a 560 px box of blank space */
   #sam-canvas, #sam-canvas * {height:auto !important; min-height:0 !important; max-height:none !important}
 }

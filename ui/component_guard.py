@@ -82,11 +82,11 @@ def _guarded(component, preprocess, upload_folder: str):
                     screen(value["path"], formats=PHOTO_FORMATS)
                 except ValueError as error:  # the message names the file by its name alone
                     log.info("%s: %s", label, str(error)[:200])
-                    raise gr.Error(f"{label}: {str(error)[:400]}", title="This photo was not opened", duration=None,
-                                   print_exception=False) from None  # kept until closed, as every refusal
+                    raise gr.Error(f"{label}: {str(error)[:400]}", duration=None,  # kept until closed, as every refusal
+                                   print_exception=False) from None
                 except OSError:
                     raise gr.Error(f"{label}: the file could not be read: upload it again", duration=None,
-                                   title="This photo was not opened", print_exception=False) from None
+                                   print_exception=False) from None
         try:
             return preprocess(payload)
         except gr.Error as error:  # a value outside the component's choices: a message, not a trace

@@ -31,7 +31,7 @@ QUEUE_ATTRIBUTES = ("event_queue_per_concurrency_id", "active_jobs", "event_ids_
 # with their tiles, captions that wrap, SAM's three masks side by side; and the status tracker's
 # `hide`, which a progress overlay loses while its event is open.
 INTERNAL_CLASSES = ("grid-wrap", "gallery-container", "caption-label", "grid-container", "thumbnail-item",
-                    "hide")
+                    "hide", "header", "cell-wrap", "filename", "stem")
 
 
 def open_event(elem_id: str) -> str:
@@ -45,8 +45,18 @@ CSS = """
   {max-height:none; min-height:0; height:auto}
 #predictions .gallery-container, #scene-preds .gallery-container, #race-preds .gallery-container,
   #sam-masks .gallery-container {height:auto}
-/* captions wrap instead of ending in an ellipsis ("DeepLabv3 (ASPP) · 230 ..." was cut) */
-#predictions .caption-label {white-space:normal; max-width:96%}
+/* captions wrap instead of ending in an ellipsis ("DeepLabv3 (ASPP) · 230 ..." was cut, and Learn's lost
+   their IoU figures on a phone) */
+#predictions .caption-label, #scene-preds .caption-label, #race-preds .caption-label {white-space:normal;
+  max-width:96%}
+/* tables: a header breaks between words, never inside one ("param s (M)"); a cell wraps instead of being
+   cut ("262" for 2626 ms on a phone) */
+th .header {word-break:normal !important; overflow-wrap:normal !important; hyphens:none}
+td .cell-wrap {white-space:normal !important; overflow-wrap:break-word}
+/* a download's whole name, wrapped: every file read "camvid_... .png" */
+.filename {overflow:visible !important}
+.filename .stem {white-space:normal !important; overflow:visible !important; text-overflow:clip !important;
+  overflow-wrap:anywhere}
 /* SAM's three masks side by side, each in the photo's own shape and as tall as it needs */
 #sam-masks .grid-container {grid-template-rows:none !important; grid-auto-rows:auto !important;
   padding-top:2.2rem !important}  /* below the gallery's floating label, not under it */

@@ -61,7 +61,7 @@ def job(seconds: float | None, what: str, *, closing: threading.Event | None = N
                 if isinstance(error, DeadlineExceeded):  # a shared server: other jobs may have slowed this one
                     message += ", or retry when the server is less busy"
                 log.info("%s refused: %s", fn.__qualname__, message[:200])
-                raise refusal(message, what) from None
+                raise refusal(message) from None
             except Exception as error:  # noqa: BLE001 -- a bug or an input nobody foresaw: one line, not a trace
                 log.warning("%s failed: %s at %s: %s", fn.__qualname__, type(error).__name__, _where(error),
                             scrub(str(error), 200))
@@ -72,10 +72,10 @@ def job(seconds: float | None, what: str, *, closing: threading.Event | None = N
     return decorate
 
 
-def refusal(message: str, what: str) -> gr.Error:
-    """A refusal as the page shows it: titled with what was refused, and kept on screen until the person
-    closes it (Gradio's default toast vanished after 10 s, leaving only a bare "Error" on the output)."""
-    return gr.Error(message, title=f"{what[:1].upper()}{what[1:]}: not done", duration=None, print_exception=False)
+def refusal(message: str) -> gr.Error:
+    """A refusal as the page shows it: kept on screen until the person closes it (Gradio's default toast
+    vanished after 10 s, leaving only a bare "Error" on the output)."""
+    return gr.Error(message, duration=None, print_exception=False)
 
 
 def handler(limit: str, what: str):

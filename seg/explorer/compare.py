@@ -113,7 +113,7 @@ class Comparison:
     """What `compare` found, kept whole so later views need not run or read anything again.
 
     image: the `(H, W, 3) uint8` photo the models saw; ground_truth: its `(H, W)` labels or None.
-    predictions: by model key. rows: {"model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"};
+    predictions: by model key. rows: {"model", "mIoU", "Dice", "pixel acc.", "boundary F", "other"};
     with TTA or a CRF each model has two rows, the refined one and "(plain)", so their effect on the
     metrics is visible. per_class: model title -> {class name: IoU or None}; scores: model key ->
     what `score` returned (the confusion counts among it); both for the refined runs only.
@@ -157,7 +157,7 @@ class Comparison:
 
 def _row(title: str, s: dict) -> dict:
     return {"model": title, "mIoU": s["miou"], "Dice": s["mean_dice"], "pixel acc.": s["pixel_accuracy"],
-            "boundary F": s["boundary_f"], "'other'": s["other_fraction"]}
+            "boundary F": s["boundary_f"], "other": s["other_fraction"]}
 
 
 def compare(models: dict, image: np.ndarray, ground_truth: np.ndarray | None = None, *, tta: bool = False,

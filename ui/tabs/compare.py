@@ -24,7 +24,7 @@ from ..jobs import handler
 from .events import LIGHT, PAGE
 
 TIMING_COLUMNS = ["model", "time (ms)"]
-METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "'other'"]  # compare's rows, before a run
+METRIC_COLUMNS = ["model", "mIoU", "Dice", "pixel acc.", "boundary F", "other"]  # compare's rows, before a run
 TAB_ID = "compare"  # the Compare tab's id: where "Use as ground truth" takes the page
 VIEWS = ("errors", "boundaries", "overlay", "ground truth")  # the large view's choices
 LARGE_SIDE = 960  # the large view's longer side at least (smaller photos are enlarged by a whole factor)
@@ -225,8 +225,9 @@ class CompareTab:
         compared = gr.State(None)  # the last comparison, whole: later views reuse it, nothing runs twice
         with gr.Row():
             with gr.Column(scale=1):
-                image_in = gr.Image(type="filepath", label="Photo", height=300, elem_id="photo",
-                                    image_mode=None)  # our reader decodes it, after the size check
+                # our reader decodes it, after the size check
+                image_in = gr.Image(type="filepath", label="Photo", height=300, elem_id="photo", image_mode=None,
+                                    alt_text="The photo the models segment")
                 truth_in = gr.File(label="Ground truth (optional): label-id or CamVid-colour PNG",
                                    file_types=[".png"], type="filepath", elem_id="truth")
                 if shown:  # named, not a table of thumbnails: a narrow column cut the file names
@@ -255,27 +256,32 @@ class CompareTab:
                             elem_id="predictions-title")
                 gallery = gr.Gallery(show_label=False, columns=3, height="auto", object_fit="contain",
                                      elem_id="predictions")  # every tile in view, none scrolled away
-                gr.HTML(legend_html(CLASSES_WITH_OTHER, DISPLAY_PALETTE))
-                truth_note = gr.Markdown()
+                gr.HTML(legend_html(CLASSES_WITH_OTHER, DISPLAY_PALETTE) + "<p class='legend-note'>Boundaries "
+                        "(the third picture of each row):</p>" + view_legend("boundaries"), elem_id="gallery-legend")
+                truth_note = gr.Markdown(elem_id="truth-note")
                 # full width, one above the other: every metric visible without scrolling sideways
                 metrics = gr.Dataframe(pd.DataFrame(columns=METRIC_COLUMNS), interactive=False,
                                        label="Metrics against the ground truth", elem_id="metrics", wrap=True)
-                timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), interactive=False,
+                timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), interactive=False, elem_id="timing",
                                       label="Time per model on this server: the network on the photo, with TTA "
                                             "and the CRF when ticked (SAM's refinement: a row of its own)")
-                chart = gr.Image(show_label=False, type="numpy", interactive=False)  # titled inside
-                downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON", file_count="multiple")
+                chart = gr.Image(show_label=False, type="numpy", interactive=False, elem_classes="chart",  # titled inside
+                                 alt_text="IoU per class of each model against the ground truth (a bar chart)")
+                downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON", file_count="multiple",
+                                    elem_id="downloads")
         gr.Markdown("### Look closely at one model", elem_id="look-title")
         with gr.Row():
             look_model = gr.Radio([], label="Model", elem_id="look-model")
             look_view = gr.Radio(list(VIEWS), value="errors", label="View", elem_id="look-view")
         with gr.Row():
             with gr.Column(scale=3):
-                look_image = gr.Image(show_label=False, interactive=False, height=560, elem_id="look-image")
+                look_image = gr.Image(show_label=False, interactive=False, height=560, elem_id="look-image",
+                                      alt_text="The chosen model's prediction, large, in the chosen view")
                 look_legend = gr.HTML(view_legend("errors"))
                 look_text = gr.Markdown(FIRST_RUN, elem_id="look-text")
             with gr.Column(scale=2):
-                look_chart = gr.Image(show_label=False, interactive=False, elem_id="confusion")  # titled inside
+                look_chart = gr.Image(show_label=False, interactive=False, elem_id="confusion",  # titled inside
+                                      elem_classes="chart", alt_text="Where each true class's pixels went (a heat map)")
         # full width: its 14 columns were cut in the chart's column
         with gr.Accordion("Pixel counts (rows: true class; columns: predicted)", open=False, elem_id="counts"):
             look_counts = gr.Dataframe(interactive=False, elem_id="confusion-counts")

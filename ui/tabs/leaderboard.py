@@ -12,6 +12,7 @@ import pandas as pd
 from ..context import ROOT
 
 LEADERBOARD = ROOT / "leaderboard"
+SIDEWAYS = "*The table scrolls sideways: swipe it to see every column.*"  # shown on a phone alone
 
 
 def compact(training: str) -> str:
@@ -31,7 +32,8 @@ def leaderboard(folder: Path = LEADERBOARD) -> tuple[str, pd.DataFrame]:
     ref = board["reference"]
     reported = sorted({m["test"]["reported"] for m in board["models"] if (m.get("test") or {}).get("reported")})
     caption = (f"Our from-scratch models on **CamVid's test split**: 233 frames that no model or choice here ever "
-               f"saw, scored by the project's maintainers on the shipped weights (reported {', '.join(reported) or '-'}). "
+               f"saw, scored by the project's maintainers on the shipped weights "
+               f"(reported {', '.join(reported) or '-'}). "
                f"*flip*: with the photo's mirror image averaged in (test-time augmentation); *no prior*: without "
                f"the logit adjustment the card sets. {ref['title']} is there for scale. "
                f"Val columns: {board['split']}, run here with `python -m seg.evaluate`; they read several points "
@@ -62,7 +64,12 @@ def layout(folder: Path = LEADERBOARD) -> None:
     """The tab's components (it has no events)."""
     caption, table = leaderboard(folder)
     gr.Markdown(caption)
-    gr.Dataframe(table, interactive=False, wrap=True, elem_id="leaderboard", elem_classes="seg-table")
+    gr.Markdown(SIDEWAYS, elem_classes="phone-only")
+    with gr.Column(elem_classes="sideways"):  # on a phone: readable columns, scrolled sideways
+        # the training summary gets the room it needs; the figures, what theirs need
+        gr.Dataframe(table, interactive=False, wrap=True, elem_id="leaderboard",
+                     column_widths=["15%", "7%", "6%", "7%", "9%", "8%", "7%", "6%", "35%"])
     if (folder / "per_class_iou.png").is_file():  # the chart carries its own title
-        gr.Image(str(folder / "per_class_iou.png"), show_label=False, interactive=False,
-                 label="IoU per class on CamVid val for each shipped model scored there (a bar chart)")
+        with gr.Column(elem_classes="sideways"):
+            gr.Image(str(folder / "per_class_iou.png"), show_label=False, interactive=False, elem_classes="chart",
+                     alt_text="IoU per class on CamVid val for each shipped model scored there (a bar chart)")

@@ -174,7 +174,7 @@ class SamTab:
     def from_compare(self, path, saved, progress=gr.Progress(track_tqdm=True)) -> tuple:
         """Compare's photo opened here; refused, with the photo here kept, when Compare has none."""
         if not path:
-            raise refusal("Compare has no photo yet: open one there first, or upload one here", "opening the image")
+            raise refusal("Compare has no photo yet: open one there first, or upload one here")
         return self.open(path, saved, progress)
 
     @handler("sam_seconds", "SAM's reading of the photo")
@@ -297,8 +297,8 @@ class SamTab:
         saved = gr.BrowserState(None, storage_key="seg-sam-objects", secret="seg-sam-objects")
         # the click mode and every action on the objects in one compact bar above the photo
         with gr.Row(elem_id="sam-bar"):
-            mode = gr.Radio(list(MODES), value="positive", label="Next click", info="box: two clicks on opposite corners",
-                            elem_id="sam-mode", scale=3, min_width=260)
+            mode = gr.Radio(list(MODES), value="positive", label="Next click", elem_id="sam-mode", scale=3,
+                            info="box: two clicks on opposite corners", min_width=260)
             undo = gr.Button("Undo", elem_id="sam-undo", size="sm", scale=1, min_width=70)
             clear = gr.Button("Clear this object's clicks", elem_id="sam-clear", size="sm", scale=1, min_width=110)
             add = gr.Button("Add an object", elem_id="sam-add", size="sm", scale=1, min_width=90)

@@ -69,12 +69,12 @@ class SamFiles:
         return self.tab.view(photo, merged, None, self.tab.object_masks(photo, merged, masks), note)
 
     def layout(self, sam_photo, objects, masks, upload, view, note) -> None:
-        """The panel's components (in the tab's right column) and events; `view`: the tab's outputs,
+        """The panel's components (under "Find every object") and events; `view`: the tab's outputs,
         `note`: where an import's progress shows, as every edit's."""
         export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)", elem_id="sam-export")
         files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files", height=110)
-        coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"], type="filepath", height=110,
-                          elem_id="sam-import")
+        coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"], type="filepath",
+                          height=110, elem_id="sam-import")
         export.click(self.export, [sam_photo, objects, masks, upload], [files, note], **PAGE)
         coco_in.upload(self.import_coco, [sam_photo, objects, masks, upload, coco_in], view,
                        show_progress_on=note, **PAGE)

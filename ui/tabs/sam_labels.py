@@ -106,9 +106,10 @@ class SamLabels:
                              f"class, in {refined.seconds:.1f} s; each can be edited like a clicked one.")
 
     def layout(self, sam_photo, objects, masks, upload, view, note, class_picker, compare, sam_result) -> None:
-        """The panel's components (in the tab's right column) and events; `view`: the tab's outputs,
-        `class_picker`: the view's class radio, `sam_result`: SAM's masks for the selected object; `compare`: Compare's photo and truth, and the app's
-        tabs (the ground truth is handed to the first two, and the third turns to Compare)."""
+        """The panel's components (under the class picker) and events; `view`: the tab's outputs,
+        `class_picker`: the view's class radio, `sam_result`: SAM's masks for the selected object;
+        `compare`: Compare's photo and truth, and the app's tabs (the ground truth is handed to the first
+        two, and the third turns to Compare)."""
         with gr.Row():
             earlier = gr.Button("Paint earlier", elem_id="sam-earlier", size="sm")
             later = gr.Button("Paint later (over the others)", elem_id="sam-later", size="sm")

@@ -123,7 +123,8 @@ class SamModels:
                                          elem_id="curve-object")
                 curve_go = gr.Button(f"Click for me ({CURVE_CLICKS} clicks)", elem_id="curve-go")
             with gr.Row():
-                curve_chart = gr.Image(show_label=False, interactive=False, elem_id="curve-chart")  # titled inside
+                curve_chart = gr.Image(show_label=False, interactive=False, elem_id="curve-chart",  # titled inside
+                                       elem_classes="chart", alt_text="SAM's IoU after each click (a line chart)")
                 curve_image = gr.Image(label="True outline (white), the clicks, SAM's mask after the last",
                                        interactive=False, elem_id="curve-image")
             curve_text = gr.Markdown(elem_id="curve-text")
