@@ -103,11 +103,19 @@ def test_the_component_guard_holds_without_the_middleware(app, private):
                 component.preprocess(model(**value))
 
 
-def test_only_the_documented_endpoints_are_in_the_api(server):
+def test_only_the_documented_endpoints_are_in_the_api(server, app):
+    from ui.api import ENDPOINTS
+
     info = httpx.get(server + "gradio_api/info", timeout=30).json()
-    assert sorted(info["named_endpoints"]) == ["/refine", "/sam_click", "/sam_everything", "/sam_objects", "/sam_prompt",
-                                                  "/sam_truth", "/score", "/segment"]
+    assert sorted(info["named_endpoints"]) == sorted(f"/{name}" for name in ENDPOINTS)
     assert not info.get("unnamed_endpoints")
+    # every parameter named and described on the "Use via API" page (Gradio said "1st", "2nd" and nothing)
+    for endpoint, declared in info["named_endpoints"].items():
+        for parameter in declared["parameters"]:
+            assert parameter["label"] == parameter["parameter_name"], (endpoint, parameter)
+            assert len(parameter["python_type"]["description"]) > 20, (endpoint, parameter)
+    model = next(p for p in info["named_endpoints"]["/segment"]["parameters"] if p["parameter_name"] == "model")
+    assert all(name in model["python_type"]["description"] for name in app.ctx.zoo.semantic_names())
     docs = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
     words = {"four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
     stated = re.search(r"Only the (\w+) endpoints above are in the API", docs).group(1)

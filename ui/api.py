@@ -32,6 +32,7 @@ from seg.explorer.sam_objects import add_automatic, write_full_size
 from seg.explorer.sam_truth import label_ids, outlined, paint
 from seg.pretrained.sam_regions import SamRegions
 
+from . import gradio_private as private
 from .context import Context
 from .guard import NOT_UPLOADED, inside, upload_folder
 from .jobs import handler
@@ -206,7 +207,29 @@ class Api:
                                     image_shape=predicted.shape, max_values=limits.class_ids)
         return {"ground_truth_format": parsed.format, **score(predicted, parsed.labels)}
 
+    def parameters(self) -> dict[str, str]:
+        """What each endpoint parameter takes, for the "Use via API" page (docs/api.md says the same at length)."""
+        image = "the photo, uploaded (gradio_client: handle_file(path)); PNG, JPEG, WebP, GIF or BMP"
+        xy = "in the photo's own pixels"
+        return {
+            "image": image,
+            "model": f"a model's name, one of: {', '.join(self.ctx.zoo.semantic_names())}",
+            "points": f'JSON list of [x, y] points {xy}, e.g. "[[240, 300]]"; "[]" for none',
+            "labels": 'JSON list, one per point: 1 positive, 0 negative, e.g. "[1]"',
+            "box": f'JSON [x0, y0, x1, y1] {xy}, or "" for none',
+            "handle": 'the "photo" of an earlier /sam_prompt answer (that photo, already read)',
+            "objects": ('JSON list of {"name", "points", "labels", "box", "class"} ' + xy
+                        + f' ("class": one of {", ".join(CLASSES)})'),
+            "grid": f"points per side of the prompt grid, 1 to {self.ctx.limits.everything_grid} (default "
+                    f"{EVERYTHING_GRID})",
+            "prediction": "a label-id PNG, uploaded (0 to 10 CamVid's classes, 11 other)",
+            "truth": "the ground truth, uploaded: a label-id PNG (void 11 or 255) or CamVid's colours",
+        }
+
     def declare(self) -> None:
-        """The endpoints, inside the app's Blocks: same names and arguments as docs/api.md promises."""
+        """The endpoints, inside the app's Blocks: same names and arguments as docs/api.md promises, each
+        parameter named and described on the "Use via API" page."""
+        described = self.parameters()
         for name in ENDPOINTS:
             gr.api(getattr(self, name), api_name=name, **API)
+            private.describe_api_inputs(name, described)

@@ -123,6 +123,19 @@ async def drop_session(blocks: gr.Blocks, session: str) -> None:
     await queue(blocks).clean_events(session_hash=session)
 
 
+def describe_api_inputs(api_name: str, descriptions: dict[str, str]) -> None:
+    """Each input of the `gr.api` endpoint `api_name`, just declared in the Blocks being built, labelled
+    with its parameter's name and described by `descriptions[name]` on the "Use via API" page: Gradio
+    labels them "1st", "2nd" and says nothing else."""
+    from gradio.context import get_blocks_context
+    from gradio.utils import get_function_params
+
+    fn = next(f for f in get_blocks_context().fns.values() if f.api_name == api_name)
+    for component, (name, *_) in zip(fn.inputs, get_function_params(fn.fn)):
+        component.label = name
+        component._api_info = {**component._api_info, "additional_description": descriptions.get(name, "")}
+
+
 def kept_files(blocks: gr.Blocks) -> set[str]:
     """The files Gradio keeps in its cache for as long as it runs (each component's `keep_in_cache`:
     the examples' copies), which its own cache deletion never removes."""
