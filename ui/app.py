@@ -48,6 +48,11 @@ CSS = """
 #title h1 {margin-bottom:0}
 .legend-note {margin:6px 0 2px; font-size:0.85rem}
 .phone-only {display:none}
+/* a focus that shows: Gradio's checkboxes and radios had a faint 1 px ring; the photo SAM is prompted on
+   takes the keyboard's focus too (ui/sam_keys.js) */
+input[type=checkbox]:focus-visible, input[type=radio]:focus-visible, #sam-canvas:focus-visible
+  {outline:3px solid #1d4ed8 !important; outline-offset:2px}
+label:has(input:focus-visible) {outline:3px solid #1d4ed8; outline-offset:1px}
 /* a phone: the closer look as tall as its picture, every metric column in view; a wide table keeps its
    columns readable and scrolls sideways (with a word saying so), a chart keeps its drawn size and scrolls */
 @media (max-width: 640px) {
@@ -67,6 +72,25 @@ CSS = """
    overlay uses the same arithmetic */
 #sam-canvas img {object-fit:scale-down !important}
 """ + gradio_private.CSS + sam_labels.CSS
+
+
+# Tab leaves an open dropdown closed, for the next control: Gradio kept its list (101 samples, three
+# screens tall) open, sent the focus to the page's body and made the list itself the next Tab stop. The
+# Tab is taken here: Escape closes the list, and the focus moves on in the page's order.
+PAGE_JS = """() => {
+  const TABBABLE = "a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])";
+  document.addEventListener("keydown", (event) => {
+    const box = document.activeElement;
+    if (event.key !== "Tab" || box?.getAttribute("role") !== "combobox" || box.getAttribute("aria-expanded") !== "true")
+      return;
+    event.preventDefault();
+    event.stopPropagation();
+    box.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape", bubbles: true}));
+    const order = [...document.querySelectorAll(TABBABLE)].filter((e) => !e.disabled && e.tabIndex >= 0 &&
+      e.getClientRects().length && !e.closest("[role=listbox]"));
+    order[order.indexOf(box) + (event.shiftKey ? -1 : 1)]?.focus();
+  }, true);
+}"""
 
 
 @dataclass
@@ -92,7 +116,8 @@ class App:
                            admission=self.admission)
         served = ctx.browser.served(ctx.zoo.sam_onnx_dir) if ctx.browser is not None else []  # decoder's files
         isolation = [Middleware(CrossOriginIsolation)] if ctx.settings.cross_origin_isolation else []
-        return {"max_file_size": ctx.limits.upload_bytes, "ssr_mode": False, "css": CSS, "theme": gr.themes.Soft(),
+        return {"max_file_size": ctx.limits.upload_bytes, "ssr_mode": False, "css": CSS, "js": PAGE_JS,
+                "theme": gr.themes.Soft(),
                 "show_error": False, "allowed_paths": served, "app_kwargs": {"middleware": [guard, *isolation]}}
 
     def warm_up(self) -> threading.Thread:

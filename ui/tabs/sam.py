@@ -4,6 +4,7 @@ import) and `sam_models` (what the semantic models say, the click curve)."""
 
 import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
@@ -33,6 +34,12 @@ CHOICE_SIDE = 480
 # 2-core machine for a 360x480 photo whose embedding is cached (benchmarks/RESULTS.md, "Find every object").
 EVERYTHING_GRID = 8
 UPLOAD_FIRST = "no image: upload one first"
+
+
+KEYS_SCRIPT = Path(__file__).parents[1] / "sam_keys.js"
+KEYS_HELP = ("<p class='legend-note'>Without a mouse: Tab to the photo; the arrow keys move a cross-hair (with "
+             "Shift, further); Enter clicks there in the chosen mode; P, N and B click a positive point, a "
+             "negative point or a box corner.</p>")
 
 
 class SamView(NamedTuple):
@@ -315,6 +322,8 @@ class SamTab:
                 live = gr.HTML(None, html_template='<div class="sam-live-status"></div>', elem_id="sam-live",
                                js_on_load=LIVE_SCRIPT.read_text(),
                                css_template=".sam-live-status {font-size:0.85rem; opacity:0.8}")
+                # prompts without a mouse: a cross-hair the arrow keys move (ui/sam_keys.js)
+                gr.HTML(KEYS_HELP, js_on_load=KEYS_SCRIPT.read_text(), elem_id="sam-keys")
             with gr.Column(scale=1, min_width=200):  # SAM's three masks beside it (under it on a phone)
                 choices = gr.Gallery(label="SAM's masks: pick one", columns=1, height="auto",
                                      object_fit="contain", elem_id="sam-masks", format="jpeg")
