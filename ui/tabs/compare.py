@@ -265,8 +265,9 @@ class CompareTab:
                 timing = gr.Dataframe(pd.DataFrame(columns=TIMING_COLUMNS), interactive=False, elem_id="timing",
                                       label="Time per model on this server: the network on the photo, with TTA "
                                             "and the CRF when ticked (SAM's refinement: a row of its own)")
-                chart = gr.Image(show_label=False, type="numpy", interactive=False, elem_classes="chart",  # titled inside
-                                 alt_text="IoU per class of each model against the ground truth (a bar chart)")
+                with gr.Column(elem_classes="sideways"):  # a phone scrolls it at its drawn size
+                    chart = gr.Image(show_label=False, type="numpy", interactive=False, elem_classes="chart",
+                                     alt_text="IoU per class of each model against the ground truth (a bar chart)")
                 downloads = gr.File(label="Downloads: label PNGs, colour PNGs, metrics JSON", file_count="multiple",
                                     elem_id="downloads")
         gr.Markdown("### Look closely at one model", elem_id="look-title")
