@@ -101,7 +101,8 @@ def sample(camvid_dir, tmp_path_factory) -> tuple[Path, Path]:
     from gradio.utils import get_upload_folder
 
     image = sorted((camvid_dir / "val").glob("*.png"))[0]
-    folder = Path(get_upload_folder()) / tmp_path_factory.mktemp("upload").name
+    # named after this run's temporary folder: two runs on one machine share Gradio's upload folder
+    folder = Path(get_upload_folder()) / f"{tmp_path_factory.getbasetemp().name}-{tmp_path_factory.mktemp('upload').name}"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(image, folder / image.name)
     shutil.copyfile(camvid_dir / "valannot" / image.name, folder / f"{image.stem}_labels.png")

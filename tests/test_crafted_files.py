@@ -68,6 +68,11 @@ def crafted(tmp_path_factory) -> dict:
     rle = bytearray(bmp.getvalue())
     rle[30:34] = struct.pack("<I", 1)  # RLE8: decoded by Pillow in Python, one loop per run
     write("rle.bmp", bytes(rle))
+    gif = io.BytesIO()
+    Image.new("P", (64, 64)).save(gif, "GIF")
+    gif = gif.getvalue()
+    start = 13 + (3 << ((gif[10] & 7) + 1))  # after the screen descriptor and the global colour table
+    write("comments.gif", gif[:start] + b"\x21\xfe\x00" * 1_000_000 + gif[start:])  # 3 MB: 12 s to open
     return files
 
 
@@ -77,6 +82,7 @@ def crafted(tmp_path_factory) -> dict:
     ("chunks.png", "more than 50,000 chunks"),
     ("stray.jpg", "markers or stray bytes before its image data"),
     ("rle.bmp", "run-length"),
+    ("comments.gif", "more than 10,000 blocks or stray bytes before its first image"),
 ])
 def test_a_crafted_file_is_refused_by_its_structure_before_decoding(crafted, name, message):
     with pytest.raises(ValueError, match=message):
@@ -91,6 +97,10 @@ def test_ordinary_photos_and_label_maps_pass(tmp_path):
                           ("a.gif", {}), ("a.bmp", {})]:
         Image.fromarray(pixels).save(tmp_path / name, **options)
         assert read_image(tmp_path / name).shape == (48, 64, 3), name
+    frames = [Image.fromarray(np.roll(pixels, k, axis=1)) for k in range(4)]  # an animation that loops, with a note
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=80, loop=0,
+                   comment=b"made with a camera app " * 40)
+    assert read_image(tmp_path / "anim.gif").shape == (48, 64, 3)
     Image.fromarray(pixels[..., 0]).save(tmp_path / "labels.bmp")
     assert read_raw(tmp_path / "labels.bmp", lossless=True).shape == (48, 64)
     with pytest.raises(ValueError, match="save the label map as PNG"):
@@ -153,7 +163,7 @@ def test_crafted_files_are_refused_while_another_client_is_served(server, crafte
     """The crafted files sent at once to /segment (the scans twice: two took both workers before), and
     a normal /segment from another client meanwhile: every crafted request ends in a message, and the
     other client is answered. Before the screen, one scans.jpg held a worker for minutes. (All from
-    one loopback address: seven uploads at once, within its eight.) Then the ICO as the page's photo."""
+    one loopback address: eight uploads at once, within its eight.) Then the ICO as the page's photo."""
     import forge
     import httpx
     from gradio_client import Client, handle_file

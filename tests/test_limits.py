@@ -257,6 +257,9 @@ def test_every_cpu_event_shares_one_concurrency_limit(app):
     """"Two jobs at once" holds for the whole app, not per event."""
     demo = app.demo
     backend = [fn for fn in demo.fns.values() if fn.fn is not None and fn.name != "load_example"]
+    light = [fn for fn in backend if fn.concurrency_id == "light"]  # they compute nothing: no job's place
+    assert sorted(fn.name for fn in light) == ["cleared", "cleared", "everything_button"]
+    backend = [fn for fn in backend if fn not in light]
     assert len(backend) >= 15
     assert {fn.concurrency_id for fn in backend} == {"cpu"}  # loading an example (no computation) is not a job
     assert {fn.concurrency_limit for fn in backend} == {CONCURRENCY}

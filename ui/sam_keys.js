@@ -41,7 +41,7 @@ function crosshair(view) {
 }
 
 function place() {
-  const view = photo(), focused = document.activeElement === area();
+  const view = photo(), focused = area()?.matches(":focus-visible");  // a mouse's focus shows no cross-hair
   const mark = document.getElementById("sam-crosshair");
   if (!view || !focused) { if (mark) mark.style.display = "none"; return; }
   const parentRect = view.img.parentElement.getBoundingClientRect();

@@ -350,7 +350,8 @@ class SamTab:
         # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
         canvas.upload(self.open, [canvas, saved], opened, **PAGE).success(
             lambda: None, None, sam_truth, **PAGE).then(**embed)
-        from_compare.click(self.from_compare, [image_in, saved], opened, **PAGE).success(
+        # its progress, or its refusal, over the note: an "Error" over the photo hid the photo it kept
+        from_compare.click(self.from_compare, [image_in, saved], opened, show_progress_on=sam_note, **PAGE).success(
             lambda path: path, truth_in, sam_truth, **PAGE).then(**embed)
         # on opening the tab, not on page load: by then the browser has read its storage into `saved`
         tab.select(self.restore, [saved, sam_photo], opened, **PAGE).then(**embed)
@@ -363,7 +364,7 @@ class SamTab:
         add.click(self.add, [sam_photo, objects, masks], view, **edit)
         everything.click(self.every_object, [sam_photo, objects, masks, source], view,
                          **{**edit, "show_progress_on": [sam_note, everything_status]})
-        source.change(lambda key: gr.update(value=self.labels.everything_label(key)), source, everything, **LIGHT)
+        source.change(self.labels.everything_button, source, everything, **LIGHT)
         picker.input(self.pick, [sam_photo, objects, masks, picker], view, **edit)
         delete.click(self.delete, [sam_photo, objects, masks], view, **edit)
         choices.select(self.choose, [sam_photo, objects, sam_result, masks], view, **edit)

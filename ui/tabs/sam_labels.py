@@ -49,6 +49,10 @@ class SamLabels:
         return [("a grid of points (SAM's automatic masks)", GRID)] + [
             (f"{title}'s regions (each object with its class)", key) for key, title in self.ctx.zoo.semantic_names().items()]
 
+    def everything_button(self, source: str) -> dict:
+        """"Find every object"'s button relabelled for the source just chosen."""
+        return gr.update(value=self.everything_label(source))
+
     def everything_label(self, source: str) -> str:
         """"Find every object"'s button as it will run with `source`."""
         if source == GRID:  # the time measured by benchmarks/sam_everything.py (8x8 grid, 2 cores)
