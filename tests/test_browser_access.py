@@ -37,7 +37,8 @@ def test_tab_walks_compare_and_leaves_a_dropdown_closed(server, page):
     expect(page.locator("[role=listbox]")).to_have_count(0)  # and the list closed behind it
     assert after["ring"] >= 2, after  # a ring that shows, not Gradio's faint 1 px
     seen += tab_until(page, lambda f: f["id"] == "segment")
-    assert not [f for f in seen if f["tag"] == "BODY" or f["role"] == "listbox"], seen
+    stray = [(f["tag"], f["role"]) for f in seen if f["tag"] == "BODY" or f["role"] == "listbox"]
+    assert not stray, (stray, [(f["tag"], f["id"], f["label"]) for f in seen])
 
 
 def test_sam_is_prompted_by_keyboard(server, page, sample):

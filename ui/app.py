@@ -76,16 +76,16 @@ label:has(input:focus-visible) {outline:3px solid #1d4ed8; outline-offset:1px}
 
 # Tab leaves an open dropdown closed, for the next control: Gradio kept its list (101 samples, three
 # screens tall) open, sent the focus to the page's body and made the list itself the next Tab stop. The
-# Tab is taken here: Escape closes the list, and the focus moves on in the page's order.
+# Tab on a dropdown is taken here: Escape closes its list, and the focus moves on in the page's order.
 PAGE_JS = """() => {
   const TABBABLE = "a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])";
   document.addEventListener("keydown", (event) => {
     const box = document.activeElement;
-    if (event.key !== "Tab" || box?.getAttribute("role") !== "combobox" || box.getAttribute("aria-expanded") !== "true")
-      return;
-    event.preventDefault();
+    if (event.key !== "Tab" || box?.getAttribute("role") !== "combobox") return;
+    event.preventDefault();  // whether or not its list has opened yet (focus opens it)
     event.stopPropagation();
-    box.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape", bubbles: true}));
+    if (box.getAttribute("aria-expanded") === "true")
+      box.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape", bubbles: true}));
     const order = [...document.querySelectorAll(TABBABLE)].filter((e) => !e.disabled && e.tabIndex >= 0 &&
       e.getClientRects().length && !e.closest("[role=listbox]"));
     order[order.indexOf(box) + (event.shiftKey ? -1 : 1)]?.focus();
