@@ -139,7 +139,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "leaderboard")
     parser.add_argument("--tests-only", action="store_true",
-                        help="attach test_split.json's figures to the board and rewrite README.md, measuring nothing")
+                        help="attach test_split.json's figures to the board, and write README.md and the chart "
+                             "again from it, measuring nothing")
     args = parser.parse_args()
     if args.tests_only:
         return attach_tests(args.out)
@@ -162,16 +163,22 @@ def main() -> int:
              "test_source": json.loads(TEST_SPLIT.read_text())["source"] if TEST_SPLIT.is_file() else None}
     args.out.mkdir(parents=True, exist_ok=True)
     board_path.write_text(json.dumps(board, indent=2) + "\n")
-    scored = [r for r in rows if r["per_class_iou"]] + [{**r, "title": f"{r['title']} (replaced)"}
-                                                         for r in board["replaced"] if r.get("per_class_iou")]
-    chart = per_class_chart({r["title"]: r["per_class_iou"] for r in scored}, CLASSES, title="IoU per class, CamVid val")
-    Image.fromarray(chart).save(args.out / "per_class_iou.png")
+    draw_chart(board, args.out / "per_class_iou.png")
     write_markdown(board, args.out / "README.md")
     return 0
 
 
+def draw_chart(board: dict, path: Path) -> None:
+    """The per-class IoU chart of every model the board scored on val, replaced ones included."""
+    scored = [r for r in board["models"] if r.get("per_class_iou")] + [
+        {**r, "title": f"{r['title']} (replaced)"} for r in board.get("replaced", []) if r.get("per_class_iou")]
+    chart = per_class_chart({r["title"]: r["per_class_iou"] for r in scored}, CLASSES, title="IoU per class, CamVid val")
+    Image.fromarray(chart).save(path)
+
+
 def attach_tests(out: Path) -> int:
-    """Give every row of the board the test split's figures recorded for its weights' digest."""
+    """Give every row of the board the test split's figures recorded for its weights' digest, and draw
+    its README and chart again from what it holds (nothing is measured)."""
     split = json.loads(TEST_SPLIT.read_text())
     board_path = out / "leaderboard.json"
     board = json.loads(board_path.read_text())
@@ -180,6 +187,7 @@ def attach_tests(out: Path) -> int:
     board["test_source"] = split["source"]
     board_path.write_text(json.dumps(board, indent=2) + "\n")
     write_markdown(board, out / "README.md")
+    draw_chart(board, out / "per_class_iou.png")
     print("\n".join(f"{r['title']}: test {r['test']}" for r in board["models"]))
     return 0
 

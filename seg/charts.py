@@ -1,6 +1,8 @@
 """Charts drawn with Pillow alone (no plotting library): per-class IoU as grouped horizontal bars, a
 confusion matrix as a heat map, and IoU against the number of clicks."""
 
+import itertools
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -16,9 +18,9 @@ MODEL_COLOURS = {"FCN-32s": SERIES[0], "FCN-8s": SERIES[1], "U-Net": SERIES[2], 
 def series_colours(names) -> list[tuple[int, int, int]]:
     """A colour for each series name: its model's (MODEL_COLOURS), lighter for a second series of the same
     model in the chart ("U-Net (plain)", "U-Net (replaced)") and darker for a third ("U-Net + SAM");
-    a name of no known model takes a series colour no model here has used."""
+    a name of no known model takes a series colour no model in this chart has."""
     models = [max((m for m in MODEL_COLOURS if str(name).startswith(m)), key=len, default=None) for name in names]
-    spare = iter([c for c in SERIES if c not in {MODEL_COLOURS[m] for m in models if m}] + list(SERIES))
+    spare = itertools.cycle([c for c in SERIES if c not in {MODEL_COLOURS[m] for m in models if m}] or SERIES)
     colours, seen = [], {}
     for model in models:
         if model is None:

@@ -3,9 +3,8 @@
     python -m seg.predict photo.jpg more/*.png --checkpoint runs/unet/model.safetensors --out predictions/
 
 For `photo.jpg` it writes `photo_labels.png` (class ids, 8-bit) and `photo_overlay.png` (the card's
-palette over the photo), and once `classes.json` (the card's class names and palette, and the value
-its dataset's label files hold where unlabelled),
-so that the folder scores as it is:
+palette over the photo); and once, `classes.json`: the card's class names and palette, and the value
+its dataset's label files hold where unlabelled. The folder then scores as it is:
 
     python -m seg.evaluate --pred-dir predictions/ --gt-dir DIR/valannot
 """
