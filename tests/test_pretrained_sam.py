@@ -47,21 +47,24 @@ class EchoPromptEncoder(nn.Module):
 
 
 class PaintingDecoder(nn.Module):
-    """Stand-in: low-res logits +10 within 16 input pixels of each positive point and inside the box."""
+    """Stand-in: low-res logits +10 within 16 input pixels of each positive point and inside the box,
+    except within 16 input pixels of a negative point."""
 
     def forward(self, image_embeddings, image_pe, sparse_prompt_embeddings, dense_prompt_embeddings, multimask_output):
         centres = torch.arange(256, dtype=torch.float32) * 4 + 2  # low-res pixel i covers input pixels 4i..4i+3
         yy, xx = torch.meshgrid(centres, centres, indexing="ij")
         out = []
         for prompt in sparse_prompt_embeddings:  # (N, 3): x, y, tag
-            mask = torch.zeros(256, 256, dtype=torch.bool)
+            mask, negative = torch.zeros(256, 256, dtype=torch.bool), torch.zeros(256, 256, dtype=torch.bool)
             for x, y, tag in prompt.tolist():
-                if tag == 1:
-                    mask |= (xx - x) ** 2 + (yy - y) ** 2 <= 16**2
+                if tag in (0, 1):
+                    disc = (xx - x) ** 2 + (yy - y) ** 2 <= 16**2
+                    mask, negative = (mask | disc, negative) if tag == 1 else (mask, negative | disc)
             corners = prompt[prompt[:, 2] >= 2]
             if len(corners) == 2:
                 (x0, y0), (x1, y1) = corners[:, :2].tolist()
                 mask |= (xx >= x0) & (xx <= x1) & (yy >= y0) & (yy <= y1)
+            mask &= ~negative
             out.append(torch.where(mask, 10.0, -10.0))
         m = 3 if multimask_output else 1
         logits = torch.stack(out)[:, None].expand(-1, m, -1, -1)
@@ -106,11 +109,14 @@ def test_masks_land_under_the_clicks_in_original_pixels(painting_sam, size):
 
 
 def test_negative_points_and_box_plus_points(painting_sam):
+    """A negative point inside the box takes its disc out of the box's mask: a label 0 dropped, or read
+    as positive, would leave it in."""
     img = image(300, 400)
     result = painting_sam.predict(img, points=[[100, 100], [300, 200]], labels=[1, 0], box=[250, 50, 390, 290])
     mask = result.masks[0]
-    assert mask[100, 100] and mask[150, 300]  # the positive point's disc and the box
-    assert not mask[250, 50]
+    assert mask[100, 100] and mask[100, 300]  # the positive point's disc, and the box away from the negative
+    assert not mask[200, 300] and not mask[200, 295]  # the negative point and its neighbourhood
+    assert not mask[250, 50]  # under no prompt
 
 
 def test_the_encoder_runs_once_for_many_clicks_and_the_cache_is_bounded(vit_t_checkpoint):
