@@ -288,6 +288,7 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
     import sys
 
     from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
 
     from conftest import free_port
 
@@ -303,14 +304,16 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
         image = handle_file(str(sample[0]))
         ids = np.array(Image.open(sample[1]))
         Image.fromarray(ids).save(tmp_path / "truth.jpg")
-        bad = [(lambda: client.predict(image, "nope", api_name="/segment")),
-               (lambda: client.predict(image, "[[1, 2]", "[1]", "", api_name="/sam_prompt")),
-               (lambda: client.predict(image, "[" * 1000 + "]" * 1000, "[1]", "", api_name="/sam_prompt")),
-               (lambda: client.predict(image, "[[1, 2]]", '{"a": 1}', "", api_name="/sam_prompt")),
+        bad = [(lambda: client.predict(image, "nope", api_name="/segment"), "unknown or unavailable model"),
+               (lambda: client.predict(image, "[[1, 2]", "[1]", "", api_name="/sam_prompt"), "points must be JSON"),
+               (lambda: client.predict(image, "[" * 1000 + "]" * 1000, "[1]", "", api_name="/sam_prompt"),
+                "points is nested deeper than 4 levels"),
+               (lambda: client.predict(image, "[[1, 2]]", '{"a": 1}', "", api_name="/sam_prompt"),
+                "labels must be a JSON list"),
                (lambda: client.predict(handle_file(str(sample[1])), handle_file(str(tmp_path / "truth.jpg")),
-                                       api_name="/score"))]
-        for request in bad:
-            with pytest.raises(Exception):
+                                       api_name="/score"), "PNG")]
+        for request, message in bad:  # each refused with its own message, which the client reads
+            with pytest.raises(AppError, match=message):
                 request()
         segment = next(e["fn_index"] for e in forge.events(url) if e["api_name"] == "segment")
         forged = {"data": [{"path": "/etc/passwd", **forge.MARKER}, "fcn8s"], "fn_index": segment,
