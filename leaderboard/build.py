@@ -146,11 +146,11 @@ def main() -> int:
         return attach_tests(args.out)
     data_dir = resolve_root(args.data_dir)
     image = read_image(sorted((data_dir / "val").glob("*.png"))[0])  # 360x480
-    tests = json.loads(TEST_SPLIT.read_text())["models"] if TEST_SPLIT.is_file() else {}
+    split = read_test_split()
     zoo = Zoo(args.weights, pretrained=())
     rows = []
     for key, entry in zoo.entries.items():
-        rows.append(measure(key, entry, data_dir, image, args.repeats, tests))
+        rows.append(measure(key, entry, data_dir, image, args.repeats, split["models"]))
         r = rows[-1]
         val = "trained on val" if r["trained_on_val"] else f"val mIoU {r['miou']:.4f} ({r['miou_no_prior']:.4f} raw)"
         print(f"{r['title']}: {val}, {r['cpu_ms']} ms", flush=True)
@@ -159,8 +159,8 @@ def main() -> int:
     board_path = args.out / "leaderboard.json"
     previous = json.loads(board_path.read_text()) if board_path.is_file() else None
     board = {"split": "CamVid val (101 images, 11 classes, void ignored)", "machine": machine, "date": today,
-             "reference": REFERENCE, "models": rows, "replaced": replaced(previous, rows, today, tests),
-             "test_source": json.loads(TEST_SPLIT.read_text())["source"] if TEST_SPLIT.is_file() else None}
+             "reference": REFERENCE, "models": rows, "replaced": replaced(previous, rows, today, split["models"]),
+             "test_source": split["source"]}
     args.out.mkdir(parents=True, exist_ok=True)
     board_path.write_text(json.dumps(board, indent=2) + "\n")
     draw_chart(board, args.out / "per_class_iou.png")
@@ -176,10 +176,15 @@ def draw_chart(board: dict, path: Path) -> None:
     Image.fromarray(chart).save(path)
 
 
+def read_test_split() -> dict:
+    """test_split.json: {"source", "models": {sha256: figures}}, or no figures where there is none."""
+    return json.loads(TEST_SPLIT.read_text()) if TEST_SPLIT.is_file() else {"source": None, "models": {}}
+
+
 def attach_tests(out: Path) -> int:
     """Give every row of the board the test split's figures recorded for its weights' digest, and draw
     its README and chart again from what it holds (nothing is measured)."""
-    split = json.loads(TEST_SPLIT.read_text())
+    split = read_test_split()
     board_path = out / "leaderboard.json"
     board = json.loads(board_path.read_text())
     for row in board["models"] + board.get("replaced", []):

@@ -14,14 +14,19 @@ import pytest
 from conftest import ROOT
 
 
-def pins(path) -> dict[str, str]:
-    """{package: version} of the `name==version` lines of a requirements file."""
+def requirement_lines(path) -> dict[str, str]:
+    """{package: its whole specifier, e.g. ">=1.26" or "==2.14.1"} of a requirements file."""
     found = {}
     for line in path.read_text().splitlines():
-        match = re.match(r"\s*([A-Za-z0-9_.-]+)==([^\s#;]+)", line)
+        match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*([<>=!~][^\s#;]*)", line)
         if match:
             found[match[1].lower()] = match[2]
     return found
+
+
+def pins(path) -> dict[str, str]:
+    """{package: version} of the `name==version` lines of a requirements file."""
+    return {name: spec[2:] for name, spec in requirement_lines(path).items() if spec.startswith("==")}
 
 
 def test_the_cpu_builds_pin_the_versions_everything_else_uses():
@@ -32,16 +37,6 @@ def test_the_cpu_builds_pin_the_versions_everything_else_uses():
         assert local == "cpu", f"pre-requirements.txt: {name} must be the CPU build (+cpu), got {version}"
         assert main[name] == public, f"{name}: pre-requirements.txt pins {public}, requirements.txt {main[name]}"
     assert "--index-url https://download.pytorch.org/whl/cpu" in (ROOT / "pre-requirements.txt").read_text()
-
-
-def requirement_lines(path) -> dict[str, str]:
-    """{package: its whole specifier, e.g. ">=1.26" or "==2.14.1"} of a requirements file."""
-    found = {}
-    for line in path.read_text().splitlines():
-        match = re.match(r"\s*([A-Za-z0-9_.-]+)\s*([<>=!~][^\s#;]*)", line)
-        if match:
-            found[match[1].lower()] = match[2]
-    return found
 
 
 def test_the_installable_library_asks_what_requirements_txt_asks():

@@ -113,27 +113,19 @@ def _gif(data: bytes) -> str | None:
         return None  # too short to hold a screen descriptor: Pillow says so itself, quickly
     flags = data[10]
     pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # after the global colour table
-    steps = 0
-    while pos < len(data):
-        steps += 1
-        if steps > MAX_GIF_HEADER_STEPS:
-            return f"more than {MAX_GIF_HEADER_STEPS:,} blocks or stray bytes before its first image"
-        block = data[pos]
-        if block in (0x2C, 0x3B):  # the first image (the decoder takes over), or the end
+    in_extension = False  # inside an extension's sub-blocks, which end at an empty one
+    for _ in range(MAX_GIF_HEADER_STEPS):
+        if pos >= len(data):
+            return None  # a truncated file: Pillow says so itself, quickly
+        if in_extension:  # a sub-block: its size, then its bytes
+            in_extension, pos = data[pos] != 0, pos + 1 + data[pos]
+        elif data[pos] in (0x2C, 0x3B):  # the first image (the decoder takes over), or the end
             return None
-        if block != 0x21:  # a stray byte: Pillow skips it, one loop each
+        elif data[pos] == 0x21:  # an extension's introducer and label, then its sub-blocks
+            in_extension, pos = True, pos + 2
+        else:  # a stray byte: Pillow skips it, one loop each
             pos += 1
-            continue
-        pos += 2  # the extension's introducer and label, then its sub-blocks up to an empty one
-        while pos < len(data):
-            size = data[pos]
-            pos += 1 + size
-            steps += 1
-            if steps > MAX_GIF_HEADER_STEPS:
-                return f"more than {MAX_GIF_HEADER_STEPS:,} blocks or stray bytes before its first image"
-            if size == 0:
-                break
-    return None
+    return f"more than {MAX_GIF_HEADER_STEPS:,} blocks or stray bytes before its first image"
 
 
 def _bmp(data: bytes) -> str | None:
