@@ -1,0 +1,72 @@
+"""Gradio's message streams, as a hostile or a clumsy client reads them: several at once for one
+session, and a session read again after its last message."""
+
+import asyncio
+import uuid
+
+import forge
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow  # each starts a /segment on the shared server (docs/testing.md)
+
+
+def test_one_message_stream_per_session(server, sample, caplog):
+    """Ten streams opened at once for one session's event: one reads its messages, the others are
+    refused at once (409 while that stream is open; 404 once it has read the last message). Gradio
+    answered each extra one 200, then raised inside it when the session's events were done: a 500
+    and a traceback per stream."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    session = join_segment(server, sample)
+
+    async def scenario():
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            return await asyncio.wait_for(asyncio.gather(*(read(client, session) for _ in range(10))), 120)
+
+    answers = asyncio.run(scenario())
+    statuses = sorted(status for status, _ in answers)
+    assert statuses[0] == 200 and set(statuses[1:]) <= {404, 409}, statuses
+    assert "process_completed" in next(text for status, text in answers if status == 200)
+    assert "Traceback" not in caplog.text
+
+
+def test_a_session_read_to_the_end_is_not_read_again(server, sample):
+    """Once a stream has read a session's last message, Gradio keeps the session's message queue and a
+    second stream got heartbeats for ever (a connection held for nothing, and a test that never ended).
+    Now it is refused at once, by the session's stream and by a scripted call's alike."""
+    session = join_segment(server, sample)
+
+    async def twice():
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            first = await asyncio.wait_for(read(client, session), 120)
+            again = await asyncio.wait_for(read(client, session), 30)
+            return first, again
+
+    (status, text), (again, said) = asyncio.run(twice())
+    assert status == 200 and "process_completed" in text
+    assert again == 404 and "no events whose messages are waiting" in said, (again, said)
+    call = httpx.post(server + "gradio_api/call/score", timeout=30, json={"data": [None, None]}).json()["event_id"]
+    first = httpx.get(server + f"gradio_api/call/score/{call}", timeout=60)
+    assert first.status_code == 200 and "event:" in first.text
+    second = httpx.get(server + f"gradio_api/call/score/{call}", timeout=30)
+    assert second.status_code == 404, second.text
+
+
+def join_segment(server: str, sample) -> str:
+    """A fresh session with one /segment event joined to the queue."""
+    from conftest import upload
+
+    fn_index = next(e["fn_index"] for e in forge.events(server) if e["api_name"] == "segment")
+    session = uuid.uuid4().hex
+    joined = httpx.post(server + "gradio_api/queue/join", timeout=30, json={
+        "data": [upload(sample[0]), "fcn8s"], "fn_index": fn_index, "session_hash": session})
+    assert joined.status_code == 200
+    return session
+
+
+async def read(client: httpx.AsyncClient, session: str) -> tuple[int, str]:
+    """A session's message stream read to its end: the status and every line."""
+    async with client.stream("GET", "gradio_api/queue/data", params={"session_hash": session}) as stream:
+        return stream.status_code, "".join([line async for line in stream.aiter_lines()])
