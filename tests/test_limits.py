@@ -212,18 +212,25 @@ def test_caps_through_the_api(server, sample, huge_png, tmp_path):
 
 
 def test_one_client_cannot_fill_the_queue(server, sample):
-    """Joins from one session beyond `jobs_per_client` (queued or running) get a "busy" answer;
-    another session is still let in."""
+    """Joins from one session beyond `jobs_per_client` (queued or running), sent at once, get a "busy"
+    answer; another session is still let in. (Sent one after another, each job could end before the
+    next join when SAM's embedding was already cached, and the cap was never reached.)"""
+    import asyncio
+
     uploaded = httpx.post(server + "gradio_api/upload", files={"files": open(sample[0], "rb")}, timeout=30).json()[0]
     value = {"path": uploaded, "orig_name": sample[0].name, **forge.MARKER}
     sam = next(e for e in forge.events(server) if e["api_name"] == "sam_prompt")
     session = uuid.uuid4().hex
-    answers = []
-    for i in range(LIMITS.jobs_per_client + 4):  # new points each time: each job decodes; the first embeds
-        body = {"data": [value, f"[[{10 + i}, 10]]", "[1]", ""], "fn_index": sam["fn_index"], "session_hash": session}
-        answers.append(httpx.post(server + "gradio_api/queue/join", json=body, timeout=30))
+    bodies = [{"data": [value, f"[[{10 + i}, 10]]", "[1]", ""], "fn_index": sam["fn_index"], "session_hash": session}
+              for i in range(LIMITS.jobs_per_client + 4)]  # new points each time: each job decodes
+
+    async def join_all():
+        async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+            return await asyncio.gather(*(client.post("gradio_api/queue/join", json=b) for b in bodies))
+
+    answers = asyncio.run(join_all())
     codes = [a.status_code for a in answers]
-    assert codes[:LIMITS.jobs_per_client] == [200] * LIMITS.jobs_per_client, codes
+    assert codes.count(200) >= LIMITS.jobs_per_client and set(codes) <= {200, 429}, codes
     assert 429 in codes and "busy: you already have" in answers[codes.index(429)].json()["detail"]
     other = {"data": [value, "[[5, 5]]", "[1]", ""], "fn_index": sam["fn_index"], "session_hash": uuid.uuid4().hex}
     assert httpx.post(server + "gradio_api/queue/join", json=other, timeout=30).status_code == 200
