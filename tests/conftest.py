@@ -217,6 +217,16 @@ def server(app):
     app.demo.close()
 
 
+def click_when_answered(page, x: float, y: float) -> None:
+    """A click on the page at (x, y) once the last SAM click's event has closed, as the page tells a
+    person to: Gradio drops a click made while that event is still open, even after its mask shows."""
+    import json
+
+    from ui.gradio_private import open_event
+
+    page.wait_for_function(f"() => !document.querySelector({json.dumps(open_event('sam-note'))})",
+                           timeout=120_000)
+    page.mouse.click(x, y)
 
 
 def click(x, y):

@@ -31,14 +31,15 @@ QUEUE_ATTRIBUTES = ("event_queue_per_concurrency_id", "active_jobs", "event_ids_
 # with their tiles, captions that wrap, SAM's three masks side by side; and the status tracker's
 # `hide`, which a progress overlay loses while its event is open.
 INTERNAL_CLASSES = ("grid-wrap", "gallery-container", "caption-label", "grid-container", "thumbnail-item",
-                    "hide", "header", "cell-wrap", "filename", "stem")
+                    "hide", "error", "header", "cell-wrap", "filename", "stem")
 
 
 def open_event(elem_id: str) -> str:
     """A CSS selector that matches while an event showing its progress on `elem_id` is still open.
     Gradio drops a trigger of an event that is still open (trigger_mode "once"), even after its
-    outputs are on screen."""
-    return f"#{elem_id} .wrap:not(.hide)"
+    outputs are on screen. A refused event leaves its tracker shown too, saying "Error": that one is
+    closed, and a click after it is answered."""
+    return f"#{elem_id} .wrap:not(.hide):not(:has(.error))"
 CSS = """
 /* galleries that grow with their tiles: every tile in view, none scrolled away inside a box */
 #predictions .grid-wrap, #scene-preds .grid-wrap, #race-preds .grid-wrap, #sam-masks .grid-wrap

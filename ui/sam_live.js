@@ -25,6 +25,9 @@ const live = {
   timings: [],      // {kind, decode_ms, total_ms (null: not shown)}: read by the benchmark and the browser test
   serverShown: 0,   // when the latest server picture on screen arrived (performance.now())
   masks: {},        // the last decoded mask of each kind, {width, height, data: Uint8Array}
+  status: "",       // the line shown under the photo
+  beforeBusy: "",   // the line a dropped click's notice replaced, back once a click counts
+  dropped: 0,       // clicks Gradio dropped because the last one's event was still open
 };
 window.samLive = live;
 const BUSY = "Still answering the previous click: click again once its mask is shown.";
@@ -294,17 +297,19 @@ function onMove(event) {
 // A click shows at once the preview already decoded for this very prompt (the mouse was there), then
 // the float32 decoder's mask, which is the one that matches the server's.
 async function onClick(event) {
-  if (!usable()) return;
-  const point = pointAt(event);
+  const point = live.value ? pointAt(event) : null;
   if (!point) return;
   const at = performance.now();
-  if (live.clicks.length >= live.value.rules.clicks_per_object) return;  // the server refuses it and says why
-  if (document.querySelector(live.value.busy)) {  // Gradio drops this click: say so, show no mask for it
+  // Gradio drops this click: say so, show no mask for it (also before this browser can decode)
+  if (document.querySelector(live.value.busy)) {
+    if (live.status !== BUSY) live.beforeBusy = live.status;
     setStatus(BUSY);
-    live.dropped = (live.dropped || 0) + 1;
+    live.dropped += 1;
     return;
   }
-  if (live.status === BUSY) setStatus(live.readyStatus);  // this click counts
+  if (live.status === BUSY) setStatus(live.beforeBusy);  // this click counts
+  if (!usable()) return;
+  if (live.clicks.length >= live.value.rules.clicks_per_object) return;  // the server refuses it and says why
   live.clicks = live.clicks.concat([[point[0], point[1], nextMode()]]);
   const prompt = promptOf(live.clicks, null, null, live.value.rules);
   live.hover = null;
@@ -368,11 +373,11 @@ async function update(value) {
     await loadEmbedding(value);
     await warmUp(value);
     if (!live.ready) return;  // the warm-up said why
-    live.readyStatus = (canHover() ? "Hover to preview; a click shows its mask at once. "
-                                   : "A tap shows its mask at once. ") + `Masks are decoded in this browser ` +
-                       `(onnxruntime-web ${value.runtime.version}, ${live.threads} wasm thread(s)); ` +
-                       `the server confirms every click.`;
-    setStatus(live.readyStatus);
+    const ready = (canHover() ? "Hover to preview; a click shows its mask at once. "
+                              : "A tap shows its mask at once. ") + `Masks are decoded in this browser ` +
+                  `(onnxruntime-web ${value.runtime.version}, ${live.threads} wasm thread(s)); ` +
+                  `the server confirms every click.`;
+    setStatus(ready);
   } catch (error) {
     setStatus(`The photo's embedding did not reach this browser (${error.message}): clicks go through the server.`);
   } finally {
