@@ -51,7 +51,7 @@ def hub_models(tmp_path, monkeypatch):
     a folder holding `photo.jpg` (an example photo), with HOME there, so nothing lands in the real home."""
     from seg.pretrained.hub_segmenter import HubSegmenter
     from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
-    from seg.pretrained.sam import Sam
+    from seg.sam.model import Sam
 
     helpers = _tests_helpers()
     names = list(CITYSCAPES_TO_CAMVID)

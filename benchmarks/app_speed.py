@@ -29,8 +29,8 @@ from report import publish  # noqa: E402
 
 from seg.explorer.compare import run_model  # noqa: E402
 from seg.explorer.zoo import Zoo  # noqa: E402
-from seg.pretrained.sam import Sam  # noqa: E402
-from seg.pretrained.sam_weights import sam_architecture  # noqa: E402
+from seg.sam.model import Sam  # noqa: E402
+from seg.sam.weights import sam_architecture  # noqa: E402
 
 PORT = 7961
 

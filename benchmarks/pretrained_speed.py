@@ -34,8 +34,8 @@ def percentile(values: list[float], q: float) -> float:
 def measure_sam(variant: str, clicks: int) -> dict:
     import torch
 
-    from seg.pretrained.sam import Sam
-    from seg.pretrained.sam_weights import sam_architecture
+    from seg.sam.model import Sam
+    from seg.sam.weights import sam_architecture
 
     model = sam_architecture(variant)
     sam = Sam(model, variant=variant, cache_size=4)

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from app_speed import random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
 
-from seg.explorer.refine import MAX_REGIONS, find_regions, refine  # noqa: E402
-from seg.pretrained.sam import Sam  # noqa: E402
-from seg.pretrained.sam_regions import SamRegions  # noqa: E402
+from seg.sam.model import Sam  # noqa: E402
+from seg.sam.refine import MAX_REGIONS, find_regions, refine  # noqa: E402
+from seg.sam.regions import SamRegions  # noqa: E402
 
 SIZE = (720, 960)
 

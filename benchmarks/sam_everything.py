@@ -34,10 +34,10 @@ sys.path.insert(0, str(ROOT))
 from app_speed import random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
 
-from seg.pretrained.sam import Sam  # noqa: E402
-from seg.pretrained.sam_everything import Everything, everything, torch_decoder  # noqa: E402
-from seg.pretrained.sam_onnx import BatchDecoder  # noqa: E402
-from seg.pretrained.sam_weights import sam_package  # noqa: E402
+from seg.sam.everything import Everything, everything, torch_decoder  # noqa: E402
+from seg.sam.model import Sam  # noqa: E402
+from seg.sam.onnx_decoder import BatchDecoder  # noqa: E402
+from seg.sam.weights import sam_package  # noqa: E402
 
 
 class Counting:

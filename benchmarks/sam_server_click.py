@@ -29,8 +29,8 @@ from app_speed import random_sam_checkpoint, street  # noqa: E402
 from report import publish  # noqa: E402
 
 from seg.data.photos import Photo, image_digest  # noqa: E402
-from seg.explorer.prompts import Objects, draw_objects  # noqa: E402
-from ui.tabs.sam import choice_tiles  # noqa: E402
+from seg.sam.prompts import Objects, draw_objects  # noqa: E402
+from ui.tabs.sam.tab import choice_tiles  # noqa: E402
 
 TAB_SIZES = ((360, 480), (720, 960))  # CamVid's size, and a photo near the working size
 API_PHOTOS = {"360x480 PNG": ((360, 480), "PNG"), "3000x4000 JPEG": ((3000, 4000), "JPEG")}

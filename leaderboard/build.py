@@ -3,7 +3,7 @@
     python leaderboard/build.py [--weights weights] [--data-dir $SEG_CAMVID_DIR] [--repeats 20]
     python leaderboard/build.py --tests-only      # test_split.json changed: attach its figures, measure nothing
 
-Accuracy comes from `python -m seg.evaluate` on CamVid val (101 images, scored at 360x480, void
+Accuracy comes from `python -m seg.cli.evaluate` on CamVid val (101 images, scored at 360x480, void
 ignored, boundary tolerance 2 px), run on the shipped files themselves, with the card's logit
 adjustment (`seg.prior`) and, for a card that has one, without it. A model that trained on val
 (`--train-split train+val`) gets no val score: it would measure memory. Its held-out figures are
@@ -71,10 +71,10 @@ def training_summary(training: dict, base: dict | None = None) -> str:
 
 
 def evaluate(path: Path, data_dir: Path, *, prior: bool = True) -> dict:
-    """`python -m seg.evaluate` on val, exactly as a user runs it; its JSON."""
+    """`python -m seg.cli.evaluate` on val, exactly as a user runs it; its JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "scores.json"
-        subprocess.run([sys.executable, "-m", "seg.evaluate", "--checkpoint", str(path), "--data-dir", str(data_dir),
+        subprocess.run([sys.executable, "-m", "seg.cli.evaluate", "--checkpoint", str(path), "--data-dir", str(data_dir),
                         "--split", "val", "--device", "cpu", "--json", str(out), *([] if prior else ["--no-prior"])],
                        cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
@@ -220,7 +220,7 @@ def write_markdown(board: dict, path: Path) -> None:
               f"about {ref['cpu_ms']} | 360x480 | published |")
     lines = ["# Leaderboard: our from-scratch models on CamVid", "",
              f"Test: {board.get('test_source') or 'none recorded'} (reported {', '.join(reported) or '-'}). "
-             f"Val: {board['split']}, measured with `python -m seg.evaluate` on the shipped weights, with the logit "
+             f"Val: {board['split']}, measured with `python -m seg.cli.evaluate` on the shipped weights, with the logit "
              "adjustment their cards set (`seg.prior`) and without it; a model trained on val has no val score here. "
              f"CPU latency: one 360x480 image through `seg.inference.segment`, on {board['machine']}, {board['date']}. "
              "Regenerate with `python leaderboard/build.py` (`--tests-only` when only test_split.json changed).", "",

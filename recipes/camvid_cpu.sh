@@ -9,7 +9,7 @@
 #   recipes/camvid_cpu.sh synthetic  # the small models behind the app's teaching demos
 #
 # Every run writes runs/<name>/model.safetensors with its JSON card (which repeats the exact command).
-# Needs CamVid in $SEG_CAMVID_DIR (python -m seg.download camvid).
+# Needs CamVid in $SEG_CAMVID_DIR (python -m seg.cli.download camvid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,9 +19,9 @@ COMMON=(--data camvid --resize 180 240 --epochs "$EPOCHS" --batch-size 8 --lr 2e
         --fp16-weights --no-progress --seed 0)
 BEST_LOSS=(${BEST_LOSS:---loss ce --class-weights median})  # the ablation's winner (see docs/training.md)
 
-train() {  # train <run name> <seg.train arguments...>
+train() {  # train <run name> <seg.cli.train arguments...>
   local name=$1; shift
-  python -m seg.train --out "runs/$name" "${COMMON[@]}" "$@" 2>&1 | tee "runs/$name.log"
+  python -m seg.cli.train --out "runs/$name" "${COMMON[@]}" "$@" 2>&1 | tee "runs/$name.log"
 }
 
 mkdir -p runs
@@ -61,7 +61,7 @@ case "${1:-}" in
     ;;
   synthetic)
     for model in fcn32s fcn8s unet; do
-      python -m seg.train --model "$model" --data synthetic --synthetic-images 256 --epochs 6 \
+      python -m seg.cli.train --model "$model" --data synthetic --synthetic-images 256 --epochs 6 \
         --fp16-weights --no-progress --seed 0 --out "runs/synthetic-$model" 2>&1 | tee "runs/synthetic-$model.log"
     done
     ;;

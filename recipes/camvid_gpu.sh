@@ -22,10 +22,10 @@ COMMON=(--data camvid --epochs "$EPOCHS" --batch-size 8 --lr 2e-3 --workers "$WO
 EXTRA=(${EXTRA:-})  # e.g. EXTRA="--limit-train 8 --limit-val 4" for a smoke run
 
 pids=()
-train() {  # train <run name> <seg.train arguments...>, in the background
+train() {  # train <run name> <seg.cli.train arguments...>, in the background
   local name=$1; shift
   [ "$SEED" = 0 ] || name="$name-seed$SEED"
-  OMP_NUM_THREADS=2 "$PYTHON" -m seg.train --out "$RUNS/$name" "${COMMON[@]}" "$@" "${EXTRA[@]}" \
+  OMP_NUM_THREADS=2 "$PYTHON" -m seg.cli.train --out "$RUNS/$name" "${COMMON[@]}" "$@" "${EXTRA[@]}" \
     >"$RUNS/$name.log" 2>&1 &
   pids+=($!)
 }

@@ -8,7 +8,7 @@
 #   recipes/camvid_prior.sh ship       # fine-tune the shipped FCN-8s and U-Net on train+val, full size
 #
 # Every run writes runs/<name>/model.safetensors with its card and runs/<name>.log.
-# Needs CamVid in $SEG_CAMVID_DIR (python -m seg.download camvid).
+# Needs CamVid in $SEG_CAMVID_DIR (python -m seg.cli.download camvid).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +21,9 @@ FT_AVERAGE=${FT_AVERAGE:-4}
 FT_WEIGHTS=${FT_WEIGHTS:-sqrt}   # the budget stage's winner on 0006R0 (docs/training.md): sqrt, then none
 SHIP_MODELS=${SHIP_MODELS:-fcn8s unet}
 
-train() {  # train <run name> <seg.train arguments...>
+train() {  # train <run name> <seg.cli.train arguments...>
   local name=$1; shift
-  python -m seg.train --out "runs/$name" "$@" 2>&1 | tee "runs/$name.log"
+  python -m seg.cli.train --out "runs/$name" "$@" 2>&1 | tee "runs/$name.log"
 }
 
 mkdir -p runs
@@ -38,7 +38,7 @@ case "${1:-}" in
       --class-weights median --fp16-weights
     ;;
   tau)
-    python -m seg.tau sweep --checkpoint runs/p-fcn8s-median-s0/model.safetensors \
+    python -m seg.cli.tau sweep --checkpoint runs/p-fcn8s-median-s0/model.safetensors \
       runs/p-fcn8s-median-s1/model.safetensors runs/p-unet-median-s0/model.safetensors \
       --split train --sequence 0006R0 --json runs/tau.json 2>&1 | tee runs/tau.log
     ;;

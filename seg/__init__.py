@@ -10,7 +10,7 @@ The layout is the architecture:
 - `seg.engine`: one training epoch and one evaluation pass.
 - `seg.inference`: image in, label map out; `seg.visualize`: label map to colours.
 - `seg.checkpoint`: safetensors weights with a JSON card beside them.
-- Command lines: `python -m seg.train`, `seg.evaluate`, `seg.predict`, `seg.download`.
+- Command lines: `python -m seg.cli.train`, `seg.cli.evaluate`, `seg.cli.predict`, `seg.cli.download`.
 """
 
 from .labels import IGNORE_INDEX

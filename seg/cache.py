@@ -79,12 +79,11 @@ class BoundedCache(Generic[K, V]):
                 return found
             try:
                 value = make()
-            finally:
+            except BaseException:
                 with self._lock:
                     self._making.pop(key, None)
-            with self._lock:
-                self.made += 1
-            self.put(key, value)
+                raise
+            self._keep(key, value, made=True)
             return value
 
     def _asked(self, key: K) -> None:
@@ -95,9 +94,17 @@ class BoundedCache(Generic[K, V]):
         """Keep `value` under `key` (replacing what was there), then drop the least recently used
         values until the total cost fits `capacity` (those used within `hold_seconds` only past
         `ceiling`), or only this one is left."""
+        self._keep(key, value, made=False)
+
+    def _keep(self, key: K, value: V, *, made: bool) -> None:
+        """`put`; for a value just `made`, the key stops being made in the same hold of the lock that
+        keeps it, so no caller in between finds it neither kept nor being made (and makes it again)."""
         cost = self.cost(value)
         dropped = []
         with self._lock:
+            if made:
+                self.made += 1
+                self._making.pop(key, None)
             if key in self._values:
                 self._total -= self._values.pop(key)[1]
             self._values[key] = (value, cost)

@@ -1,4 +1,5 @@
-"""One training epoch and one evaluation pass, for any model, loss and loader."""
+"""One training epoch and one evaluation pass, for any model, loss and loader; and the logit
+adjustment's tau swept in one pass (`python -m seg.cli.tau`)."""
 
 import math
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from tqdm import tqdm
 
 from .inference import upsample_logits
 from .metrics import BOUNDARY_TOLERANCE, SegmentationMetrics, SegmentationScores
-from .prior import adjust
+from .prior import adjust, prior_offsets
 
 
 def train_one_epoch(model: nn.Module, loader: DataLoader, *, loss_fn: Callable[[Tensor, Tensor], Tensor],
@@ -73,3 +74,19 @@ def evaluate(model: nn.Module, loader: DataLoader, *, num_classes: int, boundary
         logits = adjust(upsample_logits(logits, masks.shape[-2:]), logit_offsets)
         metrics.update(pred=logits.argmax(1), target=masks)
     return metrics.compute()
+
+
+@torch.inference_mode()
+def tau_sweep(model: nn.Module, loader: DataLoader, *, weights, taus, num_classes: int,
+          progress: bool = True) -> dict[float, float]:
+    """mIoU for each tau, from one pass of the model over `loader` (logits computed once per batch)."""
+    device = next(model.parameters()).device
+    model.eval()
+    metrics = {tau: SegmentationMetrics(num_classes, boundary_tolerance=None) for tau in taus}
+    offsets = {tau: prior_offsets(weights, tau) for tau in taus}
+    for images, masks in tqdm(loader, desc="sweep", disable=not progress, leave=False):
+        logits = upsample_logits(model(images.to(device)).float(), masks.shape[-2:])
+        masks = masks.to(device)
+        for tau in taus:
+            metrics[tau].update(pred=adjust(logits, offsets[tau]).argmax(1), target=masks)
+    return {tau: metrics[tau].compute().miou for tau in taus}

@@ -4,13 +4,13 @@ A model trained with cross-entropy weighted by w_c learns, at best, p(c | x) sca
 class c about log w_c too high, so with median-frequency weights a pole (w = 4.8) wins pixels it
 should not. Subtracting `tau * log w_c` from its logits undoes that with no training (Menon et al.,
 "Long-tail learning via logit adjustment", 2021); tau = 1 undoes it exactly in theory, and the best
-tau in practice is chosen on frames the model never saw (`python -m seg.tau`).
+tau in practice is chosen on frames the model never saw (`python -m seg.cli.tau`).
 
     offsets = card_offsets(card)                         # (C,) or None: what the card says to subtract
     labels = adjust(logits, offsets).argmax(1)           # (B, H, W)
 
-The card keeps {"tau", "class_weights", "chosen_on"} under "logit_adjustment"; `seg.evaluate`,
-`seg.predict` and the app apply it unless told not to.
+The card keeps {"tau", "class_weights", "chosen_on"} under "logit_adjustment"; `seg.cli.evaluate`,
+`seg.cli.predict` and the app apply it unless told not to.
 """
 
 import torch
@@ -41,10 +41,10 @@ def card_offsets(card: dict, *, tau: float | None = None) -> Tensor | None:
     if not entry:
         if tau is not None:
             raise ValueError(f"a tau needs the training class weights in the card's {CARD_KEY}: "
-                             "run python -m seg.tau set first")
+                             "run python -m seg.cli.tau set first")
         return None
     weights = entry["class_weights"]
     if len(weights) != len(card["classes"]):
         raise ValueError(f"the card's {CARD_KEY} has {len(weights)} class weights for {len(card['classes'])} "
-                         "classes: set it again with python -m seg.tau set")
+                         "classes: set it again with python -m seg.cli.tau set")
     return prior_offsets(weights, float(entry["tau"] if tau is None else tau))

@@ -23,7 +23,7 @@ def camvid_dir() -> Path:
     """
     path = Path(os.environ.get("SEG_CAMVID_DIR", ROOT.parent / "shared" / "data" / "camvid"))
     if not (path / "val").is_dir():
-        pytest.fail(f"CamVid not found at {path}: set SEG_CAMVID_DIR or run `python -m seg.download --out DIR`")
+        pytest.fail(f"CamVid not found at {path}: set SEG_CAMVID_DIR or run `python -m seg.cli.download --out DIR`")
     return path
 
 
@@ -47,13 +47,13 @@ TINY_TRAIN = ["--model", "unet", "--width-mult", "0.25", "--synthetic-images", "
 def trained_checkpoint(tmp_path_factory) -> Path:
     """A U-Net trained for two epochs through the real command line."""
     out = tmp_path_factory.mktemp("run")
-    run_module("seg.train", *TINY_TRAIN, "--epochs", "2", "--out", str(out))
+    run_module("seg.cli.train", *TINY_TRAIN, "--epochs", "2", "--out", str(out))
     return out / "model.safetensors"
 
 
 def save_random_mobile_sam(folder: Path) -> Path:
     """MobileSAM's architecture with random weights, saved as the state-dict .pth the release ships."""
-    from seg.pretrained.sam_weights import sam_architecture
+    from seg.sam.weights import sam_architecture
 
     torch.manual_seed(0)
     model = sam_architecture("vit_t")
@@ -113,7 +113,7 @@ def sample(camvid_dir, tmp_path_factory) -> tuple[Path, Path]:
 def ort_web() -> Path:
     """onnxruntime-web's dist folder at the pinned version, installed from npm into the ignored .ort-web/
     when missing: the browser decoder's runtime, served by the app in the tests (never the CDN)."""
-    from ui.browser_sam import ORT_WEB_SCRIPT, ORT_WEB_VERSION
+    from ui.tabs.sam.browser import ORT_WEB_SCRIPT, ORT_WEB_VERSION
 
     prefix = ROOT / ".ort-web"
     dist = prefix / "node_modules" / "onnxruntime-web" / "dist"

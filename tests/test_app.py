@@ -22,16 +22,16 @@ from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, PALETTE
 from seg.data.photos import Photo, image_digest
 from seg.explorer import demos
 from seg.explorer.export import rle_decode
-from seg.explorer.prompts import Objects
-from seg.pretrained import sam as seg_sam
-from ui import browser_sam
+from seg.sam import model as seg_sam
+from seg.sam.prompts import Objects
 from ui.app import build
 from ui.context import ROOT, Context
 from ui.settings import Settings
 from ui.tabs.compare import METRIC_COLUMNS, TIMING_COLUMNS, examples
 from ui.tabs.leaderboard import LEADERBOARD, leaderboard
 from ui.tabs.learn import AVERAGE_SCENES
-from ui.tabs.sam_models import CURVE_MIN_PIXELS, RELATE_COLUMNS
+from ui.tabs.sam import browser as browser_sam
+from ui.tabs.sam.models import CURVE_MIN_PIXELS, RELATE_COLUMNS
 
 
 @pytest.fixture
@@ -497,7 +497,7 @@ def test_the_api_through_gradio_client(server, sample):
 def test_sam_everything_answers_objects_at_the_photos_own_size(app, tmp_path, monkeypatch):
     """The endpoint's export with masks found (a real run on random weights finds none): each mask an
     object with its click in the photo's own pixels, enlarged from the working size one at a time."""
-    from seg.pretrained.sam_everything import Everything
+    from seg.sam.everything import Everything
 
     big = np.random.default_rng(0).integers(0, 255, (1500, 2000, 3), dtype=np.uint8)  # shrunk to 768x1024
     Image.fromarray(big).save(tmp_path / "big.png")

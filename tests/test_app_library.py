@@ -11,9 +11,9 @@ from seg.data.camvid import OTHER, PALETTE, VOID_LABEL
 from seg.data.ground_truth import parse_ground_truth
 from seg.explorer.compare import disagreement, score
 from seg.explorer.export import rle_decode, rle_encode
-from seg.explorer.prompts import Prompts
-from seg.explorer.relate import region_at, relate
 from seg.labels import IGNORE_INDEX
+from seg.sam.prompts import Prompts
+from seg.sam.relate import region_at, relate
 
 # a caller's caps on the prompts it reads (the app's are ui.limits.LIMITS; the library has none)
 CAPS = SimpleNamespace(text_bytes=16_384, json_depth=4, points_per_object=64, points_per_request=256,
@@ -166,7 +166,7 @@ def test_scratch_models_run_a_portrait_photo_unstretched(weights_dir):
 
 
 def test_objects_add_select_delete_and_round_trip_through_json():
-    from seg.explorer.prompts import Objects
+    from seg.sam.prompts import Objects
 
     objects = Objects().click(10, 20, "positive").add().click(30, 40, "negative").click(1, 1, "box")
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and objects.selected == 1
@@ -198,14 +198,14 @@ def test_objects_add_select_delete_and_round_trip_through_json():
     ([], "must be"),
 ])
 def test_saved_objects_are_checked(data, message):
-    from seg.explorer.prompts import Objects
+    from seg.sam.prompts import Objects
 
     with pytest.raises(ValueError, match=message):
         Objects.from_json(data, size=(50, 60), limits=CAPS)
 
 
 def test_drawing_tints_only_the_mask_outlines_it_and_maps_prompts_onto_a_thumbnail():
-    from seg.explorer.prompts import OBJECT_COLOURS, POSITIVE, Objects, draw_objects, draw_prompts
+    from seg.sam.prompts import OBJECT_COLOURS, POSITIVE, Objects, draw_objects, draw_prompts
 
     image = np.full((60, 80, 3), 100, np.uint8)
     mask = np.zeros((60, 80), bool)

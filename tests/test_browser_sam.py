@@ -9,11 +9,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from seg.pretrained.sam import Sam
-from seg.pretrained.sam_onnx import export_decoder
-from seg.pretrained.sam_weights import build_sam
-from ui.browser_sam import ORT_WEB_CDN, ORT_WEB_INTEGRITY, ORT_WEB_SCRIPT, BrowserSam, served_url
+from seg.sam.model import Sam
+from seg.sam.onnx_decoder import export_decoder
+from seg.sam.weights import build_sam
 from ui.gradio_private import open_event
+from ui.tabs.sam.browser import ORT_WEB_CDN, ORT_WEB_INTEGRITY, ORT_WEB_SCRIPT, BrowserSam, served_url
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
@@ -73,7 +73,7 @@ def test_the_value_names_the_photo_its_frame_and_the_clicks(sam, tmp_path):
 
 
 def test_the_server_serves_the_decoder_and_embeddings_but_not_the_checkpoint(app, server, sample, vit_t_checkpoint):
-    from seg.explorer.prompts import Objects
+    from seg.sam.prompts import Objects
 
     value = app.sam.embed(app.ctx.photo(str(sample[0])), Objects())
     for url in (value["embedding"], value["decoder"]["float32"], value["runtime"]["script"]):

@@ -31,6 +31,30 @@ def test_hundreds_of_callers_for_one_key_make_it_once():
     assert len(answers) == 200 and all(a is answers[0] for a in answers)
 
 
+def test_a_caller_arriving_while_the_made_value_is_being_kept_does_not_make_it_again():
+    """The moment between `make` returning and the value being kept (its cost is measured then): a
+    second caller arriving there waits for the value instead of making its own."""
+    second_made = threading.Event()
+    answers = []
+
+    def cost(value):
+        if not answers:  # the first value's cost: let a second caller in now
+            caller = threading.Thread(target=lambda: answers.append(cache.get_or_make("photo", make_again)))
+            answers.append(caller)
+            caller.start()
+            second_made.wait(timeout=0.5)  # with the race, the second caller makes its value within this
+        return 1
+
+    def make_again():
+        second_made.set()
+        return "second"
+
+    cache = BoundedCache(capacity=4, cost=cost)
+    assert cache.get_or_make("photo", lambda: "first") == "first"
+    answers[0].join(timeout=5)
+    assert answers[1:] == ["first"] and not second_made.is_set() and cache.made == 1
+
+
 def test_different_keys_are_made_side_by_side():
     cache = BoundedCache(capacity=8)
     running, most = [0], [0]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import run_module
-from seg.clicks import (
+from seg.sam.clicks import (
     ClickCurve,
     click_curve,
     interior_point,
@@ -152,7 +152,7 @@ def test_a_semantic_model_is_scored_by_its_regions_that_touch_the_object():
 @pytest.mark.slow
 def test_the_command_line_writes_its_json_and_chart(camvid_dir, vit_t_checkpoint, tmp_path):
     out = tmp_path / "clicks"
-    done = run_module("seg.clicks", "--data-dir", str(camvid_dir), "--split", "val", "--limit", "1",
+    done = run_module("seg.cli.clicks", "--data-dir", str(camvid_dir), "--split", "val", "--limit", "1",
                       "--checkpoint", str(vit_t_checkpoint), "--variant", "vit_t", "--no-download",
                       "--max-clicks", "3", "--min-pixels", "2000", "--out", str(out))
     report = json.loads((out / "clicks.json").read_text())
@@ -160,5 +160,5 @@ def test_the_command_line_writes_its_json_and_chart(camvid_dir, vit_t_checkpoint
     assert len(report["summary"]["mean_iou"]) == 3 and all(len(o["ious"]) == 3 for o in report["objects"])
     assert all(o["pixels"] >= 2000 for o in report["objects"])
     assert (out / "clicks.png").stat().st_size > 0 and "NoC@85" in done.stdout
-    bad = run_module("seg.clicks", "--data-dir", str(tmp_path), "--no-download", "--out", str(out), check=False)
+    bad = run_module("seg.cli.clicks", "--data-dir", str(tmp_path), "--no-download", "--out", str(out), check=False)
     assert bad.returncode == 1 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr

@@ -61,7 +61,7 @@ def test_the_library_never_reads_the_camvid_variable(camvid_dir, monkeypatch):
 def test_camvid_errors_say_how_to_get_the_data(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="SEG_CAMVID_DIR"):
         CamVid(None, "train")
-    with pytest.raises(FileNotFoundError, match="seg.download"):
+    with pytest.raises(FileNotFoundError, match="seg.cli.download"):
         CamVid(tmp_path, "train")
     with pytest.raises(ValueError, match="choose one of train, val, test"):
         CamVid(tmp_path, "training")

@@ -72,7 +72,7 @@ def test_download_rejects_what_is_not_the_archive(server, tmp_path):
 
 def test_download_command_line(server, tmp_path):
     url, sha = server
-    result = run_module("seg.download", "--out", str(tmp_path / "c"), "--url", f"{url}/segnet.zip", "--sha256", sha)
+    result = run_module("seg.cli.download", "--out", str(tmp_path / "c"), "--url", f"{url}/segnet.zip", "--sha256", sha)
     assert "train 3" in result.stdout and "SEG_CAMVID_DIR" in result.stdout
-    failed = run_module("seg.download", "--out", str(tmp_path / "d"), "--url", f"{url}/missing.zip", check=False)
+    failed = run_module("seg.cli.download", "--out", str(tmp_path / "d"), "--url", f"{url}/missing.zip", check=False)
     assert failed.returncode != 0 and "error:" in failed.stderr and "Traceback" not in failed.stderr

@@ -13,7 +13,7 @@ import torch
 from conftest import ROOT, save_mask2former, save_segformer
 from seg.explorer.zoo import Zoo
 from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
-from seg.pretrained.sam import Sam
+from seg.sam.model import Sam
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
@@ -92,8 +92,8 @@ def test_the_real_automatic_masks_run_on_a_fresh_start(vit_t_checkpoint, tmp_pat
     mode made segment-anything's fail on an inference tensor, and compares both with a later start."""
     import warnings
 
-    from seg.pretrained.sam_everything import Everything
-    from seg.pretrained.sam_weights import sam_package
+    from seg.sam.everything import Everything
+    from seg.sam.weights import sam_package
 
     sam = start(tmp_path / "no weights", (), vit_t_checkpoint, tmp_path / "onnx").sam()
     image = photo(96, 128)

@@ -19,7 +19,7 @@ from conftest import ROOT, wait_for_page
 from seg.data.ground_truth import read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.deadline import DeadlineExceeded, check, deadline, watch
-from seg.explorer.prompt_text import parse_json_text, parse_prompt
+from seg.sam.prompt_text import parse_json_text, parse_prompt
 from ui.context import CONCURRENCY
 from ui.limits import LIMITS, Limits
 
@@ -108,7 +108,7 @@ def test_prompt_counts_are_capped_before_anything_runs():
     ({"points": []}, "non-empty JSON list"),
 ])
 def test_object_lists_are_checked_and_capped(objects, message):
-    from seg.explorer.prompt_text import parse_objects
+    from seg.sam.prompt_text import parse_objects
 
     with pytest.raises(ValueError, match=message):
         parse_objects(json.dumps(objects, separators=(",", ":")), limits=LIMITS)
@@ -116,7 +116,7 @@ def test_object_lists_are_checked_and_capped(objects, message):
 
 @pytest.fixture(scope="module")
 def sam(vit_t_checkpoint):
-    from seg.pretrained.sam import Sam
+    from seg.sam.model import Sam
 
     return Sam.load("vit_t", vit_t_checkpoint, download=False)
 
@@ -355,7 +355,7 @@ def test_sam_variant_from_the_environment_is_the_one_served(tmp_path, weights_di
     import subprocess
     import sys
 
-    from seg.pretrained.sam_weights import sam_architecture
+    from seg.sam.weights import sam_architecture
 
     torch.manual_seed(0)
     model = sam_architecture("vit_b")
@@ -397,7 +397,7 @@ def test_freed_heap_goes_back_to_the_os():
 
 @pytest.mark.parametrize("choice", [1.0, True, 3, -1, "1"])
 def test_a_saved_objects_mask_choice_is_a_whole_number_of_sams_three(choice):
-    from seg.explorer.prompts import Objects
+    from seg.sam.prompts import Objects
 
     saved = {"objects": [{"id": 1, "name": "car", "clicks": [[10, 10, "positive"]], "choice": choice}]}
     with pytest.raises(ValueError, match=r"object 1: \"choice\" is which of SAM's three masks was kept, 0, 1 or 2"):

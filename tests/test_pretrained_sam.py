@@ -13,9 +13,9 @@ import torch
 from torch import nn
 
 from seg import fetch
-from seg.pretrained import sam_weights
-from seg.pretrained.sam import Sam
-from seg.pretrained.sam_weights import build_sam, find_checkpoint
+from seg.sam import weights as sam_weights
+from seg.sam.model import Sam
+from seg.sam.weights import build_sam, find_checkpoint
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 

@@ -1,5 +1,5 @@
-"""Logit adjustment (seg.prior, seg.tau), flip test-time augmentation, and fine-tuning options of
-seg.train: --init-from, --train-split train+val, --average-last, square-root class weights."""
+"""Logit adjustment (seg.prior, seg.cli.tau), flip test-time augmentation, and fine-tuning options of
+seg.cli.train: --init-from, --train-split train+val, --average-last, square-root class weights."""
 
 import json
 import math
@@ -14,12 +14,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from conftest import run_module
 from seg.checkpoint import load_model, save_model
 from seg.data import build_dataset
-from seg.engine import evaluate
+from seg.engine import evaluate, tau_sweep
 from seg.explorer.semantic import ScratchModel
 from seg.inference import segment
 from seg.losses import ClassPixelStats, class_weights
 from seg.prior import CARD_KEY, adjust, card_offsets, prior_offsets
-from seg.tau import sweep
 
 
 class FixedLogits(nn.Module):
@@ -75,7 +74,7 @@ def test_evaluate_applies_offsets_and_the_sweep_agrees():
     images, masks = torch.randn(4, 3, 8, 10), torch.randint(0, 3, (4, 8, 10))
     weights = [0.5, 1.0, 6.0]
     loader = loader_of(images, masks)
-    by_tau = sweep(model, loader, weights=weights, taus=(0.0, 0.7, 1.5), num_classes=3, progress=False)
+    by_tau = tau_sweep(model, loader, weights=weights, taus=(0.0, 0.7, 1.5), num_classes=3, progress=False)
     for tau, miou in by_tau.items():
         scores = evaluate(model, loader, num_classes=3, boundary_tolerance=None, progress=False,
                           logit_offsets=prior_offsets(weights, tau))
@@ -131,7 +130,7 @@ def test_fine_tuning_starts_from_the_weights_and_saves_their_average(trained_che
     mean of the last epochs' weights, which equals neither epoch's."""
     out = tmp_path / "ft"
     card = json.loads(trained_checkpoint.with_suffix(".json").read_text())
-    run_module("seg.train", "--model", "unet", "--width-mult", "0.25", "--synthetic-images", "64", "--image-size",
+    run_module("seg.cli.train", "--model", "unet", "--width-mult", "0.25", "--synthetic-images", "64", "--image-size",
                "64", "64", "--batch-size", "16", "--lr", "1e-4", "--warmup-steps", "0", "--workers", "0",
                "--no-progress", "--epochs", "2", "--average-last", "2", "--init-from", str(trained_checkpoint),
                "--out", str(out))
@@ -149,7 +148,7 @@ def test_fine_tuning_starts_from_the_weights_and_saves_their_average(trained_che
 
 @pytest.mark.slow
 def test_init_from_another_architecture_says_so(trained_checkpoint, tmp_path):
-    result = run_module("seg.train", "--model", "fcn8s", "--synthetic-images", "16", "--epochs", "1", "--workers", "0",
+    result = run_module("seg.cli.train", "--model", "fcn8s", "--synthetic-images", "16", "--epochs", "1", "--workers", "0",
                         "--no-progress", "--init-from", str(trained_checkpoint), "--out", str(tmp_path / "x"),
                         check=False)
     assert result.returncode != 0 and "holds unet" in result.stderr and "Traceback" not in result.stderr
@@ -167,17 +166,17 @@ def test_tau_sweep_and_set_on_a_holdout_model(camvid_dir, tmp_path):
             "training": {"class_weights": "median"}}
     card["classes"] = [str(c) for c in card["classes"]]
     path = save_model(model, tmp_path / "m.safetensors", card=card)
-    result = run_module("seg.tau", "sweep", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--split",
+    result = run_module("seg.cli.tau", "sweep", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--split",
                         "val", "--taus", "0", "1", "--json", str(tmp_path / "tau.json"))
     table = json.loads((tmp_path / "tau.json").read_text())
     assert set(table["mean"]) == {"0.0", "1.0"} and "best tau" in result.stdout
-    run_module("seg.tau", "set", "--checkpoint", str(path), "--tau", "0.5", "--class-weights-from", str(camvid_dir),
+    run_module("seg.cli.tau", "set", "--checkpoint", str(path), "--tau", "0.5", "--class-weights-from", str(camvid_dir),
                "--chosen-on", "a test")
     written = json.loads(path.with_suffix(".json").read_text())[CARD_KEY]
     assert written["tau"] == 0.5 and len(written["class_weights"]) == 11
     median = class_weights_of_train(camvid_dir)
     np.testing.assert_allclose(written["class_weights"], median, rtol=1e-5)
-    evaluated = run_module("seg.evaluate", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--limit", "2")
+    evaluated = run_module("seg.cli.evaluate", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--limit", "2")
     assert "logit adjustment tau 0.5" in evaluated.stdout
 
 

@@ -1,4 +1,4 @@
-"""Refining a semantic model's regions with SAM (seg.explorer.refine), proved with stand-in decoders
+"""Refining a semantic model's regions with SAM (seg.sam.refine), proved with stand-in decoders
 whose answers are known: one that gives back each region exactly changes nothing; one that snaps
 each region to the true object raises the boundary F-score by the amount worked out by hand below.
 Then SAM itself (random MobileSAM weights: the mechanics, not the quality) as the decoder."""
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from seg.explorer.compare import CHANGE, Comparison, Prediction, score, with_refined
-from seg.explorer.refine import find_regions, refine
 from seg.labels import IGNORE_INDEX
+from seg.sam.refine import find_regions, refine
 
 
 def squares(big: bool) -> np.ndarray:
@@ -150,10 +150,10 @@ def test_sam_answers_a_models_regions_and_its_objects_re_create_the_same_masks(v
     masks, the painting and the objects made from the regions are what is checked. Each object, as
     the SAM tab re-creates a saved one (`Sam.predict` on its clicks and choice), gives back its mask."""
     from seg.data.camvid import CLASSES, OTHER
-    from seg.explorer.prompts import Objects
-    from seg.explorer.sam_objects import add_regions
-    from seg.pretrained.sam import Sam
-    from seg.pretrained.sam_regions import SamRegions
+    from seg.sam.model import Sam
+    from seg.sam.objects import add_regions
+    from seg.sam.prompts import Objects
+    from seg.sam.regions import SamRegions
 
     sam = Sam.load("vit_t", vit_t_checkpoint, download=False, onnx_dir=tmp_path if exported else None)
     labels = np.full((180, 240), CLASSES.index("Road"), np.uint8)
@@ -189,7 +189,7 @@ def test_the_command_line_scores_refined_against_unrefined_and_writes_its_json_a
     from seg.data.camvid import CLASSES
 
     out = tmp_path / "refine"
-    done = run_module("seg.refine", "--data-dir", str(camvid_dir), "--split", "val", "--limit", "1", "--model", "fcn8s",
+    done = run_module("seg.cli.refine", "--data-dir", str(camvid_dir), "--split", "val", "--limit", "1", "--model", "fcn8s",
                       "--weights", str(ROOT / "weights"), "--checkpoint", str(vit_t_checkpoint), "--variant", "vit_t",
                       "--no-download", "--min-iou", "0", "--out", str(out))
     report = json.loads((out / "refine.json").read_text())
@@ -199,5 +199,5 @@ def test_the_command_line_scores_refined_against_unrefined_and_writes_its_json_a
         assert 0 <= report[side]["miou"] <= 1 and 0 <= report[side]["boundary_f"] <= 1
         assert list(report[side]["per_class"]) == list(CLASSES)
     assert (out / "refine.png").stat().st_size > 0 and "boundary F" in done.stdout
-    bad = run_module("seg.refine", "--data-dir", str(camvid_dir), "--model", "nosuch", "--out", str(out), check=False)
+    bad = run_module("seg.cli.refine", "--data-dir", str(camvid_dir), "--model", "nosuch", "--out", str(out), check=False)
     assert bad.returncode != 0 and "no model 'nosuch'" in bad.stderr and "Traceback" not in bad.stderr

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from seg.deadline import DeadlineExceeded, deadline
-from seg.pretrained.sam import Sam
-from seg.pretrained.sam_everything import Everything, everything, non_max_suppression, point_grid
-from seg.pretrained.sam_weights import sam_package
+from seg.sam.everything import Everything, everything, non_max_suppression, point_grid
+from seg.sam.model import Sam
+from seg.sam.weights import sam_package
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 

@@ -14,9 +14,9 @@ from conftest import click, upload
 from seg.data.camvid import CLASSES
 from seg.data.ground_truth import read_ground_truth
 from seg.explorer.compare import CHANGE
-from seg.explorer.prompts import Objects
+from seg.sam.prompts import Objects
 from ui.tabs.compare import TAB_ID as COMPARE_TAB
-from ui.tabs.sam_labels import GRID
+from ui.tabs.sam.labels import GRID
 
 pytestmark = pytest.mark.slow  # SAM's image encoder, seconds a test on 2 cores (docs/testing.md)
 

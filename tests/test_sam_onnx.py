@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from seg.pretrained.sam import ImageEmbedding, Sam
-from seg.pretrained.sam_onnx import OnnxDecoder, embedding_float16, export_decoder, prompt_arrays
-from seg.pretrained.sam_weights import sam_architecture
+from seg.sam.model import ImageEmbedding, Sam
+from seg.sam.onnx_decoder import OnnxDecoder, embedding_float16, export_decoder, prompt_arrays
+from seg.sam.weights import sam_architecture
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 

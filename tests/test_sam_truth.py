@@ -1,4 +1,4 @@
-"""A ground truth made of SAM objects with classes (seg.explorer.sam_truth), and the classes kept
+"""A ground truth made of SAM objects with classes (seg.sam.truth), and the classes kept
 with the objects (JSON, COCO). SAM's answers to a model's regions turned into objects: test_refine.py."""
 
 import json
@@ -9,9 +9,9 @@ import pytest
 from seg.data.camvid import CLASSES, PALETTE
 from seg.data.ground_truth import read_ground_truth
 from seg.explorer.export import coco_objects, objects_from_coco
-from seg.explorer.prompts import Objects
-from seg.explorer.sam_truth import left_out, save_truth, truth_from_objects
 from seg.labels import IGNORE_INDEX
+from seg.sam.prompts import Objects
+from seg.sam.truth import left_out, save_truth, truth_from_objects
 from ui.limits import Limits
 
 

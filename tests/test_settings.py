@@ -14,7 +14,7 @@ from ui.context import make_zoo
 from ui.settings import SettingError, Settings
 
 
-def zoo(app, **env):
+def zoo(**env):
     return make_zoo(Settings.from_environ(env))
 
 
@@ -34,39 +34,39 @@ def test_the_defaults_need_no_setting():
     assert "nvidia/segformer-b0-finetuned-ade-512-512" in s.pretrained
 
 
-def test_weights_dir(app, weights_dir, tmp_path):
-    assert "unet" in zoo(app, SEG_WEIGHTS_DIR=str(weights_dir), SEG_PRETRAINED_MODELS="").semantic_names()
-    empty = zoo(app, SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="")
+def test_weights_dir(weights_dir, tmp_path):
+    assert "unet" in zoo(SEG_WEIGHTS_DIR=str(weights_dir), SEG_PRETRAINED_MODELS="").semantic_names()
+    empty = zoo(SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="")
     assert empty.semantic_names() == {}
     assert any(str(tmp_path / "camvid") in how for _, how in empty.missing())
 
 
-def test_pretrained_models(app, weights_dir, tmp_path):
+def test_pretrained_models(weights_dir, tmp_path):
     folder = str(weights_dir / "camvid" / "segformer_b0")  # a save_pretrained folder
-    listed = zoo(app, SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS=f" {folder} ,nobody/not-cached")
+    listed = zoo(SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS=f" {folder} ,nobody/not-cached")
     assert list(listed.semantic_names()) == [folder]
     assert listed.entries[folder].kind == "segformer"
     assert [m for m, _ in listed.missing() if "not-cached" in m] == ["SegFormer pretrained (not-cached)"]
-    none = zoo(app, SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="")
+    none = zoo(SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="")
     assert not [m for m, _ in none.missing() if "pretrained" in m]  # set but empty: none asked for
 
 
-def test_sam_checkpoint_and_cache_dir(app, vit_t_checkpoint, tmp_path):
-    assert zoo(app, SEG_SAM_CHECKPOINT=str(vit_t_checkpoint)).sam_available()
-    assert not zoo(app, SEG_SAM_CHECKPOINT=str(tmp_path / "missing.pt")).sam_available()
+def test_sam_checkpoint_and_cache_dir(vit_t_checkpoint, tmp_path):
+    assert zoo(SEG_SAM_CHECKPOINT=str(vit_t_checkpoint)).sam_available()
+    assert not zoo(SEG_SAM_CHECKPOINT=str(tmp_path / "missing.pt")).sam_available()
     cache = tmp_path / "cache"  # a download verified earlier, as seg.fetch leaves it
     cache.mkdir()
     (cache / "sam_vit_t.pt").write_bytes(vit_t_checkpoint.read_bytes())
     (cache / "sam_vit_t.pt.sha256").write_text(file_digest(vit_t_checkpoint) + "\n")
-    assert not zoo(app, SEG_CACHE_DIR=str(tmp_path / "elsewhere")).sam_available()
-    found = zoo(app, SEG_CACHE_DIR=str(cache))
+    assert not zoo(SEG_CACHE_DIR=str(tmp_path / "elsewhere")).sam_available()
+    found = zoo(SEG_CACHE_DIR=str(cache))
     assert found.sam_available() and found.sam().variant == "vit_t"
 
 
-def test_allow_download_and_space_id(app, tmp_path):
+def test_allow_download_and_space_id(tmp_path):
     env = {"SEG_WEIGHTS_DIR": str(tmp_path), "SEG_PRETRAINED_MODELS": "nobody/not-cached"}
-    assert zoo(app, **env).semantic_names() == {}
-    allowed = zoo(app, **env, SEG_ALLOW_DOWNLOAD="1")
+    assert zoo(**env).semantic_names() == {}
+    allowed = zoo(**env, SEG_ALLOW_DOWNLOAD="1")
     title = "SegFormer pretrained (not-cached) · downloads on first use"
     assert allowed.semantic_names() == {"nobody/not-cached": title}
     assert Settings.from_environ({"SPACE_ID": "us/space"}).allow_download  # a Space is connected
@@ -83,7 +83,7 @@ def test_camvid_dir_adds_the_sample_picker(camvid_dir):
     assert pickers(Settings.from_environ({})) == []
 
 
-def test_cross_origin_isolation_sends_the_two_headers_on_every_response(app, monkeypatch):
+def test_cross_origin_isolation_sends_the_two_headers_on_every_response():
     """The browser side (several wasm threads in an isolated page) is measured by
     benchmarks/sam_browser.py; here: the setting adds the middleware, and it adds the headers."""
     from starlette.applications import Starlette
@@ -125,8 +125,10 @@ def test_a_setting_that_cannot_work_stops_the_start_with_a_message(env, message)
 def test_every_documented_variable_is_read_by_the_settings():
     """The README's settings table and the one place that reads them agree."""
     readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"`(SEG_[A-Z_]+|SPACE_ID)", readme))
+    documented = set(re.findall(r"`((?:SEG_|SPACE_|SPACES_)[A-Z_]+)`", readme))
     source = (ROOT / "ui" / "settings.py").read_text()
-    read = set(re.findall(r'get\("((?:SEG_|SPACE_)[A-Z_]+)"\)|env\.get\("(SEG_[A-Z_]+)"\)', source))
+    read = set(re.findall(r'get\("((?:SEG_|SPACE_|SPACES_)[A-Z_]+)"\)|env\.get\("((?:SEG_|SPACE_|SPACES_)[A-Z_]+)"\)',
+                          source))
     read = {a or b for a, b in read}
+    assert "SPACES_ZERO_GPU" in read  # the one a ZeroGPU Space sets: the pattern reaches its name
     assert documented == read, (documented ^ read)

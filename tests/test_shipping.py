@@ -27,7 +27,7 @@ CLASSES = ["Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", 
 def tiny_card(**data) -> dict:
     return {"architecture": {"name": "fcn8s", "arguments": {"width_mult": 0.25}}, "classes": CLASSES,
             "input_size": [90, 120], "parameters": 1, "data": {"dataset": "camvid", **data},
-            "training": {"command": "python -m seg.train --base", "epoch": 5, "epochs": 5, "time_s": 60.0,
+            "training": {"command": "python -m seg.cli.train --base", "epoch": 5, "epochs": 5, "time_s": 60.0,
                          "hardware": "a GPU", "loss": "ce", "class_weights": "median"},
             "val_metrics": {"miou": 0.6}}
 
@@ -45,13 +45,13 @@ def test_evaluate_says_when_the_model_trained_on_the_frames_it_scores(camvid_dir
     torch.manual_seed(0)
     path = save_model(build_model("fcn8s", num_classes=11, width_mult=0.25), tmp_path / "m.safetensors",
                       card=tiny_card(train_split="train+val"))
-    result = run_module("seg.evaluate", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--split", "val",
+    result = run_module("seg.cli.evaluate", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--split", "val",
                         "--limit", "2", "--device", "cpu", "--json", str(tmp_path / "s.json"))
     assert "not a held-out one" in result.stdout
     assert json.loads((tmp_path / "s.json").read_text())["trained_on_these_frames"] is True
     path = save_model(build_model("fcn8s", num_classes=11, width_mult=0.25), tmp_path / "held.safetensors",
                       card=tiny_card(train_split="train"))
-    result = run_module("seg.evaluate", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--split", "val",
+    result = run_module("seg.cli.evaluate", "--checkpoint", str(path), "--data-dir", str(camvid_dir), "--split", "val",
                         "--limit", "2", "--device", "cpu", "--json", str(tmp_path / "t.json"))
     assert "held-out" not in result.stdout
     assert json.loads((tmp_path / "t.json").read_text())["trained_on_these_frames"] is False
@@ -67,7 +67,7 @@ def test_a_fine_tuned_run_replaces_its_start_and_keeps_its_record(tmp_path):
     model = build_model("fcn8s", num_classes=11, width_mult=0.25)
     target = save_model(model, tmp_path / "weights" / "camvid" / "fcn8s.safetensors", card=tiny_card())
     tuned = tiny_card(train_split="train+val")
-    tuned["training"].update(command="python -m seg.train --fine-tune", init_from="weights/camvid/fcn8s.safetensors",
+    tuned["training"].update(command="python -m seg.cli.train --fine-tune", init_from="weights/camvid/fcn8s.safetensors",
                              averaged_epochs=4, epochs=8, epoch=8, hardware="2 cores")
     save_model(model, tmp_path / "runs" / "ft-fcn8s" / "model.safetensors", card=tuned)
     (tmp_path / "runs" / "ft-fcn8s" / "history.json").write_text(json.dumps([{"epoch": 8}]))
@@ -75,8 +75,8 @@ def test_a_fine_tuned_run_replaces_its_start_and_keeps_its_record(tmp_path):
     result = ship("--fine-tuned", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     card = json.loads(target.with_suffix(".json").read_text())
-    assert card["training"]["command"] == "python -m seg.train --fine-tune"
-    assert card["fine_tuned_from"]["training"]["command"] == "python -m seg.train --base"
+    assert card["training"]["command"] == "python -m seg.cli.train --fine-tune"
+    assert card["fine_tuned_from"]["training"]["command"] == "python -m seg.cli.train --base"
     assert card["fine_tuned_from"]["val_metrics"] == {"miou": 0.6}  # measured before it saw val
     again = ship("--fine-tuned", cwd=tmp_path)  # shipping twice must not nest the record in itself
     assert "already" in again.stdout and json.loads(target.with_suffix(".json").read_text()) == card
@@ -85,7 +85,7 @@ def test_a_fine_tuned_run_replaces_its_start_and_keeps_its_record(tmp_path):
     assert summary.startswith("average of the last 4 of 8 epochs, 1 min on 2 cores; fine-tuned from: best at epoch 5")
 
     shutil.copyfile(target, tmp_path / "other.safetensors")  # a run fine-tuned from elsewhere is refused
-    tuned["training"].update(init_from="other.safetensors", command="python -m seg.train --elsewhere")
+    tuned["training"].update(init_from="other.safetensors", command="python -m seg.cli.train --elsewhere")
     save_model(model, tmp_path / "runs" / "ft-fcn8s" / "model.safetensors", card=tuned)
     refused = ship("--fine-tuned", cwd=tmp_path)
     assert refused.returncode != 0 and "not weights/camvid/fcn8s.safetensors" in refused.stderr
@@ -162,7 +162,7 @@ def test_a_segformer_folder_takes_a_tau_like_a_file(weights_dir, tmp_path):
     card = {"architecture": {"name": "segformer_b0", "arguments": {}}, "classes": CLASSES, "input_size": [90, 120],
             "training": {"class_weights": "median", "class_weight_values": [1.0] * 10 + [4.0]}}  # as ship.py writes
     (folder / "model.json").write_text(json.dumps(card))
-    run_module("seg.tau", "set", "--checkpoint", str(folder), "--tau", "0.5", "--chosen-on", "a test")
+    run_module("seg.cli.tau", "set", "--checkpoint", str(folder), "--tau", "0.5", "--chosen-on", "a test")
     model = ScratchModel(*load_model(folder))
     expected = torch.zeros(11)
     expected[-1] = 0.5 * math.log(4.0)

@@ -19,8 +19,8 @@ import yaml
 from conftest import ROOT, free_port, save_mask2former, wait_for_page
 from seg.explorer.zoo import KNOWN_PRETRAINED, Zoo
 from seg.fetch import file_digest
-from seg.pretrained import sam_weights
 from seg.pretrained.label_mapping import CITYSCAPES_TO_CAMVID
+from seg.sam import weights as sam_weights
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
 
@@ -101,7 +101,7 @@ def test_the_app_plays_a_space_with_no_setting_and_no_network(space_cache, vit_t
                 "GRADIO_SERVER_PORT": str(port), "TMPDIR": str(temporary)})  # and the weights the repository ships
     env.pop("HF_HUB_CACHE", None)
     stand_in = dataclasses.replace(sam_weights.VARIANTS["vit_t"].hub, sha256=file_digest(vit_t_checkpoint))
-    start = ("import dataclasses, runpy\nfrom seg.pretrained import sam_weights\n"
+    start = ("import dataclasses, runpy\nfrom seg.sam import weights as sam_weights\n"
              f"sam_weights.VARIANTS['vit_t'] = dataclasses.replace(sam_weights.VARIANTS['vit_t'], hub={stand_in!r})\n"
              "runpy.run_path('app.py', run_name='__main__')\n")
     start = start.replace("HubFile(", "sam_weights.HubFile(")

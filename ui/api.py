@@ -25,12 +25,12 @@ from seg.data.photos import Photo
 from seg.deadline import check
 from seg.explorer.compare import run_model, score
 from seg.explorer.export import rle_encode, save_png
-from seg.explorer.prompt_text import parse_objects, parse_prompt
-from seg.explorer.prompts import Objects
-from seg.explorer.refine import MAX_REGIONS, refine
-from seg.explorer.sam_objects import add_automatic, write_full_size
-from seg.explorer.sam_truth import label_ids, outlined, paint
-from seg.pretrained.sam_regions import SamRegions
+from seg.sam.objects import add_automatic, write_full_size
+from seg.sam.prompt_text import parse_objects, parse_prompt
+from seg.sam.prompts import Objects
+from seg.sam.refine import MAX_REGIONS, refine
+from seg.sam.regions import SamRegions
+from seg.sam.truth import label_ids, outlined, paint
 
 from . import gradio_private as private
 from .context import Context
@@ -38,7 +38,7 @@ from .guard import NOT_UPLOADED, inside, upload_folder
 from .jobs import handler
 from .limits import check_output
 from .tabs.events import API
-from .tabs.sam import EVERYTHING_GRID, everything_settings
+from .tabs.sam.tab import EVERYTHING_GRID, everything_settings
 
 ENDPOINTS = ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "sam_truth", "refine", "score")
 
@@ -68,7 +68,7 @@ class Api:
         check()
         return mask, {"score": scores[0], "scores": scores, "rle": rle_encode(mask), "photo": photo.key}
 
-    @handler("segment_seconds", "segmenting")
+    @handler("segment_seconds", "segmenting", models=True)
     def segment(self, image: FileData, model: str) -> tuple[FileData, dict]:
         """Segment an image with a named model: the label-id PNG (at the image's own size) and
         {model, seconds, classes, height, width}."""
@@ -80,7 +80,7 @@ class Api:
                                             "classes": list(CLASSES_WITH_OTHER), "height": photo.size[0],
                                             "width": photo.size[1]}
 
-    @handler("sam_seconds", "SAM")
+    @handler("sam_seconds", "SAM", models=True)
     def sam_prompt(self, image: FileData, points: str, labels: str, box: str) -> tuple[FileData, dict]:
         """A SAM prompt. points: JSON [[x, y], ...]; labels: JSON [1, 0, ...] (1 positive); box: JSON
         [x0, y0, x1, y1] or empty. Coordinates and the returned mask are in the image's own pixels;
@@ -91,7 +91,7 @@ class Api:
         path = save_png(self.ctx.outputs.new("api") / "mask.png", mask.astype(np.uint8) * 255)
         return FileData(path=str(path)), answer
 
-    @handler("sam_seconds", "SAM")
+    @handler("sam_seconds", "SAM", models=True)
     def sam_click(self, handle: str, points: str, labels: str, box: str) -> dict:
         """A SAM prompt on a photo sent before: `handle` is the "photo" of an earlier /sam_prompt answer.
         Answers the JSON only (the mask as COCO RLE): no upload and no PNG, for scripts that click often."""
@@ -102,7 +102,7 @@ class Api:
                              "the \"photo\" of its answer (a photo unused for a while may be dropped: send it again)")
         return self.sam_answer(photo, prompt)[1]
 
-    @handler("sam_seconds", "SAM")
+    @handler("sam_seconds", "SAM", models=True)
     def sam_objects(self, image: FileData, objects: str) -> tuple[FileData, dict]:
         """Several objects at once. objects: JSON [{"name", "points", "labels", "box", "class"}, ...] in the
         image's own pixels ("class", optional: one of CamVid's 11, the annotation's category). Returns the instance-id PNG (0 background, i for the i-th object) at the image's size
@@ -137,7 +137,7 @@ class Api:
                                     check=check, classes=CLASSES)  # the deadline counts the resizing and encoding too
         return FileData(path=str(png)), coco
 
-    @handler("sam_seconds", "finding every object")
+    @handler("sam_seconds", "finding every object", models=True)
     def sam_everything(self, image: FileData, grid: float | None = EVERYTHING_GRID) -> tuple[FileData, dict]:
         """SAM's automatic masks: a grid of `grid` x `grid` point prompts (default 8, at most the
         server's everything_grid), each mask kept an object with its click. Answers as /sam_objects does:
@@ -157,7 +157,7 @@ class Api:
         chosen = ((masks[item.id].mask, masks[item.id].score, masks[item.id].stability) for item in objects.items)
         return self.full_size(objects, chosen, photo, Path(path).name)
 
-    @handler("sam_seconds", "SAM")
+    @handler("sam_seconds", "SAM", models=True)
     def sam_truth(self, image: FileData, objects: str) -> FileData:
         """A ground truth from SAM objects. objects: JSON as for /sam_objects, each with a "class" (one
         of CamVid's 11 names). Each object's best mask is painted with its class's id, in order, later
@@ -172,7 +172,7 @@ class Api:
         path = save_png(self.ctx.outputs.new("api") / "truth.png", label_ids(labels))
         return FileData(path=str(path))
 
-    @handler("sam_seconds", "refining with SAM")
+    @handler("sam_seconds", "refining with SAM", models=True)
     def refine(self, image: FileData, model: str) -> tuple[FileData, dict]:
         """A model's prediction refined by SAM: each of its regions (largest first, at most 30) prompts
         SAM with its box and interior point, and the mask that best overlaps it takes its class. Answers
@@ -193,7 +193,7 @@ class Api:
                                             "model_seconds": round(p.seconds, 4), "classes": list(CLASSES_WITH_OTHER),
                                             "height": photo.size[0], "width": photo.size[1]}
 
-    @handler("score_seconds", "scoring")
+    @handler("score_seconds", "scoring", models=False)
     def score(self, prediction: FileData, truth: FileData) -> dict:
         """Score a label-id PNG prediction against a ground truth PNG (ids or CamVid colours): metrics JSON."""
         prediction_path, truth_path = uploaded(prediction, "prediction"), uploaded(truth, "truth")

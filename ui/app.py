@@ -26,16 +26,17 @@ from .api import Api
 from .component_guard import guard_components
 from .connections import install as install_connection_guard
 from .context import CONCURRENCY, Context
-from .gpu import gpu_jobs
+from .gpu import lease_gpus
 from .guard import RequestGuard, upload_folder
 from .isolation import CrossOriginIsolation
 from .jobs import scrub
 from .settings import Settings
-from .tabs import leaderboard, sam_labels
+from .tabs import leaderboard
 from .tabs.compare import TAB_ID as COMPARE_TAB
 from .tabs.compare import CompareTab
 from .tabs.learn import LearnTab
-from .tabs.sam import SamTab
+from .tabs.sam import labels as sam_labels
+from .tabs.sam.tab import SamTab
 
 log = logging.getLogger("seg.app")
 WARM_UP_SIZE = (360, 480)  # the blank photo the warm-up runs the models on: a CamVid frame's size
@@ -49,7 +50,7 @@ CSS = """
 .legend-note {margin:6px 0 2px; font-size:0.85rem}
 .phone-only {display:none}
 /* a focus that shows: Gradio's checkboxes and radios had a faint 1 px ring; the photo SAM is prompted on
-   takes the keyboard's focus too (ui/sam_keys.js) */
+   takes the keyboard's focus too (ui/tabs/sam/keys.js) */
 input[type=checkbox]:focus-visible, input[type=radio]:focus-visible, #sam-canvas:focus-visible
   {outline:3px solid #1d4ed8 !important; outline-offset:2px}
 label:has(input:focus-visible) {outline:3px solid #1d4ed8; outline-offset:1px}
@@ -163,6 +164,11 @@ class App:
         self.ctx.close()
 
 
+def handler_owners(compare: CompareTab, sam: SamTab, learn: LearnTab, api: Api) -> tuple:
+    """Every object whose methods are event or endpoint handlers (`ui.jobs.handler`)."""
+    return compare, sam, sam.files, sam.labels, sam.models, learn, api
+
+
 def build(settings: Settings, *, ctx: Context | None = None) -> App:
     """The app for `settings`: its context (models found, none loaded), every tab and endpoint wired,
     the guards on every input, and the queue every launch uses: CONCURRENCY jobs at once, no direct
@@ -170,12 +176,8 @@ def build(settings: Settings, *, ctx: Context | None = None) -> App:
     ctx = ctx or Context.create(settings)
     compare, sam, learn, api = CompareTab(ctx), SamTab(ctx), LearnTab(ctx), Api(ctx)
     limits = ctx.limits
-    gpu_jobs(compare, ("run",), seconds=limits.compare_seconds)
-    gpu_jobs(sam, ("open", "embed", "restore", "canvas_click", "undo", "every_object"), seconds=limits.sam_seconds)
-    gpu_jobs(sam.models, ("relate", "click_curve"), seconds=limits.sam_seconds)
-    gpu_jobs(learn, ("scene", "train"), seconds=limits.learn_seconds)
-    gpu_jobs(api, ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "sam_truth", "refine"),
-             seconds=limits.sam_seconds)
+    for owner in handler_owners(compare, sam, learn, api):
+        lease_gpus(owner, limits)  # each handler that reaches a model, for its own deadline's seconds
     keep = (limits.keep_files_seconds, limits.keep_files_seconds)  # uploads and outputs: checked and deleted hourly
     with gr.Blocks(title="Segmentation explorer", delete_cache=keep) as demo:
         gr.Markdown("# Segmentation explorer\nNetworks trained from scratch on CamVid, side by side with "

@@ -22,11 +22,11 @@ from seg.data.ground_truth import GroundTruth, parse_ground_truth
 from seg.data.photos import Photo, PhotoCache
 from seg.explorer.zoo import Zoo
 
-from .browser_sam import BrowserSam
 from .files import Outputs
 from .guard import upload_folder
 from .limits import LIMITS, Limits
 from .settings import Settings
+from .tabs.sam.browser import BrowserSam
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_SIDE = 1024  # uploads are shrunk to this longer side first: bounded time and memory for everyone

@@ -3,10 +3,12 @@ models is decorated with the `spaces` package's `GPU`, which lends it a GPU for 
 the models live on "cuda"; everywhere else (no `spaces` package, or not on ZeroGPU, where its
 decorator returns the function itself) nothing changes.
 
-    self.run = on_gpu(self.run, seconds=60)
+    lease_gpus(tab, limits)  # each @handler(..., models=True) of the tab
 """
 
 from collections.abc import Callable
+
+from .jobs import handlers
 
 
 def on_gpu(fn: Callable, *, seconds: float) -> Callable:
@@ -18,8 +20,9 @@ def on_gpu(fn: Callable, *, seconds: float) -> Callable:
     return spaces.GPU(fn, duration=int(seconds))
 
 
-def gpu_jobs(owner, names: tuple[str, ...], *, seconds: float) -> None:
-    """Replace each named method of `owner` by its ZeroGPU job (see `on_gpu`), before any event is
-    wired to it."""
-    for name in names:
-        setattr(owner, name, on_gpu(getattr(owner, name), seconds=seconds))
+def lease_gpus(owner, limits) -> None:
+    """Replace each handler of `owner` that reaches a model (`@handler(..., models=True)`) by its
+    ZeroGPU job of its own deadline's seconds (see `on_gpu`), before any event is wired to it."""
+    for name, declared in handlers(owner).items():
+        if declared.models:
+            setattr(owner, name, on_gpu(getattr(owner, name), seconds=getattr(limits, declared.limit)))

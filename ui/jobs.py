@@ -6,10 +6,12 @@ server path).
     def api_segment(image_path, model): ...
 """
 
+import inspect
 import logging
 import re
 import threading
 import traceback
+from dataclasses import dataclass
 from functools import wraps
 
 import gradio as gr
@@ -78,14 +80,33 @@ def refusal(message: str) -> gr.Error:
     return gr.Error(message, duration=None, print_exception=False)
 
 
-def handler(limit: str, what: str):
+@dataclass(frozen=True)
+class Declared:
+    """What a handler declares, once: its deadline (the name of a `Limits` field, read when it runs),
+    what it does (for messages), and whether it reaches a model (then, on ZeroGPU, it runs with a GPU
+    lent for its deadline's seconds: `ui.gpu.lease_gpus`)."""
+    limit: str
+    what: str
+    models: bool
+
+
+def handler(limit: str, what: str, *, models: bool):
     """`job` for a method of a tab or of the API: its deadline is `self.ctx.limits.<limit>` (the app's
-    own limits, read when it runs), e.g. `@handler("sam_seconds", "SAM")`. Gradio still sees the
-    method's own parameters (a `gr.Progress` default, a `gr.SelectData` hint)."""
+    own limits, read when it runs), e.g. `@handler("sam_seconds", "SAM", models=True)`. Gradio still
+    sees the method's own parameters (a `gr.Progress` default, a `gr.SelectData` hint)."""
+    declared = Declared(limit, what, models)
+
     def decorate(method):
         @wraps(method)
         def wrapper(self, *args, **kwargs):
             run = job(getattr(self.ctx.limits, limit), what, closing=self.ctx.closing)(method)
             return run(self, *args, **kwargs)
+        wrapper.declared = declared
         return wrapper
     return decorate
+
+
+def handlers(owner) -> dict[str, Declared]:
+    """Each handler method of `owner` (a tab or the API) by name, with what it declares."""
+    return {name: fn.declared for name, fn in inspect.getmembers(type(owner), inspect.isfunction)
+            if isinstance(getattr(fn, "declared", None), Declared)}

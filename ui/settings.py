@@ -12,7 +12,7 @@ from pathlib import Path
 
 from seg.explorer.zoo import KNOWN_PRETRAINED
 from seg.fetch import DEFAULT_CACHE
-from seg.pretrained.sam_weights import DEFAULT_VARIANT, VARIANTS
+from seg.sam.weights import DEFAULT_VARIANT, VARIANTS
 
 from .limits import LIMITS
 

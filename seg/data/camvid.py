@@ -47,11 +47,11 @@ def resolve_root(path: str | os.PathLike | None = None) -> Path:
     """The CamVid root `path`; it must hold the SegNet layout."""
     if not path:
         raise FileNotFoundError(f"no CamVid folder given: pass --data-dir (its default is ${ENV_VAR}), "
-                                "or fetch it with `python -m seg.download --out DIR`")
+                                "or fetch it with `python -m seg.cli.download --out DIR`")
     root = Path(path).expanduser()
     if not (root / "train").is_dir() and not (root / "val").is_dir():
         raise FileNotFoundError(f"{root} does not hold CamVid in the SegNet layout (train/, trainannot/, "
-                                "val/, valannot/, ...): fetch it with `python -m seg.download --out DIR`")
+                                "val/, valannot/, ...): fetch it with `python -m seg.cli.download --out DIR`")
     return root
 
 

@@ -190,7 +190,7 @@ CHANGE = "change with SAM"  # the column of a refined row: its mIoU and boundary
 
 def with_refined(result: Comparison, key: str, labels: np.ndarray, seconds: float) -> Comparison:
     """`result` with model `key`'s prediction refined by SAM (`labels`, `(H, W)` ids, see
-    `seg.explorer.refine`) as a prediction of its own, `key + "+sam"` titled "<title> + SAM" (or
+    `seg.sam.refine`) as a prediction of its own, `key + "+sam"` titled "<title> + SAM" (or
     "<title> + TTA + CRF + SAM": SAM refines what the model's row shows), right after the model's:
     scored like the others, its row's CHANGE giving mIoU and boundary F against the model's.
     seconds: the refinement's own time."""

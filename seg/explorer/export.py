@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image
 
 from ..data.io import coco_box
+from ..sam.prompts import Objects, PromptCaps
 from ..visualize import colorize
-from .prompts import Objects, PromptCaps
 
 
 def save_png(path: str | Path, array: np.ndarray) -> Path:
@@ -113,7 +113,7 @@ def category_id(item, classes: Sequence[str] | None) -> int:
 
 def coco_annotation(number: int, item, mask: np.ndarray, *, score: float | None = None,
                     stability: float | None = None, classes: Sequence[str] | None = None) -> dict:
-    """The COCO annotation `number` (from 1) of object `item` (`seg.explorer.prompts.SamObject`) with
+    """The COCO annotation `number` (from 1) of object `item` (`seg.sam.prompts.SamObject`) with
     its `(H, W)` bool mask: its category (`category_id`), RLE, bbox (x, y, w, h), area, predicted IoU,
     stability score, name, and its prompts (`seg_prompts`). The mask is not kept: a caller can drop it
     and make the next."""
@@ -127,7 +127,7 @@ def coco_annotation(number: int, item, mask: np.ndarray, *, score: float | None 
 def coco_document(objects, annotations: list[dict], *, file_name: str, size: tuple[int, int],
                   classes: Sequence[str] | None = None) -> dict:
     """The COCO document around `annotations` (from `coco_annotation`), with every object's prompts
-    and class (`seg_objects`), so that `seg.explorer.prompts.Objects.from_json(coco["seg_objects"])`
+    and class (`seg_objects`), so that `seg.sam.prompts.Objects.from_json(coco["seg_objects"])`
     re-creates them."""
     height, width = size
     return {"images": [{"id": 1, "file_name": file_name, "height": int(height), "width": int(width)}],
@@ -136,7 +136,7 @@ def coco_document(objects, annotations: list[dict], *, file_name: str, size: tup
 
 def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int], scores: dict | None = None,
                  stability: dict | None = None, classes: Sequence[str] | None = None) -> dict:
-    """A COCO document for the objects (`seg.explorer.prompts.Objects`) that have a mask: one annotation
+    """A COCO document for the objects (`seg.sam.prompts.Objects`) that have a mask: one annotation
     each (see `coco_annotation`). masks/scores/stability: object id -> value."""
     annotations = []
     for item in objects.items:
@@ -149,7 +149,7 @@ def coco_objects(objects, masks: dict, *, file_name: str, size: tuple[int, int],
 
 
 def objects_from_coco(document, *, size: tuple[int, int], limits: PromptCaps, classes: Sequence[str] | None = None):
-    """The `seg.explorer.prompts.Objects` saved in a COCO document written by `coco_objects`, checked
+    """The `seg.sam.prompts.Objects` saved in a COCO document written by `coco_objects`, checked
     against the image it is opened on (`size`, H x W). ValueError saying what is wrong."""
     if not isinstance(document, dict) or not isinstance(document.get("seg_objects"), dict):
         raise ValueError("this JSON has no saved prompts: export the objects from this app (its COCO JSON "

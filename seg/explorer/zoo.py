@@ -32,8 +32,8 @@ from ..deadline import watch
 from ..fetch import DEFAULT_CACHE, hub_download_command
 from ..pretrained import mask2former, segformer
 from ..pretrained.hub_segmenter import read_config
-from ..pretrained.sam import Sam
-from ..pretrained.sam_weights import DEFAULT_VARIANT, VARIANTS, find_checkpoint, variant_spec
+from ..sam.model import Sam
+from ..sam.weights import DEFAULT_VARIANT, VARIANTS, find_checkpoint, variant_spec
 from .semantic import PretrainedModel, ScratchModel, SemanticModel
 
 # the adapters, by their config's model_type

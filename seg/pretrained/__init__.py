@@ -1,9 +1,9 @@
-"""Adapters for pretrained models: SegFormer (transformers) and SAM / MobileSAM.
+"""Adapters for pretrained semantic models: SegFormer and Mask2Former (transformers), with their
+classes mapped onto CamVid's. SAM has its own package, `seg.sam`.
 
 Each adapter imports its heavy dependency only when used, so `import seg` needs torch alone.
 
-- `seg.pretrained.segformer`: `SegFormerSegmenter.load(hub id or folder)`, `.segment(image)`.
+- `seg.pretrained.hub_segmenter`: a transformers model and its processor, one inference path.
+- `seg.pretrained.segformer`, `seg.pretrained.mask2former`: `.load(hub id or folder)`, `.segment(image)`.
 - `seg.pretrained.label_mapping`: Cityscapes and ADE20K classes onto CamVid's 11 (+ "other").
-- `seg.pretrained.sam`: `Sam.load("vit_t" | "vit_b" | ...)`, `.embed(image)`, `.predict(...)`.
-- `seg.pretrained.sam_weights`: where SAM's checkpoints come from (`find_checkpoint`) and `build_sam`.
 """

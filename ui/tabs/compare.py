@@ -13,9 +13,9 @@ from seg.charts import confusion_chart, per_class_chart
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER, DISPLAY_PALETTE, PALETTE_WITH_OTHER, CamVid
 from seg.explorer.compare import Comparison, compare, disagreement, with_refined
 from seg.explorer.export import save_json, save_prediction
-from seg.explorer.refine import refine
 from seg.metrics import BOUNDARY_TOLERANCE
-from seg.pretrained.sam_regions import SamRegions
+from seg.sam.refine import refine
+from seg.sam.regions import SamRegions
 from seg.visualize import BOUNDARY_COLORS, IGNORED_COLOR, enlarge, overlay
 
 from ..context import ROOT, Context
@@ -111,7 +111,7 @@ class CompareTab:
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
-    @handler("compare_seconds", "the comparison")
+    @handler("compare_seconds", "the comparison", models=True)
     def run(self, image_path, truth_path, keys, tta, crf, refine_key=None,
             progress=gr.Progress(track_tqdm=True)) -> CompareView:
         """The ticked models compared; with `refine_key`, that model also refined by SAM, as a row of its own."""
@@ -157,7 +157,7 @@ class CompareTab:
                            None, STALE, None, unpicked, unpicked, unpicked)
         return (*view, *CloseLook(None, "", FIRST_RUN, None, None), None, "")
 
-    @handler("compare_seconds", "the closer look")
+    @handler("compare_seconds", "the closer look", models=False)
     def look_closely(self, result: Comparison | None, key, view) -> CloseLook:
         """One model large, in the chosen view, with its legend and its confusion matrix."""
         if result is None or key not in result.predictions:
@@ -182,7 +182,7 @@ class CompareTab:
         table.insert(0, "true class", list(CLASSES))
         return CloseLook(picture, view_legend(view), text, chart, table)
 
-    @handler("compare_seconds", "the disagreement view")
+    @handler("compare_seconds", "the disagreement view", models=False)
     def show_disagreement(self, result: Comparison | None, a, b):
         if result is None or a not in result.predictions or b not in result.predictions:
             raise ValueError("run a comparison with at least two models first, then pick two of them")
@@ -196,7 +196,7 @@ class CompareTab:
                      f"{stats['both_wrong']:.1%} (crimson).")
         return picture, text
 
-    @handler("segment_seconds", "loading the sample")
+    @handler("segment_seconds", "loading the sample", models=False)
     def pick_sample(self, name):
         """A CamVid val image and its ground truth, copied to a temporary folder (Gradio serves only
         uploads, temporary files and the project's own folder, never the dataset's)."""

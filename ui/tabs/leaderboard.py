@@ -1,5 +1,5 @@
 """The Leaderboard tab: the shipped models' figures, read from leaderboard/ (built by
-leaderboard/build.py from `python -m seg.evaluate` on the shipped weights, with the held-back test
+leaderboard/build.py from `python -m seg.cli.evaluate` on the shipped weights, with the held-back test
 split's figures from leaderboard/test_split.json)."""
 
 import json
@@ -36,7 +36,7 @@ def leaderboard(folder: Path = LEADERBOARD) -> tuple[str, pd.DataFrame]:
                f"(reported {', '.join(reported) or '-'}). "
                f"*flip*: with the photo's mirror image averaged in (test-time augmentation); *no prior*: without "
                f"the logit adjustment the card sets. {ref['title']} is there for scale. "
-               f"Val columns: {board['split']}, run here with `python -m seg.evaluate`; they read several points "
+               f"Val columns: {board['split']}, run here with `python -m seg.cli.evaluate`; they read several points "
                f"above test, and a model fine-tuned on val frames has none. CPU ms: one 360x480 image on "
                f"{board['machine']}, {board['date']}. How each was trained: `docs/training.md`.")
     measured = sorted({m["measured"] for m in board.get("replaced", [])})

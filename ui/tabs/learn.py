@@ -48,7 +48,7 @@ class LearnTab:
                 self._averages = demos.average_scores(self.ctx.zoo.synthetic(), AVERAGE_SCENES)
             return self._averages
 
-    @handler("learn_seconds", "the scene comparison")
+    @handler("learn_seconds", "the scene comparison", models=True)
     def scene(self, seed):
         seed = int(seed) + 1
         image, labels = demos.new_scene(seed)
@@ -72,7 +72,7 @@ class LearnTab:
         """The first scene, when the tab opens: no empty gallery on a first visit."""
         return self.scene(seed) if seed == 0 else (gr.skip(),) * 4
 
-    @handler("learn_seconds", "training")
+    @handler("learn_seconds", "training", models=True)
     def train(self, race, object_size, steps: int = RACE_STEPS, progress=gr.Progress()):
         """`steps` more steps of both models (a new pair when the object size changed), the held-out
         IoU measured every IOU_EVERY steps and plotted from the first step on."""
@@ -98,7 +98,7 @@ class LearnTab:
                 f"the side. Press again to train {RACE_STEPS} more steps.")
         return race, curve, losses, gallery, text
 
-    @handler("learn_seconds", "the receptive field")
+    @handler("learn_seconds", "the receptive field", models=False)
     def receptive(self, choice):
         if choice not in RECEPTIVE_PRESETS:
             raise ValueError(f"choose one of: {', '.join(RECEPTIVE_PRESETS)}")

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..pretrained.sam_prompts import BOX, MODES, POINT_LABELS, as_box, as_points, numbers
+from .rules import BOX, MODES, POINT_LABELS, as_box, as_points, numbers
 
 
 class PromptCaps(Protocol):
@@ -69,7 +69,7 @@ class Prompts:
         return bool(self.points) or self.box is not None
 
     def check(self, size: tuple[int, int]) -> "Prompts":
-        """These prompts, refused with SAM's own message (`seg.pretrained.sam_prompts`) where SAM
+        """These prompts, refused with SAM's own message (`seg.sam.rules`) where SAM
         would refuse them on an image of `size` (H, W): a zero-area box, a point outside."""
         prompt = self.to_sam()
         if as_points(prompt["points"], prompt["labels"], size) is None and as_box(prompt["box"], size) is None:
@@ -77,7 +77,7 @@ class Prompts:
         return self
 
     def to_sam(self) -> dict:
-        """Keyword arguments for `seg.pretrained.sam.Sam.predict`."""
+        """Keyword arguments for `seg.sam.model.Sam.predict`."""
         points = self.points
         return {"points": [(x, y) for x, y, _ in points] or None, "labels": [lab for _, _, lab in points] or None,
                 "box": self.box}

@@ -9,20 +9,20 @@ import gradio as gr
 from seg.data.camvid import CLASSES
 from seg.data.photos import Photo
 from seg.explorer.export import objects_from_coco, save_json
-from seg.explorer.prompts import Objects
-from seg.explorer.sam_objects import mask_files, write_objects
-from seg.explorer.sam_truth import left_out
+from seg.sam.objects import mask_files, write_objects
+from seg.sam.prompts import Objects
+from seg.sam.truth import left_out
 
-from ..files import named_after
-from ..jobs import handler
-from .events import PAGE
+from ...files import named_after
+from ...jobs import handler
+from ..events import PAGE
 
 
 class SamFiles:
     def __init__(self, tab):
         self.tab, self.ctx = tab, tab.ctx  # the SAM tab: its view and its masks
 
-    @handler("segment_seconds", "the export")
+    @handler("segment_seconds", "the export", models=False)
     def export(self, photo: Photo | None, objects: Objects, masks, upload) -> tuple[list[str], str]:
         """Every object with a mask: one instance-id PNG, a COCO JSON (with the prompts, to import
         again) and one PNG per object, each named after the photo; and a note naming what was left out."""
@@ -39,7 +39,7 @@ class SamFiles:
                                     "below.", left_out(objects, masks)) if x)
         return [str(f) for f in files], note
 
-    @handler("sam_seconds", "the import")
+    @handler("sam_seconds", "the import", models=True)
     def import_coco(self, photo: Photo | None, objects: Objects, masks, upload, path):
         """Objects from a COCO JSON this app exported, added after the open photo's own objects with
         their masks. A file made on a photo of another size is refused; one whose photo had another

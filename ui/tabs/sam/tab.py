@@ -14,18 +14,18 @@ from PIL import Image
 from seg.data.camvid import CLASSES
 from seg.data.io import fit_image, resize_labels
 from seg.data.photos import Photo
-from seg.explorer.prompts import MODES, MaskChoices, ObjectMask, Objects, Prompts, draw_objects, draw_prompts
-from seg.explorer.sam_objects import add_automatic
-from seg.pretrained.sam_everything import Everything
+from seg.sam.everything import Everything
+from seg.sam.objects import add_automatic
+from seg.sam.prompts import MODES, MaskChoices, ObjectMask, Objects, Prompts, draw_objects, draw_prompts
 
-from ..browser_sam import SCRIPT as LIVE_SCRIPT
-from ..context import Context
-from ..guard import inside, upload_folder
-from ..jobs import handler, refusal
-from .events import LIGHT, PAGE
-from .sam_files import SamFiles
-from .sam_labels import COLOURS, GRID, SamLabels
-from .sam_models import SamModels
+from ...context import Context
+from ...guard import inside, upload_folder
+from ...jobs import handler, refusal
+from ..events import LIGHT, PAGE
+from .browser import SCRIPT as LIVE_SCRIPT
+from .files import SamFiles
+from .labels import COLOURS, GRID, SamLabels
+from .models import SamModels
 
 # The mask choices are drawn at the size they are shown (thumbnails in a 420 px high gallery, its
 # preview at most this): a third of the pixels of a 1024 px photo to draw and encode, three times a click.
@@ -36,7 +36,7 @@ EVERYTHING_GRID = 8
 UPLOAD_FIRST = "no image: upload one first"
 
 
-KEYS_SCRIPT = Path(__file__).parents[1] / "sam_keys.js"
+KEYS_SCRIPT = Path(__file__).with_name("keys.js")
 KEYS_HELP = ("<p class='legend-note'>Without a mouse: Tab to the photo; the arrow keys move a cross-hair (with "
              "Shift, further); Enter clicks there in the chosen mode; P, N and B click a positive point, a "
              "negative point or a box corner.</p>")
@@ -113,7 +113,7 @@ class SamTab:
         return {k: v for k, v in masks.items() if k in {item.id for item in objects.items}}
 
     def browser_value(self, photo: Photo | None, objects: Objects, *, compute: bool = False) -> dict | None:
-        """What the browser decoder needs (ui/browser_sam.py): the photo's embedding once written (now,
+        """What the browser decoder needs (ui/tabs/sam/browser.py): the photo's embedding once written (now,
         if `compute`) and the selected object's clicks; None where it is off or SAM missing."""
         browser, zoo = self.ctx.browser, self.ctx.zoo
         if browser is None or photo is None or not zoo.sam_available():
@@ -164,7 +164,7 @@ class SamTab:
         return Objects(), {}, "Click the object: each click updates the mask. Add an object to outline another."
 
     # ------------------------------------------------------------ handlers
-    @handler("sam_seconds", "opening the image")
+    @handler("sam_seconds", "opening the image", models=True)
     def open(self, path, saved, progress=gr.Progress(track_tqdm=True)) -> tuple:
         """A new image for SAM: the objects saved for it in this browser, or a fresh first object. SAM
         loads here, not at the first click (a download, where allowed, shows its progress)."""
@@ -184,7 +184,7 @@ class SamTab:
             raise refusal("Compare has no photo yet: open one there first, or upload one here")
         return self.open(path, saved, progress)
 
-    @handler("sam_seconds", "SAM's reading of the photo")
+    @handler("sam_seconds", "SAM's reading of the photo", models=True)
     def embed(self, photo: Photo | None, objects: Objects, progress=gr.Progress()):
         """SAM's image embedding of the photo just opened, computed now, so the first click costs only
         a decode; then sent to the browser decoder. A click that comes sooner waits for this same
@@ -195,7 +195,7 @@ class SamTab:
         self.ctx.zoo.sam().embed(photo.pixels, digest=photo.digest)
         return self.browser_value(photo, objects, compute=True) if self.ctx.browser is not None else gr.skip()
 
-    @handler("sam_seconds", "restoring your objects")
+    @handler("sam_seconds", "restoring your objects", models=True)
     def restore(self, saved, photo: Photo | None = None) -> tuple:
         """When the tab opens with no photo: the photo and objects of the last visit, if the photo is
         still on the server (else a note to upload it again). With a photo open, nothing changes."""
@@ -216,7 +216,7 @@ class SamTab:
             return gr.skip()
         return {**upload, "objects": objects.to_json()}
 
-    @handler("sam_seconds", "SAM")
+    @handler("sam_seconds", "SAM", models=True)
     def canvas_click(self, photo: Photo | None, objects: Objects, mode, masks, evt: gr.SelectData) -> SamView:
         if photo is None:
             raise ValueError(UPLOAD_FIRST)
@@ -226,17 +226,17 @@ class SamTab:
         x, y = evt.index
         return self.run_sam(photo, objects.click(x, y, mode), masks)
 
-    @handler("sam_seconds", "SAM")
+    @handler("sam_seconds", "SAM", models=True)
     def undo(self, photo: Photo | None, objects: Objects, masks) -> SamView:
         return self.run_sam(photo, objects.undo(), masks)
 
-    @handler("segment_seconds", "clearing")
+    @handler("segment_seconds", "clearing", models=False)
     def clear(self, photo: Photo | None, objects: Objects, masks) -> SamView:
         objects = objects.clear()
         return self.view(photo, objects, None, {k: v for k, v in masks.items() if k != objects.current.id},
                          "Prompts of this object cleared.")
 
-    @handler("segment_seconds", "adding an object")
+    @handler("segment_seconds", "adding an object", models=False)
     def add(self, photo: Photo | None, objects: Objects, masks) -> SamView:
         if photo is None:
             raise ValueError(UPLOAD_FIRST)
@@ -246,11 +246,11 @@ class SamTab:
         objects = objects.add()
         return self.view(photo, objects, None, masks, f"{objects.current.name}: click the object.")
 
-    @handler("sam_seconds", "finding every object")
+    @handler("sam_seconds", "finding every object", models=True)
     def every_object(self, photo: Photo | None, objects: Objects, masks, source=GRID,
                      progress=gr.Progress()) -> SamView:
         """SAM's automatic masks as objects after the others (up to the objects limit), each editable,
-        saved and exported like a clicked object (`seg.explorer.sam_objects.add_automatic`); or, with
+        saved and exported like a clicked object (`seg.sam.objects.add_automatic`); or, with
         a model's key as `source`, SAM prompted with that model's regions (`SamLabels.from_regions`)."""
         if photo is None:
             raise ValueError(UPLOAD_FIRST)
@@ -269,20 +269,20 @@ class SamTab:
         return self.view(photo, objects, None, masks,
                          f"SAM found {len(found)} object(s); each can be edited like a clicked one.")
 
-    @handler("segment_seconds", "selecting an object")
+    @handler("segment_seconds", "selecting an object", models=False)
     def pick(self, photo: Photo | None, objects: Objects, masks, index) -> SamView:
         if photo is None or not isinstance(index, int) or index == objects.selected:
             return self.view(photo, objects, None, masks, "")
         objects = objects.select(index)
         return self.view(photo, objects, None, masks, f"{objects.current.name} selected: clicks now edit it.")
 
-    @handler("segment_seconds", "deleting an object")
+    @handler("segment_seconds", "deleting an object", models=False)
     def delete(self, photo: Photo | None, objects: Objects, masks) -> SamView:
         gone = objects.current
         objects = objects.delete()
         return self.view(photo, objects, None, {k: v for k, v in masks.items() if k != gone.id}, f"{gone.name} deleted.")
 
-    @handler("segment_seconds", "choosing the mask")
+    @handler("segment_seconds", "choosing the mask", models=False)
     def choose(self, photo: Photo | None, objects: Objects, result, masks, evt: gr.SelectData) -> SamView:
         if not isinstance(result, MaskChoices) or result.object != objects.current.id:
             return self.view(photo, objects, result, masks, "")
@@ -318,11 +318,11 @@ class SamTab:
                 canvas = gr.Image(type="filepath", label="Click on the image", height=560, format="jpeg",
                                   sources=["upload", "clipboard"], elem_id="sam-canvas", image_mode=None)
                 sam_note = gr.Markdown(elem_id="sam-note")
-                # the decoder in this browser: hover previews, instant click masks (ui/sam_live.js)
+                # the decoder in this browser: hover previews, instant click masks (ui/tabs/sam/live.js)
                 live = gr.HTML(None, html_template='<div class="sam-live-status"></div>', elem_id="sam-live",
                                js_on_load=LIVE_SCRIPT.read_text(),
                                css_template=".sam-live-status {font-size:0.85rem; opacity:0.8}")
-                # prompts without a mouse: a cross-hair the arrow keys move (ui/sam_keys.js)
+                # prompts without a mouse: a cross-hair the arrow keys move (ui/tabs/sam/keys.js)
                 gr.HTML(KEYS_HELP, js_on_load=KEYS_SCRIPT.read_text(), elem_id="sam-keys")
             with gr.Column(scale=1, min_width=200):  # SAM's three masks beside it (under it on a phone)
                 choices = gr.Gallery(label="SAM's masks: pick one", columns=1, height="auto",

@@ -6,21 +6,21 @@ semantic model's regions as SAM's prompts (each object then arrives with its cla
 import gradio as gr
 import numpy as np
 
-from seg.clicks import MIN_OBJECT_PIXELS
 from seg.data.camvid import CLASSES, DISPLAY_PALETTE, PALETTE
 from seg.data.photos import Photo
 from seg.explorer.compare import run_model
-from seg.explorer.prompts import Objects
-from seg.explorer.refine import MAX_REGIONS, refine
-from seg.explorer.sam_objects import add_regions
-from seg.explorer.sam_truth import left_out, save_truth, truth_from_objects
 from seg.labels import IGNORE_INDEX
-from seg.pretrained.sam_regions import SamRegions
+from seg.sam.clicks import MIN_OBJECT_PIXELS
+from seg.sam.objects import add_regions
+from seg.sam.prompts import Objects
+from seg.sam.refine import MAX_REGIONS, refine
+from seg.sam.regions import SamRegions
+from seg.sam.truth import left_out, save_truth, truth_from_objects
 
-from ..files import named_after
-from ..jobs import handler
-from .compare import TAB_ID as COMPARE_TAB
-from .events import PAGE
+from ...files import named_after
+from ...jobs import handler
+from ..compare import TAB_ID as COMPARE_TAB
+from ..events import PAGE
 
 # the page turned to Compare keeps its scroll: bring Compare's photo and ground truth into view
 SHOW_COMPARE = (f"() => setTimeout(() => document.getElementById('{COMPARE_TAB}')?.scrollIntoView({{block: 'start'}}), "
@@ -60,7 +60,7 @@ class SamLabels:
         title = self.ctx.zoo.semantic_names().get(source, "the model")
         return f"Find every object: SAM prompted with {title}'s regions, each with its class"
 
-    @handler("segment_seconds", "setting the class")
+    @handler("segment_seconds", "setting the class", models=False)
     def classify(self, photo: Photo | None, objects: Objects, masks, category, result=None):
         """The selected object's class set; SAM's masks for it (`result`) stay shown, the class changes none."""
         if category is not None and category not in CLASSES:
@@ -68,13 +68,13 @@ class SamLabels:
         objects = objects.classify(category)
         return self.tab.view(photo, objects, result, masks, f"{objects.current.name}: {category or 'no class'}.")
 
-    @handler("segment_seconds", "reordering")
+    @handler("segment_seconds", "reordering", models=False)
     def move(self, photo: Photo | None, objects: Objects, masks, step: int):
         moved = objects.move(step)
         where = f"painted {moved.selected + 1} of {len(moved.items)}: later objects cover earlier ones"
         return self.tab.view(photo, moved, None, masks, f"{moved.current.name} {where}.")
 
-    @handler("segment_seconds", "the ground truth")
+    @handler("segment_seconds", "the ground truth", models=False)
     def to_truth(self, photo: Photo | None, objects: Objects, masks, upload) -> tuple:
         """The objects as a ground truth at the photo's own size: its label-id and colour PNGs to
         download, and the photo with its ground truth handed to Compare, which the page then shows."""

@@ -5,22 +5,22 @@ import gradio as gr
 import pandas as pd
 
 from seg.charts import click_chart
-from seg.clicks import MIN_OBJECT_PIXELS, THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER
 from seg.data.photos import Photo
 from seg.explorer.compare import run_model
-from seg.explorer.prompts import Objects, Prompts, draw_prompts
-from seg.explorer.relate import relate
-from seg.explorer.sam_objects import PhotoLabels, object_point
 from seg.labels import IGNORE_INDEX
+from seg.sam.clicks import MIN_OBJECT_PIXELS, THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
+from seg.sam.objects import PhotoLabels, object_point
+from seg.sam.prompts import Objects, Prompts, draw_prompts
+from seg.sam.relate import relate
 from seg.visualize import draw_contours
 
-from ..jobs import handler
-from .events import PAGE
+from ...jobs import handler
+from ..events import PAGE
 
 RELATE_COLUMNS = ["model", "class", "IoU with SAM's mask", "IoU with the true region"]  # prompts.relate's rows
 CURVE_CLICKS = 10  # the simulation's length: NoC@85 and NoC@90 are counted within it
-CURVE_MIN_PIXELS = MIN_OBJECT_PIXELS  # the picker leaves out specks of annotation, as seg.clicks does
+CURVE_MIN_PIXELS = MIN_OBJECT_PIXELS  # the picker leaves out specks of annotation, as `python -m seg.cli.clicks` does
 CURVE_OBJECTS = 40  # the picker lists the largest objects only
 
 
@@ -35,7 +35,7 @@ class SamModels:
         return store.of(photo.digest, self.ctx.zoo.semantic_models(keys),
                         lambda model: run_model(model, photo.pixels).labels)
 
-    @handler("compare_seconds", "relating SAM's mask to the semantic models")
+    @handler("compare_seconds", "relating SAM's mask to the semantic models", models=True)
     def relate(self, photo: Photo | None, objects: Objects, masks, keys, truth_path, store=None):
         """The selected object against the ticked semantic models and the ground truth uploaded in this
         tab for this photo (never another tab's: it may belong to another image)."""
@@ -50,7 +50,7 @@ class SamModels:
             "No ground truth for this photo: upload its label PNG above to see the true class and region."
         return pd.DataFrame(rows).round(3).set_axis(RELATE_COLUMNS, axis=1), note, store
 
-    @handler("segment_seconds", "reading the objects of the ground truth")
+    @handler("segment_seconds", "reading the objects of the ground truth", models=False)
     def curve_objects(self, photo: Photo | None, truth_path):
         """The objects (connected regions of one class) of this photo's ground truth, largest first,
         for the click curve's picker; kept with the labels for the simulation."""
@@ -64,9 +64,9 @@ class SamModels:
         return gr.update(choices=choices, value=0 if choices else None), {
             "labels": truth.labels, "objects": found, "digest": photo.digest}
 
-    @handler("sam_seconds", "the click curve")
+    @handler("sam_seconds", "the click curve", models=True)
     def click_curve(self, photo: Photo | None, truth, index, keys, store=None):
-        """SAM's IoU with the chosen true object after 1 to CURVE_CLICKS simulated clicks (seg.clicks),
+        """SAM's IoU with the chosen true object after 1 to CURVE_CLICKS simulated clicks (seg.sam.clicks),
         beside each ticked semantic model's IoU on the same object."""
         if photo is None:
             raise ValueError("no image: upload one first")

@@ -8,7 +8,7 @@
 // picture replaces ours when it arrives. Nothing here is needed for the tab to work: if the runtime
 // cannot load, one line says so and every click goes through the server.
 //
-// The value (see ui/browser_sam.py): {photo, size: [h, w], input: [h, w], embedding: url | null,
+// The value (see ui/tabs/sam/browser.py): {photo, size: [h, w], input: [h, w], embedding: url | null,
 // clicks: [[x, y, mode], ...] of the selected object, decoder: {float32, int8}, runtime: {script,
 // integrity, base, version}}. Coordinates are original-image pixels, x then y, as on the server.
 
@@ -91,8 +91,8 @@ async function loadEmbedding(value) {
   live.embeddingMs = performance.now() - started;
 }
 
-// The prompt SAM gets for `clicks` (as seg.explorer.prompts.Prompts.to_sam does), by the rules the
-// server sends (seg.pretrained.sam_prompts.rules): each point click with its mode's label, and the
+// The prompt SAM gets for `clicks` (as seg.sam.prompts.Prompts.to_sam does), by the rules the
+// server sends (seg.sam.rules.rules): each point click with its mode's label, and the
 // last complete box of the box clicks. `cursor` is a hover: a point of the next click's mode, or
 // with one box corner pending, the box from that corner to the cursor.
 function promptOf(clicks, cursor, mode, rules) {
@@ -107,7 +107,7 @@ function promptOf(clicks, cursor, mode, rules) {
   return points.length || box ? {points, box} : null;
 }
 
-// The graph's inputs (seg/pretrained/sam_onnx.py prompt_arrays): coordinates in the encoder's input
+// The graph's inputs (seg/sam/onnx_decoder.py prompt_arrays): coordinates in the encoder's input
 // frame, box corners and the padding point (when there is no box) labelled as the server's rules say.
 function feeds(prompt, value) {
   const rules = value.rules, side = value.shapes.low_res;

@@ -4,7 +4,7 @@
 // Arrow keys move it (with Shift, ten times as far); Enter or Space clicks there in the mode the "Next
 // click" radio shows; P, N and B click there as a positive point, a negative point or a box corner.
 // A keyboard click is the very event a mouse click makes, at the cross-hair's place on the photo, so
-// the server (the image's select event) and the browser decoder (ui/sam_live.js) see no difference.
+// the server (the image's select event) and the browser decoder (ui/tabs/sam/live.js) see no difference.
 
 const MODES = {p: "positive", n: "negative", b: "box"};
 const STEP = 0.02;  // an arrow moves the cross-hair by 2% of the photo's side

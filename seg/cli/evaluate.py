@@ -1,7 +1,7 @@
 """Score a checkpoint on a dataset split, or a folder of predicted label PNGs against ground truth.
 
-    python -m seg.evaluate --checkpoint runs/unet/model.safetensors --data-dir DIR --split val [--json out.json]
-    python -m seg.evaluate --pred-dir PRED --gt-dir GT    # PRED as seg.predict writes it (else --num-classes N)
+    python -m seg.cli.evaluate --checkpoint runs/unet/model.safetensors --data-dir DIR --split val [--json out.json]
+    python -m seg.cli.evaluate --pred-dir PRED --gt-dir GT    # PRED as seg.cli.predict writes it (else --num-classes N)
 
 A card's logit adjustment (`seg.prior`) is applied unless --no-prior; --flip adds mirror-image
 test-time augmentation. Prints a per-class table (IoU, Dice, accuracy, boundary F) and the summary. Scores are always at
@@ -16,20 +16,20 @@ from pathlib import Path
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .checkpoint import load_model, saw_frames
-from .cli import choose_device, run
-from .data import DATASETS, build_dataset
-from .data.camvid import ENV_VAR
-from .data.io import read_labels
-from .data.transforms import eval_transform
-from .engine import evaluate
-from .labels import IGNORE_INDEX, LABELS_SUFFIX, PREDICTIONS_CARD
-from .metrics import BOUNDARY_TOLERANCE, SegmentationMetrics, SegmentationScores
-from .prior import CARD_KEY, card_offsets
+from ..checkpoint import load_model, saw_frames
+from ..data import DATASETS, build_dataset
+from ..data.camvid import ENV_VAR
+from ..data.io import read_labels
+from ..data.transforms import eval_transform
+from ..engine import evaluate
+from ..labels import IGNORE_INDEX, LABELS_SUFFIX, PREDICTIONS_CARD
+from ..metrics import BOUNDARY_TOLERANCE, SegmentationMetrics, SegmentationScores
+from ..prior import CARD_KEY, card_offsets
+from .common import choose_device, run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m seg.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m seg.cli.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     c = p.add_argument_group("a checkpoint on a dataset")
     c.add_argument("--checkpoint", type=Path,
@@ -51,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="test-time augmentation: average each image's logits with its mirror image's")
     f = p.add_argument_group("a folder of predictions")
     f.add_argument("--pred-dir", type=Path,
-                   help="predicted label-id PNGs, named as the ground truth's or as seg.predict names them "
-                        f"(x.png or x{LABELS_SUFFIX}.png); seg.predict's {PREDICTIONS_CARD} there gives the "
+                   help="predicted label-id PNGs, named as the ground truth's or as seg.cli.predict names them "
+                        f"(x.png or x{LABELS_SUFFIX}.png); seg.cli.predict's {PREDICTIONS_CARD} there gives the "
                         "classes, their names and the ignored label")
     f.add_argument("--gt-dir", type=Path, help="ground-truth label-id PNGs")
     f.add_argument("--num-classes", type=int, help=f"number of classes (default: from {PREDICTIONS_CARD})")
@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         described = read_predictions_card(args.pred_dir)
         args.num_classes = args.num_classes or len(described.get("classes", [])) or None
         if args.num_classes is None:
-            p.error(f"--pred-dir needs --num-classes: {args.pred_dir} has no {PREDICTIONS_CARD} (seg.predict writes it)")
+            p.error(f"--pred-dir needs --num-classes: {args.pred_dir} has no {PREDICTIONS_CARD} (seg.cli.predict writes it)")
         if args.class_names is None and len(described.get("classes", [])) == args.num_classes:
             args.class_names = described["classes"]
         if args.ignore_index is None:
@@ -102,19 +102,19 @@ def format_table(scores: SegmentationScores, class_names: list[str]) -> str:
 
 
 def read_predictions_card(pred_dir: Path) -> dict:
-    """seg.predict's description of the folder's classes, or {} where there is none."""
+    """seg.cli.predict's description of the folder's classes, or {} where there is none."""
     path = pred_dir / PREDICTIONS_CARD
     if not path.is_file():
         return {}
     try:
         described = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path} is not seg.predict's JSON ({error}): remove it, or give --num-classes") from None
+        raise ValueError(f"{path} is not seg.cli.predict's JSON ({error}): remove it, or give --num-classes") from None
     return described if isinstance(described, dict) else {}
 
 
 def prediction_for(gt_path: Path, pred_dir: Path) -> Path | None:
-    """The prediction of the ground truth `x.png`: `x.png`, or `x_labels.png` as seg.predict names it."""
+    """The prediction of the ground truth `x.png`: `x.png`, or `x_labels.png` as seg.cli.predict names it."""
     for name in (gt_path.name, f"{gt_path.stem}{LABELS_SUFFIX}.png"):
         if (pred_dir / name).is_file():
             return pred_dir / name

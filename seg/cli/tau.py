@@ -1,8 +1,8 @@
 """Choose the logit adjustment's tau on frames no model saw, and write it into model cards.
 
-    python -m seg.tau sweep --checkpoint runs/a/model.safetensors runs/b/model.safetensors \
+    python -m seg.cli.tau sweep --checkpoint runs/a/model.safetensors runs/b/model.safetensors \
         --data-dir DIR --split train --sequence 0006R0 --json tau.json
-    python -m seg.tau set --checkpoint weights/camvid/unet.safetensors --tau 0.5 \
+    python -m seg.cli.tau set --checkpoint weights/camvid/unet.safetensors --tau 0.5 \
         --class-weights-from DIR --chosen-on "0006R0, protocol models runs/a, runs/b"
 
 `sweep` scores each model once per tau from one pass of its logits, and prints the tau best on
@@ -15,21 +15,17 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from .checkpoint import card_path, load_model, read_card
-from .cli import choose_device, run
-from .data import build_dataset
-from .data.camvid import ENV_VAR
-from .data.transforms import eval_transform
-from .inference import upsample_logits
-from .labels import IGNORE_INDEX
-from .losses import class_pixel_stats, class_weights
-from .metrics import SegmentationMetrics
-from .prior import CARD_KEY, adjust, prior_offsets
+from ..checkpoint import card_path, load_model, read_card
+from ..data import build_dataset
+from ..data.camvid import ENV_VAR
+from ..data.transforms import eval_transform
+from ..engine import tau_sweep
+from ..labels import IGNORE_INDEX
+from ..losses import class_pixel_stats, class_weights
+from ..prior import CARD_KEY
+from .common import choose_device, run
 
 DEFAULT_TAUS = tuple(round(0.1 * i, 1) for i in range(16))  # 0.0 to 1.5
 
@@ -43,24 +39,8 @@ def training_weights(data_dir: str | os.PathLike | None, method: str, *, num_cla
     return [round(float(w), 6) for w in class_weights(stats, method)]
 
 
-@torch.inference_mode()
-def sweep(model: nn.Module, loader: DataLoader, *, weights, taus, num_classes: int,
-          progress: bool = True) -> dict[float, float]:
-    """mIoU for each tau, from one pass of the model over `loader` (logits computed once per batch)."""
-    device = next(model.parameters()).device
-    model.eval()
-    metrics = {tau: SegmentationMetrics(num_classes, boundary_tolerance=None) for tau in taus}
-    offsets = {tau: prior_offsets(weights, tau) for tau in taus}
-    for images, masks in tqdm(loader, desc="sweep", disable=not progress, leave=False):
-        logits = upsample_logits(model(images.to(device)).float(), masks.shape[-2:])
-        masks = masks.to(device)
-        for tau in taus:
-            metrics[tau].update(pred=adjust(logits, offsets[tau]).argmax(1), target=masks)
-    return {tau: metrics[tau].compute().miou for tau in taus}
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m seg.tau", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m seg.cli.tau", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sweep", help="mIoU of each checkpoint for each tau, and the tau best on average")
@@ -114,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset = build_dataset("camvid", args.split, root=args.data_dir,
                                 sequences=(args.sequence,) if args.sequence else None,
                                 transform=eval_transform(resize=card.get("input_size")))
-        scores = sweep(model, DataLoader(dataset, batch_size=4), weights=weights, taus=args.taus,
+        scores = tau_sweep(model, DataLoader(dataset, batch_size=4), weights=weights, taus=args.taus,
                        num_classes=len(card["classes"]))
         table[str(path)] = scores
         print(path, "  ".join(f"{tau:.1f}:{100 * m:.2f}" for tau, m in scores.items()))

@@ -1,12 +1,12 @@
 """Segment images with a checkpoint; write a label-id PNG and a colour overlay for each.
 
-    python -m seg.predict photo.jpg more/*.png --checkpoint runs/unet/model.safetensors --out predictions/
+    python -m seg.cli.predict photo.jpg more/*.png --checkpoint runs/unet/model.safetensors --out predictions/
 
 For `photo.jpg` it writes `photo_labels.png` (class ids, 8-bit) and `photo_overlay.png` (the card's
 palette over the photo); and once, `classes.json`: the card's class names and palette, and the value
 its dataset's label files hold where unlabelled. The folder then scores as it is:
 
-    python -m seg.evaluate --pred-dir predictions/ --gt-dir DIR/valannot
+    python -m seg.cli.evaluate --pred-dir predictions/ --gt-dir DIR/valannot
 """
 
 import argparse
@@ -17,18 +17,18 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from .checkpoint import load_model
-from .cli import choose_device, run
-from .data import files_ignore_label
-from .data.io import read_image, write_labels
-from .inference import segment, working_size
-from .labels import LABELS_SUFFIX, PREDICTIONS_CARD
-from .prior import card_offsets
-from .visualize import overlay
+from ..checkpoint import load_model
+from ..data import files_ignore_label
+from ..data.io import read_image, write_labels
+from ..inference import segment, working_size
+from ..labels import LABELS_SUFFIX, PREDICTIONS_CARD
+from ..prior import card_offsets
+from ..visualize import overlay
+from .common import choose_device, run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m seg.predict", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m seg.cli.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("images", nargs="+", type=Path, help="image files (PNG, JPEG, ...)")
     p.add_argument("--checkpoint", type=Path, required=True, help="model .safetensors with its .json card")

@@ -1,5 +1,5 @@
 """The API's JSON texts read into SAM prompts and objects: decoded with caps on size and nesting,
-counts capped by the caller's caps (the app's: `ui.limits`), every click checked as the app checks its own (`seg.explorer.prompts`).
+counts capped by the caller's caps (the app's: `ui.limits`), every click checked as the app checks its own (`seg.sam.prompts`).
 
     prompt = parse_prompt("[[120, 80]]", "[1]", "", limits=limits)     # keyword arguments for Sam.predict
     objects = parse_objects('[{"points": [[120, 80]], "labels": [1]}]', limits=limits)
@@ -8,8 +8,8 @@ counts capped by the caller's caps (the app's: `ui.limits`), every click checked
 import json
 from collections.abc import Sequence
 
-from ..pretrained.sam_prompts import BOX, POINT_LABELS
 from .prompts import Objects, PromptCaps
+from .rules import BOX, POINT_LABELS
 
 
 def parse_json_text(text: str | None, what: str, example: str, *, limits: PromptCaps):

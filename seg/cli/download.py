@@ -1,6 +1,6 @@
 """Fetch CamVid (SegNet layout: train/, trainannot/, val/, valannot/, test/, testannot/).
 
-    python -m seg.download --out data/camvid          # then: export SEG_CAMVID_DIR=data/camvid
+    python -m seg.cli.download --out data/camvid          # then: export SEG_CAMVID_DIR=data/camvid
 
 The source is the SegNet tutorial's repository (CC BY-NC 4.0: personal and research use).
 """
@@ -8,12 +8,12 @@ The source is the SegNet tutorial's repository (CC BY-NC 4.0: personal and resea
 import argparse
 from pathlib import Path
 
-from .cli import run
-from .data.camvid import ENV_VAR, SOURCE_URL, download_camvid
+from ..data.camvid import ENV_VAR, SOURCE_URL, download_camvid
+from .common import run
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m seg.download", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m seg.cli.download", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True, help="folder to create the dataset in")
     p.add_argument("--url", default=SOURCE_URL,

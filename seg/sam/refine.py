@@ -11,7 +11,7 @@ object inside a large one stays on top; a pixel no chosen mask covers keeps the 
     refined.labels, refined.regions                                     # (H, W) ids, what each region did
 
 The decoder is anything shaped as `RegionDecoder`: SAM's batched decoder
-(`seg.pretrained.sam_regions.SamRegions`), or a stand-in whose answers are known (the tests).
+(`seg.sam.regions.SamRegions`), or a stand-in whose answers are known (the tests).
 """
 
 import time
@@ -21,9 +21,9 @@ from typing import Protocol
 import numpy as np
 from scipy import ndimage
 
-from ..clicks import MIN_OBJECT_PIXELS, interior_point
 from ..data.io import resize_labels
 from ..labels import IGNORE_INDEX
+from .clicks import MIN_OBJECT_PIXELS, interior_point
 
 MAX_REGIONS = 30  # prompts per photo: the app's refinement answers within about 3 s on 2 cores (benchmarks)
 MIN_IOU = 0.5  # a SAM mask overlapping its region less than this is another object

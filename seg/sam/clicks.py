@@ -1,35 +1,22 @@
 """SAM's click curve against a ground truth: the standard simulation of a person clicking (each
 click where the error is largest), the IoU after every click, and NoC@85 / NoC@90.
 
-    python -m seg.clicks --data-dir DIR --split val [--limit 10] [--out runs/clicks]
-
 The simulation (Xu et al. 2016, as in RITM and SAM's evaluations): the first click is positive, at
 the object's interior point farthest from its border; each next click goes to the largest
 connected error region (by pixel count), at its point farthest from that region's border: positive
 where the object was missed, negative where the mask spilled over. Image borders count as borders.
 Void pixels of the ground truth are neither object nor error. SAM answers each click as the app
 does: the best scored of its three masks for all the clicks so far, no earlier mask fed back.
-Writes clicks.json (every object's curve and the means) and clicks.png (the mean curve).
+Its command line over a CamVid split is `python -m seg.cli.clicks`.
 """
 
-import argparse
-import json
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 from scipy import ndimage
 
-from .charts import click_chart
-from .cli import run
-from .data.camvid import CLASSES, ENV_VAR, CamVid, read_camvid_label
-from .data.io import read_image
-from .labels import IGNORE_INDEX
-from .pretrained.sam import Sam
-from .pretrained.sam_weights import DEFAULT_VARIANT
+from ..labels import IGNORE_INDEX
 
 Click = tuple[int, int, bool]  # x, y in pixels; True for a positive click
 Decoder = Callable[[np.ndarray, np.ndarray], np.ndarray]  # points (N, 2) xy, labels (N,) 1/0 -> (H, W) bool
@@ -146,7 +133,7 @@ def semantic_iou(prediction: np.ndarray, target: np.ndarray, class_id: int,
 
 
 def sam_decoder(sam, image, *, digest: str | None = None) -> Decoder:
-    """`decode` for `click_curve` from a `seg.pretrained.sam.Sam` on `image` (an `(H, W, 3) uint8`
+    """`decode` for `click_curve` from a `seg.sam.model.Sam` on `image` (an `(H, W, 3) uint8`
     photo, whose `image_digest` may be given, or its embedding): the best scored of SAM's three
     masks, as the app shows."""
     embedding = sam.embed(image, digest=digest) if isinstance(image, np.ndarray) else image
@@ -186,64 +173,3 @@ def summary_line(summary: dict, *, max_clicks: int) -> str:
             note = f" ({missed} never reached {percent}%, counted as {max_clicks})" if missed else ""
             parts.append(f"NoC@{percent} {summary[f'noc@{percent}']}{note}")
     return "; ".join(parts)
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m seg.clicks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=os.environ.get(ENV_VAR) or None,
-                   help=f"CamVid folder (default: ${ENV_VAR})")
-    p.add_argument("--split", default="val", help="split to simulate on (default: val)")
-    p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("--variant", default=os.environ.get("SEG_SAM_VARIANT") or DEFAULT_VARIANT,
-                   help=f"SAM variant: vit_t (MobileSAM), vit_b, vit_l, vit_h (default: $SEG_SAM_VARIANT or "
-                        f"{DEFAULT_VARIANT})")
-    p.add_argument("--checkpoint", default=os.environ.get("SEG_SAM_CHECKPOINT") or None,
-                   help="SAM checkpoint file (default: $SEG_SAM_CHECKPOINT, else the cache or a download)")
-    p.add_argument("--no-download", action="store_true", help="never download SAM's checkpoint")
-    p.add_argument("--max-clicks", type=int, default=10)
-    p.add_argument("--min-pixels", type=int, default=MIN_OBJECT_PIXELS,
-                   help=f"skip objects smaller than this many pixels (default: {MIN_OBJECT_PIXELS}, as the app)")
-    p.add_argument("--classes", nargs="+", choices=CLASSES, help="only objects of these classes (default: all)")
-    p.add_argument("--out", type=Path, default=Path("runs/clicks"), help="folder for clicks.json and clicks.png")
-    args = p.parse_args(argv)
-    if args.limit is not None and args.limit < 1:
-        p.error("--limit must be at least 1")
-    if args.max_clicks < 1:
-        p.error("--max-clicks must be at least 1")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    data = CamVid(args.data_dir, args.split)
-    sam = Sam.load(args.variant, args.checkpoint, download=not args.no_download)
-    wanted = {CLASSES.index(c) for c in args.classes} if args.classes else None
-    paths = list(zip(data.images, data.labels))[:args.limit]
-    curves, objects = [], []
-    for n, (image_path, label_path) in enumerate(paths, 1):
-        image, truth = read_image(image_path), read_camvid_label(label_path)
-        decode = sam_decoder(sam, image)
-        found = objects_in(truth, min_pixels=args.min_pixels, classes=wanted)
-        for item in found:
-            curve = click_curve(decode, item["mask"], max_clicks=args.max_clicks, valid=truth != IGNORE_INDEX)
-            curves.append(replace(curve, mask=None))  # the summary needs no masks: a dataset's would fill memory
-            objects.append({"image": Path(image_path).name, "class": CLASSES[item["class"]],
-                            "pixels": item["pixels"], "ious": [round(v, 4) for v in curve.ious],
-                            "clicks": [list(c) for c in curve.clicks]})
-        print(f"[{n}/{len(paths)}] {Path(image_path).name}: {len(found)} objects", flush=True)
-    summary = summarise(curves, max_clicks=args.max_clicks)
-    args.out.mkdir(parents=True, exist_ok=True)
-    report = {"split": args.split, "images": len(paths), "variant": args.variant, "max_clicks": args.max_clicks,
-              "min_pixels": args.min_pixels, "summary": summary, "objects": objects}
-    (args.out / "clicks.json").write_text(json.dumps(report, indent=1))
-    Image.fromarray(click_chart({f"SAM {args.variant}": summary["mean_iou"]},
-                                title=f"SAM on CamVid {args.split}: mean IoU of {len(curves)} objects")
-                    ).save(args.out / "clicks.png")
-    print(summary_line(summary, max_clicks=args.max_clicks))
-    print(f"wrote {args.out / 'clicks.json'} and {args.out / 'clicks.png'}")
-    return 0
-
-
-if __name__ == "__main__":
-    run(main)

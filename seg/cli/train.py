@@ -1,10 +1,10 @@
 """Train a segmentation model from scratch, keeping the best checkpoint by validation mIoU.
 
-    python -m seg.train                                   # U-Net on synthetic scenes, about 4 minutes on 2 CPU cores
-    python -m seg.train --model unet --data camvid --data-dir DIR --loss ce+dice --class-weights median
-    python -m seg.train --model fcn8s --data camvid --train-split train+val --init-from weights/camvid/fcn8s.safetensors \
+    python -m seg.cli.train                                   # U-Net on synthetic scenes, about 4 minutes on 2 CPU cores
+    python -m seg.cli.train --model unet --data camvid --data-dir DIR --loss ce+dice --class-weights median
+    python -m seg.cli.train --model fcn8s --data camvid --train-split train+val --init-from weights/camvid/fcn8s.safetensors \
         --lr 2e-4 --epochs 6 --average-last 3              # fine-tune a model on every labelled frame we hold
-    torchrun --nproc_per_node 4 -m seg.train --model deeplabv3 --data camvid ...   # several GPUs (DDP)
+    torchrun --nproc_per_node 4 -m seg.cli.train --model deeplabv3 --data camvid ...   # several GPUs (DDP)
 
 Every epoch it trains, evaluates on val at label resolution, and writes `last.pt` (everything
 needed to --resume). When val mIoU improves it writes `model.safetensors` and its JSON card
@@ -29,21 +29,21 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, update_bn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import system
-from .checkpoint import load_model, save_model
-from .cli import choose_device, run
-from .data import DATASETS, build_dataset
-from .data.camvid import ENV_VAR
-from .data.transforms import eval_transform, train_transform
-from .engine import evaluate, train_one_epoch
-from .labels import IGNORE_INDEX
-from .losses import LOSSES, WEIGHTINGS, build_loss, class_pixel_stats, class_weights
-from .metrics import BOUNDARY_TOLERANCE
-from .models import MODELS, build_model, count_parameters
+from .. import system
+from ..checkpoint import load_model, save_model
+from ..data import DATASETS, build_dataset
+from ..data.camvid import ENV_VAR
+from ..data.transforms import eval_transform, train_transform
+from ..engine import evaluate, train_one_epoch
+from ..labels import IGNORE_INDEX
+from ..losses import LOSSES, WEIGHTINGS, build_loss, class_pixel_stats, class_weights
+from ..metrics import BOUNDARY_TOLERANCE
+from ..models import MODELS, build_model, count_parameters
+from .common import choose_device, run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m seg.train", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m seg.cli.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     m = p.add_argument_group("model")
     m.add_argument("--model", choices=list(MODELS), default="unet", help="architecture (default: unet)")
@@ -157,7 +157,7 @@ def setup_distributed(device: torch.device, world_size: int) -> tuple[int, int]:
 
 def run_command(argv: list[str] | None, world: int) -> str:
     argv = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"]  # the run it continues
-    launcher = f"torchrun --nproc_per_node {world} -m seg.train" if world > 1 else "python -m seg.train"
+    launcher = f"torchrun --nproc_per_node {world} -m seg.cli.train" if world > 1 else "python -m seg.cli.train"
     return " ".join([launcher] + [shlex.quote(a) for a in argv])
 
 
@@ -176,7 +176,7 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
     return {
         "architecture": {"name": args.model, "arguments": args.model_arguments},
         "classes": classes, "palette": palette, "ignore_index": IGNORE_INDEX,
-        "input_size": list(input_size),  # what it was trained at: the app and seg.evaluate run it there
+        "input_size": list(input_size),  # what it was trained at: the app and seg.cli.evaluate run it there
         "parameters": count_parameters(model),
         "data": data,
         "training": {"command": run_command(argv, world_size), "epoch": epoch, "epochs": args.epochs, "seed": args.seed,

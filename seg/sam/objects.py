@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data.io import resize_labels
-from ..pretrained.sam_prompts import BOX
-from .export import coco_annotation, coco_document, coco_objects, instance_ids, save_png
+from ..explorer.export import coco_annotation, coco_document, coco_objects, instance_ids, save_png
 from .prompts import ObjectMask, Objects, Prompts, SamObject
+from .rules import BOX
 
 
 def add_automatic(objects: Objects, found: list[dict], *, scale: float = 1.0) -> tuple[Objects, dict[int, ObjectMask]]:
@@ -35,10 +35,10 @@ def add_automatic(objects: Objects, found: list[dict], *, scale: float = 1.0) ->
 
 def add_regions(objects: Objects, refined, decoder, classes, *, scale: float = 1.0
                 ) -> tuple[Objects, dict[int, ObjectMask]]:
-    """`objects` with each region that `refined` (`seg.explorer.refine.Refined`) painted added after
+    """`objects` with each region that `refined` (`seg.sam.refine.Refined`) painted added after
     them as an object of its class (a name of `classes`), prompted as it was: a positive click at its
     point and its box, with the one of SAM's three masks chosen (`decoder`: the
-    `seg.pretrained.sam_regions.SamRegions` that answered); and {new object id: its mask}.
+    `seg.sam.regions.SamRegions` that answered); and {new object id: its mask}.
     scale: coordinates are divided by it (the working size to the photo's own). A region of no class
     of `classes` (a pretrained model's "other") is left out."""
     items, masks, ranks = [], {}, decoder.ranks()

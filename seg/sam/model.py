@@ -26,11 +26,11 @@ from ..cache import BoundedCache
 from ..data.io import check_image, resize_labels
 from ..data.photos import image_digest
 from ..fetch import DEFAULT_CACHE
-from .sam_everything import Everything, torch_decoder
-from .sam_everything import everything as automatic_masks
-from .sam_onnx import LOW_RES_SIDE, BatchDecoder, DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
-from .sam_prompts import as_box, as_points
-from .sam_weights import DEFAULT_VARIANT, build_sam, find_checkpoint
+from .everything import Everything, torch_decoder
+from .everything import everything as automatic_masks
+from .onnx_decoder import LOW_RES_SIDE, BatchDecoder, DecoderFiles, OnnxDecoder, export_decoder, prompt_arrays
+from .rules import as_box, as_points
+from .weights import DEFAULT_VARIANT, build_sam, find_checkpoint
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ class Sam:
     def everything(self, image: np.ndarray, settings: Everything = Everything(), *,
                    digest: str | None = None) -> list[dict]:
         """Automatic masks from a grid of point prompts on `(H, W, 3) uint8` image, best predicted IoU
-        first (see `seg.pretrained.sam_everything`): decoded in batches by ONNX Runtime where the
+        first (see `seg.sam.everything`): decoded in batches by ONNX Runtime where the
         decoder was exported, else by PyTorch; the image's embedding comes from the cache (found by
         `digest` where given)."""
         check_image(image)

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..data.io import coco_box, mask_box
 from ..deadline import check
-from .sam_onnx import BatchGraph
+from .onnx_decoder import BatchGraph
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def everything(sam, image: np.ndarray, settings: Everything = Everything(), *, d
     "predicted_iou", "stability_score", "point_coords" ([[x, y]], the prompt) and "choice" (which of
     the three masks at that point it is, best predicted IoU first, as `Sam.predict` orders them).
 
-    sam: a `seg.pretrained.sam.Sam` (its embedding cache is used); decode: a callable like
+    sam: a `seg.sam.model.Sam` (its embedding cache is used); decode: a callable like
     `BatchGraph.forward` on numpy arrays (ONNX Runtime's `BatchDecoder`), else the model's own in PyTorch;
     digest: `image_digest(image)` where the caller has it.
     """

@@ -1,4 +1,4 @@
-"""What the Prompt SAM tab sends a browser so that it decodes prompts itself (ui/sam_live.js):
+"""What the Prompt SAM tab sends a browser so that it decodes prompts itself (ui/tabs/sam/live.js):
 onnxruntime-web (its pinned CDN copy, integrity-checked, or a local folder), SAM's exported decoder,
 and one float16 image embedding per photo, each as a URL that the app serves (`served`)."""
 
@@ -11,11 +11,11 @@ import numpy as np
 
 from seg.cache import BoundedCache
 from seg.data.photos import image_digest
-from seg.pretrained.sam import Sam
-from seg.pretrained.sam_onnx import EMBEDDING_SHAPE, LOW_RES_SIDE, embedding_float16
-from seg.pretrained.sam_prompts import rules
+from seg.sam.model import Sam
+from seg.sam.onnx_decoder import EMBEDDING_SHAPE, LOW_RES_SIDE, embedding_float16
+from seg.sam.rules import rules
 
-from .gradio_private import open_event
+from ...gradio_private import open_event
 
 ORT_WEB_VERSION = "1.30.0"
 ORT_WEB_SCRIPT = "ort.wasm.min.js"  # the wasm-only build (50 KB) that defines a global `ort`
@@ -23,7 +23,7 @@ ORT_WEB_SCRIPT = "ort.wasm.min.js"  # the wasm-only build (50 KB) that defines a
 # files unchanged, and tests/test_browser_sam.py checks this against the package CI installs.
 ORT_WEB_INTEGRITY = "sha384-Bw6URI+Gvoadw0do7/QrSHUC9D1vCYYK5OSqChFyhyV5mzPL4oe2rOAFljAnS8Sq"
 ORT_WEB_CDN = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_WEB_VERSION}/dist/"
-SCRIPT = Path(__file__).with_name("sam_live.js")
+SCRIPT = Path(__file__).with_name("live.js")
 
 
 def served_url(path: Path) -> str:
@@ -89,7 +89,7 @@ class BrowserSam:
 
     def value(self, sam: Sam | None, image: np.ndarray | None, clicks, *, compute: bool = False,
               digest: str | None = None) -> dict | None:
-        """The browser decoder's value (see ui/sam_live.js): None without SAM's exported decoder; the
+        """The browser decoder's value (see ui/tabs/sam/live.js): None without SAM's exported decoder; the
         runtime and decoder alone without a photo. digest: `image_digest(image)` where known."""
         if sam is None or sam.onnx is None:
             return None

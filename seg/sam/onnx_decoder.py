@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .sam_prompts import BOX_CORNER_LABELS, PADDING_LABEL
+from .rules import BOX_CORNER_LABELS, PADDING_LABEL
 
 # SAM's shapes, the same for every variant: the image embedding, 256 channels on a 64x64 grid, and
 # the decoder's low-resolution masks (and the mask_input it takes back), 256x256 before upsampling.

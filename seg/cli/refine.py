@@ -1,11 +1,11 @@
 """Does SAM make a semantic model's boundaries better? A model's predictions on a CamVid split,
-refined by SAM (seg.explorer.refine: each region prompts SAM with its box and interior point), scored
+refined by SAM (seg.sam.refine: each region prompts SAM with its box and interior point), scored
 against the ground truth beside the unrefined ones: mIoU and boundary F over the split, and per class.
 
-    python -m seg.refine --data-dir DIR --split val --model unet [--limit 10] [--out runs/refine]
+    python -m seg.cli.refine --data-dir DIR --split val --model unet [--limit 10] [--out runs/refine]
 
 Needs real SAM weights to mean anything (random ones answer noise). Scores accumulate over the split
-(one confusion matrix and one set of boundary counts for all images, as seg.evaluate scores), with
+(one confusion matrix and one set of boundary counts for all images, as seg.cli.evaluate scores), with
 CamVid's 11 classes; a model's "other" pixels count as wrong. Writes refine.json (the figures, and
 per image the regions prompted and painted) and refine.png (IoU and boundary F per class, both ways).
 """
@@ -19,18 +19,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .charts import per_class_chart
-from .cli import run
-from .clicks import MIN_OBJECT_PIXELS
-from .data.camvid import CLASSES, ENV_VAR, OTHER, CamVid, read_camvid_label
-from .data.io import read_image
-from .explorer.compare import run_model
-from .explorer.refine import MAX_REGIONS, MIN_IOU, refine
-from .explorer.zoo import TITLES, Zoo
-from .metrics import SegmentationMetrics, mean_present, number
-from .pretrained.sam import Sam
-from .pretrained.sam_regions import SamRegions
-from .pretrained.sam_weights import DEFAULT_VARIANT
+from ..charts import per_class_chart
+from ..data.camvid import CLASSES, ENV_VAR, OTHER, CamVid, read_camvid_label
+from ..data.io import read_image
+from ..explorer.compare import run_model
+from ..explorer.zoo import TITLES, Zoo
+from ..metrics import SegmentationMetrics, mean_present, number
+from ..sam.clicks import MIN_OBJECT_PIXELS
+from ..sam.refine import MAX_REGIONS, MIN_IOU, refine
+from ..sam.regions import SamRegions
+from .common import add_sam_arguments, load_sam, run
 
 
 def summary(metrics: SegmentationMetrics) -> dict:
@@ -43,7 +41,7 @@ def summary(metrics: SegmentationMetrics) -> dict:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m seg.refine", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m seg.cli.refine", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=os.environ.get(ENV_VAR) or None, help=f"CamVid folder (default: ${ENV_VAR})")
     p.add_argument("--split", default="val", help="split to score on (default: val)")
@@ -51,11 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", default=os.environ.get("SEG_WEIGHTS_DIR") or "weights", type=Path,
                    help="weights folder (default: $SEG_WEIGHTS_DIR, else weights/)")
     p.add_argument("--limit", type=int, help="only the first N images")
-    p.add_argument("--variant", default=os.environ.get("SEG_SAM_VARIANT") or DEFAULT_VARIANT,
-                   help=f"SAM variant (default: $SEG_SAM_VARIANT or {DEFAULT_VARIANT})")
-    p.add_argument("--checkpoint", default=os.environ.get("SEG_SAM_CHECKPOINT") or None,
-                   help="SAM checkpoint file (default: $SEG_SAM_CHECKPOINT, else the cache or a download)")
-    p.add_argument("--no-download", action="store_true", help="never download SAM's checkpoint")
+    add_sam_arguments(p)
     p.add_argument("--min-pixels", type=int, default=MIN_OBJECT_PIXELS,
                    help=f"regions smaller than this are not prompted (default: {MIN_OBJECT_PIXELS}, as the app)")
     p.add_argument("--max-regions", type=int, default=MAX_REGIONS, help=f"per image (default: {MAX_REGIONS})")
@@ -77,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model not in zoo.semantic_names():
         raise SystemExit(f"no model {args.model!r} in {args.weights}: choose one of {', '.join(zoo.semantic_names())}")
     model, title = zoo.semantic(args.model), zoo.semantic_names()[args.model]
-    sam = Sam.load(args.variant, args.checkpoint, download=not args.no_download)
+    sam = load_sam(args)
     plain, refined = SegmentationMetrics(OTHER + 1), SegmentationMetrics(OTHER + 1)
     images, seconds = [], []
     paths = list(zip(data.images, data.labels))[:args.limit]

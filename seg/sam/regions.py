@@ -1,4 +1,4 @@
-"""SAM as the decoder that refines a semantic model's regions (`seg.explorer.refine.RegionDecoder`):
+"""SAM as the decoder that refines a semantic model's regions (`seg.sam.refine.RegionDecoder`):
 each prompt a box and a positive point inside it, decoded in batches by the batched decoder of
 "find every object" (ONNX Runtime's where the decoder was exported, else PyTorch's), compared on
 SAM's 256x256 low-resolution logits; only the masks chosen are enlarged to the photo's size.
@@ -11,8 +11,8 @@ SAM's 256x256 low-resolution logits; only the masks chosen are enlarged to the p
 import numpy as np
 
 from ..deadline import check
-from .sam_everything import enlarge, stability
-from .sam_prompts import BOX_CORNER_LABELS, POINT_LABELS
+from .everything import enlarge, stability
+from .rules import BOX_CORNER_LABELS, POINT_LABELS
 
 BATCH = 16  # prompts per decoder run, as "find every object" sends them
 STABILITY_OFFSET = 1.0  # SAM's: a mask's stability is its IoU cut at logit -1 and +1

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from ..data.io import resize_labels
+from ..explorer.export import save_png
 from ..labels import IGNORE_INDEX
-from ..pretrained.sam_prompts import BOX
-from .export import save_png
 from .prompts import Objects, SamObject
+from .rules import BOX
 
 VOID_ID = 11  # void in a label-id PNG, as CamVid's own annotations write it (our reader takes 11 or 255)
 VOID_COLOUR = (0, 0, 0)  # void in a colour PNG, as CamVid's colour annotations draw it

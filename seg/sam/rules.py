@@ -1,6 +1,6 @@
 """SAM's prompts checked before any work: points with their labels, and a box, in the pixels of an
 image of a given size. One set of rules for every caller (`Sam.predict`, the API, the app, saved and
-imported objects through `seg.explorer.prompts`), and the schema the browser's decoder is sent (`rules`).
+imported objects through `seg.sam.prompts`), and the schema the browser's decoder is sent (`rules`).
 
     points, box = as_points([[120, 80]], [1], size=(360, 480)), as_box(None, (360, 480))
 """
@@ -19,7 +19,7 @@ PADDING_LABEL = -1
 
 def rules(clicks_per_object: int) -> dict:
     """The schema above as JSON, with the clicks one object may take, for code that builds prompts
-    where this module cannot run (ui/sam_live.js)."""
+    where this module cannot run (ui/tabs/sam/live.js)."""
     return {"labels": dict(POINT_LABELS), "box": BOX, "box_labels": list(BOX_CORNER_LABELS),
             "padding_label": PADDING_LABEL, "clicks_per_object": clicks_per_object}
 
