@@ -25,7 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from report import publish  # noqa: E402
+from report import publish, target  # noqa: E402
 
 from seg.explorer.compare import run_model  # noqa: E402
 from seg.explorer.zoo import Zoo  # noqa: E402
@@ -83,14 +83,6 @@ def median_ms(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return 1000 * statistics.median(times)
-
-
-def target(missed: list[str], what: str, value: float, limit: float, unit: str) -> str:
-    """"(target: under `limit` `unit`: met)" for `what`, or MISSED, which is added to `missed`."""
-    if value < limit:
-        return f"(target: under {limit:g} {unit}: met)"
-    missed.append(what)
-    return f"(target: under {limit:g} {unit}: **MISSED**)"
 
 
 def sam_clicks(rows: list[str], missed: list[str], clicks: int, checkpoint: Path, workdir: Path) -> None:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 from app_speed import random_sam_checkpoint, street  # noqa: E402
-from report import publish  # noqa: E402
+from report import publish, target  # noqa: E402
 
 from seg.sam.model import Sam  # noqa: E402
 from seg.sam.refine import MAX_REGIONS, find_regions, refine  # noqa: E402
@@ -48,6 +48,9 @@ def checkerboard(size: tuple[int, int]) -> np.ndarray:
         for j in range(6):
             labels[rows[i]:rows[i + 1], cols[j]:cols[j + 1]] = (1, 8)[(i + j) % 2]
     return labels
+
+
+GOAL_SECONDS = 3  # a person waits for a refinement, SAM's reading of the photo included
 
 
 class Timed:
@@ -112,11 +115,14 @@ def main() -> int:
             f"| of which: finding the regions (connected components, interior points) | {median['regions']:.2f} |",
             f"| of which: decoding 30 box-and-point prompts (ONNX Runtime, {cores} threads) | {median['decode']:.2f} |",
             f"| of which: enlarging the 30 chosen masks to 720x960 | {median['enlarge']:.2f} |"]
+    missed: list[str] = []
+    rows += ["", f"A refinement on a photo SAM has not read: **{median['cold']:.2f} s** "
+                 f"{target(missed, 'refinement (cold)', median['cold'], GOAL_SECONDS, 's')}."]
     publish("Refine with SAM: a model's regions as SAM's prompts",
             f"MobileSAM with random weights and its decoder exported (the app's path), every region painted; "
             f"median of {args.rounds} rounds, a new photo each round; in process, not in a browser; "
-            f"`benchmarks/refine_speed.py`. The goal is 3 s or less.", rows, args.markdown)
-    return 0
+            f"`benchmarks/refine_speed.py`.", rows, args.markdown)
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -42,3 +42,11 @@ def publish(title: str, notes: str, rows: list[str], markdown: Path | None, *, n
         else:
             sections.append(section)
         markdown.write_text("\n".join([head.rstrip("\n") + "\n", *sections]))
+
+
+def target(missed: list[str], what: str, value: float, limit: float, unit: str) -> str:
+    """"(target: under `limit` `unit`: met)" for `what`, or MISSED, which is added to `missed`."""
+    if value < limit:
+        return f"(target: under {limit:g} {unit}: met)"
+    missed.append(what)
+    return f"(target: under {limit:g} {unit}: **MISSED**)"

@@ -81,6 +81,9 @@ def session(url: str, photo: Path, clicks: int, browser_decoder: bool) -> dict[s
     with sync_playwright() as p:
         browser = headless_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        # the decoder's state, which ui/tabs/sam/live.js keeps on its component's element
+        page.add_init_script("Object.defineProperty(window, 'samLive', "
+                             "{get: () => document.querySelector('[data-sam-live]')?.samLive})")
         page.goto(url)
         page.get_by_role("tab", name="Prompt SAM").click()
         page.locator("#sam-canvas input[type=file]").set_input_files(str(photo))

@@ -38,21 +38,36 @@ from report import publish  # noqa: E402
 
 PORT = 7985
 KEEP_SECONDS = 300
+
+
+def outlived(keep: float) -> float:
+    """The longest a file may stay when files are kept `keep` seconds: Gradio's cache deletion runs
+    every `keep` seconds and takes what is older than `keep`; the app's sweep runs at most a minute
+    apart. A file older than this was missed by both."""
+    return 2 * keep + 60
+
+
 REST_SECONDS = 75  # longer than the 60 s between the server's malloc_trim calls
 GROWTH_MIB = 150  # the most the resting server may grow from minute 5 to the end: leaks show as growth
 
 
-def folder_usage(folder: Path) -> tuple[int, float]:
-    """(files, MiB) under `folder`, which the server is deleting from as we count."""
-    count, size = 0, 0
+def folder_usage(folder: Path, *, older_than: float) -> tuple[int, float, list[str]]:
+    """(files, MiB, the files last written more than `older_than` seconds ago) under `folder`, which the
+    server is deleting from as we count."""
+    count, size, stale = 0, 0, []
+    now = time.time()
     for root, _, names in os.walk(folder):  # os.walk skips a folder that vanishes under it
         for name in names:
+            path = os.path.join(root, name)
             try:
-                size += os.stat(os.path.join(root, name)).st_size
-                count += 1
+                status = os.stat(path)
             except FileNotFoundError:
                 continue
-    return count, size / 2**20
+            size += status.st_size
+            count += 1
+            if now - status.st_mtime > older_than:
+                stale.append(os.path.relpath(path, folder))
+    return count, size / 2**20, stale
 
 
 def client(url: str, photos: list[Path], truth: Path, stop: threading.Event, pause: threading.Event, seed: int,
@@ -105,6 +120,8 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--keep-seconds", type=int, default=KEEP_SECONDS,
+                        help=f"the app's SEG_KEEP_FILES_SECONDS for the run (default {KEEP_SECONDS}; 60 or more)")
     parser.add_argument("--markdown", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,14 +139,14 @@ def main() -> int:
         uploads = tmp / "gradio"  # the server's upload folder and cache, on its own for this run
         outputs = tmp / "outputs"
         env = app_env(random_sam_checkpoint(tmp), PORT, GRADIO_TEMP_DIR=str(uploads),
-                      SEG_KEEP_FILES_SECONDS=str(KEEP_SECONDS), SEG_OUTPUTS_DIR=str(outputs))
+                      SEG_KEEP_FILES_SECONDS=str(args.keep_seconds), SEG_OUTPUTS_DIR=str(outputs))
         server = start_app(env)
         url = f"http://127.0.0.1:{PORT}/"
         stats: dict[str, list] = defaultdict(list)
         stop, pause = threading.Event(), threading.Event()
         threads = [threading.Thread(target=client, args=(url, photos, truth, stop, pause, seed, stats))
                    for seed in range(args.clients)]
-        samples, at_rest = [], {}
+        samples, at_rest, stale = [], {}, {}
 
         def rest(minute: int) -> None:
             pause.set()
@@ -146,8 +163,10 @@ def main() -> int:
             while minute < args.minutes:
                 time.sleep(max(0.0, started + 60 * (minute + 1) - time.time()))
                 minute += 1
-                files, mib = folder_usage(uploads)
-                out_files, out_mib = folder_usage(outputs)
+                files, mib, old = folder_usage(uploads, older_than=outlived(args.keep_seconds))
+                out_files, out_mib, out_old = folder_usage(outputs, older_than=outlived(args.keep_seconds))
+                stale.update({f"uploads/{name}": minute for name in old})
+                stale.update({f"outputs/{name}": minute for name in out_old})
                 requests = sum(len(v) for k, v in stats.items() if k != "failures")
                 samples.append((minute, current_rss_mib(server.pid), files + out_files, mib + out_mib, requests))
                 print(f"minute {minute}: RSS {samples[-1][1]:.0f} MiB, {files + out_files} files "
@@ -171,19 +190,23 @@ def main() -> int:
              f"{last:.0f} MiB at the end. Under load: {min(rss[4:] or rss):.0f} to {max(rss[4:] or rss):.0f} MiB after "
              f"5 minutes (the jobs in flight included). Models load once; SAM's embedding cache holds at most "
              "8 x 4 MiB. "
-             f"Files older than {KEEP_SECONDS} s are deleted; files kept at most {max(s[2] for s in samples)}. "
+             f"Files are kept {args.keep_seconds} s; files held at most {max(s[2] for s in samples)}. "
              f"p50: {latency}. **{len(stats['failures'])} unexpected failures.**"]
     grew = last - first  # NaN (a failed run) compares False: then the failures decide
     verdict = "met" if grew <= GROWTH_MIB else "NOT met"
     rows += ["", f"Memory at rest grew by {grew:.0f} MiB from minute 5 to the end (criterion: at most "
              f"{GROWTH_MIB} MiB): **{verdict}**."]
+    kept_verdict = "met" if not stale else "NOT met"
+    rows += ["", f"Files that outlived {outlived(args.keep_seconds):.0f} s (twice the keeping time and a sweep's "
+             f"interval): {len(stale)} (criterion: none): **{kept_verdict}**."]
+    rows += [f"- outlived: {name} (seen at minute {minute})" for name, minute in sorted(stale.items())[:10]]
     rows += [f"- failure: {f}" for f in stats["failures"][:5]]
     publish(f"Soak: {args.minutes:g} minutes of mixed traffic on loopback",
             f"{args.clients} clients, a request every 0.2-0.6 s each (/segment, /sam_prompt and /sam_objects on "
             f"{args.images} distinct 360x480 JPEGs, /score, and requests that must be refused); server RSS, and the files in "
             "its upload folder and outputs, sampled each minute; the server trims its heap each minute.", rows,
             args.markdown)
-    return 1 if stats["failures"] or not grew <= GROWTH_MIB else 0
+    return 1 if stats["failures"] or stale or not grew <= GROWTH_MIB else 0
 
 
 if __name__ == "__main__":

@@ -15,6 +15,20 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Fixtures that need more than the virtual environment: data beside the project, an install (npm,
+# apt-get), or the whole app built and served. A test that is not slow and needs none of them (directly
+# or through another fixture) is in the unit tier: `python -m pytest -m unit`.
+NEEDS_MORE_THAN_THE_VENV = frozenset({"camvid_dir", "ort_web", "chromium", "node", "app", "server", "running_app",
+                                      "hub_models"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        needs = NEEDS_MORE_THAN_THE_VENV & set(getattr(item, "fixturenames", ()))
+        if not needs and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
 def camvid_dir() -> Path:
     """The real CamVid files: $SEG_CAMVID_DIR or ../shared/data/camvid beside the project.
@@ -110,22 +124,23 @@ def sample(camvid_dir, tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
-def ort_web() -> Path:
-    """onnxruntime-web's dist folder at the pinned version, installed from npm into the ignored .ort-web/
-    when missing: the browser decoder's runtime, served by the app in the tests (never the CDN)."""
-    from ui.tabs.sam.browser import ORT_WEB_SCRIPT, ORT_WEB_VERSION
+def node() -> str:
+    """Node.js, which runs the page scripts' own tests (Debian's nodejs, installed with npm)."""
+    found = shutil.which("node")
+    if found is None:
+        pytest.fail("Node.js is needed for the page scripts' tests: apt-get install -y nodejs")
+    return found
 
-    prefix = ROOT / ".ort-web"
-    dist = prefix / "node_modules" / "onnxruntime-web" / "dist"
-    package = dist.parent / "package.json"
-    if not (package.is_file() and f'"version": "{ORT_WEB_VERSION}"' in package.read_text()):
-        if shutil.which("npm") is None:
-            pytest.fail(f"npm is needed to install onnxruntime-web@{ORT_WEB_VERSION} (apt-get install -y npm)")
-        done = subprocess.run(["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix),
-                               f"onnxruntime-web@{ORT_WEB_VERSION}"], capture_output=True, text=True, timeout=600)
-        if done.returncode != 0 or not (dist / ORT_WEB_SCRIPT).is_file():
-            pytest.fail(f"npm install onnxruntime-web@{ORT_WEB_VERSION} failed:\n{done.stderr[-2000:]}")
-    return dist
+
+@pytest.fixture(scope="session")
+def ort_web() -> Path:
+    """onnxruntime-web's dist folder at the pinned version (tests/prepare.py installs it when missing)."""
+    from prepare import Missing, ensure_ort_web
+
+    try:
+        return ensure_ort_web()
+    except Missing as error:
+        pytest.fail(str(error))
 
 
 def test_settings(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, cache_dir, **changes):
@@ -252,24 +267,24 @@ def upload(path) -> dict:
 
 # A real browser (tests/test_browser*.py): Debian's chromium, never Playwright's own download; the
 # screenshots it takes, for a person to look at.
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing (never Playwright's own download)."""
-    if not Path(CHROMIUM).is_file():
-        if shutil.which("apt-get") is None:
-            pytest.fail("no /usr/bin/chromium and no apt-get to install it: `apt-get install -y chromium`")
-        for command in (["apt-get", "install", "-y", "chromium"], ["apt-get", "update"],
-                        ["apt-get", "install", "-y", "chromium"]):
-            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-            if done.returncode == 0 and command[1] == "install":
-                break
-        if not Path(CHROMIUM).is_file():
-            pytest.fail(f"`apt-get install -y chromium` did not provide {CHROMIUM}:\n{done.stderr[-2000:]}")
-    return CHROMIUM
+    """Debian's chromium (tests/prepare.py installs it with apt-get when missing; never Playwright's own)."""
+    from prepare import Missing, ensure_chromium
+
+    try:
+        return str(ensure_chromium())
+    except Missing as error:
+        pytest.fail(str(error))
+
+
+# The browser decoder's state (ui/tabs/sam/live.js keeps it on its component's element), named `samLive`
+# in the tests' own pages only: the app puts nothing on `window`.
+READ_SAM_LIVE = ("Object.defineProperty(window, 'samLive', "
+                 "{get: () => document.querySelector('[data-sam-live]')?.samLive})")
 
 
 @pytest.fixture
@@ -280,5 +295,6 @@ def page(chromium):
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(READ_SAM_LIVE)
         yield page
         browser.close()

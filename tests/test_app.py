@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 from conftest import click, upload
@@ -32,6 +33,12 @@ from ui.tabs.leaderboard import LEADERBOARD, leaderboard
 from ui.tabs.learn import AVERAGE_SCENES
 from ui.tabs.sam import browser as browser_sam
 from ui.tabs.sam.models import CURVE_MIN_PIXELS, RELATE_COLUMNS
+from ui.tabs.sam.tab import Opened, SamView
+
+
+def opened(outputs: tuple) -> Opened:
+    """A photo opened in the SAM tab (what `open` and `restore` hand Gradio), read back by name."""
+    return Opened(outputs[0], outputs[1], SamView(*outputs[2:]))
 
 
 @pytest.fixture
@@ -166,7 +173,7 @@ def test_sam_reads_the_photo_when_it_arrives_and_a_click_never_reads_it_again(ap
     import threading
 
     sam = app.ctx.zoo.sam()
-    photo, *_ = app.sam.open(str(sample[0]), None)
+    photo = opened(app.sam.open(str(sample[0]), None)).photo
     flipped = as_photo(photo.pixels[:, ::-1].copy())  # a photo SAM has not seen in this test
     runs = sam.encoder_runs
     sent = app.sam.embed(photo, Objects())  # read, then handed to the browser decoder
@@ -194,13 +201,14 @@ def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, mo
     points = [(100.0, 100.0), (300.0, 200.0), (400.0, 50.0)]
     wanted = [1, 2, 0]  # which of SAM's three masks at each point the generator kept
     # the real generator on random weights finds nothing it is sure of at SAM's thresholds: it runs here
-    assert "no object it is sure of" in app.sam.every_object(photo, Objects(), {})[5]
+    assert "no object it is sure of" in app.sam.every_object(photo, Objects(), {}).note
     results = [sam.predict(photo.pixels, points=[[x, y]], labels=[1]) for x, y in points]
     found = [{"point_coords": [[x, y]], "segmentation": r.masks[i], "choice": i, "predicted_iou": float(r.scores[i]),
               "stability_score": float(r.stability[i])} for (x, y), i, r in zip(points, wanted, results)]
     monkeypatch.setattr(sam, "everything", lambda image, settings, digest=None: found[:settings.max_masks])
     start = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 180))
-    objects, canvas, _, _, kept, note, picker, _, _ = app.sam.every_object(photo, start[0], start[4])
+    view = app.sam.every_object(photo, start.objects, start.masks)
+    objects, kept, note, picker = view.objects, view.masks, view.note, view.picker
     assert [item.prompts.clicks[0][:2] for item in objects.items[1:]] == points and "3 object(s)" in note
     assert [item.choice for item in objects.items[1:]] == wanted and len(picker["choices"]) == 4
     for item, mask in zip(objects.items[1:], found):
@@ -210,11 +218,11 @@ def test_everything_makes_each_automatic_mask_an_editable_object(app, sample, mo
     assert all(np.array_equal(restored[k].mask, kept[k].mask) for k in kept)
     # the objects limit bounds what the generator is asked for: one clicked object, room for one more
     monkeypatch.setattr(app.ctx, "limits", replace(app.ctx.limits, objects_per_request=2))
-    assert len(app.sam.every_object(photo, start[0], start[4])[0].items) == 2
+    assert len(app.sam.every_object(photo, start.objects, start.masks).objects.items) == 2
     with pytest.raises(gr.Error, match="at most 2 objects"):
         app.sam.every_object(photo, objects, kept)
     monkeypatch.setattr(sam, "everything", lambda image, settings, digest=None: [])
-    assert "no object it is sure of" in app.sam.every_object(photo, Objects(), {})[5]
+    assert "no object it is sure of" in app.sam.every_object(photo, Objects(), {}).note
     with pytest.raises(gr.Error, match="no image"):
         app.sam.every_object(None, Objects(), {})
 
@@ -225,12 +233,14 @@ def test_sam_clicks_box_undo_and_export(app, sample):
     runs = sam.encoder_runs
     objects, result, kept = Objects(), None, {}
     for x, y, mode in [(240, 180, "positive"), (100, 50, "negative"), (200, 150, "box")]:
-        objects, canvas, choices, result, kept, note, _, _, _ = app.sam.canvas_click(photo, objects, mode, kept, click(x, y))
-        assert canvas.shape == photo.pixels.shape and len(choices) == 3
+        view = app.sam.canvas_click(photo, objects, mode, kept, click(x, y))
+        objects, result, kept, note = view.objects, view.result, view.masks, view.note
+        assert view.canvas.shape == photo.pixels.shape and len(view.choices) == 3
     assert "2 prompt(s)" in note and "opposite corner" in note  # a pending corner is not a prompt
     only_corner = app.sam.canvas_click(photo, Objects(), "box", {}, click(5, 5))
-    assert only_corner[3] is None and "opposite corner" in only_corner[5]
-    objects, canvas, choices, result, kept, note, _, _, _ = app.sam.canvas_click(photo, objects, "box", kept, click(300, 250))
+    assert only_corner.result is None and "opposite corner" in only_corner.note
+    view = app.sam.canvas_click(photo, objects, "box", kept, click(300, 250))
+    objects, result, kept, note = view.objects, view.result, view.masks, view.note
     assert objects.current.prompts.box == (200, 150, 300, 250) and "3 prompt(s)" in note
     assert sam.encoder_runs - runs <= 1  # one embedding for every click on this image
     scores = result.scores
@@ -242,7 +252,7 @@ def test_sam_clicks_box_undo_and_export(app, sample):
     assert np.array_equal(mask, result.masks[0]) and np.array_equal(np.array(Image.open(instances)) == 1, mask)
     assert np.array_equal(rle_decode(coco["annotations"][0]["segmentation"]), mask)
     assert coco["annotations"][0]["predicted_iou"] == pytest.approx(scores[0])
-    objects = app.sam.undo(photo, objects, kept)[0]
+    objects = app.sam.undo(photo, objects, kept).objects
     assert objects.current.prompts.box is None and len(objects.current.prompts.clicks) == 3
 
 
@@ -251,16 +261,22 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
     same photo re-creates both, with the same masks, ready to edit."""
     photo = app.ctx.photo(str(sample[0]))
     objects, result, kept = Objects(), None, {}
-    objects, *_, kept, note, picker, _, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(240, 300))
-    objects, *_ = app.sam.add(photo, objects, kept)
-    objects, _, _, result, kept, _, _, _, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(100, 60))
-    objects, _, _, result, kept, _, _, _, _ = app.sam.canvas_click(photo, objects, "negative", kept, click(120, 70))
+    view = app.sam.canvas_click(photo, objects, "positive", kept, click(240, 300))
+    objects, kept, note, picker = view.objects, view.masks, view.note, view.picker
+    objects = app.sam.add(photo, objects, kept).objects
+    view = app.sam.canvas_click(photo, objects, "positive", kept, click(100, 60))
+    objects, result, kept = view.objects, view.result, view.masks
+    view = app.sam.canvas_click(photo, objects, "negative", kept, click(120, 70))
+    objects, result, kept = view.objects, view.result, view.masks
     choose_third = gr.SelectData(None, {"index": 2, "value": None})
-    objects, _, _, result, kept, note, _, _, _ = app.sam.choose(photo, objects, result, kept, choose_third)
+    view = app.sam.choose(photo, objects, result, kept, choose_third)
+    objects, result, kept, note = view.objects, view.result, view.masks, view.note
     assert objects.current.choice == 2 and np.array_equal(kept[2].mask, result.masks[2]) and "Mask 3" in note
-    objects, *_ = app.sam.add(photo, objects, kept)
-    objects, _, _, _, kept, _, _, _, _ = app.sam.canvas_click(photo, objects, "positive", kept, click(400, 200))
-    objects, _, _, _, kept, note, picker, _, _ = app.sam.delete(photo, objects, kept)
+    objects = app.sam.add(photo, objects, kept).objects
+    view = app.sam.canvas_click(photo, objects, "positive", kept, click(400, 200))
+    objects, kept = view.objects, view.masks
+    view = app.sam.delete(photo, objects, kept)
+    objects, kept, note, picker = view.objects, view.masks, view.note, view.picker
     assert [o.name for o in objects.items] == ["object 1", "object 2"] and set(kept) == {1, 2}
     assert picker["choices"] == [("object 1", 0), ("object 2", 1)] and "object 3 deleted" in note
     upload = {"path": str(sample[0])}
@@ -270,18 +286,20 @@ def test_several_objects_exported_and_imported_again(app, sample, tmp_path):
                                              f"{stem}_object_1.png", f"{stem}_object_2.png"]
     instances = np.array(Image.open(files[0]))
     assert set(np.unique(instances)) <= {0, 1, 2} and (instances == 2).any()
-    restored, _, _, _, restored_kept, note, _, _, _ = app.sam.files.import_coco(photo, Objects(), {}, upload, files[1])
+    view = app.sam.files.import_coco(photo, Objects(), {}, upload, files[1])
+    restored, restored_kept, note = view.objects, view.masks, view.note
     assert restored.to_json()["objects"] == objects.to_json()["objects"] and "2 object(s) added" in note
     assert "made on" not in note  # the same photo: nothing to say
     for item in objects.items:
         assert np.array_equal(restored_kept[item.id].mask, kept[item.id].mask)
     # an import adds to the objects already there, renumbered after them, their masks kept
-    both, _, _, _, both_kept, note, picker, _, _ = app.sam.files.import_coco(photo, objects, kept, upload, files[1])
+    view = app.sam.files.import_coco(photo, objects, kept, upload, files[1])
+    both, both_kept, note, picker = view.objects, view.masks, view.note, view.picker
     assert [o.id for o in both.items] == [1, 2, 3, 4] and [o.prompts for o in both.items[2:]] == \
         [o.prompts for o in objects.items] and both.selected == 3 and len(picker["choices"]) == 4
     assert all(both_kept[i].mask is kept[i].mask for i in (1, 2))
     # a file made on another photo of the same size is added, and the note says so
-    _, _, _, _, _, note, _, _, _ = app.sam.files.import_coco(photo, Objects(), {}, {"path": "/x/another.png"}, files[1])
+    note = app.sam.files.import_coco(photo, Objects(), {}, {"path": "/x/another.png"}, files[1]).note
     assert f"made on **{sample[0].name}**, this photo is **another.png**" in note
     other = as_photo(np.zeros((100, 80, 3), np.uint8))
     with pytest.raises(gr.Error, match="made on a 480x360 image, this one is 80x100"):
@@ -298,27 +316,29 @@ def test_the_browser_keeps_the_objects_for_the_same_photo(app, sample):
     """What sam_save puts in local storage brings the objects back on a reload (sam_restore) and
     when the same photo is opened again; another photo starts afresh."""
     photo = app.ctx.photo(str(sample[0]))
-    objects, *_, kept, _, _, _, _ = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 300))
+    view = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 300))
+    objects, kept = view.objects, view.masks
     upload = {"path": str(sample[0]), "digest": photo.digest}
     saved = app.sam.save(upload, objects)
     assert saved["objects"] == objects.to_json()
     json.dumps(saved)  # local storage holds JSON
-    back = app.sam.restore(saved)  # the sample lives in the upload folder, as an upload would
-    assert back[2] == objects and np.array_equal(back[6][1].mask, kept[1].mask)
-    assert "back" in back[7]
-    again = app.sam.open(str(sample[0]), saved)
-    assert again[2] == objects
-    elsewhere = app.sam.restore({**saved, "path": "/etc/hostname"})  # a forged value names a server file
-    assert "Upload the same photo" in elsewhere[7]
-    assert all(isinstance(v, dict) and v.get("__type__") == "update" for i, v in enumerate(elsewhere) if i != 7), \
+    back = opened(app.sam.restore(saved))  # the sample lives in the upload folder, as an upload would
+    assert back.view.objects == objects and np.array_equal(back.view.masks[1].mask, kept[1].mask)
+    assert "back" in back.view.note
+    assert opened(app.sam.open(str(sample[0]), saved)).view.objects == objects
+    elsewhere = opened(app.sam.restore({**saved, "path": "/etc/hostname"}))  # a forged value names a server file
+    assert "Upload the same photo" in elsewhere.view.note
+    unchanged = [elsewhere.photo, elsewhere.upload, *elsewhere.view._replace(note=None)]
+    assert all(isinstance(v, dict) and v.get("__type__") == "update" for v in unchanged), \
         "a photo uploaded meanwhile stays: only the note changes"
-    fresh = app.sam.open(str(sample[0]), {**saved, "digest": "another photo"})
-    assert fresh[2] == Objects()
+    fresh = opened(app.sam.open(str(sample[0]), {**saved, "digest": "another photo"}))
+    assert fresh.view.objects == Objects()
 
 
 def test_sam_relates_the_object_to_the_semantic_models(app, sample):
     photo = app.ctx.photo(str(sample[0]))
-    objects, *_, kept, _, _, _, _ = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 300))
+    view = app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 300))
+    objects, kept = view.objects, view.masks
     table, note, semantic = app.sam.models.relate(photo, objects, kept, ["fcn8s", "unet"], str(sample[1]))
     assert "label ids" in note and set(semantic.labels) == {"fcn8s", "unet"}
     kept_labels = semantic.labels["fcn8s"]
@@ -390,12 +410,12 @@ def test_the_warm_up_waits_for_the_server_then_loads_the_default_models_and_sam(
     thread = starting.warm_up()
     thread.join(timeout=1)
     zoo = fresh.ctx.zoo
-    assert thread.is_alive() and not zoo._loaded  # nothing before the server answers
+    assert thread.is_alive() and not zoo.loaded()  # nothing before the server answers
     server.is_running = True
     thread.join(timeout=120)
     assert not thread.is_alive()
-    assert set(zoo._loaded) == {"fcn32s", "fcn8s", "unet", "sam"}
-    assert len(zoo.sam()._cache) == 0  # warmed, but no blank photo takes a place in the cache
+    assert zoo.loaded() == {"fcn32s", "fcn8s", "unet", "sam"}
+    assert zoo.sam().embeddings_kept == 0  # warmed, but no blank photo takes a place in the cache
     fresh.close()
 
 
@@ -465,11 +485,11 @@ def test_the_api_through_gradio_client(server, sample):
     other = client.predict(sam["photo"], "[[100, 50]]", "[1]", "[50, 20, 200, 120]", api_name="/sam_click")
     assert other["rle"]["size"] == [360, 480] and other["rle"] != sam["rle"]
     for handle in ("0" * 32, "/etc/passwd", ""):
-        with pytest.raises(Exception, match="no photo is held under this handle: send the photo with /sam_prompt"):
+        with pytest.raises(AppError, match="no photo is held under this handle: send the photo with /sam_prompt"):
             client.predict(handle, "[[240, 180]]", "[1]", "", api_name="/sam_click")
     metrics = client.predict(handle_file(labels_png), handle_file(str(sample[1])), api_name="/score")
     assert set(metrics) >= {"miou", "mean_dice", "pixel_accuracy", "boundary_f", "per_class"}
-    with pytest.raises(Exception, match="unknown or unavailable model"):
+    with pytest.raises(AppError, match="unknown or unavailable model"):
         client.predict(handle_file(str(sample[0])), "nope", api_name="/segment")
     objects = json.dumps([{"name": "road", "points": [[240, 300]], "labels": [1]},
                           {"name": "sky", "points": [[100, 20], [300, 20]], "labels": [1, 1]},
@@ -489,7 +509,7 @@ def test_the_api_through_gradio_client(server, sample):
     assert np.array(Image.open(instances_png)).shape == (360, 480) and coco["annotations"] == []
     assert coco["images"][0]["file_name"] == sample[0].name
     for grid in (0, 17, 2.5):
-        with pytest.raises(Exception, match="a whole number from 1 to 16"):
+        with pytest.raises(AppError, match="a whole number from 1 to 16"):
             client.predict(handle_file(str(sample[0])), grid, api_name="/sam_everything")
 
 

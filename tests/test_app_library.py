@@ -192,8 +192,9 @@ def test_objects_add_select_delete_and_round_trip_through_json():
     ({"objects": [{"clicks": [["5", 5, "positive"]]}]}, r"\[x, y, mode\] with x and y numbers"),
     ({"objects": [{"clicks": [[5, 5, "box"], [5, 9, "box"]]}]}, "zero area"),  # what SAM refuses, refused here
     ({"objects": [{"clicks": [[5, 5, "box"], [9, 9, "box"], [70, 9, "box"]]}]}, "outside the 60x50"),
-    ({"objects": [{"clicks": []}] * 33}, "33 objects; the limit is 32"),
-    ({"objects": [{"clicks": [[1, 1, "positive"]] * 65}]}, "65 clicks"),
+    ({"objects": [{"clicks": []}] * 33}, "33 objects; one request takes at most 32"),
+    ({"objects": [{"clicks": [[1, 1, "positive"]] * 65}]}, "65 points"),
+    ({"objects": [{"clicks": [[1, 1, "positive"]] * 63 + [[2, 2, "box"], [9, 9, "box"]]}]}, "65 points .* a box counts as two"),
     ({"objects": "all of them"}, "must be"),
     ([], "must be"),
 ])

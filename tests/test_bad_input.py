@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 pytestmark = pytest.mark.slow  # the module's tests take seconds each on 2 cores (docs/testing.md)
@@ -120,7 +121,7 @@ def test_an_unusual_but_valid_image_is_segmented_upright_at_its_size(client, cor
 def test_a_broken_image_gets_a_message(client, corpus, name):
     from gradio_client import handle_file
 
-    with pytest.raises(Exception, match=BROKEN[name]):
+    with pytest.raises(AppError, match=BROKEN[name]):
         client.predict(handle_file(str(corpus[name])), "fcn8s", api_name="/segment")
 
 
@@ -141,7 +142,7 @@ def test_sam_answers_in_a_huge_photos_own_pixels(client, corpus):
 def test_a_bad_sam_prompt_gets_a_message(client, sample, points, labels, box, message):
     from gradio_client import handle_file
 
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(AppError, match=message):
         client.predict(handle_file(str(sample[0])), points, labels, box, api_name="/sam_prompt")
 
 
@@ -161,7 +162,7 @@ def _truth(kind: str, folder: Path, corpus: dict) -> Path:
 def test_a_bad_ground_truth_gets_a_message(client, corpus, sample, tmp_path, kind, message):
     from gradio_client import handle_file
 
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(AppError, match=message):
         client.predict(handle_file(str(sample[1])), handle_file(str(_truth(kind, tmp_path, corpus))),
                        api_name="/score")
 
@@ -169,7 +170,7 @@ def test_a_bad_ground_truth_gets_a_message(client, corpus, sample, tmp_path, kin
 def test_a_path_for_a_model_name_is_refused(client, sample):
     from gradio_client import handle_file
 
-    with pytest.raises(Exception, match="unknown or unavailable model"):
+    with pytest.raises(AppError, match="unknown or unavailable model"):
         client.predict(handle_file(str(sample[0])), "../weights/camvid/fcn8s", api_name="/segment")
 
 

@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 from conftest import ROOT, wait_for_page
@@ -20,6 +21,7 @@ from seg.data.ground_truth import read_ground_truth
 from seg.data.io import fit_image, read_image, read_raw, resize_labels
 from seg.deadline import DeadlineExceeded, check, deadline, watch
 from seg.sam.prompt_text import parse_json_text, parse_prompt
+from ui.api import ENDPOINTS
 from ui.context import CONCURRENCY
 from ui.limits import LIMITS, Limits
 
@@ -98,8 +100,9 @@ def test_prompt_counts_are_capped_before_anything_runs():
 
 @pytest.mark.parametrize("objects, message", [
     ([{"points": [[1, 1]], "labels": [1]}] * 33, "33 objects; one request takes at most 32"),
-    ([{"points": [[1, 1]] * 60, "labels": [1] * 60}] * 5, r"object 5 has 60 points \(300 so far\)"),
+    ([{"points": [[1, 1]] * 60, "labels": [1] * 60}] * 5, r"object 5 has 60 points \(300 so far;"),
     ([{"points": [[1, 1]] * 65, "labels": [1] * 65}], "65 points"),
+    ([{"points": [[1, 1]] * 63, "labels": [1] * 63, "box": [0, 0, 5, 5]}], "65 points .*a box counts as two"),
     ([{"points": [[1, 1]], "labels": [True]}], "its label 1 or 0"),
     ([{"points": [[1, 1]], "labels": [1, 0]}], "the same length"),
     ([{"mask": 1}], "name, points, labels and/or box"),
@@ -191,23 +194,23 @@ def test_caps_through_the_api(server, sample, huge_png, tmp_path):
     client = Client(server, verbose=False)
     image = handle_file(str(sample[0]))
     started = time.perf_counter()
-    with pytest.raises(Exception, match="80,000 characters long; the limit is 16,384"):
+    with pytest.raises(AppError, match="80,000 characters long; the limit is 16,384"):
         client.predict(image, json.dumps([[5, 5]] * 10_000), json.dumps([1] * 10_000), "", api_name="/sam_prompt")
     print(f"10,000-point prompt refused in {time.perf_counter() - started:.2f} s")
     started = time.perf_counter()
-    with pytest.raises(Exception, match="144.0 megapixels"):
+    with pytest.raises(AppError, match="144.0 megapixels"):
         client.predict(handle_file(str(huge_png)), handle_file(str(huge_png)), api_name="/score")
     print(f"144-megapixel ground truth refused in {time.perf_counter() - started:.2f} s")
     for points, labels in [("[[true, false]]", "[1]"), ('[["10", "20"]]', "[1]"), ("[[10, 20]]", '{"a": 1}'),
                            ("[[" + "9" * 400 + ", 1]]", "[1]")]:
-        with pytest.raises(Exception, match="must be"):
+        with pytest.raises(AppError, match="must be"):
             client.predict(image, points, labels, "", api_name="/sam_prompt")
-    with pytest.raises(Exception, match=r"unknown or unavailable model 'x{40}'…: choose one of") as refused:
+    with pytest.raises(AppError, match=r"unknown or unavailable model 'x{40}'…: choose one of") as refused:
         client.predict(image, "x" * 200_000, api_name="/segment")
     assert len(str(refused.value)) < 2000
     ids = np.array(Image.open(sample[1]))
     Image.fromarray(ids).save(tmp_path / "truth.jpg", quality=95)
-    with pytest.raises(Exception, match="JPEG"):
+    with pytest.raises(AppError, match="JPEG"):
         client.predict(handle_file(str(sample[1])), handle_file(str(tmp_path / "truth.jpg")), api_name="/score")
 
 
@@ -270,8 +273,7 @@ def test_every_cpu_event_shares_one_concurrency_limit(app):
     assert len(backend) >= 15
     assert {fn.concurrency_id for fn in backend} == {"cpu"}  # loading an example (no computation) is not a job
     assert {fn.concurrency_limit for fn in backend} == {CONCURRENCY}
-    assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == {
-        "segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "sam_truth", "refine", "score"}
+    assert {fn.api_name for fn in backend if fn.api_visibility == "public"} == set(ENDPOINTS)
 
 
 def test_the_retention_and_the_outputs_folder_come_from_the_environment(tmp_path):
@@ -295,7 +297,6 @@ def test_a_failed_request_logs_one_line_not_a_traceback(weights_dir, vit_t_check
     import sys
 
     from gradio_client import Client, handle_file
-    from gradio_client.exceptions import AppError
 
     from conftest import free_port
 

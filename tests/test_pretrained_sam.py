@@ -129,8 +129,10 @@ def test_the_encoder_runs_once_for_many_clicks_and_the_cache_is_bounded(vit_t_ch
     assert sam.encoder_runs == 1
     for seed in (2, 3):
         sam.predict(image(120, 160, seed=seed), points=[[5, 5]], labels=[1])
-    assert sam.encoder_runs == 3 and len(sam._cache) == 2  # bounded: the first image was dropped
-    sam.predict(first, points=[[5, 5]], labels=[1])
+    assert sam.encoder_runs == 3 and sam.embeddings_kept == 2
+    sam.predict(image(120, 160, seed=3), points=[[9, 9]], labels=[1])  # the latest is kept: no new run
+    assert sam.encoder_runs == 3
+    sam.predict(first, points=[[5, 5]], labels=[1])  # bounded: the first image was dropped, and is read again
     assert sam.encoder_runs == 4
 
 

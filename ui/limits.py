@@ -17,7 +17,7 @@ class Limits:
     text_bytes: int = 16_384  # one text input (JSON prompts, a model name): 64 points are about 1.5 KB
     json_depth: int = 4  # [[[x, y], ...] per object] is 3 levels deep
     # work per request
-    image_pixels: int = 50_000_000  # a photo or its ground truth: a 50 MP camera; decoding it takes ~1 s
+    image_pixels: int = 50_000_000  # a photo or its ground truth: a 50 MP camera; its decoding is bounded by the request's deadline
     score_pixels: int = 16_777_216  # a prediction scored at its own size (4096x4096): boundary F is ~O(pixels)
     class_ids: int = 256  # distinct values in a label map: more means a photo, not labels
     points_per_object: int = 64  # SAM's prompt tokens attend to each other: time and memory grow as N^2
@@ -27,7 +27,7 @@ class Limits:
     # mask is made, encoded and dropped before the next, but each costs a resize and an RLE pass over
     # every pixel: 8 objects at 50 MP, 32 at 12 MP
     output_pixels: int = 400_000_000
-    everything_grid: int = 16  # points per side of SAM's automatic prompts: 256 prompts, about 10 s here
+    everything_grid: int = 16  # points per side of SAM's automatic prompts: 256 prompts, the heaviest SAM job
     # deadlines, in seconds: past one, the job stops at its next layer and the worker is free again
     segment_seconds: float = 60  # one model on one photo: ~0.3 s here
     compare_seconds: float = 180  # every model, with TTA (6 passes each) and CRF: ~20 s here

@@ -161,6 +161,11 @@ class Zoo:
         """key -> title of every semantic model that can load."""
         return {key: entry.title for key, entry in self.entries.items()}
 
+    def loaded(self) -> set[str]:
+        """The keys of the models loaded so far ("sam" for SAM)."""
+        with self._lock:
+            return set(self._loaded)
+
     def missing(self) -> list[tuple[str, str]]:
         """(model, how to enable it) for each model that is not available."""
         return list(self._missing)

@@ -96,6 +96,11 @@ class Sam:
         self._lock = threading.Lock()
         self.encoder_runs = 0  # how many times the image encoder ran (for tests and benchmarks)
 
+    @property
+    def embeddings_kept(self) -> int:
+        """How many photos' embeddings are kept (at most the cache's size)."""
+        return len(self._cache)
+
     @classmethod
     def load(cls, variant: str = DEFAULT_VARIANT, checkpoint: str | os.PathLike | None = None, *,
              device: str | torch.device = "cpu", download: bool = True, cache_dir: str | os.PathLike = DEFAULT_CACHE,

@@ -8,7 +8,7 @@ counts capped by the caller's caps (the app's: `ui.limits`), every click checked
 import json
 from collections.abc import Sequence
 
-from .prompts import Objects, PromptCaps
+from .prompts import ClickCount, Objects, PromptCaps, sam_object
 from .rules import BOX, POINT_LABELS
 
 
@@ -63,9 +63,7 @@ def parse_objects(text: str | None, *, limits: PromptCaps, classes: Sequence[str
     value = parse_json_text(text, "objects", example, limits=limits)
     if not isinstance(value, list) or not value:
         raise ValueError(f"objects must be a non-empty JSON list such as {example}")
-    if len(value) > limits.objects_per_request:
-        raise ValueError(f"{len(value)} objects; one request takes at most {limits.objects_per_request}")
-    items, total = [], 0
+    counted, items = ClickCount(limits, len(value)), []
     for number, entry in enumerate(value, 1):
         keys = {"name", "points", "labels", "box"} | ({"class"} if classes is not None else set())
         if not isinstance(entry, dict) or not set(entry) <= keys:
@@ -75,10 +73,6 @@ def parse_objects(text: str | None, *, limits: PromptCaps, classes: Sequence[str
         points, labels, box = entry.get("points") or [], entry.get("labels") or [], entry.get("box")
         if not isinstance(points, list) or not isinstance(labels, list) or len(points) != len(labels):
             raise ValueError(f"object {number}: points and labels must be lists of the same length")
-        total += len(points)
-        if len(points) > limits.points_per_object or total > limits.points_per_request:
-            raise ValueError(f"object {number} has {len(points)} points ({total} so far); the limits are "
-                             f"{limits.points_per_object} per object and {limits.points_per_request} in all")
         if box is not None and not (isinstance(box, list) and len(box) == 4):
             raise ValueError(f"object {number}: a box is [x0, y0, x1, y1]")
         if not points and box is None:
@@ -93,6 +87,7 @@ def parse_objects(text: str | None, *, limits: PromptCaps, classes: Sequence[str
         if box is not None:
             clicks += [(box[0], box[1], BOX), (box[2], box[3], BOX)]
         name = entry.get("name")
-        items.append({"id": number, "name": name if isinstance(name, str) and name else f"object {number}",
-                      "clicks": [list(c) for c in clicks], **({"class": entry["class"]} if "class" in entry else {})})
-    return Objects.from_json({"objects": items}, limits=limits, classes=classes)
+        items.append(sam_object(number, clicks, counted, ident=number,
+                                name=name if isinstance(name, str) and name else f"object {number}",
+                                category=entry.get("class"), classes=classes))
+    return Objects.of(items)

@@ -247,42 +247,69 @@ class Objects:
         if not isinstance(data, dict) or not isinstance(data.get("objects"), list) or not data["objects"]:
             raise ValueError(f"{where} must be {{\"objects\": [{{\"id\", \"name\", \"clicks\"}}, ...]}}")
         raw = data["objects"]
-        if len(raw) > limits.objects_per_request:
-            raise ValueError(f"{where} hold {len(raw)} objects; the limit is {limits.objects_per_request}")
-        items, total = [], 0
+        counted = ClickCount(limits, len(raw))
+        items = []
         for number, entry in enumerate(raw, 1):
             if not isinstance(entry, dict) or not isinstance(entry.get("clicks"), list):
                 raise ValueError(f"object {number} must be {{\"id\", \"name\", \"clicks\": [[x, y, mode], ...]}}")
-            clicks = entry["clicks"]
-            total += len(clicks)
-            if len(clicks) > limits.points_per_object or total > limits.points_per_request:
-                raise ValueError(f"object {number} has {len(clicks)} clicks ({total} so far); the limits are "
-                                 f"{limits.points_per_object} per object and {limits.points_per_request} in all")
-            try:
-                prompts = Prompts()
-                for click in clicks:
-                    if not (isinstance(click, list) and len(click) == 3):
-                        raise ValueError(f"a click is [x, y, mode] with mode one of {', '.join(MODES)}, "
-                                         f"got {str(click)[:60]}")
-                    prompts = prompts.click(*click, size=size)
-                if size is not None and prompts.ready():
-                    prompts.check(size)  # what SAM would refuse, refused now with its own words
-            except ValueError as error:
-                outside = " (these objects were made for another image)" if "outside" in str(error) else ""
-                raise ValueError(f"object {number}: {error}{outside}") from None
+            for click in entry["clicks"]:
+                if not (isinstance(click, list) and len(click) == 3):
+                    raise ValueError(f"object {number}: a click is [x, y, mode] with mode one of "
+                                     f"{', '.join(MODES)}, got {str(click)[:60]}")
             ident = entry.get("id", number)
             ident = ident if isinstance(ident, int) and not isinstance(ident, bool) and 0 < ident < 10**9 else number
-            name = str(entry.get("name") or f"object {ident}")[:60]
             choice = entry.get("choice", 0)
             if not (isinstance(choice, int) and not isinstance(choice, bool) and 0 <= choice <= 2):
                 raise ValueError(f"object {number}: \"choice\" is which of SAM's three masks was kept, 0, 1 or 2, "
                                  f"got {str(choice)[:20]}")
-            items.append(SamObject(ident, name, prompts, choice, check_class(entry.get("class"), classes, number)))
-        if len({o.id for o in items}) != len(items):  # ids must be unique: renumber
-            items = [replace(o, id=i) for i, o in enumerate(items, 1)]
+            items.append(sam_object(number, entry["clicks"], counted, ident=ident,
+                                    name=entry.get("name") or f"object {ident}", choice=choice,
+                                    category=entry.get("class"), size=size, classes=classes))
         selected = data.get("selected", 0)
-        selected = selected if isinstance(selected, int) and 0 <= selected < len(items) else 0
-        return cls(tuple(items), selected)
+        return cls.of(items, selected if isinstance(selected, int) else 0)
+
+    @classmethod
+    def of(cls, items: list[SamObject], selected: int = 0) -> "Objects":
+        """Checked objects as one value: ids made unique (renumbered when two share one), `selected`
+        kept where it names an object."""
+        if len({o.id for o in items}) != len(items):
+            items = [replace(o, id=i) for i, o in enumerate(items, 1)]
+        return cls(tuple(items), selected if 0 <= selected < len(items) else 0)
+
+
+class ClickCount:
+    """The caps on one request's objects and clicks (`limits`: objects_per_request, points_per_object,
+    points_per_request), counted as the objects are read."""
+
+    def __init__(self, limits: PromptCaps, objects: int):
+        if objects > limits.objects_per_request:
+            raise ValueError(f"{objects} objects; one request takes at most {limits.objects_per_request}")
+        self.limits, self.total = limits, 0
+
+    def add(self, number: int, clicks: int) -> None:
+        self.total += clicks
+        most, everything = self.limits.points_per_object, self.limits.points_per_request
+        if clicks > most or self.total > everything:
+            raise ValueError(f"object {number} has {clicks} points ({self.total} so far; a box counts as two); the "
+                             f"limits are {most} per object and {everything} in all")
+
+
+def sam_object(number: int, clicks, counted: ClickCount, *, ident: int, name: str, choice: int = 0, category=None,
+               size: tuple[int, int] | None = None, classes: Sequence[str] | None = None) -> SamObject:
+    """Object `number` of a request or a file, read once: its clicks `(x, y, mode)` counted against the
+    caps and checked (`check_click`, inside `size` (H, W) where given), with `size` its prompts as SAM
+    checks them (`Prompts.check`), its class among `classes`. Every reader of objects comes here."""
+    counted.add(number, len(clicks))
+    try:
+        prompts = Prompts()
+        for x, y, mode in clicks:
+            prompts = prompts.click(x, y, mode, size=size)
+        if size is not None and prompts.ready():
+            prompts.check(size)  # what SAM would refuse (a zero-area box), refused now with its own words
+    except ValueError as error:
+        outside = " (these objects were made for another image)" if "outside" in str(error) else ""
+        raise ValueError(f"object {number}: {error}{outside}") from None
+    return SamObject(ident, str(name)[:60], prompts, choice, check_class(category, classes, number))
 
 
 def check_class(category, classes: Sequence[str] | None, number: int) -> str | None:
@@ -314,7 +341,7 @@ def tint(picture: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], st
     box = (slice(max(rows[0] - outline, 0), min(rows[-1] + 1 + outline, h)),
            slice(max(cols[0] - outline, 0), min(cols[-1] + 1 + outline, w)))
     region, inside = picture[box], mask[box]
-    keep = round((1 - strength) * 256)  # in 256ths: 16-bit integers blend a 720x960 region in 0.6 ms, float32 in 5.7
+    keep = round((1 - strength) * 256)  # in 256ths: 16-bit integers blend several times faster than float32
     blended = (region.astype(np.uint16) * keep + (np.asarray(colour, dtype=np.uint16) * (256 - keep) + 128)) >> 8
     np.copyto(region, blended.astype(np.uint8), where=inside[..., None])
     if outline:

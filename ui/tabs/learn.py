@@ -23,7 +23,7 @@ FIELD_SIDE = 369  # the receptive field's picture: its 41x41 window enlarged 9 t
 RACE_STEPS = 50  # steps per press of "Train"
 LOSS_NAMES = {"ce": "cross-entropy", "dice": "Dice"}
 LOSS_COLOURS = {"cross-entropy": "#0072B2", "Dice": "#E69F00"}  # Okabe-Ito blue and orange
-IOU_EVERY = 5  # steps between two measurements of the held-out IoU (each about 0.3 s)
+IOU_EVERY = 5  # steps between two measurements of the held-out IoU (each a pass over the held-out scenes)
 RECEPTIVE_PRESETS = {"one 3x3, rate 1": (1,), "one 3x3, rate 2": (2,), "one 3x3, rate 4": (4,),
                      "three layers, rates 2-2-2 (gridding)": (2, 2, 2),
                      "three layers, rates 1-2-3 (hybrid, no holes)": (1, 2, 3),

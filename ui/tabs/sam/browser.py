@@ -23,7 +23,13 @@ ORT_WEB_SCRIPT = "ort.wasm.min.js"  # the wasm-only build (50 KB) that defines a
 # files unchanged, and tests/test_browser_sam.py checks this against the package CI installs.
 ORT_WEB_INTEGRITY = "sha384-Bw6URI+Gvoadw0do7/QrSHUC9D1vCYYK5OSqChFyhyV5mzPL4oe2rOAFljAnS8Sq"
 ORT_WEB_CDN = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_WEB_VERSION}/dist/"
-SCRIPT = Path(__file__).with_name("live.js")
+SCRIPTS = Path(__file__).parent  # the page's scripts: prompt.js and page.js, shared by live.js and keys.js
+
+
+def page_script(name: str) -> str:
+    """The page script `name` (live.js, keys.js) as a gr.HTML's `js_on_load` runs it: after the pure
+    prompt.js and the page helpers of page.js, in one function of its own."""
+    return "\n".join((SCRIPTS / part).read_text() for part in ("prompt.js", "page.js", name))
 
 
 def served_url(path: Path) -> str:

@@ -1,4 +1,5 @@
-// Prompt SAM without a mouse: run by gr.HTML as `js_on_load` (`element` is that component).
+// Prompt SAM without a mouse: run by gr.HTML as `js_on_load` (`element` is that component), after
+// prompt.js and page.js (photoShown, whenThere).
 //
 // The photo takes the keyboard's focus (Tab reaches it); a cross-hair shows where the next click goes.
 // Arrow keys move it (with Shift, ten times as far); Enter or Space clicks there in the mode the "Next
@@ -14,13 +15,9 @@ function area() {
   return document.getElementById("sam-canvas");
 }
 
-// The photo as drawn: its box on screen and the scale Gradio maps a click with (never enlarged).
-function photo() {
-  const img = area()?.querySelector("img");
-  if (!img || !img.naturalWidth) return null;
-  const r = img.getBoundingClientRect();
-  const scale = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
-  return {img, r, scale, left: (r.width - img.naturalWidth * scale) / 2, top: (r.height - img.naturalHeight * scale) / 2};
+// The cross-hair's place on screen.
+function aim(view) {
+  return [view.box.left + keys.x * view.box.width, view.box.top + keys.y * view.box.height];
 }
 
 function crosshair(view) {
@@ -41,14 +38,15 @@ function crosshair(view) {
 }
 
 function place() {
-  const view = photo(), focused = area()?.matches(":focus-visible");  // a mouse's focus shows no cross-hair
+  const view = photoShown(), focused = area()?.matches(":focus-visible");  // a mouse's focus shows no cross-hair
   const mark = document.getElementById("sam-crosshair");
   if (!view || !focused) { if (mark) mark.style.display = "none"; return; }
   const parentRect = view.img.parentElement.getBoundingClientRect();
   const shown = crosshair(view);
   shown.style.display = "block";
-  shown.style.left = `${view.r.left - parentRect.left + view.left + keys.x * view.img.naturalWidth * view.scale}px`;
-  shown.style.top = `${view.r.top - parentRect.top + view.top + keys.y * view.img.naturalHeight * view.scale}px`;
+  const [x, y] = aim(view);
+  shown.style.left = `${x - parentRect.left}px`;
+  shown.style.top = `${y - parentRect.top}px`;
 }
 
 function setMode(mode) {
@@ -57,10 +55,9 @@ function setMode(mode) {
 }
 
 function click() {
-  const view = photo();
+  const view = photoShown();
   if (!view) return;
-  const clientX = view.r.left + view.left + keys.x * view.img.naturalWidth * view.scale;
-  const clientY = view.r.top + view.top + keys.y * view.img.naturalHeight * view.scale;
+  const [clientX, clientY] = aim(view);
   view.img.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true, clientX, clientY, view: window}));
 }
 
@@ -83,17 +80,19 @@ function onKey(event) {
   event.preventDefault();
 }
 
-// The photo's area takes the focus once it exists (Gradio may draw it after this component).
-function ready() {
-  const target = area();
-  if (!target) { setTimeout(ready, 200); return; }
+// The photo's area takes the focus once it exists (Gradio may draw it after this component); the
+// listeners go on it, once: a second run of this script removes the first run's.
+function ready(target) {
+  target.samKeysListeners?.abort();
+  const listeners = new AbortController(), options = {signal: listeners.signal};
+  target.samKeysListeners = listeners;
   target.tabIndex = 0;
   target.setAttribute("aria-label", "The photo: arrow keys move the cross-hair; Enter clicks there; P, N and B " +
                                     "click a positive point, a negative point or a box corner");
-  target.addEventListener("focus", place);
-  target.addEventListener("blur", place);
+  target.addEventListener("focus", place, options);
+  target.addEventListener("blur", place, options);
+  target.addEventListener("keydown", onKey, {...options, capture: true});
+  window.addEventListener("resize", place, options);
 }
 
-document.addEventListener("keydown", onKey, true);
-window.addEventListener("resize", place);
-ready();
+whenThere("sam-canvas", ready);

@@ -1,5 +1,6 @@
 // The Prompt SAM tab's decoder in the browser: run by gr.HTML as `js_on_load`, with `element` (this
-// component), `props` (its value, set by the server) and `watch` in scope.
+// component), `props` (its value, set by the server) and `watch` in scope, after prompt.js (promptOf,
+// pixelAt, halfToFloat, bestMask) and page.js (photoShown, whenThere).
 //
 // The server sends one image embedding per photo (float16) and SAM's exported decoder; this page runs
 // the decoder with onnxruntime-web, so moving the mouse previews the mask under the cursor (int8
@@ -10,27 +11,44 @@
 //
 // The value (see ui/tabs/sam/browser.py): {photo, size: [h, w], input: [h, w], embedding: url | null,
 // clicks: [[x, y, mode], ...] of the selected object, decoder: {float32, int8}, runtime: {script,
-// integrity, base, version}}. Coordinates are original-image pixels, x then y, as on the server.
+// integrity, base, version}, rules, shapes, busy}. Coordinates are original-image pixels, x then y.
+//
+// The state is this one object, kept on the component's element (`element.samLive`) for the
+// benchmark and the browser tests to read; nothing is put on `window`.
 
 const live = {
-  ready: false,     // runtime and both sessions loaded
-  value: null,
-  photo: null,      // the photo whose embedding is loaded
-  embedding: null,  // ort.Tensor float32 shaped as the value's shapes.embedding
-  clicks: [],       // the server's clicks of the selected object, then ours not yet confirmed
-  hover: null,      // the latest mouse position waiting for a preview
-  pointer: null,    // where the mouse last was over the page ({clientX, clientY}), to resume previews
-  running: false,
-  shown: null,      // what the overlay shows: {kind: "preview" | "click", key}
-  timings: [],      // {kind, decode_ms, total_ms (null: not shown)}: read by the benchmark and the browser test
-  serverShown: 0,   // when the latest server picture on screen arrived (performance.now())
-  masks: {},        // the last decoded mask of each kind, {width, height, data: Uint8Array}
-  status: "",       // the line shown under the photo
-  beforeBusy: "",   // the line a dropped click's notice replaced, back once a click counts
-  dropped: 0,       // clicks Gradio dropped because the last one's event was still open
+  value: null,        // the server's latest value
+  starting: null,     // the promise of the runtime and both sessions loading (once)
+  ready: false,       // runtime and both sessions loaded
+  int8: null,         // the int8 decoder's session: hover previews
+  float32: null,      // the float32 decoder's session: a click's mask, as the server's
+  threads: 0,         // the wasm threads the runtime was given
+  photo: null,        // the photo whose embedding is loaded
+  loading: null,      // the photo whose embedding is being fetched
+  embedding: null,    // ort.Tensor float32 shaped as the value's shapes.embedding
+  embeddingBytes: 0,  // what the embedding's download weighed
+  embeddingMs: 0,     // and took
+  warm: false,        // each session has run once (its first run is several times slower)
+  clicks: [],         // the server's clicks of the selected object, then ours not yet confirmed
+  warmup: null,       // a waiting warm-up: {value, done}
+  click: null,        // a waiting click decode: {kind, prompt, at}
+  hover: null,        // the latest mouse position waiting for a preview: {kind, point, mode, at}
+  preview: null,      // the latest decoded preview: {key, mask}
+  pointer: null,      // where the mouse last was over the page ({clientX, clientY}), to resume previews
+  running: false,     // a decode is running (one at a time)
+  shown: null,        // what the overlay shows: {kind: "preview" | "click"}
+  timings: [],        // {kind, decoder, decode_ms, total_ms (null: not shown)}: the benchmark and tests read it
+  serverShown: 0,     // when the latest server picture on screen arrived (performance.now())
+  masks: {},          // the last decoded mask of each kind, {width, height, data: Uint8Array}, buffers reused
+  pixels: null,       // the overlay's ImageData, reused while the mask's size stays
+  status: "",         // the line shown under the photo
+  beforeBusy: "",     // the line a dropped click's notice replaced, back once a click counts
+  dropped: 0,         // clicks Gradio dropped because the last one's event was still open
 };
-window.samLive = live;
+element.samLive = live;
+element.dataset.samLive = "";
 const BUSY = "Still answering the previous click: click again once its mask is shown.";
+const COLOURS = {click: [255, 176, 0, 150], preview: [0, 114, 178, 120]};  // Okabe-Ito orange, blue
 
 const setStatus = (text) => {
   live.status = text;
@@ -69,17 +87,6 @@ async function start(value) {
   live.ready = true;
 }
 
-function halfToFloat(bits) {
-  if (typeof Float16Array !== "undefined") return Float32Array.from(new Float16Array(bits.buffer));
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) {
-    const h = bits[i], sign = h & 0x8000 ? -1 : 1, exp = (h >> 10) & 0x1f, frac = h & 0x3ff;
-    out[i] = exp === 0 ? sign * 2 ** -14 * (frac / 1024)
-      : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * 2 ** (exp - 15) * (1 + frac / 1024);
-  }
-  return out;
-}
-
 async function loadEmbedding(value) {
   const started = performance.now();
   const response = await fetch(absolute(value.embedding));
@@ -89,22 +96,6 @@ async function loadEmbedding(value) {
   live.photo = value.photo;
   live.embeddingBytes = bytes.byteLength;
   live.embeddingMs = performance.now() - started;
-}
-
-// The prompt SAM gets for `clicks` (as seg.sam.prompts.Prompts.to_sam does), by the rules the
-// server sends (seg.sam.rules.rules): each point click with its mode's label, and the
-// last complete box of the box clicks. `cursor` is a hover: a point of the next click's mode, or
-// with one box corner pending, the box from that corner to the cursor.
-function promptOf(clicks, cursor, mode, rules) {
-  const all = cursor ? clicks.concat([[cursor[0], cursor[1], mode]]) : clicks;
-  const points = all.filter((c) => c[2] in rules.labels).map((c) => [c[0], c[1], rules.labels[c[2]]]);
-  const corners = all.filter((c) => c[2] === rules.box);
-  let box = null;
-  if (corners.length >= 2) {
-    const end = Math.floor(corners.length / 2) * 2, [a, b] = [corners[end - 2], corners[end - 1]];
-    box = [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
-  }
-  return points.length || box ? {points, box} : null;
 }
 
 // The graph's inputs (seg/sam/onnx_decoder.py prompt_arrays): coordinates in the encoder's input
@@ -133,27 +124,13 @@ function feeds(prompt, value) {
   };
 }
 
-// The best scored of SAM's three masks (graph outputs 1 to 3), as the server shows after a click.
-async function decode(session, prompt, value) {
+// The best of SAM's masks for `prompt`, in the buffer kept for `kind` (reused while its size stays).
+async function decode(session, prompt, value, kind) {
   const out = await session.run(feeds(prompt, value));
-  const scores = out.iou_predictions.data, [, , height, width] = out.masks.dims;
-  let best = 1;
-  for (let i = 2; i < 4; i++) if (scores[i] > scores[best]) best = i;
-  const logits = out.masks.data.subarray(best * height * width, (best + 1) * height * width);
-  const data = new Uint8Array(height * width);
-  for (let i = 0; i < data.length; i++) data[i] = logits[i] > 0 ? 1 : 0;
-  return {width, height, data, score: scores[best]};
-}
-
-// The photo as the page shows it, and where its pixels are (Gradio's own click arithmetic: centred,
-// never enlarged past its natural size).
-function picture() {
-  const img = document.querySelector("#sam-canvas img");
-  if (!img || !img.naturalWidth) return null;
-  const r = img.getBoundingClientRect();
-  const scale = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
-  return {img, rect: r, scale, left: (r.width - img.naturalWidth * scale) / 2,
-          top: (r.height - img.naturalHeight * scale) / 2};
+  const [, , height, width] = out.masks.dims;
+  const kept = live.masks[kind];
+  const into = kept && kept.data.length === height * width ? kept.data : new Uint8Array(height * width);
+  return bestMask(out.iou_predictions.data, out.masks.data, height, width, into);
 }
 
 function overlay(view) {
@@ -168,26 +145,34 @@ function overlay(view) {
     parent.appendChild(canvas);
   }
   const parentRect = parent.getBoundingClientRect();
-  canvas.style.left = `${view.rect.left - parentRect.left + view.left}px`;
-  canvas.style.top = `${view.rect.top - parentRect.top + view.top}px`;
-  canvas.style.width = `${view.img.naturalWidth * view.scale}px`;
-  canvas.style.height = `${view.img.naturalHeight * view.scale}px`;
+  canvas.style.left = `${view.box.left - parentRect.left}px`;
+  canvas.style.top = `${view.box.top - parentRect.top}px`;
+  canvas.style.width = `${view.box.width}px`;
+  canvas.style.height = `${view.box.height}px`;
   return canvas;
 }
 
 function paint(mask, kind) {
-  const view = picture();
+  const view = photoShown();
   if (!view) return;
   const canvas = overlay(view);
-  canvas.width = mask.width;
-  canvas.height = mask.height;
-  const ctx = canvas.getContext("2d"), pixels = ctx.createImageData(mask.width, mask.height);
-  const [r, g, b, a] = kind === "click" ? [255, 176, 0, 150] : [0, 114, 178, 120];  // Okabe-Ito orange, blue
-  for (let i = 0; i < mask.data.length; i++) {
-    if (!mask.data[i]) continue;
-    pixels.data.set([r, g, b, a], i * 4);
+  if (canvas.width !== mask.width || canvas.height !== mask.height) {
+    canvas.width = mask.width;
+    canvas.height = mask.height;
   }
-  ctx.putImageData(pixels, 0, 0);
+  const ctx = canvas.getContext("2d");
+  if (!live.pixels || live.pixels.width !== mask.width || live.pixels.height !== mask.height) {
+    live.pixels = ctx.createImageData(mask.width, mask.height);
+  }
+  const [r, g, b, a] = COLOURS[kind], rgba = live.pixels.data;
+  for (let i = 0, j = 0; i < mask.data.length; i++, j += 4) {
+    const on = mask.data[i];
+    rgba[j] = on ? r : 0;
+    rgba[j + 1] = on ? g : 0;
+    rgba[j + 2] = on ? b : 0;
+    rgba[j + 3] = on ? a : 0;
+  }
+  ctx.putImageData(live.pixels, 0, 0);
 }
 
 function clearOverlay() {
@@ -202,12 +187,9 @@ function nextMode() {
 }
 
 function pointAt(event) {
-  const view = picture();
+  const view = photoShown();
   if (!view || event.target !== view.img) return null;
-  const x = Math.round((event.clientX - view.rect.left - view.left) / view.scale);
-  const y = Math.round((event.clientY - view.rect.top - view.top) / view.scale);
-  if (x < 0 || y < 0 || x >= view.img.naturalWidth || y >= view.img.naturalHeight) return null;
-  return [x, y];
+  return pixelAt(view.box, view.natural, event.clientX, event.clientY);
 }
 
 function usable() {
@@ -226,60 +208,52 @@ function failed(error) {
   live.ready = false;
 }
 
-// One decode at a time, always for the newest request: a hover that arrives while one runs replaces
-// the waiting one, so a fast mouse never builds a backlog of stale previews.
-async function pump() {
-  if (live.running || !usable()) return;
-  const job = live.click || live.hover;
-  if (!job) return;
-  if (job === live.click) live.click = null; else live.hover = null;
-  live.running = true;
-  try {
-    const prompt = job.kind === "preview" ? promptOf(live.clicks, job.point, job.mode, live.value.rules) : job.prompt;
-    if (prompt) {
-      const started = performance.now();
-      const session = job.kind === "click" ? live.float32 : live.int8;
-      const mask = await decode(session, prompt, live.value);
-      const decoded = performance.now();
-      if (job.kind === "preview") live.preview = {key: JSON.stringify(prompt), mask};
-      // a preview is stale once a click is pending or shown; a click's mask, once the server's picture
-      // for a later moment is on screen (painting it then would hide that picture and stop previews)
-      const stale = job.kind === "preview" ? live.click || live.shown?.kind === "click" : live.serverShown > job.at;
-      live.masks[job.kind] = mask;
-      if (!stale) {
-        paint(mask, job.kind);
-        live.shown = {kind: job.kind};
-        await new Promise(requestAnimationFrame);  // on screen at the next frame
-      }
-      if (!stale || job.kind === "click") {
-        record({kind: job.kind, decoder: job.kind === "click" ? "float32" : "int8", decode_ms: decoded - started,
-                total_ms: stale ? null : performance.now() - job.at, points: prompt.points.length,
-                box: !!prompt.box});
-      }
-    }
-  } catch (error) {
-    failed(error);
-  } finally {
-    live.running = false;
-    if (live.click || live.hover) pump();
+// A session's first run is several times slower than later ones: both are run once when a photo's
+// embedding arrives, before any hover, as the first job of `pump`.
+async function runWarmUp(job) {
+  const [h, w] = job.value.size, prompt = {points: [[w / 2, h / 2, job.value.rules.labels.positive]], box: null};
+  for (const session of [live.int8, live.float32]) await session.run(feeds(prompt, job.value));
+  live.warm = true;
+}
+
+async function runDecode(job) {
+  const prompt = job.kind === "preview" ? promptOf(live.clicks, job.point, job.mode, live.value.rules) : job.prompt;
+  if (!prompt) return;
+  const started = performance.now();
+  const mask = await decode(job.kind === "click" ? live.float32 : live.int8, prompt, live.value, job.kind);
+  const decoded = performance.now();
+  if (job.kind === "preview") live.preview = {key: JSON.stringify(prompt), mask};
+  // a preview is stale once a click is pending or shown; a click's mask, once the server's picture
+  // for a later moment is on screen (painting it then would hide that picture and stop previews)
+  const stale = job.kind === "preview" ? live.click || live.shown?.kind === "click" : live.serverShown > job.at;
+  live.masks[job.kind] = mask;
+  if (!stale) {
+    paint(mask, job.kind);
+    live.shown = {kind: job.kind};
+    await new Promise(requestAnimationFrame);  // on screen at the next frame
+  }
+  if (!stale || job.kind === "click") {
+    record({kind: job.kind, decoder: job.kind === "click" ? "float32" : "int8", decode_ms: decoded - started,
+            total_ms: stale ? null : performance.now() - job.at, points: prompt.points.length, box: !!prompt.box});
   }
 }
 
-// A session's first run is slow (550-680 ms here against ~220 later): spend it when the first photo's
-// embedding arrives, not on the first hover. A hover meanwhile waits, as for any run.
-async function warmUp(value) {
-  while (live.running) await new Promise((resolve) => setTimeout(resolve, 20));  // a hover came first
-  if (live.warm) return;
+// One run at a time: the warm-up first, then a click, then the newest hover. A hover that arrives while
+// one runs replaces the waiting one, so a fast mouse never builds a backlog of stale previews.
+async function pump() {
+  if (live.running || !usable()) return;
+  const job = live.warmup || live.click || live.hover;
+  if (!job) return;
+  if (job === live.warmup) live.warmup = null; else if (job === live.click) live.click = null; else live.hover = null;
   live.running = true;
   try {
-    const [h, w] = value.size, prompt = {points: [[w / 2, h / 2, value.rules.labels.positive]], box: null};
-    for (const session of [live.int8, live.float32]) await session.run(feeds(prompt, value));
-    live.warm = true;
+    if (job.kind === "warm-up") await runWarmUp(job); else await runDecode(job);
   } catch (error) {
     failed(error);
   } finally {
     live.running = false;
-    pump();
+    if (job.kind === "warm-up") job.done();
+    if (live.warmup || live.click || live.hover) pump();
   }
 }
 
@@ -328,8 +302,8 @@ async function onClick(event) {
   pump();
 }
 
-function onLeave(event) {
-  if (event.target.closest?.("#sam-canvas") && live.shown?.kind === "preview") clearOverlay();
+function onLeave() {
+  if (live.shown?.kind === "preview") clearOverlay();
 }
 
 // Once the server's picture replaces a click's mask, a mouse resting on the photo previews again
@@ -345,9 +319,9 @@ async function update(value) {
   if (!value) { clearOverlay(); return; }
   live.clicks = value.clicks || [];
   // the server's picture of these clicks replaces our click mask once it has loaded
-  const view = picture(), arrived = performance.now();
+  const view = photoShown(), arrived = performance.now();
   const shown = () => {
-    live.serverShown = Math.max(live.serverShown || 0, arrived);
+    live.serverShown = Math.max(live.serverShown, arrived);
     if (live.shown?.kind === "click") clearOverlay();
     resumePreview();
   };
@@ -371,7 +345,7 @@ async function update(value) {
   live.loading = value.photo;
   try {
     await loadEmbedding(value);
-    await warmUp(value);
+    if (!live.warm) await new Promise((done) => { live.warmup = {kind: "warm-up", value, done}; pump(); });
     if (!live.ready) return;  // the warm-up said why
     const ready = (canHover() ? "Hover to preview; a click shows its mask at once. "
                               : "A tap shows its mask at once. ") + `Masks are decoded in this browser ` +
@@ -390,8 +364,17 @@ function canHover() {
   return window.matchMedia("(hover: hover) and (pointer: fine)").matches;
 }
 
-document.addEventListener("mousemove", onMove, true);
-document.addEventListener("click", onClick, true);
-document.addEventListener("mouseout", onLeave, true);
+// The listeners go on the photo's component (its image is inside it), once: a second run of this
+// script (the component drawn again) removes the first run's before adding its own.
+function listen(area) {
+  area.samLiveListeners?.abort();
+  const listeners = new AbortController(), options = {capture: true, signal: listeners.signal};
+  area.samLiveListeners = listeners;
+  area.addEventListener("mousemove", onMove, options);
+  area.addEventListener("click", onClick, options);
+  area.addEventListener("mouseleave", onLeave, options);
+}
+
+whenThere("sam-canvas", listen);
 watch("value", () => update(props.value));
 update(props.value);

@@ -4,7 +4,6 @@ import) and `sam_models` (what the semantic models say, the click curve)."""
 
 import os
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
@@ -22,7 +21,7 @@ from ...context import Context
 from ...guard import inside, upload_folder
 from ...jobs import handler, refusal
 from ..events import LIGHT, PAGE
-from .browser import SCRIPT as LIVE_SCRIPT
+from .browser import page_script
 from .files import SamFiles
 from .labels import COLOURS, GRID, SamLabels
 from .models import SamModels
@@ -30,13 +29,12 @@ from .models import SamModels
 # The mask choices are drawn at the size they are shown (thumbnails in a 420 px high gallery, its
 # preview at most this): a third of the pixels of a 1024 px photo to draw and encode, three times a click.
 CHOICE_SIDE = 480
-# The automatic masks' grid, points per side (SAM's own default is 32): 8 is 64 prompts, 2.9 s on this
-# 2-core machine for a 360x480 photo whose embedding is cached (benchmarks/RESULTS.md, "Find every object").
+# The automatic masks' grid, points per side (SAM's own default is 32): 8 is 64 prompts, a wait of seconds
+# on a 2-core Space, not a minute (its time: benchmarks/RESULTS.md, "Find every object").
 EVERYTHING_GRID = 8
 UPLOAD_FIRST = "no image: upload one first"
 
 
-KEYS_SCRIPT = Path(__file__).with_name("keys.js")
 KEYS_HELP = ("<p class='legend-note'>Without a mouse: Tab to the photo; the arrow keys move a cross-hair (with "
              "Shift, further); Enter clicks there in the chosen mode; P, N and B click a positive point, a "
              "negative point or a box corner.</p>")
@@ -313,17 +311,17 @@ class SamTab:
             from_compare = gr.Button("Use the Compare photo", elem_id="from-compare", size="sm", scale=1, min_width=110)
         with gr.Row():
             with gr.Column(scale=4, min_width=320):  # the photo takes most of the width
-                # JPEG for what the server draws here: 4 ms to encode at 720x960 against 84 for WebP, the
-                # default (an upload stays the file that came: type filepath, image_mode None)
+                # JPEG for what the server draws here: WebP, the default, took most of a click's time to
+                # encode (an upload stays the file that came: type filepath, image_mode None)
                 canvas = gr.Image(type="filepath", label="Click on the image", height=560, format="jpeg",
                                   sources=["upload", "clipboard"], elem_id="sam-canvas", image_mode=None)
                 sam_note = gr.Markdown(elem_id="sam-note")
                 # the decoder in this browser: hover previews, instant click masks (ui/tabs/sam/live.js)
                 live = gr.HTML(None, html_template='<div class="sam-live-status"></div>', elem_id="sam-live",
-                               js_on_load=LIVE_SCRIPT.read_text(),
+                               js_on_load=page_script("live.js"),
                                css_template=".sam-live-status {font-size:0.85rem; opacity:0.8}")
                 # prompts without a mouse: a cross-hair the arrow keys move (ui/tabs/sam/keys.js)
-                gr.HTML(KEYS_HELP, js_on_load=KEYS_SCRIPT.read_text(), elem_id="sam-keys")
+                gr.HTML(KEYS_HELP, js_on_load=page_script("keys.js"), elem_id="sam-keys")
             with gr.Column(scale=1, min_width=200):  # SAM's three masks beside it (under it on a phone)
                 choices = gr.Gallery(label="SAM's masks: pick one", columns=1, height="auto",
                                      object_fit="contain", elem_id="sam-masks", format="jpeg")
@@ -332,7 +330,8 @@ class SamTab:
                 picker = gr.Radio([("object 1", 0)], value=0, label="Objects (clicks edit the selected one)",
                                   elem_id="sam-objects")
                 category = self.labels.class_picker()
-                view = [objects, canvas, choices, sam_result, masks, sam_note, picker, live, category]  # SamView's
+                view = list(SamView(objects=objects, canvas=canvas, choices=choices, result=sam_result, masks=masks,
+                                    note=sam_note, picker=picker, live=live, category=category))  # by name
                 self.labels.layout(sam_photo, objects, masks, upload, view, sam_note, category,
                                    (image_in, truth_in, tabs), sam_result)
             with gr.Column(scale=1, min_width=300):
@@ -342,7 +341,7 @@ class SamTab:
                 everything = gr.Button(self.labels.everything_label(GRID), elem_id="sam-everything")
                 everything_status = gr.Markdown(elem_id="sam-everything-status")
                 self.files.layout(sam_photo, objects, masks, upload, view, sam_note)
-        opened = [sam_photo, upload, *view]  # Opened's order
+        opened = list(Opened(photo=sam_photo, upload=upload, view=SamView(*view)).outputs())
         # SAM reads each photo as it arrives (its progress over the note), not at the first click
         embed = {"fn": self.embed, "inputs": [sam_photo, objects], "outputs": live, "show_progress_on": sam_note,
                  **PAGE}
