@@ -156,7 +156,8 @@ def main() -> int:
     target = p["alone"][1] + max(heavy.values())  # waiting for about one running heavy job
     met = p["beside"][1] <= target and refused == 0
     crowd_rows = ", ".join(f"{key}: {n}" for key, n in sorted(counts.items()))
-    rows = ["| the honest client's /segment | requests | p50 (s) | p95 (s) | max (s) |", "| --- | ---: | ---: | ---: | ---: |",
+    rows = ["| the honest client's /segment | requests | p50 (s) | p95 (s) | max (s) |",
+            "| --- | ---: | ---: | ---: | ---: |",
             *(f"| {label} | {len(seconds[name])} | {p[name][0]:.2f} | {p[name][1]:.2f} | {p[name][2]:.2f} |"
               for name, label in (("alone", "alone"), ("beside", f"beside {args.addresses} heavy addresses"))),
             "", "Each heavy job, two at once (the server's load): " + ", ".join(f"{name} {t:.1f} s"

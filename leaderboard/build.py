@@ -17,6 +17,7 @@ from each model's card.
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import statistics
@@ -34,9 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from seg import system  # noqa: E402
 from seg.charts import per_class_chart  # noqa: E402
-from seg.checkpoint import load_model, saw_frames  # noqa: E402
+from seg.checkpoint import load_model, read_card, saw_frames  # noqa: E402
 from seg.data.camvid import CLASSES, ENV_VAR, resolve_root  # noqa: E402
 from seg.data.io import read_image  # noqa: E402
+from seg.ensemble import member_paths  # noqa: E402
 from seg.explorer.zoo import Zoo  # noqa: E402
 from seg.fetch import file_digest  # noqa: E402
 from seg.inference import segment  # noqa: E402
@@ -74,15 +76,36 @@ def evaluate(path: Path, data_dir: Path, *, prior: bool = True) -> dict:
     """`python -m seg.cli.evaluate` on val, exactly as a user runs it; its JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "scores.json"
-        subprocess.run([sys.executable, "-m", "seg.cli.evaluate", "--checkpoint", str(path), "--data-dir", str(data_dir),
+        subprocess.run([sys.executable, "-m", "seg.cli.evaluate", "--checkpoint", str(path), "--data-dir",
+                        str(data_dir),
                         "--split", "val", "--device", "cpu", "--json", str(out), *([] if prior else ["--no-prior"])],
                        cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL)
         return json.loads(out.read_text())
 
 
 def digest(source: Path) -> str:
-    """sha256 of the weights file (a SegFormer folder's model.safetensors)."""
+    """sha256 of the weights file (a SegFormer folder's model.safetensors); of an ensemble, of its card
+    and its members' digests (a member replaced is another ensemble)."""
+    if source.suffix == ".json":
+        parts = [file_digest(source)] + [digest(Path(p)) for p, _ in member_paths(read_card(source), source.parent)]
+        return hashlib.sha256(" ".join(parts).encode()).hexdigest()
     return file_digest(source / "model.safetensors" if source.is_dir() else source)
+
+
+def weight_files(source: Path) -> list[Path]:
+    """The files a model's weights take (an ensemble's: its card and its members')."""
+    if source.suffix == ".json":
+        return [source] + [f for p, _ in member_paths(read_card(source), source.parent) for f in weight_files(Path(p))]
+    return [source] if source.is_file() else list(source.iterdir())
+
+
+def ensemble_summary(card: dict) -> str:
+    """How an ensemble was made, for its row: its weights, its test-time views and where they were chosen."""
+    chosen, views = card["chosen_on"], card["test_time"]
+    weights = ", ".join(f"{m['weights'].removesuffix('.safetensors')} x{m['weight']:g}" for m in card["members"])
+    scales = "/".join(f"{s:g}" for s in views["scales"])
+    return (f"probabilities averaged ({weights}) at scales {scales}{' with flips' if views['flip'] else ''}, "
+            f"chosen on {chosen['sequence']} with protocol models")
 
 
 def val_figures(source: Path, card: dict, data_dir: Path) -> dict:
@@ -103,19 +126,21 @@ def measure(key: str, entry, data_dir: Path, image: np.ndarray, repeats: int, te
     source = Path(entry.source)
     model, card = load_model(source)
     training, sha = card["training"], digest(source)
-    files = [source] if source.is_file() else list(source.iterdir())
+    files = weight_files(source)
     prior = card.get("logit_adjustment")
+    ensemble = card["architecture"]["name"] == "ensemble"
     return {
         "key": key, "title": entry.title.replace(" (from scratch)", ""), "sha256": sha,
         **val_figures(source, card, data_dir),
         "test": tests.get(sha),  # the held-back split, measured by the maintainers, or None
         "prior_tau": prior and prior["tau"],
-        "card_val_miou": card["val_metrics"]["miou"],  # what training measured before storing the weights
+        "card_val_miou": None if ensemble else card["val_metrics"]["miou"],  # training's measure, if any
         "parameters": card["parameters"], "weights_mb": round(sum(f.stat().st_size for f in files) / 1e6, 2),
         "input_size": card.get("input_size"),
         "cpu_ms": latency_ms(model, image, card.get("input_size"), repeats),
-        "training": training_summary(training, card.get("fine_tuned_from")),
-        "loss": training["loss"], "class_weights": training["class_weights"], "command": training["command"],
+        "training": ensemble_summary(card) if ensemble else training_summary(training, card.get("fine_tuned_from")),
+        "loss": training.get("loss", "-"), "class_weights": training.get("class_weights", "-"),
+        "command": training["command"],
     }
 
 
@@ -172,7 +197,8 @@ def draw_chart(board: dict, path: Path) -> None:
     """The per-class IoU chart of every model the board scored on val, replaced ones included."""
     scored = [r for r in board["models"] if r.get("per_class_iou")] + [
         {**r, "title": f"{r['title']} (replaced)"} for r in board.get("replaced", []) if r.get("per_class_iou")]
-    chart = per_class_chart({r["title"]: r["per_class_iou"] for r in scored}, CLASSES, title="IoU per class, CamVid val")
+    chart = per_class_chart({r["title"]: r["per_class_iou"] for r in scored}, CLASSES,
+                            title="IoU per class, CamVid val")
     Image.fromarray(chart).save(path)
 
 
@@ -207,7 +233,8 @@ def write_markdown(board: dict, path: Path) -> None:
         raw = pct(r.get("miou_no_prior")) if r.get("prior_tau") else "(no prior)"
         test = r.get("test") or {}
         test_raw = pct(test.get("miou_no_prior")) if r.get("prior_tau") else "(no prior)"
-        return (f"| {r['title']} | {pct(test.get('miou'))} | {pct(test.get('miou_flip'))} | {test_raw} | {val} | {raw} | "
+        return (f"| {r['title']} | {pct(test.get('miou'))} | {pct(test.get('miou_flip'))} | {test_raw} | {val} | "
+                f"{raw} | "
                 f"{pct(r['boundary_f'])} | {pct(r['pixel_accuracy'])} | {pct(r['mean_dice'])} | "
                 f"{r['parameters'] / 1e6:.2f}M | {r['weights_mb']} MB | {r['cpu_ms']} | {size} | {r['training']} |")
 
@@ -216,12 +243,14 @@ def write_markdown(board: dict, path: Path) -> None:
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     ref = board["reference"]
     reported = sorted({r["test"]["reported"] for r in board["models"] if (r.get("test") or {}).get("reported")})
-    espnet = (f"| {ref['title']} | {pct(ref['miou'])} | - | - | - | - | - | - | - | {ref['parameters'] / 1e6:.2f}M | - | "
+    espnet = (f"| {ref['title']} | {pct(ref['miou'])} | - | - | - | - | - | - | - | "
+              f"{ref['parameters'] / 1e6:.2f}M | - | "
               f"about {ref['cpu_ms']} | 360x480 | published |")
     lines = ["# Leaderboard: our from-scratch models on CamVid", "",
              f"Test: {board.get('test_source') or 'none recorded'} (reported {', '.join(reported) or '-'}). "
-             f"Val: {board['split']}, measured with `python -m seg.cli.evaluate` on the shipped weights, with the logit "
-             "adjustment their cards set (`seg.prior`) and without it; a model trained on val has no val score here. "
+             f"Val: {board['split']}, measured with `python -m seg.cli.evaluate` on the shipped weights, with the "
+             "logit adjustment their cards set (`seg.prior`) and without it; a model trained on val has no val "
+             "score here. "
              f"CPU latency: one 360x480 image through `seg.inference.segment`, on {board['machine']}, {board['date']}. "
              "Regenerate with `python leaderboard/build.py` (`--tests-only` when only test_split.json changed).", "",
              *header, *map(row, board["models"]), espnet, "",

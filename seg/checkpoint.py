@@ -67,10 +67,12 @@ def saw_frames(card: dict, split: str, sequence: str | None = None) -> bool:
 def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Build the card's architecture, load the weights, return `(model in eval mode on device, card)`.
 
-    path: a .safetensors file with its card beside it, or a SegFormer `save_pretrained` folder
-    holding its card as model.json (see `seg.models.segformer`).
+    path: a .safetensors file with its card beside it, a SegFormer `save_pretrained` folder holding its
+    card as model.json (see `seg.models.segformer`), or an ensemble's card (`seg.ensemble`).
     """
     path = Path(path)
+    if path.suffix == ".json" and path.is_file():
+        return load_ensemble(path, device=device)
     if path.is_dir():
         from .models.segformer import load_pretrained_folder
 
@@ -94,3 +96,26 @@ def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -
     except RuntimeError as error:
         raise ValueError(f"{path} does not fit the card's architecture {arch}: {error}") from None
     return model.to(device).eval(), card
+
+
+def load_ensemble(path: Path, *, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """The ensemble an ensemble card describes (`seg.ensemble`): each member loaded with its own card's
+    logit adjustment, all of them with the card's classes; `(model in eval mode on device, card)`."""
+    from .ensemble import ARCHITECTURE, Ensemble, member_paths
+    from .prior import card_offsets
+
+    card = read_card(path)
+    if card.get("architecture", {}).get("name") != ARCHITECTURE:
+        raise ValueError(f"{path} is not an ensemble card: a model's weights are a .safetensors file or a folder")
+    members, offsets, weights = [], [], []
+    for member, weight in member_paths(card, path.parent):
+        model, member_card = load_model(member, device=device)
+        if member_card["classes"] != card["classes"]:
+            raise ValueError(f"{member} was trained on other classes than the ensemble's {path.name} lists")
+        members.append(model)
+        offsets.append(card_offsets(member_card))
+        weights.append(weight)
+    test_time = card.get("test_time") or {}
+    ensemble = Ensemble(members, weights=weights, offsets=offsets, scales=test_time.get("scales", (1.0,)),
+                        flip=bool(test_time.get("flip", False)))
+    return ensemble.to(device).eval(), card

@@ -52,7 +52,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, *, loss_fn: Callable[[
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: DataLoader, *, num_classes: int, boundary_tolerance: int | None = BOUNDARY_TOLERANCE,
+def evaluate(model: nn.Module, loader: DataLoader, *, num_classes: int,
+             boundary_tolerance: int | None = BOUNDARY_TOLERANCE,
              amp_dtype: torch.dtype | None = None, progress: bool = True, desc: str = "eval",
              logit_offsets: Tensor | None = None, flip: bool = False) -> SegmentationScores:
     """Score the model over `loader`, whose masks may be larger than its images: logits are

@@ -116,7 +116,8 @@ def sample(camvid_dir, tmp_path_factory) -> tuple[Path, Path]:
 
     image = sorted((camvid_dir / "val").glob("*.png"))[0]
     # named after this run's temporary folder: two runs on one machine share Gradio's upload folder
-    folder = Path(get_upload_folder()) / f"{tmp_path_factory.getbasetemp().name}-{tmp_path_factory.mktemp('upload').name}"
+    run = tmp_path_factory.getbasetemp().name
+    folder = Path(get_upload_folder()) / f"{run}-{tmp_path_factory.mktemp('upload').name}"
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(image, folder / image.name)
     shutil.copyfile(camvid_dir / "valannot" / image.name, folder / f"{image.stem}_labels.png")

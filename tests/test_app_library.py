@@ -194,7 +194,8 @@ def test_objects_add_select_delete_and_round_trip_through_json():
     ({"objects": [{"clicks": [[5, 5, "box"], [9, 9, "box"], [70, 9, "box"]]}]}, "outside the 60x50"),
     ({"objects": [{"clicks": []}] * 33}, "33 objects; one request takes at most 32"),
     ({"objects": [{"clicks": [[1, 1, "positive"]] * 65}]}, "65 points"),
-    ({"objects": [{"clicks": [[1, 1, "positive"]] * 63 + [[2, 2, "box"], [9, 9, "box"]]}]}, "65 points .* a box counts as two"),
+    ({"objects": [{"clicks": [[1, 1, "positive"]] * 63 + [[2, 2, "box"], [9, 9, "box"]]}]},
+     "65 points .* a box counts as two"),
     ({"objects": "all of them"}, "must be"),
     ([], "must be"),
 ])

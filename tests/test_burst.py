@@ -221,7 +221,8 @@ def test_heavy_work_past_the_queues_bound_is_refused_with_its_wait():
 
 def test_the_quota_is_a_sliding_window():
     now = [0.0]
-    gate = BodyGate(open_per_address={"upload": 2}, idle_seconds=5, quota_bytes=1000, window_seconds=60, clock=lambda: now[0])
+    gate = BodyGate(open_per_address={"upload": 2}, idle_seconds=5, quota_bytes=1000, window_seconds=60,
+                    clock=lambda: now[0])
 
     async def send(address: str, n: int):
         chunks = [{"type": "http.request", "body": b"x" * 100, "more_body": True}] * (n // 100)

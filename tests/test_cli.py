@@ -46,7 +46,8 @@ def test_train_writes_weights_card_and_resumes(trained_checkpoint):
     assert card["architecture"] == {"name": "unet", "arguments": {"width_mult": 0.25}}
     assert card["classes"] == ["background", "disc", "square", "triangle"] and len(card["palette"]) == 4
     assert card["training"]["command"].startswith("python -m seg.cli.train --model unet")
-    assert card["data"] == {"dataset": "synthetic", "train_split": "train", "holdout_sequence": None, "train_images": 192, "val_images": 48, "synthetic_images": 192,
+    assert card["data"] == {"dataset": "synthetic", "train_split": "train", "holdout_sequence": None,
+                            "train_images": 192, "val_images": 48, "synthetic_images": 192,
                             "image_size": [64, 64], "object_size": 0.2, "validation": "the val split"}
     assert card["training"]["loss"] == "ce" and card["training"]["epoch"] == 2
     assert card["input_size"] == [64, 64]  # no --resize: the size it trained at, which the app runs it at
@@ -74,7 +75,8 @@ def test_evaluate_on_camvid_and_predict_then_score_the_folder(trained_checkpoint
     # a synthetic-trained model has 4 classes, so CamVid scoring goes through the folder mode:
     # predict CamVid images, then score folders of label PNGs with CamVid's raw void label 11
     images = sorted((camvid_dir / "val").glob("*.png"))[:3]
-    run_module("seg.cli.predict", *map(str, images), "--checkpoint", str(trained_checkpoint), "--out", str(tmp_path / "p"))
+    run_module("seg.cli.predict", *map(str, images), "--checkpoint", str(trained_checkpoint), "--out",
+               str(tmp_path / "p"))
     pred_dir, gt_dir = tmp_path / "pred", tmp_path / "gt"
     pred_dir.mkdir(), gt_dir.mkdir()
     for image in images:
@@ -102,13 +104,15 @@ def test_predict_then_evaluate_chain_as_documented(camvid_dir, tmp_path):
     with no renaming and no class count, and the table names CamVid's classes."""
     images = sorted((camvid_dir / "val").glob("*.png"))[:2]
     pred = tmp_path / "pred"
-    run_module("seg.cli.predict", *map(str, images), "--checkpoint", str(ROOT / "weights" / "camvid" / "fcn8s.safetensors"),
+    run_module("seg.cli.predict", *map(str, images), "--checkpoint",
+               str(ROOT / "weights" / "camvid" / "fcn8s.safetensors"),
                "--out", str(pred))
     gt = tmp_path / "gt"
     gt.mkdir()
     for image in images:
         shutil.copy(camvid_dir / "valannot" / image.name, gt / image.name)
-    result = run_module("seg.cli.evaluate", "--pred-dir", str(pred), "--gt-dir", str(gt), "--json", str(tmp_path / "s.json"))
+    result = run_module("seg.cli.evaluate", "--pred-dir", str(pred), "--gt-dir", str(gt), "--json",
+                        str(tmp_path / "s.json"))
     assert "2 images" in result.stdout and "Bicyclist" in result.stdout and "SignSymbol" in result.stdout
     scores = json.loads((tmp_path / "s.json").read_text())
     assert list(scores["per_class"])[0] == "Sky" and scores["miou"] > 0.4  # a CamVid model on CamVid frames
@@ -124,7 +128,8 @@ def test_train_and_evaluate_on_camvid_tiny(camvid_dir, tmp_path):
                "--no-progress", "--out", str(out))
     card = json.loads((out / "model.json").read_text())
     assert card["classes"][0] == "Sky" and card["input_size"] == [90, 120]
-    result = run_module("seg.cli.evaluate", "--checkpoint", str(out / "model.safetensors"), "--data-dir", str(camvid_dir),
+    result = run_module("seg.cli.evaluate", "--checkpoint", str(out / "model.safetensors"), "--data-dir",
+                        str(camvid_dir),
                         "--limit", "4")
     assert "on camvid val: 4 images" in result.stdout and "Bicyclist" in result.stdout
 
@@ -159,7 +164,8 @@ def test_a_sequence_held_out_of_train_is_the_validation(camvid_dir, tmp_path):
     card = json.loads((out / "model.json").read_text())
     assert card["data"]["validation"] == "sequence 0006R0, held out of the train split"
     assert card["data"]["val_images"] == 101  # every 0006R0 frame; none of them trained on
-    result = run_module("seg.cli.evaluate", "--checkpoint", str(out / "model.safetensors"), "--data-dir", str(camvid_dir),
+    result = run_module("seg.cli.evaluate", "--checkpoint", str(out / "model.safetensors"), "--data-dir",
+                        str(camvid_dir),
                         "--split", "train", "--sequence", "0006R0", "--json", str(tmp_path / "scores.json"))
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert "101 images" in result.stdout

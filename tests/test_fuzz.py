@@ -30,7 +30,8 @@ near_valid_points = st.lists(st.lists(numbers, min_size=0, max_size=3), max_size
 # what a text input may receive: JSON texts of anything, near-valid prompts, plain text, and non-strings
 # (a request body is strict JSON: a raw NaN cannot be sent, only a text that says NaN)
 texts = (json_values(finite=False).map(json.dumps) | near_valid_points.map(json.dumps) | st.text(max_size=200)
-         | json_values(finite=True) | st.sampled_from(["", "null", "[" * 3000, "9" * 5000, "[[1e400, 1]]", "[[NaN, 1]]"]))
+         | json_values(finite=True) | st.sampled_from(["", "null", "[" * 3000, "9" * 5000, "[[1e400, 1]]",
+                                                       "[[NaN, 1]]"]))
 FAST = settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 PATH = re.compile(r"/(tmp|root|home|work|etc|usr)/")
 
@@ -56,7 +57,8 @@ def assert_answered(server, fn_index: int, data: list) -> None:
         if not answer["success"]:
             message = json.loads(text.strip().splitlines()[-1][5:])["output"]["error"]
             assert isinstance(message, str) and 10 < len(message) < 700, (data, message)
-            assert not PATH.search(message), (data, message)  # a result's files are served by path; a message names none
+            assert not PATH.search(message), (data,
+                                              message)  # a result's files are served by path; a message names none
     else:
         assert not PATH.search(text), (data, text[-400:])
 
@@ -86,8 +88,10 @@ def test_sam_objects_lists(server, endpoints, photo, value):
 
 
 classed = st.lists(st.fixed_dictionaries({}, optional={
-    "points": near_valid_points | json_values(finite=True), "labels": st.lists(st.sampled_from([0, 1, "1"]), max_size=4),
-    "box": st.lists(numbers, max_size=5), "class": st.sampled_from(["Sky", "Car", "car", "", "Boat", None, 3, "Sky" * 30])
+    "points": near_valid_points | json_values(finite=True), "labels": st.lists(st.sampled_from([0, 1, "1"]),
+                                                                               max_size=4),
+    "box": st.lists(numbers, max_size=5), "class": st.sampled_from(["Sky", "Car", "car", "", "Boat", None, 3,
+                                                                    "Sky" * 30])
     | json_values(finite=True)}), max_size=4)
 
 

@@ -363,7 +363,8 @@ def test_sam_variant_from_the_environment_is_the_one_served(tmp_path, weights_di
     torch.save(model.state_dict(), tmp_path / "sam_vit_b.pth")
     del model
     code = ("import os; from ui.app import build; from ui.settings import Settings; "
-            "app = build(Settings.from_environ(os.environ)); print(app.ctx.zoo.sam_variant, app.ctx.zoo.sam_available(), 'SAM vit_b' in app.ctx.status_markdown()); "
+            "app = build(Settings.from_environ(os.environ)); "
+            "print(app.ctx.zoo.sam_variant, app.ctx.zoo.sam_available(), 'SAM vit_b' in app.ctx.status_markdown()); "
             "s = app.ctx.zoo.sam(); print(s.variant, type(s.model.image_encoder).__name__, "
             "s.model.image_encoder.blocks[0].attn.qkv.in_features)")  # loading checks every weight's shape
     env = {**os.environ, "SEG_WEIGHTS_DIR": str(weights_dir), "SEG_SAM_VARIANT": "vit_b",

@@ -148,7 +148,8 @@ def test_fine_tuning_starts_from_the_weights_and_saves_their_average(trained_che
 
 @pytest.mark.slow
 def test_init_from_another_architecture_says_so(trained_checkpoint, tmp_path):
-    result = run_module("seg.cli.train", "--model", "fcn8s", "--synthetic-images", "16", "--epochs", "1", "--workers", "0",
+    result = run_module("seg.cli.train", "--model", "fcn8s", "--synthetic-images", "16", "--epochs", "1", "--workers",
+                        "0",
                         "--no-progress", "--init-from", str(trained_checkpoint), "--out", str(tmp_path / "x"),
                         check=False)
     assert result.returncode != 0 and "holds unet" in result.stderr and "Traceback" not in result.stderr

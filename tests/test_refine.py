@@ -189,7 +189,8 @@ def test_the_command_line_scores_refined_against_unrefined_and_writes_its_json_a
     from seg.data.camvid import CLASSES
 
     out = tmp_path / "refine"
-    done = run_module("seg.cli.refine", "--data-dir", str(camvid_dir), "--split", "val", "--limit", "1", "--model", "fcn8s",
+    done = run_module("seg.cli.refine", "--data-dir", str(camvid_dir), "--split", "val", "--limit", "1", "--model",
+                      "fcn8s",
                       "--weights", str(ROOT / "weights"), "--checkpoint", str(vit_t_checkpoint), "--variant", "vit_t",
                       "--no-download", "--min-iou", "0", "--out", str(out))
     report = json.loads((out / "refine.json").read_text())
@@ -199,5 +200,6 @@ def test_the_command_line_scores_refined_against_unrefined_and_writes_its_json_a
         assert 0 <= report[side]["miou"] <= 1 and 0 <= report[side]["boundary_f"] <= 1
         assert list(report[side]["per_class"]) == list(CLASSES)
     assert (out / "refine.png").stat().st_size > 0 and "boundary F" in done.stdout
-    bad = run_module("seg.cli.refine", "--data-dir", str(camvid_dir), "--model", "nosuch", "--out", str(out), check=False)
+    bad = run_module("seg.cli.refine", "--data-dir", str(camvid_dir), "--model", "nosuch", "--out", str(out),
+                     check=False)
     assert bad.returncode != 0 and "no model 'nosuch'" in bad.stderr and "Traceback" not in bad.stderr

@@ -47,7 +47,8 @@ def test_the_installable_library_asks_what_requirements_txt_asks():
     main = requirement_lines(ROOT / "requirements.txt")
     for dependency in listed:
         name, specifier = re.fullmatch(r"([A-Za-z0-9_.-]+)(.*)", dependency).groups()
-        assert main.get(name.lower()) == specifier, f"{name}: pyproject.toml asks {specifier}, requirements.txt {main.get(name.lower())}"
+        pinned = main.get(name.lower())
+        assert pinned == specifier, f"{name}: pyproject.toml asks {specifier}, requirements.txt {pinned}"
 
 
 @pytest.mark.slow

@@ -84,13 +84,15 @@ def test_the_sam_truth_and_refine_endpoints(app, sample):
                           {"box": [10, 10, 200, 150], "class": "Building"}])
     png = app.api.sam_truth(upload(str(sample[0])), objects)
     labels = np.array(Image.open(png.path))
-    assert labels.shape == (360, 480) and set(np.unique(labels)) <= {CLASSES.index("Road"), CLASSES.index("Building"), 11}
+    assert labels.shape == (360, 480) and set(np.unique(labels)) <= {CLASSES.index("Road"), CLASSES.index("Building"),
+                                                                     11}
     assert (labels == CLASSES.index("Building")).any()  # painted last, on top
     png, info = app.api.refine(upload(str(sample[0])), "unet")
     assert np.array(Image.open(png.path)).shape == (360, 480) and info["model"] == "unet"
     assert info["regions"] and all(set(r) >= {"class", "box", "point", "painted", "iou"} for r in info["regions"])
     assert info["regions"][0]["area"] >= info["regions"][-1]["area"] and info["seconds"] > 0
-    for objects, message in ((json.dumps([{"points": [[10, 10]], "labels": [1], "class": "Boat"}]), "unknown class 'Boat'"),
+    for objects, message in ((json.dumps([{"points": [[10, 10]], "labels": [1], "class": "Boat"}]),
+                              "unknown class 'Boat'"),
                              (json.dumps([{"points": [[10, 10]], "labels": [1]}]), "has no class"),
                              (json.dumps([{"points": [[4000, 10]], "labels": [1], "class": "Sky"}]), "outside")):
         with pytest.raises(gr.Error, match=message):

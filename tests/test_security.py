@@ -98,7 +98,8 @@ def test_the_component_guard_holds_without_the_middleware(app, private):
     photo = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "photo")
     truth = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "truth")
     for component, model in ((photo, ImageData), (truth, FileData)):
-        for value in ({"path": str(private)}, {"path": "../" * 12 + str(private)}, {"path": "x.png", "url": "data:image/png;base64,AA"}):
+        for value in ({"path": str(private)}, {"path": "../" * 12 + str(private)}, {"path": "x.png",
+                                                                                    "url": "data:image/png;base64,AA"}):
             with pytest.raises(gr.Error, match="must be uploaded"):
                 component.preprocess(model(**value))
 

@@ -7,6 +7,7 @@ import math
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,7 +68,8 @@ def test_a_fine_tuned_run_replaces_its_start_and_keeps_its_record(tmp_path):
     model = build_model("fcn8s", num_classes=11, width_mult=0.25)
     target = save_model(model, tmp_path / "weights" / "camvid" / "fcn8s.safetensors", card=tiny_card())
     tuned = tiny_card(train_split="train+val")
-    tuned["training"].update(command="python -m seg.cli.train --fine-tune", init_from="weights/camvid/fcn8s.safetensors",
+    tuned["training"].update(command="python -m seg.cli.train --fine-tune",
+                             init_from="weights/camvid/fcn8s.safetensors",
                              averaged_epochs=4, epochs=8, epoch=8, hardware="2 cores")
     save_model(model, tmp_path / "runs" / "ft-fcn8s" / "model.safetensors", card=tuned)
     (tmp_path / "runs" / "ft-fcn8s" / "history.json").write_text(json.dumps([{"epoch": 8}]))
@@ -133,7 +135,8 @@ def test_the_leaderboard_keeps_what_it_replaced_and_scores_no_model_on_frames_it
 def test_the_leaderboard_takes_the_test_splits_figures_for_the_weights_shipped(tmp_path, monkeypatch):
     """`build.py --tests-only` attaches test_split.json's figures by weights digest, measuring nothing:
     a row whose weights were not scored keeps none."""
-    split = {"source": "the maintainers", "models": {"d1": {"miou": 0.584, "miou_flip": 0.594, "reported": "2026-12-06"},
+    split = {"source": "the maintainers", "models": {"d1": {"miou": 0.584, "miou_flip": 0.594,
+                                                            "reported": "2026-12-06"},
                                                      "d2": {"miou": 0.526, "miou_no_prior": 0.49,
                                                             "reported": "2026-12-06"}}}
     (tmp_path / "test_split.json").write_text(json.dumps(split))
@@ -176,7 +179,13 @@ def test_the_shipped_cards_say_what_they_are_and_the_leaderboard_measured_these_
     rows = {r["key"]: r for r in board["models"]}
     folder = ROOT / "weights" / "camvid"
     shipped = sorted(p.stem for p in folder.glob("*.safetensors")) + ["segformer_b0"]
-    assert sorted(rows) == sorted(shipped)
+    ensemble = folder / "ensemble.json"
+    assert sorted(rows) == sorted(shipped + (["ensemble"] if ensemble.is_file() else []))
+    if ensemble.is_file():  # its members are shipped files, chosen on a sequence none of the protocol models saw
+        card = json.loads(ensemble.read_text())
+        assert {Path(m["weights"]).name.removesuffix(".safetensors") for m in card["members"]} <= set(shipped)
+        assert card["chosen_on"]["sequence"] == "0006R0"
+        assert rows["ensemble"]["sha256"] == build.digest(ensemble), "ensemble: rebuild the leaderboard"
     for key in shipped:
         source = folder / key if key == "segformer_b0" else folder / f"{key}.safetensors"
         card = json.loads((source / "model.json" if source.is_dir() else source.with_suffix(".json")).read_text())

@@ -131,4 +131,5 @@ def test_the_app_plays_a_space_with_no_setting_and_no_network(space_cache, vit_t
         log = server.communicate(timeout=30)[0]
     assert "Traceback" not in log, log[-3000:]  # HF_HUB_OFFLINE: a download attempt would have failed the requests
     made = sorted(p.name for p in temporary.glob("seg-*"))
-    assert server.returncode == 0 and made == [], f"exit {server.returncode}; left behind: {made}"  # SIGTERM: a clean exit
+    # SIGTERM: a clean exit
+    assert server.returncode == 0 and made == [], f"exit {server.returncode}; left behind: {made}"

@@ -107,6 +107,27 @@ def test_old_output_folders_are_deleted(tmp_path):
     assert calm.sweep() == 1 and not first.exists()  # it was old enough: only the schedule kept it
 
 
+def test_an_idle_server_deletes_what_has_aged_too(tmp_path):
+    """Sweeps follow new folders, which an idle server never makes: its clock sweeps as well."""
+    import threading
+
+    outputs = Outputs(max_age=60, root=tmp_path / "out", sweep_every=0.2)
+    made = outputs.new("a")
+    os.utime(made, (time.time() - 120,) * 2)  # aged past max_age, and no request comes after it
+    stop = threading.Event()
+    thread = outputs.keep_sweeping(stop)
+    try:
+        for _ in range(50):
+            if not made.exists():
+                break
+            time.sleep(0.1)
+        assert not made.exists()
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()  # the app's closing stops it
+
+
 def test_the_files_gradio_keeps_for_the_page_are_never_swept(app):
     """Gradio serves its copies of the examples (and the leaderboard's chart) from its cache for as long
     as it runs: the sweeps of the upload folder leave them, however old."""

@@ -105,8 +105,9 @@ class Api:
     @handler("sam_seconds", "SAM", models=True)
     def sam_objects(self, image: FileData, objects: str) -> tuple[FileData, dict]:
         """Several objects at once. objects: JSON [{"name", "points", "labels", "box", "class"}, ...] in the
-        image's own pixels ("class", optional: one of CamVid's 11, the annotation's category). Returns the instance-id PNG (0 background, i for the i-th object) at the image's size
-        and the COCO document (RLE, bbox, area, predicted IoU, stability score and prompts per object)."""
+        image's own pixels ("class", optional: one of CamVid's 11, the annotation's category). Returns the
+        instance-id PNG (0 background, i for the i-th object) at the image's size and the COCO document
+        (RLE, bbox, area, predicted IoU, stability score and prompts per object)."""
         limits = self.ctx.limits
         parsed = parse_objects(objects, limits=limits, classes=CLASSES)  # before the photo is even decoded
         path = uploaded(image, "image")

@@ -104,10 +104,12 @@ class App:
     api: Api
     admission: Admission  # the queue's places and fair order, told of every run
     warming: threading.Thread | None = None  # the warm-up, while it runs
+    sweeping: threading.Thread | None = None  # the disk's sweeps, from the first launch
 
     def launch_options(self) -> dict:
         """Everything `launch` needs besides host and port (the tests launch with the same); installs the
-        connection guard (`ui.connections`, for every server started afterwards in this process)."""
+        connection guard (`ui.connections`, for every server started afterwards in this process) and starts
+        the disk's sweeps on a clock (`ui.files.Outputs.keep_sweeping`, until the app closes)."""
         ctx = self.ctx
         install_connection_guard(header_seconds=ctx.limits.header_seconds,  # below HTTP: slow heads, floods
                                  per_address=None if ctx.settings.on_space else ctx.limits.connections_per_address)
@@ -116,6 +118,8 @@ class App:
                            stored=ctx.outputs.added,  # each upload counted against the disk budget
                            admission=self.admission)
         served = ctx.browser.served(ctx.zoo.sam_onnx_dir) if ctx.browser is not None else []  # decoder's files
+        if self.sweeping is None:  # the disk is swept on a clock while the server runs, idle or not
+            self.sweeping = ctx.outputs.keep_sweeping(ctx.closing)
         isolation = [Middleware(CrossOriginIsolation)] if ctx.settings.cross_origin_isolation else []
         return {"max_file_size": ctx.limits.upload_bytes, "ssr_mode": False, "css": CSS, "js": PAGE_JS,
                 "theme": gr.themes.Soft(),

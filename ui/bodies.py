@@ -60,8 +60,9 @@ class BodyGate:
         clock: seconds, monotonic (tests pass their own).
     """
 
-    def __init__(self, *, open_per_address: dict[str, int], idle_seconds: float, quota_bytes: int, window_seconds: float,
-                 quota_files: int = 1 << 30, files_per_upload: int = 1 << 30, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, open_per_address: dict[str, int], idle_seconds: float, quota_bytes: int,
+                 window_seconds: float, quota_files: int = 1 << 30, files_per_upload: int = 1 << 30,
+                 clock: Callable[[], float] = time.monotonic):
         self.open_per_address, self.idle_seconds = open_per_address, idle_seconds
         self.quota_bytes, self.window_seconds, self.clock = quota_bytes, window_seconds, clock
         self.quota_files, self.files_per_upload = quota_files, files_per_upload

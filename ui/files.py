@@ -122,6 +122,17 @@ class Outputs:
                                         or self.held[1] + self._since[1] > self.budget[1]):
             self.sweep()
 
+    def keep_sweeping(self, stop: threading.Event) -> threading.Thread:
+        """Sweep every `sweep_every` seconds until `stop` is set, in a thread of its own: an idle server
+        deletes what has aged too (sweeps otherwise follow `new()`, which an idle server never calls)."""
+        def run():
+            while not stop.wait(self.sweep_every):
+                self.sweep()
+                self._next_sweep = time.monotonic() + self.sweep_every
+        thread = threading.Thread(target=run, name="disk sweep", daemon=True)
+        thread.start()
+        return thread
+
     def new(self, prefix: str) -> Path:
         """A fresh folder; first, once `sweep_every` seconds have passed since the last, a sweep."""
         now = time.monotonic()

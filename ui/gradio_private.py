@@ -4,7 +4,8 @@ instead of the guards failing quietly in production.
 
 Used: the queue's waiting lists, running jobs, live events and sessions (`Blocks._queue`), an
 event's `_id` and `alive` (false once its client's stream has closed), the event running in the
-calling thread (`gradio.context.LocalContext`), the queue's `clean_events`, the components' `keep_in_cache`, `Blocks.process_api` (wrapped so that no failure prints a traceback), the routes'
+calling thread (`gradio.context.LocalContext`), the queue's `clean_events`, the components'
+`keep_in_cache`, `Blocks.process_api` (wrapped so that no failure prints a traceback), the routes'
 paths (matched by the request guard), and CSS on the frontend's internal class names.
 """
 

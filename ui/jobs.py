@@ -52,8 +52,9 @@ def job(seconds: float | None, what: str, *, closing: threading.Event | None = N
                 with deadline(seconds, what, stop=stop):
                     return fn(*args, **kwargs)
             except Stopped as error:  # nobody is left to read a message
+                stopping = closing is not None and closing.is_set()
                 log.info("%s stopped: %s", fn.__qualname__,
-                         "the server is stopping" if closing is not None and closing.is_set() else "its client has gone")
+                         "the server is stopping" if stopping else "its client has gone")
                 raise gr.Error(str(error), print_exception=False) from None
             except gr.Error as error:
                 log.info("%s refused: %s", fn.__qualname__, scrub(str(error), 200))

@@ -17,7 +17,7 @@ class Limits:
     text_bytes: int = 16_384  # one text input (JSON prompts, a model name): 64 points are about 1.5 KB
     json_depth: int = 4  # [[[x, y], ...] per object] is 3 levels deep
     # work per request
-    image_pixels: int = 50_000_000  # a photo or its ground truth: a 50 MP camera; its decoding is bounded by the request's deadline
+    image_pixels: int = 50_000_000  # a photo or its ground truth: a 50 MP camera; decoded within the deadline
     score_pixels: int = 16_777_216  # a prediction scored at its own size (4096x4096): boundary F is ~O(pixels)
     class_ids: int = 256  # distinct values in a label map: more means a photo, not labels
     points_per_object: int = 64  # SAM's prompt tokens attend to each other: time and memory grow as N^2

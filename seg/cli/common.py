@@ -27,7 +27,8 @@ def add_sam_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=os.environ.get("SEG_SAM_CHECKPOINT") or None,
                    help="SAM checkpoint file (default: $SEG_SAM_CHECKPOINT, else the cache or a download)")
     p.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("SEG_CACHE_DIR") or DEFAULT_CACHE),
-                   help=f"where a downloaded checkpoint is kept, verified (default: $SEG_CACHE_DIR, else {DEFAULT_CACHE})")
+                   help="where a downloaded checkpoint is kept, verified "
+                        f"(default: $SEG_CACHE_DIR, else {DEFAULT_CACHE})")
     p.add_argument("--no-download", action="store_true", help="never download SAM's checkpoint")
 
 

@@ -72,7 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         described = read_predictions_card(args.pred_dir)
         args.num_classes = args.num_classes or len(described.get("classes", [])) or None
         if args.num_classes is None:
-            p.error(f"--pred-dir needs --num-classes: {args.pred_dir} has no {PREDICTIONS_CARD} (seg.cli.predict writes it)")
+            p.error(f"--pred-dir needs --num-classes: {args.pred_dir} has no {PREDICTIONS_CARD} "
+                    "(seg.cli.predict writes it)")
         if args.class_names is None and len(described.get("classes", [])) == args.num_classes:
             args.class_names = described["classes"]
         if args.ignore_index is None:
@@ -131,7 +132,8 @@ def score_folders(pred_dir: Path, gt_dir: Path, *, num_classes: int, ignore_inde
     missing = [p.name for p, found in predictions.items() if found is None]
     if missing:
         raise FileNotFoundError(f"{len(missing)} ground-truth files have no prediction in {pred_dir}, "
-                                f"e.g. {missing[0]}: name it {missing[0]} or {Path(missing[0]).stem}{LABELS_SUFFIX}.png")
+                                f"e.g. {missing[0]}: name it {missing[0]} or "
+                                f"{Path(missing[0]).stem}{LABELS_SUFFIX}.png")
     metrics = SegmentationMetrics(num_classes, ignore_index=ignore_index, boundary_tolerance=boundary_tolerance)
     for gt_path in tqdm(gt_files, desc="scoring", leave=False):
         pred, gt = read_labels(predictions[gt_path]), read_labels(gt_path)

@@ -1,9 +1,10 @@
 """Train a segmentation model from scratch, keeping the best checkpoint by validation mIoU.
 
-    python -m seg.cli.train                                   # U-Net on synthetic scenes, about 4 minutes on 2 CPU cores
+    python -m seg.cli.train                        # U-Net on synthetic scenes, about 4 minutes on 2 CPU cores
     python -m seg.cli.train --model unet --data camvid --data-dir DIR --loss ce+dice --class-weights median
-    python -m seg.cli.train --model fcn8s --data camvid --train-split train+val --init-from weights/camvid/fcn8s.safetensors \
-        --lr 2e-4 --epochs 6 --average-last 3              # fine-tune a model on every labelled frame we hold
+    python -m seg.cli.train --model fcn8s --data camvid --train-split train+val \
+        --init-from weights/camvid/fcn8s.safetensors --lr 2e-4 --epochs 6 --average-last 3
+                                                   # fine-tune a model on every labelled frame we hold
     torchrun --nproc_per_node 4 -m seg.cli.train --model deeplabv3 --data camvid ...   # several GPUs (DDP)
 
 Every epoch it trains, evaluates on val at label resolution, and writes `last.pt` (everything
@@ -21,6 +22,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,6 +41,7 @@ from ..labels import IGNORE_INDEX
 from ..losses import LOSSES, WEIGHTINGS, build_loss, class_pixel_stats, class_weights
 from ..metrics import BOUNDARY_TOLERANCE
 from ..models import MODELS, build_model, count_parameters
+from ..train_state import TrainState
 from .common import choose_device, run
 
 
@@ -189,6 +192,37 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
     }
 
 
+class Data(NamedTuple):
+    train: DataLoader
+    val: DataLoader
+    sampler: DistributedSampler | None
+    size: tuple[int, int]  # the training size (height, width)
+    classes: list[str]
+    palette: list[list[int]]
+
+
+def make_data(args: argparse.Namespace, *, rank: int, world_size: int, device: torch.device) -> Data:
+    """The loaders: the training split (sharded over the processes, augmented) and the validation frames
+    (the val split, or a sequence held out of train), at the size the model trains at."""
+    options = dict(root=args.data_dir, synthetic_images=args.synthetic_images, image_size=tuple(args.image_size),
+                   object_size=args.object_size)
+    held_out = (args.holdout_sequence,) if args.holdout_sequence else ()
+    train_set = build_dataset(args.data, args.train_split, limit=args.limit_train, exclude=held_out, **options)
+    val_split, val_only = ("train", held_out) if held_out else ("val", None)
+    val_set = build_dataset(args.data, val_split, limit=args.limit_val, sequences=val_only,
+                            transform=eval_transform(resize=args.resize), **options)
+    height, width = args.resize or train_set.read(0)[1].shape  # CamVid's images are all one size
+    train_set.transform = train_transform(crop_size=tuple(args.crop or (height, width)), scale_range=tuple(args.scale),
+                                          resize=args.resize, jitter=args.jitter)
+    sampler = DistributedSampler(train_set, seed=args.seed) if world_size > 1 else None
+    train = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
+                       num_workers=args.workers, drop_last=len(train_set) >= args.batch_size,
+                       pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(args.seed + rank),
+                       persistent_workers=args.workers > 0)
+    val = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
+    return Data(train, val, sampler, (height, width), list(train_set.classes), [list(c) for c in train_set.palette])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # set by torchrun; a plain run is process 0 of 1
@@ -200,129 +234,89 @@ def main(argv: list[str] | None = None) -> int:
     is_main = rank == 0
     log = print if is_main else (lambda *a, **k: None)
     seed_everything(args.seed + rank)  # different augmentations per process, same initial weights below
+    data = make_data(args, rank=rank, world_size=world_size, device=device)
+    classes, num_classes = data.classes, len(data.classes)
 
-    # data
-    data_options = dict(root=args.data_dir, synthetic_images=args.synthetic_images,
-                        image_size=tuple(args.image_size), object_size=args.object_size)
-    held_out = (args.holdout_sequence,) if args.holdout_sequence else ()
-    train_set = build_dataset(args.data, args.train_split, limit=args.limit_train, exclude=held_out, **data_options)
-    val_split, val_only = ("train", held_out) if held_out else ("val", None)
-    val_set = build_dataset(args.data, val_split, limit=args.limit_val, sequences=val_only,
-                            transform=eval_transform(resize=args.resize),
-                            **data_options)
-    height, width = args.resize or train_set.read(0)[1].shape  # the training size (CamVid's images are all one size)
-    train_set.transform = train_transform(crop_size=tuple(args.crop or (height, width)), scale_range=tuple(args.scale),
-                                          resize=args.resize, jitter=args.jitter)
-    classes, palette = list(train_set.classes), [list(c) for c in train_set.palette]
-    num_classes = len(classes)
-    sampler = DistributedSampler(train_set, seed=args.seed) if world_size > 1 else None
-    generator = torch.Generator().manual_seed(args.seed + rank)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
-                              num_workers=args.workers, drop_last=len(train_set) >= args.batch_size,
-                              pin_memory=device.type == "cuda", generator=generator,
-                              persistent_workers=args.workers > 0)
-    val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
-
-    # loss
     weights = None
     if args.class_weights != "none":
-        stats = class_pixel_stats(train_set.masks(), num_classes, ignore_index=IGNORE_INDEX)
+        stats = class_pixel_stats(data.train.dataset.masks(), num_classes, ignore_index=IGNORE_INDEX)
         weights = class_weights(stats, args.class_weights)
         log("class weights:", ", ".join(f"{c}={w:.2f}" for c, w in zip(classes, weights.tolist())))
     loss_fn = build_loss(args.loss, class_weights=weights)
 
-    # model and optimiser
     torch.manual_seed(args.seed)  # identical initial weights on every process
-    model = build_model(args.model, num_classes=num_classes, **args.model_arguments).to(device)
+    net = build_model(args.model, num_classes=num_classes, **args.model_arguments).to(device)  # evaluated, saved
     if args.init_from:
-        load_start(model, args.init_from, name=args.model, arguments=args.model_arguments, classes=classes)
+        load_start(net, args.init_from, name=args.model, arguments=args.model_arguments, classes=classes)
     if world_size > 1 and device.type == "cuda":
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)  # BN statistics over the whole batch
-    net = model  # the unwrapped model: evaluated and saved
-    if world_size > 1:
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)  # BN statistics over the whole batch
+    model = net if world_size == 1 else \
+        DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     use_amp = device.type == "cuda" and not args.no_amp
     amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if use_amp else None
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
-    total_steps = args.epochs * len(train_loader)
+    total_steps = args.epochs * len(data.train)
     lr_at = lambda step: get_lr(step, peak=args.lr, warmup=args.warmup_steps, total=total_steps)  # noqa: E731
-
     averaged = AveragedModel(net) if args.average_last else None  # a running mean of the last epochs' weights
-    start_epoch, step, best, history, elapsed = 0, 0, -1.0, [], 0.0
-    last_path = args.out / "last.pt"
+    parts = {"model": net, "optimizer": optimizer, "scaler": scaler, "averaged": averaged}
+    last = args.out / "last.pt"
+    state = TrainState(args.model, args.model_arguments)
     if args.resume:
-        if not last_path.is_file():
-            raise FileNotFoundError(f"--resume: no {last_path} to resume from (check --out)")
-        state = torch.load(last_path, map_location=device, weights_only=True)
-        if state["model_name"] != args.model or state["model_arguments"] != args.model_arguments:
-            raise ValueError(f"--resume: {last_path} holds {state['model_name']} {state['model_arguments']}, "
-                             f"not {args.model} {args.model_arguments}")
-        net.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if averaged is not None and state.get("averaged"):
-            averaged.load_state_dict(state["averaged"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best_miou"]
-        history, elapsed = state["history"], state["elapsed_s"]
-        log(f"resumed from {last_path} at epoch {start_epoch}, best val mIoU {best:.4f}")
+        state = TrainState.load(last, name=args.model, arguments=args.model_arguments, device=device, **parts)
+        log(f"resumed from {last} at epoch {state.epoch}, best val mIoU {state.best_miou:.4f}")
+
+    def card(weights_of: torch.nn.Module, scores, epoch: int) -> dict:
+        return model_card(args, argv, model=weights_of, classes=classes, palette=data.palette, input_size=data.size,
+                          scores=scores, epoch=epoch, elapsed=state.elapsed_s, world_size=world_size, device=device,
+                          train_images=len(data.train.dataset), val_images=len(data.val.dataset), weights=weights)
+
+    def validate(weights_of: torch.nn.Module):
+        return evaluate(weights_of, data.val, num_classes=num_classes, boundary_tolerance=args.boundary_tolerance,
+                        amp_dtype=amp_dtype, progress=progress)
 
     log(f"{args.model}: {count_parameters(net) / 1e6:.2f}M parameters on {system.describe(device)}"
         f"{f' x {world_size} processes' if world_size > 1 else ''}")
     validation = f"sequence {args.holdout_sequence} held out" if args.holdout_sequence else "val split"
-    log(f"data: {args.data}, {len(train_set)} train / {len(val_set)} val images ({validation}) at {height}x{width}, "
-        f"{len(train_loader)} steps per epoch, {total_steps} in all")
+    log(f"data: {args.data}, {len(data.train.dataset)} train / {len(data.val.dataset)} val images ({validation}) at "
+        f"{data.size[0]}x{data.size[1]}, {len(data.train)} steps per epoch, {total_steps} in all")
     progress = is_main and not args.no_progress
-    for epoch in range(start_epoch, args.epochs):
+    for epoch in range(state.epoch, args.epochs):
         started = time.time()
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        loss, step = train_one_epoch(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, lr_at=lr_at,
-                                     step=step, scaler=scaler, amp_dtype=amp_dtype, progress=progress,
-                                     desc=f"epoch {epoch + 1}/{args.epochs}")
+        if data.sampler is not None:
+            data.sampler.set_epoch(epoch)
+        loss, state.step = train_one_epoch(model, data.train, loss_fn=loss_fn, optimizer=optimizer, lr_at=lr_at,
+                                           step=state.step, scaler=scaler, amp_dtype=amp_dtype, progress=progress,
+                                           desc=f"epoch {epoch + 1}/{args.epochs}")
         if averaged is not None and epoch >= args.epochs - args.average_last:
             averaged.update_parameters(net)
         if is_main:
-            scores = evaluate(net, val_loader, num_classes=num_classes, boundary_tolerance=args.boundary_tolerance,
-                              amp_dtype=amp_dtype, progress=progress)
-            elapsed += time.time() - started
-            history.append({"epoch": epoch + 1, "train_loss": round(loss, 5), "val_miou": round(scores.miou, 5)})
-            improved = scores.miou > best
+            scores = validate(net)
+            state.epoch, state.elapsed_s = epoch + 1, state.elapsed_s + time.time() - started
+            state.history.append({"epoch": epoch + 1, "train_loss": round(loss, 5), "val_miou": round(scores.miou, 5)})
+            improved = scores.miou > state.best_miou
             log(f"epoch {epoch + 1}: loss {loss:.4f}  val mIoU {scores.miou:.4f}  pixel acc "
                 f"{scores.pixel_accuracy:.4f}  boundary F {scores.mean_boundary_f:.4f}  "
                 f"({time.time() - started:.0f}s){'  *best*' if improved else ''}")
             if improved:
-                best = scores.miou
-            if improved and averaged is None:
-                card = model_card(args, argv, model=net, classes=classes, palette=palette, input_size=(height, width),
-                                  scores=scores, epoch=epoch + 1, elapsed=elapsed, world_size=world_size,
-                                  device=device, train_images=len(train_set), val_images=len(val_set),
-                                  weights=weights)
-                save_model(net, args.out / "model.safetensors", card=card, half=args.fp16_weights)
-            args.out.mkdir(parents=True, exist_ok=True)
-            torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scaler": scaler.state_dict() if scaler else None, "epoch": epoch + 1, "step": step,
-                        "best_miou": best, "elapsed_s": elapsed, "model_name": args.model,
-                        "model_arguments": args.model_arguments, "history": history,
-                        "averaged": averaged.state_dict() if averaged is not None else None}, last_path)
-            (args.out / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+                state.best_miou = scores.miou
+                if averaged is None:
+                    save_model(net, args.out / "model.safetensors", card=card(net, scores, epoch + 1),
+                               half=args.fp16_weights)
+            state.save(last, **parts)
+            (args.out / "history.json").write_text(json.dumps(state.history, indent=2) + "\n")
         if world_size > 1:
             dist.barrier()
     if averaged is not None and is_main:
         started = time.time()
-        update_bn(train_loader, averaged.module, device=device)  # BatchNorm statistics of the averaged weights
-        scores = evaluate(averaged.module, val_loader, num_classes=num_classes,
-                          boundary_tolerance=args.boundary_tolerance, amp_dtype=amp_dtype, progress=progress)
-        elapsed += time.time() - started
-        card = model_card(args, argv, model=averaged.module, classes=classes, palette=palette,
-                          input_size=(height, width), scores=scores, epoch=args.epochs, elapsed=elapsed,
-                          world_size=world_size, device=device, train_images=len(train_set),
-                          val_images=len(val_set), weights=weights)
-        save_model(averaged.module, args.out / "model.safetensors", card=card, half=args.fp16_weights)
+        update_bn(data.train, averaged.module, device=device)  # BatchNorm statistics of the averaged weights
+        scores = validate(averaged.module)
+        state.elapsed_s += time.time() - started
+        save_model(averaged.module, args.out / "model.safetensors", card=card(averaged.module, scores, args.epochs),
+                   half=args.fp16_weights)
         log(f"average of the last {args.average_last} epochs: val mIoU {scores.miou:.4f}  pixel acc "
             f"{scores.pixel_accuracy:.4f}  boundary F {scores.mean_boundary_f:.4f}")
-    log(f"best epoch's val mIoU {best:.4f}; weights in {args.out / 'model.safetensors'}"
+    log(f"best epoch's val mIoU {state.best_miou:.4f}; weights in {args.out / 'model.safetensors'}"
         + (f" (the average of the last {args.average_last} epochs)" if averaged is not None else ""))
     if world_size > 1:
         dist.destroy_process_group()

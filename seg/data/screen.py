@@ -35,7 +35,8 @@ MAX_PNG_CHUNKS = 50_000
 
 # GIF blocks and sub-blocks before the first image, and stray bytes there, which Pillow walks one by
 # one in Python when it opens the file (a few megabytes of empty comment blocks hold a worker for many
-# seconds, and the time grows with the file). A camera's or an editor's GIF has a handful (loop count, frame delay, comment);
+# seconds, and the time grows with the file). A camera's or an editor's GIF has a handful (loop count, frame delay,
+# comment);
 # an XMP packet, read as sub-blocks, a few hundred.
 MAX_GIF_HEADER_STEPS = 10_000
 

@@ -70,7 +70,8 @@ class LossRace:
         self.loss_fns = {n: build_loss(n) for n in self.LOSSES}
         # few, small objects: the background is ~97% of the pixels, where plain cross-entropy struggles
         self.data = SyntheticScenes(4096, size=size, object_size=object_size, max_objects=max_objects, seed=seed)
-        self.val = SyntheticScenes(self.HELD_OUT, size=size, object_size=object_size, max_objects=max_objects, seed=seed + 1000)
+        self.val = SyntheticScenes(self.HELD_OUT, size=size, object_size=object_size, max_objects=max_objects,
+                                   seed=seed + 1000)
         self.object_size, self.batch_size, self.steps = object_size, batch_size, 0
         self.history: dict[str, list[float]] = {n: [] for n in self.LOSSES}  # training loss per step
         self.iou_history: list[tuple[int, dict[str, float]]] = []  # (step, foreground_iou()) per record_iou

@@ -119,7 +119,8 @@ def coco_annotation(number: int, item, mask: np.ndarray, *, score: float | None 
     and make the next."""
     return {"id": number, "image_id": 1, "category_id": category_id(item, classes), "iscrowd": 0,
             "segmentation": rle_encode(mask),
-            "area": int(np.count_nonzero(mask)), "bbox": coco_box(mask), "predicted_iou": None if score is None else float(score),
+            "area": int(np.count_nonzero(mask)), "bbox": coco_box(mask),
+            "predicted_iou": None if score is None else float(score),
             "stability_score": None if stability is None else float(stability), "name": item.name,
             "seg_prompts": [list(c) for c in item.prompts.clicks]}
 

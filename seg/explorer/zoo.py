@@ -11,6 +11,7 @@ get the ones that are missing.
 Weights folder layout (what `recipes/camvid_gpu.sh` and `recipes/camvid_cpu.sh` train, and `weights/` ships):
     camvid/<name>.safetensors + <name>.json      from-scratch CamVid models (seg.checkpoint format)
     camvid/segformer_b0/                         SegFormer-B0 from scratch (save_pretrained folder)
+    camvid/ensemble.json                         an ensemble of the models beside it (seg.ensemble), if present
     synthetic/<name>.safetensors + <name>.json   the small models of the teaching demos
 
 Pretrained models (SegFormer, Mask2Former) are Hub ids, found in the Hugging Face cache (where a
@@ -29,6 +30,7 @@ import torch
 
 from ..checkpoint import load_model, read_card, saw_frames
 from ..deadline import watch
+from ..ensemble import member_paths
 from ..fetch import DEFAULT_CACHE, hub_download_command
 from ..pretrained import mask2former, segformer
 from ..pretrained.hub_segmenter import read_config
@@ -44,6 +46,7 @@ KNOWN_PRETRAINED = {**{k: "segformer" for k in segformer.KNOWN_MODELS},
 # the weights' file name, so one name follows a model from training to the app and its API.
 TITLES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "unet": "U-Net", "deeplabv3": "DeepLabv3 (ASPP)",
           "segformer_b0": "SegFormer-B0"}
+ENSEMBLE = "ensemble"  # weights/camvid/ensemble.json: an ensemble of the models above (seg.ensemble)
 
 
 def family_of(name: str) -> str:
@@ -126,6 +129,11 @@ class Zoo:
                 missing.append((f"{TITLES[name]} (from scratch)",
                                 f"no weights in {camvid}: train them with `recipes/camvid_gpu.sh` (or camvid_cpu.sh), "
                                 "or point the app at a folder that has them (SEG_WEIGHTS_DIR)"))
+        ensemble = self._ensemble(camvid / f"{ENSEMBLE}.json")
+        if isinstance(ensemble, Entry):
+            entries[ENSEMBLE] = ensemble
+        elif ensemble:
+            missing.append(("Ensemble (from scratch)", ensemble))
         for name in self.pretrained:
             short = Path(name).name if os.path.isdir(name) else name.split("/")[-1]
             family = family_of(name)
@@ -141,6 +149,23 @@ class Zoo:
         if how:
             missing.append((f"SAM {self.sam_variant}", how))
         return entries, missing
+
+    @staticmethod
+    def _ensemble(card_file: Path) -> "Entry | str | None":
+        """The ensemble card's entry (`seg.ensemble`), titled after its members; what is wrong with it; or
+        None when there is no card."""
+        if not card_file.is_file():
+            return None
+        try:
+            members = [Path(path) for path, weight in member_paths(read_card(card_file), card_file.parent) if weight]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            return f"{card_file}: its card is unreadable ({error}); write it again (recipes/camvid_ensemble.sh card)"
+        absent = [m.name for m in members if not (m.is_file() or m.is_dir())]
+        if absent:
+            return f"{card_file} names members that are not there ({', '.join(absent)}): restore them or remove it"
+        names = [TITLES.get(m.name.removesuffix(".safetensors"), m.stem) for m in members]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        return Entry(ENSEMBLE, f"Ensemble of {listed} (from scratch)", "scratch", str(card_file))
 
     def trained_on(self, split: str) -> list[str]:
         """Titles of our models whose card says they trained on `split` (e.g. CamVid's "val", the

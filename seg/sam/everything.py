@@ -126,7 +126,8 @@ def everything(sam, image: np.ndarray, settings: Everything = Everything(), *, d
             score = stability(low[keep], threshold, settings.stability_score_offset)
             steady = score >= settings.stability_score_thresh if settings.stability_score_thresh > 0 \
                 else np.ones(len(score), bool)
-            for name, values in (("logits", low[keep]), ("iou", iou[keep]), ("point", np.repeat(batch, 3, axis=0)[keep]),
+            for name, values in (("logits", low[keep]), ("iou", iou[keep]), ("point", np.repeat(batch, 3,
+                                                                                                axis=0)[keep]),
                                  ("choice", choice[keep])):
                 kept[name].append(values[steady])
             kept["stability"].append(score[steady])

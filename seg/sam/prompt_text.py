@@ -1,5 +1,6 @@
 """The API's JSON texts read into SAM prompts and objects: decoded with caps on size and nesting,
-counts capped by the caller's caps (the app's: `ui.limits`), every click checked as the app checks its own (`seg.sam.prompts`).
+counts capped by the caller's caps (the app's: `ui.limits`), every click checked as the app checks its
+own (`seg.sam.prompts`).
 
     prompt = parse_prompt("[[120, 80]]", "[1]", "", limits=limits)     # keyword arguments for Sam.predict
     objects = parse_objects('[{"points": [[120, 80]], "labels": [1]}]', limits=limits)

@@ -25,7 +25,8 @@ from ..data.io import resize_labels
 from ..labels import IGNORE_INDEX
 from .clicks import MIN_OBJECT_PIXELS, interior_point
 
-MAX_REGIONS = 30  # prompts per photo: the app's refinement answers in seconds on 2 cores (RESULTS.md, "Refine with SAM")
+# prompts per photo: the app's refinement answers in seconds on 2 cores (RESULTS.md, "Refine with SAM")
+MAX_REGIONS = 30
 MIN_IOU = 0.5  # a SAM mask overlapping its region less than this is another object
 
 

@@ -53,7 +53,8 @@ def left_out(objects: Objects, masks: dict) -> str:
     return f"Left out, without a mask: {'; '.join(missing)}." if missing else ""
 
 
-def paint(masks: Iterable[tuple[SamObject, np.ndarray]], classes: Sequence[str], *, size: tuple[int, int]) -> np.ndarray:
+def paint(masks: Iterable[tuple[SamObject, np.ndarray]], classes: Sequence[str], *, size: tuple[int,
+                                                                                                int]) -> np.ndarray:
     """`(H, W)` uint8 label map of `size`: each (object, `(h, w)` bool mask) painted with the id of the
     object's class in `classes`, in order, later over earlier (a mask smaller than `size` is
     enlarged); IGNORE_INDEX (void) elsewhere. `masks` may be made one at a time: none is kept."""

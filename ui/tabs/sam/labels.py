@@ -47,7 +47,8 @@ class SamLabels:
     def sources(self) -> list[tuple[str, str]]:
         """What "Find every object" can prompt SAM with: its grid, or a model's regions."""
         return [("a grid of points (SAM's automatic masks)", GRID)] + [
-            (f"{title}'s regions (each object with its class)", key) for key, title in self.ctx.zoo.semantic_names().items()]
+            (f"{title}'s regions (each object with its class)",
+             key) for key, title in self.ctx.zoo.semantic_names().items()]
 
     def everything_button(self, source: str) -> dict:
         """"Find every object"'s button relabelled for the source just chosen."""

@@ -278,7 +278,8 @@ class SamTab:
     def delete(self, photo: Photo | None, objects: Objects, masks) -> SamView:
         gone = objects.current
         objects = objects.delete()
-        return self.view(photo, objects, None, {k: v for k, v in masks.items() if k != gone.id}, f"{gone.name} deleted.")
+        return self.view(photo, objects, None, {k: v for k, v in masks.items() if k != gone.id},
+                         f"{gone.name} deleted.")
 
     @handler("segment_seconds", "choosing the mask", models=False)
     def choose(self, photo: Photo | None, objects: Objects, result, masks, evt: gr.SelectData) -> SamView:

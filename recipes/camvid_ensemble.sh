@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Issue 39 on a 2-core CPU: an ensemble of the shipped models, its members, their weights and the
+# test-time scales chosen on sequence 0006R0 with "protocol" models that never saw it
+# (docs/training.md, "An ensemble of the shipped models").
+#
+#   recipes/camvid_ensemble.sh protocol   # one protocol model of each shipped kind, 0006R0 held out
+#   recipes/camvid_ensemble.sh choose     # members, weights and scales chosen on 0006R0 -> runs/ensemble.json
+#   recipes/camvid_ensemble.sh card       # weights/camvid/ensemble.json: the shipped members, the choice
+#
+# Every protocol run writes runs/e-<model>/model.safetensors with its card and runs/e-<model>.log; a run
+# stopped midway goes on where it stopped when the stage is started again (--resume).
+# Needs CamVid in $SEG_CAMVID_DIR (python -m seg.cli.download camvid).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+EPOCHS=${EPOCHS:-12}
+HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --seed 0 --holdout-sequence 0006R0
+      --class-weights median --fp16-weights --epochs "$EPOCHS")
+
+train() {  # train <model> <seg.cli.train arguments...>: resumes a run that stopped
+  local model=$1; shift
+  local out="runs/e-$model"
+  if [ -f "$out/history.json" ] && python - "$out" "$EPOCHS" <<'PY'
+import json, sys
+sys.exit(0 if len(json.load(open(f"{sys.argv[1]}/history.json"))) >= int(sys.argv[2]) else 1)
+PY
+  then echo "$out: done"; return; fi
+  local resume=()
+  [ -f "$out/last.pt" ] && resume=(--resume)
+  python -m seg.cli.train --out "$out" --model "$model" "${HALF[@]}" "$@" "${resume[@]}" 2>&1 | tee -a "$out.log"
+}
+
+mkdir -p runs
+case "${1:-}" in
+  protocol)
+    train fcn32s
+    train fcn8s
+    train deeplabv3
+    train unet --width-mult 0.25
+    train segformer_b0
+    ;;
+  choose)
+    python recipes/ensemble_choice.py --runs runs --sequence 0006R0 --json runs/ensemble.json 2>&1 \
+      | tee runs/ensemble_choice.log
+    ;;
+  card)
+    python recipes/ensemble_choice.py --card runs/ensemble.json --weights weights/camvid
+    ;;
+  *) echo "usage: $0 protocol|choose|card" >&2; exit 2 ;;
+esac

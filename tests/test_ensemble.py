@@ -1,0 +1,106 @@
+"""An ensemble card loads as one model (`seg.ensemble`, `seg.checkpoint.load_model`): each member's
+probabilities after its own card's logit adjustment, averaged with the card's weights, over its
+test-time views; the evaluation command scores it like any model, and the app's catalogue offers it."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import run_module
+from seg.checkpoint import load_model, save_model
+from seg.data.synthetic import CLASSES as SYNTHETIC_CLASSES
+from seg.ensemble import Ensemble
+from seg.models import build_model
+from seg.prior import CARD_KEY, prior_offsets
+
+CLASSES = list(SYNTHETIC_CLASSES)
+DATA = {"dataset": "synthetic", "train_split": "train", "synthetic_images": 16, "image_size": [64, 64],
+        "object_size": 0.2}
+
+
+def member(folder, name, *, seed, prior=None):
+    """A random model of `name` saved with its card (a logit adjustment of `prior` = (weights, tau))."""
+    torch.manual_seed(seed)
+    model = build_model(name, num_classes=len(CLASSES), width_mult=0.25).eval()
+    card = {"architecture": {"name": name, "arguments": {"width_mult": 0.25}}, "classes": CLASSES,
+            "palette": [[0, 0, 0]] * len(CLASSES), "input_size": [64, 64], "data": DATA}
+    if prior:
+        card[CARD_KEY] = {"tau": prior[1], "class_weights": prior[0], "chosen_on": "a test"}
+    save_model(model, folder / f"{name}.safetensors", card=card)
+    return model
+
+
+def ensemble_card(folder, members, **extra):
+    card = {"architecture": {"name": "ensemble"}, "members": [{"weights": f, "weight": w} for f, w in members],
+            "classes": CLASSES, "palette": [[0, 0, 0]] * len(CLASSES), "input_size": [64, 64], "data": DATA,
+            **extra}
+    path = folder / "ensemble.json"
+    path.write_text(json.dumps(card))
+    return path
+
+
+def test_the_card_loads_as_the_weighted_average_of_its_members_after_their_priors(tmp_path):
+    weights = [1.0, 4.0, 0.5, 2.0][:len(CLASSES)]
+    a = member(tmp_path, "fcn8s", seed=0, prior=(weights, 0.5))
+    b = member(tmp_path, "fcn32s", seed=1)
+    path = ensemble_card(tmp_path, [("fcn8s.safetensors", 3), ("fcn32s.safetensors", 1)])
+    ensemble, card = load_model(path)
+    assert isinstance(ensemble, Ensemble) and not ensemble.training and card["members"][0]["weight"] == 3
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        offsets = prior_offsets(weights, 0.5).view(1, -1, 1, 1)
+        expected = 0.75 * (a(x) - offsets).softmax(1) + 0.25 * b(x).softmax(1)
+        assert torch.allclose(ensemble(x).exp(), expected, atol=1e-5)
+
+
+def test_test_time_views_and_refusals(tmp_path):
+    net = member(tmp_path, "fcn8s", seed=0)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        flipped = Ensemble([net], weights=[1], flip=True)(x).exp()
+        plain = net(x).softmax(1)
+        assert torch.allclose(flipped, (plain + net(x.flip(-1)).softmax(1).flip(-1)) / 2, atol=1e-5)
+        scaled = Ensemble([net], weights=[1], scales=(0.5, 1.0))(x)
+        assert scaled.shape == (1, len(CLASSES), 64, 64) and torch.isfinite(scaled).all()
+    with pytest.raises(ValueError, match="one above 0"):
+        Ensemble([net], weights=[0])
+    with pytest.raises(ValueError, match="one weight each"):
+        Ensemble([net, net], weights=[1])
+    other = {"architecture": {"name": "fcn8s", "arguments": {"width_mult": 0.25}}, "classes": ["a", "b"],
+             "palette": [[0, 0, 0]] * 2, "input_size": [64, 64]}
+    save_model(build_model("fcn8s", num_classes=2, width_mult=0.25), tmp_path / "other.safetensors", card=other)
+    with pytest.raises(ValueError, match="other classes"):
+        load_model(ensemble_card(tmp_path, [("fcn8s.safetensors", 1), ("other.safetensors", 1)]))
+    with pytest.raises(FileNotFoundError):
+        load_model(ensemble_card(tmp_path, [("fcn8s.safetensors", 1), ("gone.safetensors", 1)]))
+
+
+@pytest.mark.slow
+def test_the_evaluation_command_scores_the_card_like_any_model(tmp_path):
+    member(tmp_path, "fcn8s", seed=0)
+    member(tmp_path, "fcn32s", seed=1)
+    path = ensemble_card(tmp_path, [("fcn8s.safetensors", 1), ("fcn32s.safetensors", 1)],
+                         test_time={"scales": [0.75, 1.0], "flip": True})
+    result = run_module("seg.cli.evaluate", "--checkpoint", str(path), "--limit", "4", "--json",
+                        str(tmp_path / "scores.json"))
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["images"] == 4 and 0 <= scores["miou"] <= 1 and "mIoU" in result.stdout
+
+
+def test_the_catalogue_offers_the_ensemble_named_after_its_members(tmp_path):
+    from seg.explorer.zoo import Zoo
+
+    camvid = tmp_path / "camvid"
+    camvid.mkdir()
+    member(camvid, "fcn8s", seed=0)
+    member(camvid, "unet", seed=1)
+    ensemble_card(camvid, [("unet.safetensors", 2), ("fcn8s.safetensors", 1)])
+    zoo = Zoo(tmp_path, pretrained=())
+    assert zoo.semantic_names()["ensemble"] == "Ensemble of U-Net and FCN-8s (from scratch)"
+    labels = zoo.semantic("ensemble").probabilities(torch.randint(0, 255, (48, 40, 3), dtype=torch.uint8).numpy())
+    assert labels.shape == (len(CLASSES), 48, 40) and torch.allclose(labels.sum(0), torch.ones(48, 40), atol=1e-4)
+    (camvid / "unet.safetensors").unlink()
+    broken = Zoo(tmp_path, pretrained=())
+    assert "ensemble" not in broken.semantic_names()
+    assert any("not there (unet.safetensors)" in how for _, how in broken.missing())
