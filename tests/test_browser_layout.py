@@ -138,7 +138,8 @@ def test_nothing_is_cut_or_hidden_at_a_laptops_and_a_phones_width(server, chromi
         assert ("Hover" not in status) if phone else ("Hover" in status or "hover" in status), status
         source = page.locator("#sam-everything-from")
         source.locator("input").click()
-        page.get_by_role("option", name="U-Net (from scratch)'s regions (each object with its class)").click()
+        page.get_by_role("option", name="U-Net (from scratch)'s regions (each object with its class)",
+                         exact=True).click()
         expect(page.locator("#sam-everything")).to_contain_text("U-Net (from scratch)'s regions")
         assert page_top(source) < page_top(page.locator("#sam-everything"))  # the source first, then the button
         page.screenshot(path=str(SCREENSHOTS / f"sam_{size}.png"), full_page=True)
