@@ -1,5 +1,5 @@
 // Prompt SAM without a mouse: run by gr.HTML as `js_on_load` (`element` is that component), after
-// prompt.js and page.js (photoShown, whenThere).
+// prompt.js and page.js (photoShown, overPhoto, whenThere).
 //
 // The photo takes the keyboard's focus (Tab reaches it); a cross-hair shows where the next click goes.
 // Arrow keys move it (with Shift, ten times as far); Enter or Space clicks there in the mode the "Next
@@ -20,29 +20,16 @@ function aim(view) {
   return [view.box.left + keys.x * view.box.width, view.box.top + keys.y * view.box.height];
 }
 
-function crosshair(view) {
-  let mark = document.getElementById("sam-crosshair");
-  const parent = view.img.parentElement;
-  if (!mark || mark.parentElement !== parent) {
-    mark?.remove();
-    mark = document.createElement("div");
-    mark.id = "sam-crosshair";
-    mark.setAttribute("aria-hidden", "true");
-    mark.style.cssText = "position:absolute; width:23px; height:23px; margin:-12px 0 0 -12px; z-index:6; " +
-      "pointer-events:none; background: linear-gradient(#fff, #fff) center/3px 100% no-repeat, " +
-      "linear-gradient(#fff, #fff) center/100% 3px no-repeat; outline:2px solid #000; border-radius:50%";
-    if (getComputedStyle(parent).position === "static") parent.style.position = "relative";
-    parent.appendChild(mark);
-  }
-  return mark;
-}
+const CROSSHAIR = "position:absolute; width:23px; height:23px; margin:-12px 0 0 -12px; z-index:6; " +
+  "pointer-events:none; background: linear-gradient(#fff, #fff) center/3px 100% no-repeat, " +
+  "linear-gradient(#fff, #fff) center/100% 3px no-repeat; outline:2px solid #000; border-radius:50%";
 
 function place() {
   const view = photoShown(), focused = area()?.matches(":focus-visible");  // a mouse's focus shows no cross-hair
   const mark = document.getElementById("sam-crosshair");
   if (!view || !focused) { if (mark) mark.style.display = "none"; return; }
   const parentRect = view.img.parentElement.getBoundingClientRect();
-  const shown = crosshair(view);
+  const shown = overPhoto(view, "sam-crosshair", "div", CROSSHAIR);
   shown.style.display = "block";
   const [x, y] = aim(view);
   shown.style.left = `${x - parentRect.left}px`;

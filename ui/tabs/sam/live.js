@@ -1,6 +1,6 @@
 // The Prompt SAM tab's decoder in the browser: run by gr.HTML as `js_on_load`, with `element` (this
 // component), `props` (its value, set by the server) and `watch` in scope, after prompt.js (promptOf,
-// pixelAt, halfToFloat, bestMask) and page.js (photoShown, whenThere).
+// pixelAt, halfToFloat, bestMask) and page.js (photoShown, overPhoto, whenThere).
 //
 // The server sends one image embedding per photo (float16) and SAM's exported decoder; this page runs
 // the decoder with onnxruntime-web, so moving the mouse previews the mask under the cursor (int8
@@ -134,17 +134,8 @@ async function decode(session, prompt, value, kind) {
 }
 
 function overlay(view) {
-  let canvas = document.getElementById("sam-live-overlay");
-  const parent = view.img.parentElement;
-  if (!canvas || canvas.parentElement !== parent) {
-    canvas?.remove();
-    canvas = document.createElement("canvas");
-    canvas.id = "sam-live-overlay";
-    canvas.style.cssText = "position:absolute; pointer-events:none; z-index:5";
-    if (getComputedStyle(parent).position === "static") parent.style.position = "relative";
-    parent.appendChild(canvas);
-  }
-  const parentRect = parent.getBoundingClientRect();
+  const canvas = overPhoto(view, "sam-live-overlay", "canvas", "position:absolute; pointer-events:none; z-index:5");
+  const parentRect = canvas.parentElement.getBoundingClientRect();
   canvas.style.left = `${view.box.left - parentRect.left}px`;
   canvas.style.top = `${view.box.top - parentRect.top}px`;
   canvas.style.width = `${view.box.width}px`;
