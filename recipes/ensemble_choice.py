@@ -26,18 +26,18 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from seg.checkpoint import load_model, read_card  # noqa: E402
+from seg.cli.tau import weights_of  # noqa: E402
 from seg.data import build_dataset  # noqa: E402
 from seg.data.camvid import ENV_VAR  # noqa: E402
 from seg.data.transforms import eval_transform  # noqa: E402
 from seg.ensemble import Ensemble  # noqa: E402
+from seg.explorer.zoo import Zoo  # noqa: E402
 from seg.inference import upsample_logits  # noqa: E402
 from seg.labels import IGNORE_INDEX  # noqa: E402
 from seg.metrics import ConfusionMatrix  # noqa: E402
 from seg.prior import adjust, prior_offsets  # noqa: E402
 
 KINDS = ("fcn32s", "fcn8s", "deeplabv3", "unet", "segformer_b0")
-SHIPPED = {"fcn32s": "fcn32s.safetensors", "fcn8s": "fcn8s.safetensors", "deeplabv3": "deeplabv3.safetensors",
-           "unet": "unet.safetensors", "segformer_b0": "segformer_b0"}
 TAU = 0.5
 GRID = (0, 1, 2)
 VIEWS = {"1": ((1.0,), False), "1 + flip": ((1.0,), True), "0.75, 1, 1.25": ((0.75, 1.0, 1.25), False),
@@ -46,13 +46,12 @@ VIEWS = {"1": ((1.0,), False), "1 + flip": ((1.0,), True), "0.75, 1, 1.25": ((0.
          "0.5 to 1.5 + flip": ((0.5, 0.75, 1.0, 1.25, 1.5), True)}
 
 
-def protocol_models(runs: Path) -> dict:
-    """kind -> (model, offsets at TAU) of each protocol run."""
+def protocol_models(runs: Path, data_dir: str) -> dict:
+    """kind -> (model, offsets at TAU) of each protocol run (the class weights its card trained with)."""
     models = {}
     for kind in KINDS:
         model, card = load_model(runs / f"e-{kind}" / "model.safetensors")
-        weights = card["training"]["class_weight_values"]
-        models[kind] = (model, prior_offsets(weights, TAU))
+        models[kind] = (model, prior_offsets(weights_of(card, data_dir), TAU))
     return models
 
 
@@ -63,7 +62,7 @@ def miou(matrix: ConfusionMatrix) -> float:
 @torch.inference_mode()
 def choose(runs: Path, data_dir: str, sequence: str) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
-    models = protocol_models(runs)
+    models = protocol_models(runs, data_dir)
     card = read_card(runs / f"e-{KINDS[0]}" / "model.safetensors")
     classes, size = card["classes"], tuple(card["input_size"])
     frames = build_dataset("camvid", "train", root=data_dir, sequences=(sequence,),
@@ -120,14 +119,16 @@ def choose(runs: Path, data_dir: str, sequence: str) -> dict:
 
 
 def write_card(choice: dict, weights_dir: Path) -> Path:
-    """weights_dir/ensemble.json: the shipped models the choice weights above 0, with its views."""
-    members = [(kind, w) for kind, w in choice["weights"].items() if w]
-    cards = {kind: read_card(weights_dir / SHIPPED[kind]) for kind, _ in members}
+    """weights_dir/ensemble.json: the shipped models the choice weights above 0, with its views; each
+    member where the app's catalogue finds it (a .safetensors file, or SegFormer-B0's folder)."""
+    shipped = Zoo(weights_dir.parent, pretrained=()).entries
+    members = [(Path(shipped[kind].source).name, w) for kind, w in choice["weights"].items() if w]
+    cards = {name: read_card(weights_dir / name) for name, _ in members}
     first = next(iter(cards.values()))
     trained = sorted({split for c in cards.values() for split in c["data"]["train_split"].split("+")})
     card = {
         "architecture": {"name": "ensemble"},
-        "members": [{"weights": SHIPPED[kind], "weight": w} for kind, w in members],
+        "members": [{"weights": name, "weight": w} for name, w in members],
         "test_time": {"scales": choice["views"]["scales"], "flip": choice["views"]["flip"]},
         "classes": first["classes"], "palette": first["palette"], "input_size": first["input_size"],
         "parameters": sum(c["parameters"] for c in cards.values()),
