@@ -69,7 +69,8 @@ class Outputs:
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_age, self.kept, self.sweep_every = max_age, tuple(Path(p) for p in kept), sweep_every
         self.budget, self.pinned = budget, pinned
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one sweep at a time
+        self._counting = threading.Lock()  # `_since`: uploads count into it while a sweep reads the disk
         self._next_sweep = 0.0
         self._since = [0, 0]  # bytes and files added since the last sweep's count
         self.held = (0, 0)  # bytes and files held after the last sweep
@@ -80,6 +81,8 @@ class Outputs:
         if not self._lock.acquire(blocking=False):
             return 0
         try:
+            with self._counting:  # what is added from here on may be missed by the scan: it stays counted
+                before = tuple(self._since)
             cutoff, removed, entries = time.time() - self.max_age, 0, []
             holders = set()  # the entries (directly inside a kept folder) that hold a pinned file
             for path in map(os.path.realpath, self.pinned()):
@@ -104,20 +107,24 @@ class Outputs:
                         break
                     removed += remove(entry.path)
                     size, files = size - entry.size, files - entry.files
-            self.held, self._since = (size, files), [0, 0]
+            with self._counting:
+                self.held = (size, files)
+                self._since = [self._since[0] - before[0], self._since[1] - before[1]]
             return removed
         finally:
             self._lock.release()
 
     def counted(self) -> tuple[int, int]:
         """Bytes and files on disk as the last sweep counted them, with those added since."""
-        return self.held[0] + self._since[0], self.held[1] + self._since[1]
+        with self._counting:
+            return self.held[0] + self._since[0], self.held[1] + self._since[1]
 
     def added(self, size: int, files: int) -> None:
         """Count `files` files of `size` bytes just stored under a kept folder (an upload); sweep now when
         they could take the disk past its budget, so a burst between scheduled sweeps cannot fill it."""
-        self._since[0] += size
-        self._since[1] += files
+        with self._counting:
+            self._since[0] += size
+            self._since[1] += files
         if self.budget is not None and (self.held[0] + self._since[0] > self.budget[0]
                                         or self.held[1] + self._since[1] > self.budget[1]):
             self.sweep()
