@@ -18,8 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Fixtures that need more than the virtual environment: data beside the project, an install (npm,
 # apt-get), or the whole app built and served. A test that is not slow and needs none of them (directly
 # or through another fixture) is in the unit tier: `python -m pytest -m unit`.
-NEEDS_MORE_THAN_THE_VENV = frozenset({"camvid_dir", "ort_web", "chromium", "node", "app", "server", "running_app",
-                                      "hub_models"})
+NEEDS_MORE_THAN_THE_VENV = frozenset({"camvid_dir", "ort_web", "chromium", "node", "app", "server", "running_app"})
 
 
 def pytest_collection_modifyitems(items):
@@ -27,6 +26,17 @@ def pytest_collection_modifyitems(items):
         needs = NEEDS_MORE_THAN_THE_VENV & set(getattr(item, "fixturenames", ()))
         if not needs and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.unit)
+
+
+@pytest.fixture(scope="session")
+def tiny_sams(tmp_path_factory) -> dict[str, Path]:
+    """{generation: its save_pretrained folder}: small SAM, SAM-HQ, SAM 2, SAM 3 tracker and SAM 3
+    checkpoints with random weights (tests/tiny_sams.py)."""
+    from tiny_sams import save_tiny
+
+    root = tmp_path_factory.mktemp("sams")
+    return {kind: save_tiny(kind, root / f"tiny-{kind.replace('_', '-')}")
+            for kind in ("sam", "sam_hq", "sam2", "sam3_tracker", "sam3")}
 
 
 @pytest.fixture(scope="session")
@@ -233,16 +243,44 @@ def server(app):
     app.demo.close()
 
 
-def click_when_answered(page, x: float, y: float) -> None:
+def click_when_answered(page, x: float, y: float, press=None) -> None:
     """A click on the page at (x, y) once the last SAM click's event has closed, as the page tells a
-    person to: Gradio drops a click made while that event is still open, even after its mask shows."""
+    person to: Gradio drops a click made while that event is still open, even after its mask shows.
+    press: how to click (a phone's `page.touchscreen.tap`); the mouse's click by default."""
     import json
 
     from ui.gradio_private import open_event
 
     page.wait_for_function(f"() => !document.querySelector({json.dumps(open_event('sam-note'))})",
                            timeout=120_000)
-    page.mouse.click(x, y)
+    (press or page.mouse.click)(x, y)
+
+
+def photo_box(locator) -> dict:
+    """The bounding box of an image once it has loaded and its box stays put for a moment. Measured
+    earlier (the element shown but its picture still loading on a slow machine), a click computed from
+    it can land beside the picture, where Gradio's select never fires."""
+    locator.wait_for(timeout=60_000)
+    locator.evaluate("img => img.decode ? img.decode().catch(() => null) : null")
+    locator.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=locator.element_handle(),
+                                   timeout=60_000)
+    box = locator.bounding_box()
+    for _ in range(50):
+        locator.page.wait_for_timeout(200)
+        now = locator.bounding_box()
+        if now == box:
+            return box
+        box = now
+    raise AssertionError(f"the picture kept moving: {box}")
+
+
+def photo_and_truth(page, photo, truth) -> None:
+    """Compare's photo and ground truth uploaded, both on the page: Segment pressed before the truth
+    arrived compares without it, and the truth's arrival then clears those results (as it should)."""
+    page.locator("#photo input[type=file]").set_input_files(str(photo))
+    page.locator("#photo img").first.wait_for(timeout=30_000)
+    page.locator("#truth input[type=file]").set_input_files(str(truth))
+    page.locator("#truth").get_by_text(Path(truth).stem).first.wait_for(timeout=30_000)
 
 
 def click(x, y):
@@ -288,8 +326,17 @@ READ_SAM_LIVE = ("Object.defineProperty(window, 'samLive', "
                  "{get: () => document.querySelector('[data-sam-live]')?.samLive})")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on its test, for a fixture to see whether the test failed."""
+    report = (yield).get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
 @pytest.fixture
-def page(chromium):
+def page(chromium, request):
+    """A fresh headless chromium page. When its test fails, the page as it was then: a screenshot in
+    SCREENSHOTS and its text in the failure's report (CI's log shows what the page said)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -298,4 +345,10 @@ def page(chromium):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.add_init_script(READ_SAM_LIVE)
         yield page
+        if getattr(request.node, "report_call", None) is not None and request.node.report_call.failed:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"failed_{request.node.name}.png"), full_page=True)
+            # a section of the failure's report, which the summary prints (output at teardown is not shown)
+            request.node.report_call.sections.append(("Captured the page's text when it failed",
+                                                      page.locator("body").inner_text()[:4000]))
         browser.close()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import SCREENSHOTS, click_when_answered
+from conftest import SCREENSHOTS, click_when_answered, photo_and_truth, photo_box
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
 
@@ -56,9 +56,7 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(server)
     page.get_by_text("Segmentation explorer").first.wait_for()
-    page.locator("#photo input[type=file]").set_input_files(str(sample[0]))
-    page.locator("#truth input[type=file]").set_input_files(str(sample[1]))
-    page.locator("#photo img").first.wait_for(timeout=30_000)
+    photo_and_truth(page, *sample)
     page.locator("#segment").click()
     # the ground truth's row, then overlay, errors and boundaries for each of the three models
     page.locator("#predictions img").nth(11).wait_for(timeout=120_000)
@@ -84,7 +82,7 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     canvas = page.locator("#sam-canvas img").first
     canvas.wait_for(timeout=30_000)
     page.locator("#sam-note").get_by_text("Click the object").wait_for(timeout=30_000)
-    box = canvas.bounding_box()
+    box = photo_box(canvas)
     for fx, fy in ((0.5, 0.75), (0.3, 0.4)):  # two clicks: road, then a second positive point
         click_when_answered(page, box["x"] + fx * box["width"], box["y"] + fy * box["height"])
         page.locator("#sam-note").get_by_text(f"{1 if fx == 0.5 else 2} prompt(s)").wait_for(timeout=120_000)
@@ -151,7 +149,7 @@ def test_sam_decodes_hovers_and_clicks_in_the_browser(app, server, page, sample)
     page.locator("#sam-canvas input[type=file]").set_input_files(str(sample[0]))
     expect(page.locator("#sam-live")).to_contain_text("decoded in this browser", timeout=120_000)
     canvas = page.locator("#sam-canvas img").first
-    box = canvas.bounding_box()
+    box = photo_box(canvas)
 
     def at(fx, fy):
         return box["x"] + fx * box["width"], box["y"] + fy * box["height"]

@@ -4,7 +4,7 @@ Screenshots go to artifacts/screenshots/."""
 
 import pytest
 
-from conftest import SCREENSHOTS, click_when_answered
+from conftest import SCREENSHOTS, click_when_answered, photo_box
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
 
@@ -26,7 +26,7 @@ def test_a_clicked_object_with_a_class_becomes_the_compare_tabs_ground_truth(ser
     expect(note).to_contain_text("Click the object")
     assert page.locator("#sam-canvas img").first.is_visible()  # the refusal covers nothing
     page.get_by_test_id("toast-close").first.click()
-    box = page.locator("#sam-canvas img").first.bounding_box()
+    box = photo_box(page.locator("#sam-canvas img").first)
     click_when_answered(page, box["x"] + 0.5 * box["width"], box["y"] + 0.75 * box["height"])  # the road
     expect(note).to_contain_text("object 1: 1 prompt(s)", timeout=60_000)
     page.locator("#sam-truth-go").click()  # no class yet: refused, saying what to do

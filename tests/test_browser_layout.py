@@ -4,7 +4,7 @@ artifacts/screenshots/ for a person to look at."""
 
 import pytest
 
-from conftest import SCREENSHOTS
+from conftest import SCREENSHOTS, click_when_answered, photo_and_truth, photo_box
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
 
@@ -36,9 +36,10 @@ def broken_words(locator) -> list[str]:
 
 
 def box(locator) -> dict:
-    """The element's box in the viewport, scrolled into view first (a tap needs it on screen)."""
+    """The picture's box in the viewport, scrolled into view first (a tap needs it on screen), once it
+    has loaded and stays put."""
     locator.scroll_into_view_if_needed()
-    return locator.bounding_box()
+    return photo_box(locator)
 
 
 def page_top(locator) -> float:
@@ -62,9 +63,7 @@ def test_nothing_is_cut_or_hidden_at_a_laptops_and_a_phones_width(server, chromi
         examples = page.locator("#examples button")
         expect(examples).to_have_count(5, timeout=30_000)
         assert cut(examples) == []  # each example named in full
-        page.locator("#photo input[type=file]").set_input_files(str(sample[0]))
-        page.locator("#truth input[type=file]").set_input_files(str(sample[1]))
-        page.locator("#photo img").first.wait_for(timeout=30_000)
+        photo_and_truth(page, *sample)
         page.locator("#segment").click()
         expect(page.locator("#look-text")).to_contain_text("wrong", timeout=120_000)
         tiles = page.locator("#predictions img")
@@ -113,7 +112,7 @@ def test_nothing_is_cut_or_hidden_at_a_laptops_and_a_phones_width(server, chromi
         canvas.wait_for(timeout=30_000)
         page.locator("#sam-note").get_by_text("Click the object").wait_for(timeout=30_000)
         photo = box(canvas)
-        tap(photo["x"] + 0.5 * photo["width"], photo["y"] + 0.75 * photo["height"])
+        click_when_answered(page, photo["x"] + 0.5 * photo["width"], photo["y"] + 0.75 * photo["height"], tap)
         masks = page.locator("#sam-masks img")
         expect(masks).to_have_count(3, timeout=60_000)
         gallery = page.locator("#sam-masks").bounding_box()
