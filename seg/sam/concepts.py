@@ -1,0 +1,169 @@
+"""SAM 3's concept prompts: a short noun phrase ("car", "traffic light") or a box around one example
+("more like this") finds every matching instance in the photo, not one object per prompt.
+
+    sam3 = ConceptSam.load("facebook/sam3")                 # gated on the Hub: see `family.how_to_get`
+    found = sam3.find(image, "car", threshold=0.5)          # [Instance(mask, score, box), ...], best first
+    found = sam3.find(image, boxes=[[40, 60, 120, 140]])    # instances like the one in the box
+    scores = sam3.concept_scores(image, ["road", "car"])    # (2, H, W): each pixel's best instance score
+
+The photo is encoded once (a bounded cache keyed by the model and the photo's digest); each prompt
+then runs the text encoder and the detector's decoder. Coordinates are the photo's pixels, x then y.
+"""
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..cache import BoundedCache
+from ..data.io import check_image
+from ..data.photos import image_digest
+from .family import how_to_get, short_name
+from .rules import as_box
+
+MAX_TEXT = 60  # characters of one phrase: a noun phrase, not a paragraph (the text encoder reads 32 tokens)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One instance found: mask (H, W) bool, its score (0..1), its box (x0, y0, x1, y1) in pixels."""
+
+    mask: np.ndarray
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One photo read by SAM 3's vision encoder."""
+
+    vision: object  # Sam3VisionEncoderOutput, the forward's `vision_embeds`
+    size: tuple[int, int]
+    seconds: float
+
+
+def phrase(text) -> str:
+    """A concept's phrase, checked: a non-empty string of at most MAX_TEXT characters, its spaces
+    collapsed; ValueError says what was expected."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("a text prompt is a short noun phrase such as \"car\" or \"traffic light\"")
+    text = " ".join(text.split())
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"a text prompt is a short noun phrase (at most {MAX_TEXT} characters), got {len(text)}")
+    return text
+
+
+class ConceptSam:
+    """SAM 3 (`Sam3Model` and `Sam3Processor`) for text and exemplar prompts; stateless per call."""
+
+    def __init__(self, model, processor, *, name: str, cache_size: int = 2):
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.model, self.processor, self.name = model.eval(), processor, name
+        self.title = f"SAM 3 ({short_name(name)})"
+        self._cache: BoundedCache[str, Encoded] = BoundedCache(capacity=cache_size)
+        self._lock = threading.Lock()
+        self.encoder_runs = 0
+        self.encode_seconds: float | None = None
+
+    @classmethod
+    def load(cls, source: str | os.PathLike, *, device: str | torch.device = "cpu", cache_dir: str | None = None,
+             download: bool = False, cache_size: int = 2) -> "ConceptSam":
+        """A Hub id (the cache first; the Hub only with `download`) or a save_pretrained folder of a SAM 3
+        checkpoint; FileNotFoundError says how to get it."""
+        import transformers
+
+        name = str(source)
+
+        def attempt(offline: bool):
+            options = {"cache_dir": cache_dir, "local_files_only": offline}
+            config = transformers.AutoConfig.from_pretrained(name, **options)
+            if config.model_type != "sam3":
+                raise ValueError(f"{name} is a {config.model_type!r} checkpoint: text prompts need SAM 3's (\"sam3\")")
+            return (transformers.Sam3Model.from_pretrained(name, **options),
+                    transformers.Sam3Processor.from_pretrained(name, **options))
+
+        try:
+            try:
+                model, processor = attempt(offline=True)
+            except OSError:
+                if not download:
+                    raise
+                model, processor = attempt(offline=False)
+        except OSError as error:
+            raise FileNotFoundError(f"{name} could not be loaded ({str(error).splitlines()[0]}): "
+                                    f"{how_to_get(name)}") from None
+        return cls(model.to(device), processor, name=name, cache_size=cache_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def has_embedding(self, image: np.ndarray, *, digest: str | None = None) -> bool:
+        return self._key(image, digest) in self._cache
+
+    def _key(self, image: np.ndarray, digest: str | None) -> str:
+        return f"{self.name}:{image.shape}:{digest or image_digest(image)}"
+
+    def encode(self, image: np.ndarray, *, digest: str | None = None) -> Encoded:
+        """The photo's vision features, from the cache or computed once."""
+        check_image(image)
+        return self._cache.get_or_make(self._key(image, digest), lambda: self._encode(image))
+
+    @torch.inference_mode()
+    def _encode(self, image: np.ndarray) -> Encoded:
+        started = time.perf_counter()
+        pixels = self.processor(images=np.array(image), return_tensors="pt")["pixel_values"].to(self.device)
+        vision = self.model.get_vision_features(pixels)
+        seconds = time.perf_counter() - started
+        with self._lock:
+            self.encoder_runs += 1
+            self.encode_seconds = seconds
+        return Encoded(vision=vision, size=tuple(image.shape[:2]), seconds=seconds)
+
+    @torch.inference_mode()
+    def find(self, image: np.ndarray, text: str | None = None, *, boxes=None, negative=None,
+             threshold: float = 0.5, mask_threshold: float = 0.5, digest: str | None = None) -> list[Instance]:
+        """Every instance of a concept: `text` (a short noun phrase), exemplar `boxes` ([[x0, y0, x1, y1],
+        ...] in pixels, around instances to find more of), or both; `negative` boxes mark what is not
+        wanted. Instances scoring at least `threshold`, best first."""
+        if not 0 <= threshold <= 1 or not 0 <= mask_threshold <= 1:
+            raise ValueError("threshold and mask_threshold are between 0 and 1")
+        check_image(image)
+        size = tuple(image.shape[:2])
+        exemplars = [as_box(b, size) for b in boxes or ()] + [as_box(b, size) for b in negative or ()]
+        labels = [1] * len(boxes or ()) + [0] * len(negative or ())
+        if text is None and not labels:
+            raise ValueError("SAM 3 needs a concept: a text prompt, an example box, or both")
+        if labels and not any(labels):
+            raise ValueError("give at least one positive example box (negative boxes only say what is not wanted)")
+        prompt = {"original_sizes": [list(size)], "return_tensors": "pt"}
+        if text is not None:
+            prompt["text"] = phrase(text)
+        if exemplars:
+            prompt["input_boxes"] = [[[float(v) for v in b] for b in exemplars]]
+            prompt["input_boxes_labels"] = [labels]
+        inputs = self.processor(**prompt)
+        encoded = self.encode(image, digest=digest)
+        arguments = {k: v.to(self.device) for k, v in inputs.items() if k != "original_sizes"}
+        out = self.model(vision_embeds=encoded.vision, **arguments)
+        result = self.processor.post_process_instance_segmentation(
+            out, threshold=threshold, mask_threshold=mask_threshold, target_sizes=[list(size)])[0]
+        order = result["scores"].argsort(descending=True)
+        return [Instance(mask=result["masks"][i].bool().cpu().numpy(), score=float(result["scores"][i]),
+                         box=tuple(float(v) for v in result["boxes"][i])) for i in order.tolist()]
+
+    def concept_scores(self, image: np.ndarray, concepts: list[str], *, threshold: float = 0.3,
+                       digest: str | None = None) -> torch.Tensor:
+        """(C, H, W) float32: at each pixel, the best score among the instances of each concept that cover
+        it (0 where none does); the photo is encoded once for all C concepts."""
+        size = tuple(check_image(image).shape[:2])
+        scores = torch.zeros(len(concepts), *size)
+        for c, concept in enumerate(concepts):
+            for instance in self.find(image, concept, threshold=threshold, digest=digest):
+                covered = torch.from_numpy(instance.mask)
+                scores[c][covered] = torch.clamp(scores[c][covered], min=instance.score)
+        return scores
