@@ -27,6 +27,7 @@ bench() {  # bench SCRIPT [ARGS...]: run one, which appends its section to $OUT
 bench benchmarks/metrics_speed.py
 bench benchmarks/model_speed.py
 bench benchmarks/pretrained_speed.py
+bench benchmarks/sam_family.py               # about 5 minutes (SAM 3 reads a photo in about half a minute)
 bench benchmarks/app_speed.py
 bench benchmarks/load_test.py
 bench benchmarks/warm_start.py

@@ -164,13 +164,15 @@ def test_settings(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, cache_dir,
 
 
 @pytest.fixture(scope="session")
-def app(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, tmp_path_factory):
-    """The app built from the tests' settings (see `test_settings`); SAM's decoder is exported into a
-    temporary cache. Its temporary folders are removed at the end."""
+def app(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, tiny_sams, tmp_path_factory):
+    """The app built from the tests' settings (see `test_settings`) with the small SAM 2, SAM 3 tracker
+    and SAM 3 as its SAM family; SAM's decoder is exported into a temporary cache. Its temporary
+    folders are removed at the end."""
     from ui.app import build
 
+    family = tuple(str(tiny_sams[kind]) for kind in ("sam2", "sam3_tracker", "sam3"))
     built = build(test_settings(weights_dir, vit_t_checkpoint, camvid_dir, ort_web,
-                                tmp_path_factory.mktemp("cache")))
+                                tmp_path_factory.mktemp("cache"), sam_models=family))
     yield built
     built.close()
 
@@ -243,9 +245,11 @@ def server(app):
     app.demo.close()
 
 
-def click_when_answered(page, x: float, y: float, press=None) -> None:
-    """A click on the page at (x, y) once the last SAM click's event has closed, as the page tells a
-    person to: Gradio drops a click made while that event is still open, even after its mask shows.
+def click_when_answered(page, fx: float, fy: float, press=None) -> None:
+    """A click on the SAM tab's photo at (fx, fy), fractions of its width and height, once the last
+    click's event has closed, as the page tells a person to: Gradio drops a click made while that event
+    is still open, even after its mask shows. The photo's place is measured at the click (scrolled into
+    view, loaded, still): one measured earlier is stale once the page has scrolled.
     press: how to click (a phone's `page.touchscreen.tap`); the mouse's click by default."""
     import json
 
@@ -253,7 +257,10 @@ def click_when_answered(page, x: float, y: float, press=None) -> None:
 
     page.wait_for_function(f"() => !document.querySelector({json.dumps(open_event('sam-note'))})",
                            timeout=120_000)
-    (press or page.mouse.click)(x, y)
+    photo = page.locator("#sam-canvas img").first
+    photo.scroll_into_view_if_needed()
+    box = photo_box(photo)
+    (press or page.mouse.click)(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
 
 
 def photo_box(locator) -> dict:

@@ -244,3 +244,9 @@ def test_sam_click_curve_against_the_truth(app, sample):
     with pytest.raises(gr.Error, match="another photo"):
         app.sam.models.click_curve(as_photo(photo.pixels[:, ::-1].copy()), truth, 0, ["fcn8s"], None)
     assert app.sam.models.curve_objects(photo, None)[1] is None  # no ground truth: nothing to pick
+    # every SAM of the server: a curve and a line of NoC each, the default SAM's first
+    _, _, every, _ = app.sam.models.click_curve(photo, truth, 0, [], None, True)
+    lines = every.split("\n\n")
+    assert [line.split(":")[0] for line in lines] == ["MobileSAM (vit_t)", "SAM 2 (tiny-sam2)",
+                                                      "SAM 3 (tiny-sam3-tracker)"]
+    assert all("NoC@85" in line for line in lines) and lines[0] == text.split("\n\n")[0]

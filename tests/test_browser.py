@@ -82,9 +82,8 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     canvas = page.locator("#sam-canvas img").first
     canvas.wait_for(timeout=30_000)
     page.locator("#sam-note").get_by_text("Click the object").wait_for(timeout=30_000)
-    box = photo_box(canvas)
     for fx, fy in ((0.5, 0.75), (0.3, 0.4)):  # two clicks: road, then a second positive point
-        click_when_answered(page, box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        click_when_answered(page, fx, fy)
         page.locator("#sam-note").get_by_text(f"{1 if fx == 0.5 else 2} prompt(s)").wait_for(timeout=120_000)
     assert page.locator("#sam-masks img").count() >= 3  # multimask output, each with its score
     assert "IoU" in page.locator("#sam-masks").inner_text()
@@ -101,7 +100,7 @@ def test_compare_then_prompt_sam_in_a_browser(server, page, sample):
     # a second object, then export both; a reload brings both back from the browser's storage
     page.locator("#sam-add").click()
     page.locator("#sam-note").get_by_text("object 2: click the object").wait_for(timeout=30_000)
-    click_when_answered(page, box["x"] + 0.8 * box["width"], box["y"] + 0.2 * box["height"])
+    click_when_answered(page, 0.8, 0.2)
     page.locator("#sam-note").get_by_text("object 2: 1 prompt(s)").wait_for(timeout=120_000)
     expect(page.locator("#sam-objects")).to_contain_text("object 2")
     page.locator("#sam-export").click()

@@ -4,7 +4,7 @@ Screenshots go to artifacts/screenshots/."""
 
 import pytest
 
-from conftest import SCREENSHOTS, click_when_answered, photo_box
+from conftest import SCREENSHOTS, click_when_answered
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
 
@@ -26,8 +26,7 @@ def test_a_clicked_object_with_a_class_becomes_the_compare_tabs_ground_truth(ser
     expect(note).to_contain_text("Click the object")
     assert page.locator("#sam-canvas img").first.is_visible()  # the refusal covers nothing
     page.get_by_test_id("toast-close").first.click()
-    box = photo_box(page.locator("#sam-canvas img").first)
-    click_when_answered(page, box["x"] + 0.5 * box["width"], box["y"] + 0.75 * box["height"])  # the road
+    click_when_answered(page, 0.5, 0.75)  # the road
     expect(note).to_contain_text("object 1: 1 prompt(s)", timeout=60_000)
     page.locator("#sam-truth-go").click()  # no class yet: refused, saying what to do
     expect(page.get_by_text("has no class: pick one of Sky").first).to_be_visible(timeout=30_000)

@@ -90,6 +90,8 @@ def test_sam3_finds_every_instance_of_a_phrase_or_an_example(tiny_sams):
     assert [f.score for f in found] == sorted((f.score for f in found), reverse=True)
     assert all(f.mask.shape == (90, 120) and f.mask.dtype == bool for f in found)
     assert sam3.find(image, "car", threshold=1.0) == []
+    best = sam3.find(image, "car", threshold=0.0, limit=3)  # only the best are enlarged to the photo
+    assert [f.score for f in best] == [f.score for f in found[:3]]
     like = sam3.find(image, boxes=[[10, 10, 60, 50]], threshold=0.0)
     assert len(like) == 8 and [f.score for f in like] != [f.score for f in found]  # the box is read
     assert sam3.encoder_runs == 1  # one encoding for every prompt on the photo
@@ -100,3 +102,20 @@ def test_sam3_finds_every_instance_of_a_phrase_or_an_example(tiny_sams):
             sam3.find(image, bad)
     with pytest.raises(ValueError, match="positive example"):
         sam3.find(image, negative=[[10, 10, 60, 50]])
+
+
+def test_the_commands_it_gives_for_a_gated_sam3_are_installed():
+    """Each command in SAM 3's message (log in, then download) runs from this environment's bin folder."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    commands = re.findall(r"`([^`]+)`", how_to_get("facebook/sam3"))
+    assert [c.split()[:2] for c in commands] == [["hf", "auth"], ["hf", "download"]]
+    for command in commands:
+        tool, *words = command.split()
+        words = [w for w in words if w != "facebook/sam3"]  # --help with the repository would still print help
+        ran = subprocess.run([str(Path(sys.executable).parent / tool), *words, "--help"], capture_output=True,
+                             text=True, timeout=120)
+        assert ran.returncode == 0 and "Usage: hf" in ran.stdout, ran.stdout + ran.stderr

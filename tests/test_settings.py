@@ -64,7 +64,7 @@ def test_sam_checkpoint_and_cache_dir(vit_t_checkpoint, tmp_path):
 
 
 def test_allow_download_and_space_id(tmp_path):
-    env = {"SEG_WEIGHTS_DIR": str(tmp_path), "SEG_PRETRAINED_MODELS": "nobody/not-cached"}
+    env = {"SEG_WEIGHTS_DIR": str(tmp_path), "SEG_PRETRAINED_MODELS": "nobody/not-cached", "SEG_SAM_MODELS": ""}
     assert zoo(**env).semantic_names() == {}
     allowed = zoo(**env, SEG_ALLOW_DOWNLOAD="1")
     title = "SegFormer pretrained (not-cached) · downloads on first use"
@@ -132,3 +132,17 @@ def test_every_documented_variable_is_read_by_the_settings():
     read = {a or b for a, b in read}
     assert "SPACES_ZERO_GPU" in read  # the one a ZeroGPU Space sets: the pattern reaches its name
     assert documented == read, (documented ^ read)
+
+
+def test_sam_models(tiny_sams, tmp_path):
+    """SEG_SAM_MODELS: folders and Hub ids of the SAM family; missing ones listed with how to get them,
+    a checkpoint that is not a SAM named as such; set but empty, MobileSAM alone."""
+    sam2 = str(tiny_sams["sam2"])
+    listed = zoo(SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="",
+                 SEG_SAM_MODELS=f" {sam2} ,nobody/not-cached")
+    assert listed.family_names() == {sam2: "SAM 2 (tiny-sam2)"}
+    assert [m for m, _ in listed.missing() if "not-cached" in m] == ["SAM (not-cached)"]
+    assert set(Settings.from_environ({}).sam_models) == {
+        "facebook/sam2.1-hiera-tiny", "syscv-community/sam-hq-vit-base", "yonigozlan/EdgeTAM-hf", "facebook/sam3"}
+    none = zoo(SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="", SEG_SAM_MODELS="")
+    assert none.family_names() == {} and not [m for m, _ in none.missing() if m.startswith("SAM (")]

@@ -8,6 +8,8 @@ downloads.
     /sam_objects(image, objects)             -> instance-id PNG, COCO document
     /sam_everything(image, grid)             -> instance-id PNG, COCO document
     /sam_truth(image, objects)               -> label-id PNG (the objects' classes, void elsewhere)
+    /sam_compare(image, points, labels, box) -> {photo, answers: [{model, score, seconds, rle, ...}]}
+    /sam_text(image, text, threshold)        -> instance-id PNG, COCO document (SAM 3's instances)
     /refine(image, model)                    -> label-id PNG (the model's regions refined by SAM), JSON
     /score(prediction, truth)                -> metrics
 """
@@ -25,7 +27,9 @@ from seg.data.photos import Photo
 from seg.deadline import check
 from seg.explorer.compare import run_model, score
 from seg.explorer.export import rle_encode, save_png
-from seg.sam.objects import add_automatic, write_full_size
+from seg.sam.compare import agreement, ask_every_sam
+from seg.sam.concepts import camvid_class_of, phrase
+from seg.sam.objects import add_automatic, add_instances, write_full_size
 from seg.sam.prompt_text import parse_objects, parse_prompt
 from seg.sam.prompts import Objects
 from seg.sam.refine import MAX_REGIONS, refine
@@ -40,7 +44,8 @@ from .limits import check_output
 from .tabs.events import API
 from .tabs.sam.tab import EVERYTHING_GRID, everything_settings
 
-ENDPOINTS = ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "sam_truth", "refine", "score")
+ENDPOINTS = ("segment", "sam_prompt", "sam_click", "sam_objects", "sam_everything", "sam_truth", "sam_compare",
+             "sam_text", "refine", "score")
 
 
 def uploaded(value, what: str) -> str | None:
@@ -158,6 +163,50 @@ class Api:
         chosen = ((masks[item.id].mask, masks[item.id].score, masks[item.id].stability) for item in objects.items)
         return self.full_size(objects, chosen, photo, Path(path).name)
 
+    @handler("sam_seconds", "comparing the SAMs", models=True)
+    def sam_compare(self, image: FileData, points: str, labels: str, box: str) -> dict:
+        """One prompt (as for /sam_prompt) answered by every SAM the server offers: MobileSAM and the SAM
+        family (SEG_SAM_MODELS). Answers {photo, answers: [{model, score, seconds, encoded, rle,
+        agreement}], unavailable: {model: why}}: each SAM's best mask as COCO RLE at the image's own
+        size, its predicted IoU, the seconds it took (`encoded`: reading the photo included) and its
+        IoU with each other SAM's mask."""
+        prompt = parse_prompt(points, labels, box, limits=self.ctx.limits)  # before the photo is decoded
+        sams, unavailable = self.ctx.zoo.every_sam()
+        if not sams:
+            raise ValueError("no SAM is available on this server: " + "; ".join(f"{k}: {v}" for k, v in
+                                                                              unavailable.items()))
+        photo = self.ctx.photo(uploaded(image, "image"))
+        answers = ask_every_sam(sams, photo.pixels, prompt, original_size=photo.size, digest=photo.digest,
+                                check=check)
+        table = agreement([a.mask for a in answers])
+        return {"photo": photo.key, "unavailable": unavailable, "answers": [
+            {"model": a.title, "score": round(a.score, 4), "seconds": round(a.seconds, 4), "encoded": a.encoded,
+             "rle": rle_encode(a.mask),
+             "agreement": {b.title: None if np.isnan(table[i, j]) else round(float(table[i, j]), 4)
+                           for j, b in enumerate(answers) if j != i}} for i, a in enumerate(answers)]}
+
+    @handler("sam_seconds", "SAM 3's text prompt", models=True)
+    def sam_text(self, image: FileData, text: str, threshold: float | None = 0.5) -> tuple[FileData, dict]:
+        """Every instance of a concept, found by SAM 3: `text` a short noun phrase ("car", "traffic
+        light"), `threshold` the least score kept (0 to 1, default 0.5). Answers as /sam_everything: the
+        instance-id PNG at the image's size and the COCO document (best first, at most
+        objects_per_request), each instance of the CamVid class the phrase names, if it names one."""
+        text = phrase(text)
+        threshold = 0.5 if threshold is None or threshold == "" else threshold
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise ValueError(f"threshold is the least score kept, from 0 to 1, got {str(threshold)[:20]}")
+        sam3 = self.ctx.zoo.first_concept_sam()  # none on this server: refused before the photo is read
+        path = uploaded(image, "image")
+        photo = self.ctx.photo(path)
+        limits = self.ctx.limits
+        most = min(limits.objects_per_request, limits.output_pixels // (photo.size[0] * photo.size[1]))
+        found = sam3.find(photo.pixels, text, threshold=float(threshold), limit=most, digest=photo.digest)
+        category = camvid_class_of(text)
+        objects, masks = add_instances(Objects(()), found, text, None if category is None else CLASSES[category],
+                                       scale=photo.scale)
+        chosen = ((masks[item.id].mask, masks[item.id].score, masks[item.id].stability) for item in objects.items)
+        return self.full_size(objects, chosen, photo, Path(path).name)
+
     @handler("sam_seconds", "SAM", models=True)
     def sam_truth(self, image: FileData, objects: str) -> FileData:
         """A ground truth from SAM objects. objects: JSON as for /sam_objects, each with a "class" (one
@@ -221,6 +270,8 @@ class Api:
             "handle": 'the "photo" of an earlier /sam_prompt answer (that photo, already read)',
             "objects": ('JSON list of {"name", "points", "labels", "box", "class"} ' + xy
                         + f' ("class": one of {", ".join(CLASSES)})'),
+            "text": 'a short noun phrase SAM 3 finds every instance of, e.g. "car" or "traffic light"',
+            "threshold": "the least score an instance needs to be kept, 0 to 1 (default 0.5)",
             "grid": f"points per side of the prompt grid, 1 to {self.ctx.limits.everything_grid} (default "
                     f"{EVERYTHING_GRID})",
             "prediction": "a label-id PNG, uploaded (0 to 10 CamVid's classes, 11 other)",

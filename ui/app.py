@@ -170,7 +170,7 @@ class App:
 
 def handler_owners(compare: CompareTab, sam: SamTab, learn: LearnTab, api: Api) -> tuple:
     """Every object whose methods are event or endpoint handlers (`ui.jobs.handler`)."""
-    return compare, sam, sam.files, sam.labels, sam.models, learn, api
+    return compare, sam, sam.files, sam.labels, sam.models, sam.family, learn, api
 
 
 def build(settings: Settings, *, ctx: Context | None = None) -> App:

@@ -49,7 +49,8 @@ def make_zoo(settings: Settings, *, cores: int | None = None) -> Zoo:
                sam_checkpoint=settings.sam_checkpoint, sam_cache_dir=settings.cache_dir,
                allow_download=settings.allow_download, sam_onnx_dir=settings.cache_dir / "sam_onnx",
                sam_threads=max(1, cores // CONCURRENCY), device="cuda" if settings.zero_gpu else "cpu",
-               sam_everything_threads=cores)  # a rarer, longer job: every core it can get
+               sam_everything_threads=cores,  # a rarer, longer job: every core it can get
+               sam_models=settings.sam_models)
 
 
 @dataclass
@@ -116,8 +117,9 @@ class Context:
     def status_markdown(self) -> str:
         """Which models are ready, and how to enable the others."""
         zoo = self.zoo
+        sams = ([f"SAM {zoo.sam_variant}"] if zoo.sam_available() else []) + list(zoo.family_names().values())
         lines = [f"**Ready:** {', '.join(zoo.semantic_names().values()) or 'no semantic model'}"
-                 f"{' · SAM ' + zoo.sam_variant if zoo.sam_available() else ''}."]
+                 f"{' · ' + ', '.join(sams) if sams else ''}."]
         if zoo.sam_onnx_problem:
             lines.append(f"**Note:** {zoo.sam_onnx_problem}.")
         missing = zoo.missing()

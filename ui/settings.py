@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seg.explorer.zoo import KNOWN_PRETRAINED
+from seg.explorer.zoo import KNOWN_PRETRAINED, KNOWN_SAMS
 from seg.fetch import DEFAULT_CACHE
 from seg.sam.weights import DEFAULT_VARIANT, VARIANTS
 
@@ -29,6 +29,7 @@ class Settings:
     pretrained: tuple[str, ...] = tuple(KNOWN_PRETRAINED)  # SEG_PRETRAINED_MODELS: Hub ids or folders, comma-separated
     sam_variant: str = DEFAULT_VARIANT  # SEG_SAM_VARIANT
     sam_checkpoint: Path | None = None  # SEG_SAM_CHECKPOINT: a local file for that variant
+    sam_models: tuple[str, ...] = tuple(KNOWN_SAMS)  # SEG_SAM_MODELS: the SAM family, Hub ids or folders
     cache_dir: Path = DEFAULT_CACHE  # SEG_CACHE_DIR: verified downloads that are not from the Hub
     allow_download: bool = False  # SEG_ALLOW_DOWNLOAD=1/0; on a Space (SPACE_ID set) it defaults to 1
     camvid_dir: Path | None = None  # SEG_CAMVID_DIR: adds the CamVid val picker
@@ -68,6 +69,7 @@ class Settings:
                                "of the onnxruntime-web npm package (npm install onnxruntime-web, then "
                                "node_modules/onnxruntime-web/dist)")
         pretrained = env.get("SEG_PRETRAINED_MODELS")  # set but empty: no pretrained semantic model
+        sams = env.get("SEG_SAM_MODELS")  # set but empty: MobileSAM alone
         notes = ("on a Space: missing pretrained models download on first use (SEG_ALLOW_DOWNLOAD=0 to stop it)",) \
             if on_space and download is None else ()
         return cls(
@@ -75,6 +77,7 @@ class Settings:
             pretrained=cls.pretrained if pretrained is None else tuple(p.strip() for p in pretrained.split(",")
                                                                            if p.strip()),
             sam_variant=variant,
+            sam_models=cls.sam_models if sams is None else tuple(p.strip() for p in sams.split(",") if p.strip()),
             sam_checkpoint=Path(get("SEG_SAM_CHECKPOINT")).expanduser() if get("SEG_SAM_CHECKPOINT") else None,
             cache_dir=Path(get("SEG_CACHE_DIR") or DEFAULT_CACHE).expanduser(),
             allow_download=download == "1" if download is not None else on_space,

@@ -121,7 +121,8 @@ def coco_annotation(number: int, item, mask: np.ndarray, *, score: float | None 
             "segmentation": rle_encode(mask),
             "area": int(np.count_nonzero(mask)), "bbox": coco_box(mask),
             "predicted_iou": None if score is None else float(score),
-            "stability_score": None if stability is None else float(stability), "name": item.name,
+            "stability_score": None if stability is None or stability != stability else float(stability),  # NaN: none
+            "name": item.name,
             "seg_prompts": [list(c) for c in item.prompts.clicks]}
 
 

@@ -61,3 +61,22 @@ class PretrainedModel:
     def probabilities(self, image: np.ndarray, scale: float = 1.0) -> torch.Tensor:
         # The processor resizes every input to the model's own size, so `scale` has no effect here.
         return self.segmenter.probabilities(image)
+
+
+class ZeroShotModel:
+    """SAM 3 prompted with a noun phrase per class (`seg.sam.concepts.CAMVID_PHRASES`), trained on none
+    of CamVid: each pixel goes to the phrase whose best instance covering it scores highest, and to
+    "other" where no instance scoring `threshold` or more covers it. Its classes are the phrases' and
+    "other"; the scores are normalised per pixel, so their argmax is that rule (not calibrated
+    probabilities). The photo is encoded once for every phrase."""
+
+    def __init__(self, concepts, phrases: tuple[str, ...], *, threshold: float = 0.3):
+        self.concepts, self.model, self.phrases, self.threshold = concepts, concepts.model, phrases, threshold
+        self.class_map = np.arange(len(phrases) + 1, dtype=np.uint8)  # CamVid's order, then "other"
+
+    def probabilities(self, image: np.ndarray, scale: float = 1.0) -> torch.Tensor:
+        """`scale` is not used: SAM 3 reads every photo at its own input size."""
+        scores = self.concepts.concept_scores(image, list(self.phrases), threshold=self.threshold)
+        other = torch.full((1, *scores.shape[1:]), self.threshold)  # below every instance that passed
+        scores = torch.cat([scores, other])
+        return scores / scores.sum(0, keepdim=True)

@@ -14,6 +14,12 @@ Weights folder layout (what `recipes/camvid_gpu.sh` and `recipes/camvid_cpu.sh` 
     camvid/ensemble.json                         an ensemble of the models beside it (seg.ensemble), if present
     synthetic/<name>.safetensors + <name>.json   the small models of the teaching demos
 
+The SAM family (`seg.sam.family`: SAM 2.1, SAM-HQ, EdgeTAM, SAM 3) beside the default SAM (MobileSAM)
+and SAM 3's concept prompts (`seg.sam.concepts`) come the same way as the pretrained models:
+
+    zoo.family_names()          # {"facebook/sam2.1-hiera-tiny": "SAM 2 (sam2.1-hiera-tiny)", ...}
+    zoo.family_sam(key)         # a FamilySam, loaded once; zoo.concept_sam(key) for SAM 3's text prompts
+
 Pretrained models (SegFormer, Mask2Former) are Hub ids, found in the Hugging Face cache (where a
 Space's `preload_from_hub` puts them at build time), or `save_pretrained` folders. Nothing here
 downloads unless `allow_download` is set: offline, missing models are listed with the command or
@@ -34,9 +40,11 @@ from ..ensemble import member_paths
 from ..fetch import DEFAULT_CACHE, hub_download_command
 from ..pretrained import mask2former, segformer
 from ..pretrained.hub_segmenter import read_config
+from ..sam.concepts import CAMVID_PHRASES, ConceptSam
+from ..sam.family import GENERATIONS, FamilySam, how_to_get, short_name
 from ..sam.model import Sam
 from ..sam.weights import DEFAULT_VARIANT, VARIANTS, find_checkpoint, variant_spec
-from .semantic import PretrainedModel, ScratchModel, SemanticModel
+from .semantic import PretrainedModel, ScratchModel, SemanticModel, ZeroShotModel
 
 # the adapters, by their config's model_type
 FAMILIES = {"segformer": segformer.SegFormerSegmenter, "mask2former": mask2former.Mask2FormerSegmenter}
@@ -47,6 +55,10 @@ KNOWN_PRETRAINED = {**{k: "segformer" for k in segformer.KNOWN_MODELS},
 TITLES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "unet": "U-Net", "deeplabv3": "DeepLabv3 (ASPP)",
           "segformer_b0": "SegFormer-B0"}
 ENSEMBLE = "ensemble"  # weights/camvid/ensemble.json: an ensemble of the models above (seg.ensemble)
+# The SAM family offered beside the default SAM, by Hub id: the open checkpoints, then SAM 3 (gated)
+KNOWN_SAMS = {"facebook/sam2.1-hiera-tiny": "sam2", "syscv-community/sam-hq-vit-base": "sam_hq",
+              "yonigozlan/EdgeTAM-hf": "edgetam", "facebook/sam3": "sam3"}
+ZERO_SHOT = "sam3"  # the key of SAM 3 as a zero-shot semantic model (CamVid's class names as its prompts)
 
 
 def family_of(name: str) -> str:
@@ -62,7 +74,8 @@ def family_of(name: str) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """A model that can load: key, title for people, kind ("scratch", "segformer", "mask2former"), where it is."""
+    """A model that can load: key, title for people, kind ("scratch", "segformer", "mask2former",
+    "zero-shot"; a SAM's generation in the SAM family), where it is."""
 
     key: str
     title: str
@@ -91,16 +104,21 @@ class Zoo:
                  sam_variant: str = DEFAULT_VARIANT, sam_checkpoint: str | os.PathLike | None = None,
                  sam_cache_dir: str | os.PathLike = DEFAULT_CACHE, device: str | torch.device = "cpu",
                  allow_download: bool = False, sam_onnx_dir: str | os.PathLike | None = None,
-                 sam_threads: int = 1, sam_everything_threads: int | None = None):
+                 sam_threads: int = 1, sam_everything_threads: int | None = None,
+                 sam_models: tuple[str, ...] = ()):
         """pretrained: Hub ids or save_pretrained folders of SegFormer and Mask2Former models;
         sam_checkpoint: a local SAM file for `sam_variant` (else the Hugging Face cache, then
         `sam_cache_dir`); allow_download: fetch what is missing on first use; sam_onnx_dir: where
         SAM's decoder is exported to ONNX (then prompts run in ONNX Runtime with `sam_threads`, and
         automatic masks with `sam_everything_threads`). A `sam_onnx_dir` that cannot be written is
-        not used (SAM decodes in PyTorch) and `sam_onnx_problem` says why and what to do."""
+        not used (SAM decodes in PyTorch) and `sam_onnx_problem` says why and what to do.
+        sam_models: Hub ids or save_pretrained folders of the SAM family (`seg.sam.family`, e.g.
+        KNOWN_SAMS, the app's default); a SAM 3 checkpoint also answers text prompts and joins the
+        semantic models, zero-shot. None by default: a script's zoo holds what it asks for."""
         self.weights_dir = Path(weights_dir)
         variant_spec(sam_variant)
         self.pretrained, self.sam_variant, self.sam_checkpoint = tuple(pretrained), sam_variant, sam_checkpoint
+        self.sam_models = tuple(sam_models)
         self.sam_onnx_problem = unwritable(sam_onnx_dir) if sam_onnx_dir is not None else ""
         if self.sam_onnx_problem:
             sam_onnx_dir = None
@@ -108,8 +126,14 @@ class Zoo:
         self.sam_everything_threads = sam_everything_threads
         self.device, self.allow_download = torch.device(device), allow_download
         self._loaded: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered: SAM 3's zero-shot model loads SAM 3 itself
         self.entries, self._missing = self._scan()
+        self.family, family_missing = self._scan_family()
+        self._missing += family_missing
+        concepts = self.concept_names()
+        if concepts:  # the first SAM 3 also segments by CamVid's class names, beside the trained models
+            self.entries[ZERO_SHOT] = Entry(ZERO_SHOT, "SAM 3 zero-shot (a phrase per CamVid class as its prompt)",
+                                            "zero-shot", next(iter(concepts)))
 
     def _scan(self) -> tuple[dict[str, Entry], list[tuple[str, str]]]:
         entries, missing = {}, []
@@ -148,6 +172,24 @@ class Zoo:
         self._sam_missing = how = self._sam_problem()
         if how:
             missing.append((f"SAM {self.sam_variant}", how))
+        return entries, missing
+
+    def _scan_family(self) -> tuple[dict[str, Entry], list[tuple[str, str]]]:
+        """The SAM family's entries (kind: the checkpoint's generation) and the missing ones."""
+        entries, missing = {}, []
+        for name in self.sam_models:
+            config = read_config(name)
+            kind = (config or {}).get("model_type") or KNOWN_SAMS.get(name)
+            generation = GENERATIONS.get(kind)
+            title = f"{generation.title if generation else 'SAM'} ({short_name(name)})"
+            if config is not None and generation is None:
+                missing.append((title, f"a {kind!r} checkpoint, not a SAM: list SAM, SAM-HQ, SAM 2, EdgeTAM or "
+                                       "SAM 3 checkpoints in SEG_SAM_MODELS"))
+            elif config is not None or self.allow_download:
+                suffix = "" if config is not None else " · downloads on first use"
+                entries[name] = Entry(name, title + suffix, kind or "sam", name)
+            else:
+                missing.append((title, f"not in the Hugging Face cache: {how_to_get(name)}"))
         return entries, missing
 
     @staticmethod
@@ -217,6 +259,8 @@ class Zoo:
         entry = self.entries[key]
         if entry.kind == "scratch":
             return self._once(key, lambda: ScratchModel(*load_model(entry.source, device=self.device)))
+        if entry.kind == "zero-shot":
+            return self._once(key, lambda: ZeroShotModel(self.concept_sam(entry.source), CAMVID_PHRASES))
         return self._once(key, lambda: PretrainedModel(FAMILIES[entry.kind].load(
             entry.source, device=self.device, local_files_only=not self.allow_download)))
 
@@ -259,6 +303,61 @@ class Zoo:
                                                   download=self.allow_download, cache_dir=self.sam_cache_dir,
                                                   onnx_dir=self.sam_onnx_dir, onnx_threads=self.sam_threads,
                                                   everything_threads=self.sam_everything_threads))
+
+    def family_names(self) -> dict[str, str]:
+        """key -> title of each SAM of the family that can load (MobileSAM, `sam()`, is not among them)."""
+        return {key: entry.title for key, entry in self.family.items()}
+
+    def concept_names(self) -> dict[str, str]:
+        """key -> title of each SAM 3 of the family, which also answers text and exemplar prompts."""
+        return {key: entry.title for key, entry in self.family.items() if entry.kind == "sam3"}
+
+    def family_sam(self, key: str) -> FamilySam:
+        """The SAM `key` of `family_names()`, loaded on first use."""
+        entry = self._family_entry(key, self.family)
+        return self._once(f"sam:{key}", lambda: FamilySam.load(entry.source, device=self.device,
+                                                               download=self.allow_download))
+
+    def concept_sam(self, key: str) -> ConceptSam:
+        """SAM 3 `key` of `concept_names()` for text and exemplar prompts, loaded on first use."""
+        entry = self._family_entry(key, {k: self.family[k] for k in self.concept_names()})
+        return self._once(f"concepts:{key}", lambda: ConceptSam.load(entry.source, device=self.device,
+                                                                     download=self.allow_download))
+
+    def sam_title(self) -> str:
+        """The default SAM's name for people: "MobileSAM (vit_t)", "SAM (vit_b)", ..."""
+        return f"{'MobileSAM' if self.sam_variant == 'vit_t' else 'SAM'} ({self.sam_variant})"
+
+    def every_sam(self) -> tuple[dict[str, object], dict[str, str]]:
+        """({title: SAM} of every SAM offered, the default SAM first, each loaded once; {title: why} of
+        those that cannot load), for one prompt sent to all of them (`seg.sam.compare`)."""
+        sams, unavailable = {}, {}
+        if self.sam_available():
+            sams[self.sam_title()] = self.sam()
+        else:
+            unavailable[self.sam_title()] = self.sam_missing()
+        for key, title in self.family_names().items():
+            try:
+                sams[title] = self.family_sam(key)
+            except (ValueError, FileNotFoundError, OSError) as error:
+                unavailable[title] = str(error)
+        return sams, unavailable
+
+    def first_concept_sam(self) -> ConceptSam:
+        """The first SAM 3 of the family, for text and exemplar prompts; ValueError says how to get one."""
+        names = self.concept_names()
+        if not names:
+            absent = [n for n in self.sam_models if KNOWN_SAMS.get(n) == "sam3"]
+            how = f" ({how_to_get(absent[0])})" if absent else " (add facebook/sam3 to SEG_SAM_MODELS)"
+            raise ValueError("text prompts need SAM 3, which is not available on this server" + how)
+        return self.concept_sam(next(iter(names)))
+
+    @staticmethod
+    def _family_entry(key, entries: dict[str, Entry]) -> Entry:
+        if not isinstance(key, str) or key not in entries:
+            choices = ", ".join(entries) or "(none: list them in SEG_SAM_MODELS)"
+            raise ValueError(f"unknown or unavailable SAM {str(key)[:60]!r}: choose one of {choices}")
+        return entries[key]
 
     def synthetic(self) -> dict[str, ScratchModel]:
         """The teaching demos' models on synthetic scenes, by architecture, loaded once."""

@@ -25,6 +25,15 @@ from .family import how_to_get, short_name
 from .rules import as_box
 
 MAX_TEXT = 60  # characters of one phrase: a noun phrase, not a paragraph (the text encoder reads 32 tokens)
+# CamVid's 11 classes as the noun phrases SAM 3 is prompted with (its zero-shot semantic model), in
+# CamVid's order; "SignSymbol" covers signs and traffic lights, "Pavement" is the sidewalk
+CAMVID_PHRASES = ("sky", "building", "pole", "road", "sidewalk", "tree", "traffic sign", "fence", "car",
+                  "pedestrian", "bicyclist")
+# other phrases a person types, by the CamVid class they name (a phrase of CAMVID_PHRASES names its own)
+SYNONYMS = {"house": 1, "wall": 1, "lamp post": 2, "street light": 2, "post": 2, "street": 3, "pavement": 4,
+            "vegetation": 5, "sign": 6, "traffic light": 6, "signal": 6, "car": 8, "vehicle": 8, "truck": 8, "bus": 8,
+            "van": 8, "person": 9, "people": 9, "man": 9, "woman": 9, "child": 9, "cyclist": 10, "bicycle": 10,
+            "bike": 10, "motorcycle": 10}
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,30 @@ def phrase(text) -> str:
     if len(text) > MAX_TEXT:
         raise ValueError(f"a text prompt is a short noun phrase (at most {MAX_TEXT} characters), got {len(text)}")
     return text
+
+
+def best_queries(out, limit: int):
+    """SAM 3's output with only its `limit` best-scoring queries (scored as its post-processing scores
+    them: the query's probability times the concept's presence)."""
+    from types import SimpleNamespace
+
+    scores = out.pred_logits.sigmoid()
+    if out.presence_logits is not None:
+        scores = scores * out.presence_logits.sigmoid()
+    keep = scores[0].argsort(descending=True)[:max(0, limit)]
+    return SimpleNamespace(pred_logits=out.pred_logits[:, keep], pred_boxes=out.pred_boxes[:, keep],
+                           pred_masks=out.pred_masks[:, keep], presence_logits=out.presence_logits)
+
+
+def camvid_class_of(text: str) -> int | None:
+    """The CamVid class id (0..10) a phrase names ("cars", "a traffic light", "Pedestrian"), else None."""
+    words = " ".join(text.lower().split()).removeprefix("a ").removeprefix("an ").removeprefix("the ")
+    for candidate in (words, words.removesuffix("s"), words.removesuffix("es")):
+        if candidate in CAMVID_PHRASES:
+            return CAMVID_PHRASES.index(candidate)
+        if candidate in SYNONYMS:
+            return SYNONYMS[candidate]
+    return None
 
 
 class ConceptSam:
@@ -126,10 +159,12 @@ class ConceptSam:
 
     @torch.inference_mode()
     def find(self, image: np.ndarray, text: str | None = None, *, boxes=None, negative=None,
-             threshold: float = 0.5, mask_threshold: float = 0.5, digest: str | None = None) -> list[Instance]:
+             threshold: float = 0.5, mask_threshold: float = 0.5, limit: int | None = None,
+             digest: str | None = None) -> list[Instance]:
         """Every instance of a concept: `text` (a short noun phrase), exemplar `boxes` ([[x0, y0, x1, y1],
         ...] in pixels, around instances to find more of), or both; `negative` boxes mark what is not
-        wanted. Instances scoring at least `threshold`, best first."""
+        wanted. Instances scoring more than `threshold`, best first, at most `limit` of them: only those
+        are enlarged to the photo's size (SAM 3 proposes 200, each a photo-sized mask once enlarged)."""
         if not 0 <= threshold <= 1 or not 0 <= mask_threshold <= 1:
             raise ValueError("threshold and mask_threshold are between 0 and 1")
         check_image(image)
@@ -150,20 +185,23 @@ class ConceptSam:
         encoded = self.encode(image, digest=digest)
         arguments = {k: v.to(self.device) for k, v in inputs.items() if k != "original_sizes"}
         out = self.model(vision_embeds=encoded.vision, **arguments)
+        if limit is not None:
+            out = best_queries(out, limit)
         result = self.processor.post_process_instance_segmentation(
             out, threshold=threshold, mask_threshold=mask_threshold, target_sizes=[list(size)])[0]
         order = result["scores"].argsort(descending=True)
         return [Instance(mask=result["masks"][i].bool().cpu().numpy(), score=float(result["scores"][i]),
                          box=tuple(float(v) for v in result["boxes"][i])) for i in order.tolist()]
 
-    def concept_scores(self, image: np.ndarray, concepts: list[str], *, threshold: float = 0.3,
+    def concept_scores(self, image: np.ndarray, concepts: list[str], *, threshold: float = 0.3, limit: int = 32,
                        digest: str | None = None) -> torch.Tensor:
         """(C, H, W) float32: at each pixel, the best score among the instances of each concept that cover
-        it (0 where none does); the photo is encoded once for all C concepts."""
+        it (0 where none does), from each concept's `limit` best instances; the photo is encoded once
+        for all C concepts."""
         size = tuple(check_image(image).shape[:2])
         scores = torch.zeros(len(concepts), *size)
         for c, concept in enumerate(concepts):
-            for instance in self.find(image, concept, threshold=threshold, digest=digest):
+            for instance in self.find(image, concept, threshold=threshold, limit=limit, digest=digest):
                 covered = torch.from_numpy(instance.mask)
                 scores[c][covered] = torch.clamp(scores[c][covered], min=instance.score)
         return scores

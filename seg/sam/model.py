@@ -131,8 +131,14 @@ class Sam:
         request for the same image waits for the first instead of computing it again).
         digest: `image_digest(image)` where the caller has it (`seg.data.photos.Photo.digest`)."""
         check_image(image)
-        key = f"{self.variant}:{image.shape}:{digest or image_digest(image)}"
-        return self._cache.get_or_make(key, lambda: self._encode(image))
+        return self._cache.get_or_make(self._key(image, digest), lambda: self._encode(image))
+
+    def has_embedding(self, image: np.ndarray, *, digest: str | None = None) -> bool:
+        """Whether `image` is encoded already (a prompt then costs only the decoder)."""
+        return self._key(image, digest) in self._cache
+
+    def _key(self, image: np.ndarray, digest: str | None) -> str:
+        return f"{self.variant}:{image.shape}:{digest or image_digest(image)}"
 
     @torch.inference_mode()
     def _encode(self, image: np.ndarray) -> ImageEmbedding:

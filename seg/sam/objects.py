@@ -3,6 +3,7 @@ objects, the point that stands for an object, the semantic models' labels kept p
 objects written out as an instance-id PNG with a COCO document.
 
     objects, masks = add_automatic(objects, found)          # found: Sam.everything's masks
+    objects, masks = add_instances(objects, found, "car", "Car")   # found: SAM 3's instances of "car"
     point = object_point(objects.current.prompts)           # its last positive click, or its box's centre
     png, coco = write_objects(folder, objects, masks, file_name="street.png", size=(720, 960))
 """
@@ -56,6 +57,25 @@ def add_regions(objects: Objects, refined, decoder, classes, *, scale: float = 1
     grown = objects.append(Objects(tuple(items)))
     new = grown.items[-len(items):]
     return grown, {item.id: masks[n] for n, item in enumerate(new, 1)}
+
+
+def add_instances(objects: Objects, found, phrase: str, category: str | None, *, scale: float = 1.0
+                  ) -> tuple[Objects, dict[int, ObjectMask]]:
+    """`objects` with each instance SAM 3 found for a concept (`seg.sam.concepts.Instance`) added after
+    them as an object named after `phrase`, of class `category` (or none), prompted by its box, so
+    it is edited like a drawn box; and {new object id: SAM 3's mask}. scale: coordinates are divided
+    by it (the working size to the photo's own). SAM 3 gives no stability score: it is NaN. Saved and
+    opened again, such an object is re-created from its box by the SAM answering clicks."""
+    items = []
+    for n, instance in enumerate(found, 1):
+        x0, y0, x1, y1 = (v / scale for v in instance.box)
+        prompts = Prompts().click(x0, y0, BOX).click(x1, y1, BOX)
+        items.append(SamObject(n, f"{phrase} {n}", prompts, 0, category))
+    if not items:
+        return objects, {}
+    grown = objects.append(Objects(tuple(items)))
+    new = grown.items[-len(items):]
+    return grown, {item.id: ObjectMask(i.mask, i.score, float("nan")) for item, i in zip(new, found)}
 
 
 def object_point(prompts: Prompts) -> tuple[float, float]:

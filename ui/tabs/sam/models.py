@@ -7,6 +7,7 @@ import pandas as pd
 from seg.charts import click_chart
 from seg.data.camvid import CLASSES, CLASSES_WITH_OTHER
 from seg.data.photos import Photo
+from seg.deadline import check
 from seg.explorer.compare import run_model
 from seg.labels import IGNORE_INDEX
 from seg.sam.clicks import MIN_OBJECT_PIXELS, THRESHOLDS, click_curve, objects_in, sam_decoder, semantic_iou
@@ -65,9 +66,10 @@ class SamModels:
             "labels": truth.labels, "objects": found, "digest": photo.digest}
 
     @handler("sam_seconds", "the click curve", models=True)
-    def click_curve(self, photo: Photo | None, truth, index, keys, store=None):
+    def click_curve(self, photo: Photo | None, truth, index, keys, store=None, every_sam: bool = False):
         """SAM's IoU with the chosen true object after 1 to CURVE_CLICKS simulated clicks (seg.sam.clicks),
-        beside each ticked semantic model's IoU on the same object."""
+        beside each ticked semantic model's IoU on the same object; with `every_sam`, one curve per SAM
+        the server offers (the picture shows the default SAM's clicks)."""
         if photo is None:
             raise ValueError("no image: upload one first")
         if not truth or not isinstance(index, int) or not 0 <= index < len(truth["objects"]):
@@ -76,22 +78,30 @@ class SamModels:
             raise ValueError("the ground truth above was read for another photo: upload this photo's again")
         zoo = self.ctx.zoo
         item, valid = truth["objects"][index], truth["labels"] != IGNORE_INDEX
-        curve = click_curve(sam_decoder(zoo.sam(), photo.pixels, digest=photo.digest), item["mask"],
-                            max_clicks=CURVE_CLICKS, valid=valid)
+        sams = zoo.every_sam()[0] if every_sam else {zoo.sam_title(): zoo.sam()}
+        curves = {}
+        for title, sam in sams.items():  # each its own clicks: the next goes where its own mask errs most
+            check()
+            curves[title] = click_curve(sam_decoder(sam, photo.pixels, digest=photo.digest), item["mask"],
+                                        max_clicks=CURVE_CLICKS, valid=valid)
+        curve = next(iter(curves.values()))
         predictions, store = self.semantic_labels(photo, keys, store) if keys else ({}, store)
         levels = {title: semantic_iou(labels, item["mask"], item["class"], valid)
                   for title, labels in predictions.items()}
         name = CLASSES[item["class"]]
-        chart = click_chart({f"SAM {zoo.sam_variant}": list(curve.ious)}, levels=levels,
+        chart = click_chart({title: list(c.ious) for title, c in curves.items()}, levels=levels,
                             title=f"{name}, {item['pixels']:,} px: IoU with the true object after each click")
         prompts = Prompts(tuple((x, y, "positive" if positive else "negative") for x, y, positive in curve.clicks))
         picture = draw_contours(draw_prompts(photo.pixels, prompts, curve.mask), item["mask"], color=(255, 255, 255))
-        reached = {t: curve.noc(t) for t in THRESHOLDS}
-        noc = ", ".join(f"NoC@{round(t * 100)} **{n or f'not reached in {CURVE_CLICKS}'}**" for t, n in reached.items())
+        lines = []
+        for title, c in curves.items():
+            noc = ", ".join(f"NoC@{round(t * 100)} **{c.noc(t) or f'not reached in {CURVE_CLICKS}'}**"
+                            for t in THRESHOLDS)
+            lines.append(f"{title}: IoU **{c.ious[0]:.2f}** after 1 click, **{c.ious[-1]:.2f}** after "
+                         f"{len(c.ious)}; {noc}.")
         best = max(levels.items(), key=lambda kv: kv[1]) if levels else None
-        text = (f"SAM {zoo.sam_variant}: IoU **{curve.ious[0]:.2f}** after 1 click, **{curve.ious[-1]:.2f}** after "
-                f"{len(curve.ious)}; {noc}." + (f" Best semantic model on this object: {best[0]}, **{best[1]:.2f}** "
-                                                 "(no clicks)." if best else ""))
+        text = "\n\n".join(lines) + (f"\n\nBest semantic model on this object: {best[0]}, **{best[1]:.2f}** "
+                                      "(no clicks)." if best else "")
         return chart, picture, text, store
 
     def layout(self, sam_photo, objects, masks) -> gr.File:
@@ -122,6 +132,8 @@ class SamModels:
                 curve_pick = gr.Dropdown([], label="Object (a connected region of one class, largest first)",
                                          elem_id="curve-object")
                 curve_go = gr.Button(f"Click for me ({CURVE_CLICKS} clicks)", elem_id="curve-go")
+                curve_every = gr.Checkbox(label="Every SAM of the server, a curve each (each reads the photo once)",
+                                          visible=bool(self.ctx.zoo.family_names()), elem_id="curve-every")
             with gr.Row():
                 curve_chart = gr.Image(show_label=False, interactive=False, elem_id="curve-chart",  # titled inside
                                        elem_classes="chart", alt_text="SAM's IoU after each click (a line chart)")
@@ -129,6 +141,6 @@ class SamModels:
                                        interactive=False, elem_id="curve-image")
             curve_text = gr.Markdown(elem_id="curve-text")
         sam_truth.change(self.curve_objects, [sam_photo, sam_truth], [curve_pick, curve_truth], **PAGE)
-        curve_go.click(self.click_curve, [sam_photo, curve_truth, curve_pick, sam_models, store],
+        curve_go.click(self.click_curve, [sam_photo, curve_truth, curve_pick, sam_models, store, curve_every],
                        [curve_chart, curve_image, curve_text, store], **PAGE)
         return sam_truth

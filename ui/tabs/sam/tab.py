@@ -1,6 +1,7 @@
 """The Prompt SAM tab: objects outlined by clicks and boxes, SAM's three masks to choose from, every
-object found at once, kept in the browser across reloads. Its other panels: `sam_files` (export and
-import) and `sam_models` (what the semantic models say, the click curve)."""
+object found at once, kept in the browser across reloads. Its other panels: `files` (export and
+import), `models` (what the semantic models say, the click curve) and `family` (every SAM on one
+prompt; SAM 3's text prompts)."""
 
 import os
 from dataclasses import replace
@@ -22,6 +23,7 @@ from ...guard import inside, upload_folder
 from ...jobs import handler, refusal
 from ..events import LIGHT, PAGE
 from .browser import page_script
+from .family import SamFamily
 from .files import SamFiles
 from .labels import COLOURS, GRID, SamLabels
 from .models import SamModels
@@ -89,6 +91,7 @@ class SamTab:
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.files, self.models, self.labels = SamFiles(self), SamModels(ctx), SamLabels(self)
+        self.family = SamFamily(self)
 
     # ------------------------------------------------------------ shared by the panels
     @staticmethod
@@ -343,10 +346,14 @@ class SamTab:
                 everything_status = gr.Markdown(elem_id="sam-everything-status")
                 self.files.layout(sam_photo, objects, masks, upload, view, sam_note)
         opened = list(Opened(photo=sam_photo, upload=upload, view=SamView(*view)).outputs())
-        # SAM reads each photo as it arrives (its progress over the note), not at the first click
-        embed = {"fn": self.embed, "inputs": [sam_photo, objects], "outputs": live, "show_progress_on": sam_note,
+        # SAM reads each photo as it arrives, not at the first click. Its progress shows over the decoder's
+        # line, not the note: the note's progress is the page's sign that a click is being answered and a
+        # new one would be dropped (Gradio drops a trigger of the same event only), while a click made as
+        # the photo is read waits for it and counts
+        embed = {"fn": self.embed, "inputs": [sam_photo, objects], "outputs": live, "show_progress_on": live,
                  **PAGE}
         sam_truth = self.models.layout(sam_photo, objects, masks)
+        self.family.layout(sam_photo, objects, masks, view, sam_note, sam_truth)
         # a new photo brings its own ground truth (Compare's, with Compare's photo) or none
         canvas.upload(self.open, [canvas, saved], opened, **PAGE).success(
             lambda: None, None, sam_truth, **PAGE).then(**embed)
