@@ -22,10 +22,19 @@ def _tests_helpers():
     return module
 
 
+def _tiny_sams():
+    """tests/tiny_sams.py as a plain module (small SAMs of every generation, in their real formats)."""
+    spec = importlib.util.spec_from_file_location("tests_tiny_sams", ROOT / "tests" / "tiny_sams.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory):
-    """The app as `python app.py` runs it, on its default address, with the shipped weights and a
-    random-weight MobileSAM in place of the Hub's (which this machine cannot reach)."""
+    """The app as `python app.py` runs it, on its default address, with the shipped weights, and
+    random-weight stand-ins of what the Hub would give (this machine cannot reach it): MobileSAM, and
+    a small SAM 2 and SAM 3 as its SAM family."""
     from ui.app import build
     from ui.settings import Settings
 
@@ -34,8 +43,9 @@ def running_app(tmp_path_factory):
             pytest.fail(f"port {PORT} is taken: stop what listens there (an app.py left running?) and run again")
     folder = tmp_path_factory.mktemp("readme-app")
     checkpoint = _tests_helpers().save_random_mobile_sam(folder)
+    family = tuple(str(_tiny_sams().save_tiny(kind, folder / kind)) for kind in ("sam2", "sam3"))
     settings = Settings(pretrained=(), sam_checkpoint=checkpoint, sam_variant="vit_t", cache_dir=folder / "cache",
-                        browser_decoder=False)
+                        browser_decoder=False, sam_models=family)
     app = build(settings)
     app.demo.launch(server_name="127.0.0.1", server_port=PORT, prevent_thread_lock=True, quiet=True,
                     **app.launch_options())

@@ -268,7 +268,7 @@ def test_every_cpu_event_shares_one_concurrency_limit(app):
     demo = app.demo
     backend = [fn for fn in demo.fns.values() if fn.fn is not None and fn.name != "load_example"]
     light = [fn for fn in backend if fn.concurrency_id == "light"]  # they compute nothing: no job's place
-    assert sorted(fn.name for fn in light) == ["cleared", "cleared", "everything_button"]
+    assert sorted(fn.name for fn in light) == ["cleared", "cleared", "everything_button", "refresh_costs"]
     backend = [fn for fn in backend if fn not in light]
     assert len(backend) >= 15
     assert {fn.concurrency_id for fn in backend} == {"cpu"}  # loading an example (no computation) is not a job

@@ -54,6 +54,8 @@ def test_prompts_reuse_one_embedding_and_every_part_of_a_prompt_reaches_the_deco
     assert list(positive.scores) == sorted(positive.scores, reverse=True)  # best first
     assert not np.allclose(positive.scores, negative.scores)  # the label is read
     assert not np.allclose(positive.scores, boxed.scores)  # and so is the box
+    again = sam.predict(sam.embed(image), points=[[40, 40]], labels=[1])  # from the embedding, as the click curve
+    assert np.array_equal(again.masks, positive.masks)
     best = sam.predict(image, points=[[40, 40]], labels=[1], best_only=True)
     assert best.masks.shape == (1, 90, 120) and np.array_equal(best.masks[0], positive.masks[0])
 

@@ -183,7 +183,9 @@ class FamilySam:
         but `mask_input`. original_size: the photo's (H, W) when `image` is its shrunk copy."""
         from .model import Sam, SamResult
 
-        shrunk = Sam._shrunk(image, original_size)
+        if isinstance(image, FamilyEmbedding) and original_size is not None:
+            raise ValueError("original_size is for a shrunk image, not an embedding (it knows its own size)")
+        shrunk = None if isinstance(image, FamilyEmbedding) else Sam._shrunk(image, original_size)
         size = shrunk[1] if shrunk else (image.original_size if isinstance(image, FamilyEmbedding)
                                          else image.shape[:2])
         point_prompt, box_prompt = as_points(points, labels, size), as_box(box, size)

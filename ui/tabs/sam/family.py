@@ -56,7 +56,7 @@ class SamFamily:
         return sams, ({} if zoo.sam_available() else {zoo.sam_title(): zoo.sam_missing()})
 
     @handler("segment_seconds", "reading the SAMs' costs", models=False)
-    def refresh(self, photo: Photo | None) -> str:
+    def refresh_costs(self, photo: Photo | None) -> str:
         return self.costs(photo)
 
     @handler("sam_seconds", "asking every SAM", models=True)
@@ -150,7 +150,7 @@ class SamFamily:
                                 label="Each SAM's answer", elem_id="sam-family-table")
             pairs = gr.Dataframe(interactive=False, label="How much the SAMs agree (IoU of each pair of masks)",
                                  elem_id="sam-family-agreement")
-        panel.expand(self.refresh, sam_photo, costs, **LIGHT)
+        panel.expand(self.refresh_costs, sam_photo, costs, **LIGHT)
         go.click(self.compare, [sam_photo, objects, sam_truth], [tiles, rows, pairs, costs],
                  show_progress_on=[costs], **PAGE)
         concept = zoo.concept_names()
