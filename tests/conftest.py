@@ -340,6 +340,21 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"report_{report.when}", report)
 
 
+def busy_threads(limit: int = 12000) -> str:
+    """The stack of every thread of this process (the tests' server runs in it) that is inside the
+    project's code: what a job was doing when a browser test gave up waiting for it."""
+    import threading
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    stacks = []
+    for ident, frame in sys._current_frames().items():
+        stack = traceback.format_stack(frame)
+        if any(f"{os.sep}seg{os.sep}" in line or f"{os.sep}ui{os.sep}" in line for line in stack):
+            stacks.append(f"thread {names.get(ident, ident)}:\n" + "".join(stack[-25:]))
+    return ("\n".join(stacks) or "no thread in the project's code")[-limit:]
+
+
 @pytest.fixture
 def page(chromium, request):
     """A fresh headless chromium page. When its test fails, the page as it was then: a screenshot in
@@ -358,4 +373,6 @@ def page(chromium, request):
             # a section of the failure's report, which the summary prints (output at teardown is not shown)
             request.node.report_call.sections.append(("Captured the page's text when it failed",
                                                       page.locator("body").inner_text()[:4000]))
+            request.node.report_call.sections.append(("Captured the server's busy threads when it failed",
+                                                      busy_threads()))
         browser.close()

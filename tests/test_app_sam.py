@@ -250,3 +250,18 @@ def test_sam_click_curve_against_the_truth(app, sample):
     assert [line.split(":")[0] for line in lines] == ["MobileSAM (vit_t)", "SAM 2 (tiny-sam2)",
                                                       "SAM 3 (tiny-sam3-tracker)"]
     assert all("NoC@85" in line for line in lines) and lines[0] == text.split("\n\n")[0]
+
+
+def test_another_sam_answers_the_clicks_when_chosen(app, sample):
+    photo = app.ctx.photo(str(sample[0]))
+    key = next(k for k, title in app.ctx.zoo.family_names().items() if title == "SAM 2 (tiny-sam2)")
+    view = SamView(*app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 180), key))
+    chosen = app.ctx.zoo.family_sam(key).predict(photo.pixels, points=[[240, 180]], labels=[1], digest=photo.digest)
+    assert np.array_equal(view.masks[view.objects.current.id].mask, chosen.masks[0])
+    assert "answered by SAM 2 (tiny-sam2)" in view.note
+    back = SamView(*app.sam.answer_again(photo, view.objects, view.masks, ""))  # the default SAM chosen again
+    default = app.ctx.zoo.sam().predict(photo.pixels, points=[[240, 180]], labels=[1], digest=photo.digest)
+    assert np.array_equal(back.masks[back.objects.current.id].mask, default.masks[0]) and "answered by" not in back.note
+    assert tuple(app.sam.answer_again(photo, Objects(), {}, key)) == SamView.unchanged()  # nothing to answer yet
+    with pytest.raises(gr.Error, match="unknown or unavailable SAM"):
+        app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 180), "nobody/no-sam")

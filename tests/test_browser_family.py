@@ -33,6 +33,17 @@ def test_every_sam_answers_the_click_and_a_phrase_finds_objects(server, page, sa
     expect(page.locator("#sam-family-agreement")).to_contain_text("IoU with")
     page.locator("#sam-family").screenshot(path=str(SCREENSHOTS / "sam_family.png"))
 
+    # SAM 2 chosen to answer the clicks: the object is answered by it at once, and the page, which decodes
+    # the default SAM only, stops previewing and says why
+    page.locator("#sam-answering input").click()
+    page.get_by_role("option", name="SAM 2 (tiny-sam2)", exact=True).click()
+    expect(note).to_contain_text("answered by SAM 2 (tiny-sam2)", timeout=60_000)
+    page.locator("#sam-canvas img").first.hover()
+    expect(page.locator("#sam-live")).to_contain_text("No previews here", timeout=10_000)
+    click_when_answered(page, 0.3, 0.4)
+    expect(note).to_contain_text("object 1: 2 prompt(s); the best of 3 masks is shown (answered by SAM 2",
+                                 timeout=60_000)
+
     page.locator("#sam-concepts").get_by_text("Find by name with SAM 3").click()
     page.locator("#sam-text textarea, #sam-text input").first.fill("car")
     threshold = page.locator("#sam-text-threshold input[type=number]")

@@ -114,9 +114,9 @@ def test_nothing_is_cut_or_hidden_at_a_laptops_and_a_phones_width(server, chromi
         click_when_answered(page, 0.5, 0.75, tap)
         masks = page.locator("#sam-masks img")
         expect(masks).to_have_count(3, timeout=60_000)
-        gallery = page.locator("#sam-masks").bounding_box()
         label = page.locator("#sam-masks label, #sam-masks .label").first.bounding_box()
-        tiles = [masks.nth(i).bounding_box() for i in range(3)]
+        tiles = [photo_box(masks.nth(i)) for i in range(3)]  # each measured once loaded and still
+        gallery = page.locator("#sam-masks").bounding_box()
         for tile in tiles:  # all three of SAM's masks in the gallery's box: none scrolled away
             assert gallery["y"] <= tile["y"] and tile["y"] + tile["height"] <= gallery["y"] + gallery["height"] + 1
             assert tile["y"] >= label["y"] + label["height"] - 1  # none under the gallery's label

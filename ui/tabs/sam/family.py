@@ -14,8 +14,9 @@ from seg.data.photos import Photo
 from seg.deadline import check
 from seg.sam.compare import agreement, ask_every_sam
 from seg.sam.concepts import camvid_class_of, phrase
-from seg.sam.objects import add_instances
+from seg.sam.objects import add_instances, object_point
 from seg.sam.prompts import Objects, draw_prompts
+from seg.sam.relate import region_at
 
 from ...jobs import handler
 from ..events import LIGHT, PAGE
@@ -31,7 +32,7 @@ class SamFamily:
     def costs(self, photo: Photo | None) -> str:
         """What asking every SAM will cost on this photo, before it is spent: for each SAM, whether it
         has read the photo, else its last reading's time on this server."""
-        sams, unavailable = self.titles()
+        sams, unavailable = self.offered()
         if not sams:
             return "No SAM of the family is offered here: list them in SEG_SAM_MODELS (see the header's list)."
         lines = []
@@ -47,7 +48,7 @@ class SamFamily:
         lines += [f"- {title}: unavailable ({why})" for title, why in unavailable.items()]
         return "Each SAM reads the photo once, then answers from memory:\n\n" + "\n".join(lines)
 
-    def titles(self) -> tuple[dict, dict]:
+    def offered(self) -> tuple[dict, dict]:
         """({title: the SAM if loaded, else None}, {title: why not}) without loading anything."""
         zoo, loaded = self.ctx.zoo, self.ctx.zoo.loaded()
         sams = {zoo.sam_title(): zoo.sam() if "sam" in loaded else None} if zoo.sam_available() else {}
@@ -90,9 +91,6 @@ class SamFamily:
         """The ground truth's connected region of one class under the object's point, or None."""
         if not truth_path:
             return None
-        from seg.sam.objects import object_point
-        from seg.sam.relate import region_at
-
         truth = self.ctx.truth(truth_path, photo.pixels)
         x, y = object_point(item.prompts)
         return region_at(truth.labels, x, y)

@@ -11,7 +11,8 @@
 //
 // The value (see ui/tabs/sam/browser.py): {photo, size: [h, w], input: [h, w], embedding: url | null,
 // clicks: [[x, y, mode], ...] of the selected object, decoder: {float32, int8}, runtime: {script,
-// integrity, base, version}, rules, shapes, busy}. Coordinates are original-image pixels, x then y.
+// integrity, base, version}, rules, shapes, busy, sam: the title of the SAM decoded here, answering: the
+// selector of the picker of the SAM that answers the clicks}. Coordinates are original-image pixels, x then y.
 //
 // The state is this one object, kept on the component's element (`element.samLive`) for the
 // benchmark and the browser tests to read; nothing is put on `window`.
@@ -43,11 +44,13 @@ const live = {
   pixels: null,       // the overlay's ImageData, reused while the mask's size stays
   status: "",         // the line shown under the photo
   beforeBusy: "",     // the line a dropped click's notice replaced, back once a click counts
+  beforeOther: "",    // the line the notice of another SAM answering replaced
   dropped: 0,         // clicks Gradio dropped because the last one's event was still open
 };
 element.samLive = live;
 element.dataset.samLive = "";
 const BUSY = "Still answering the previous click: click again once its mask is shown.";
+const OTHER = "No previews here: this page decodes only the default SAM, and another answers the clicks.";
 const COLOURS = {click: [255, 176, 0, 150], preview: [0, 114, 178, 120]};  // Okabe-Ito orange, blue
 
 const setStatus = (text) => {
@@ -184,7 +187,22 @@ function pointAt(event) {
 }
 
 function usable() {
-  return live.ready && live.embedding && live.value && live.photo === live.value.photo;
+  return live.ready && live.embedding && live.value && live.photo === live.value.photo && answeredHere();
+}
+
+// The SAM chosen to answer the clicks is the one this page decodes (else its previews would show
+// another model's masks). The line under the photo says so while another answers.
+function answeredHere() {
+  const picker = live.value?.answering && document.querySelector(live.value.answering);
+  const here = !picker || picker.value === live.value.sam;
+  if (!here && live.status !== OTHER) {
+    live.beforeOther = live.status;
+    setStatus(OTHER);
+    clearOverlay();
+  } else if (here && live.status === OTHER) {
+    setStatus(live.beforeOther);
+  }
+  return here;
 }
 
 function record(entry) {

@@ -98,9 +98,15 @@ class SamTab:
     def view_unchanged() -> tuple:
         return SamView.unchanged()
 
-    def mask_choices(self, photo: Photo, item) -> MaskChoices:
-        """SAM's three masks for one object's prompts, its own choice among them marked."""
-        result = self.ctx.zoo.sam().predict(photo.pixels, **item.prompts.to_sam(), multimask=True, digest=photo.digest)
+    def answering_sam(self, key: str = ""):
+        """The SAM that answers the clicks: the default SAM (key ""), or the SAM family's `key`."""
+        return self.ctx.zoo.family_sam(key) if key else self.ctx.zoo.sam()
+
+    def mask_choices(self, photo: Photo, item, answering: str = "") -> MaskChoices:
+        """SAM's three masks for one object's prompts, its own choice among them marked; `answering`:
+        which SAM answers (see `answering_sam`)."""
+        result = self.answering_sam(answering).predict(photo.pixels, **item.prompts.to_sam(), multimask=True,
+                                                       digest=photo.digest)
         return MaskChoices(item.id, result.masks, tuple(map(float, result.scores)),
                            tuple(map(float, result.stability)), chosen=item.choice)
 
@@ -119,8 +125,10 @@ class SamTab:
         browser, zoo = self.ctx.browser, self.ctx.zoo
         if browser is None or photo is None or not zoo.sam_available():
             return None
-        return browser.value(zoo.sam(), photo.pixels, objects.current.prompts.clicks, compute=compute,
-                             digest=photo.digest)
+        value = browser.value(zoo.sam(), photo.pixels, objects.current.prompts.clicks, compute=compute,
+                              digest=photo.digest)
+        # the page decodes the default SAM only: while the picker names another, it previews nothing
+        return value and {**value, "sam": zoo.sam_title(), "answering": "#sam-answering input"}
 
     def view(self, photo: Photo | None, objects: Objects, result: MaskChoices | None, masks: dict[int, ObjectMask],
              note: str) -> SamView:
@@ -134,9 +142,10 @@ class SamTab:
         return SamView(objects, canvas, choices, result, masks, note, picker, self.browser_value(photo, objects),
                        gr.update(value=objects.current.category))
 
-    def run_sam(self, photo: Photo | None, objects: Objects, masks: dict) -> SamView:
-        """SAM for the selected object's prompts; its best mask replaces the one kept for it. The mask
-        depends on the prompts alone (no previous mask fed back), so saved prompts re-create it."""
+    def run_sam(self, photo: Photo | None, objects: Objects, masks: dict, answering: str = "") -> SamView:
+        """SAM (`answering`: which one) for the selected object's prompts; its best mask replaces the one
+        kept for it. The mask depends on the prompts alone (no previous mask fed back), so saved prompts
+        re-create it."""
         if photo is None:
             raise ValueError(UPLOAD_FIRST)
         objects = objects.choose(0)  # new prompts: the best scored of SAM's new masks
@@ -145,11 +154,12 @@ class SamTab:
         if not item.prompts.ready():
             note = "Box: click the opposite corner." if item.prompts.corners else f"{item.name}: click the object."
             return self.view(photo, objects, None, masks, note)
-        result = self.mask_choices(photo, item)
+        result = self.mask_choices(photo, item, answering)
         masks[item.id] = result.chosen_mask()
         given = len(item.prompts.points) + (item.prompts.box is not None)
         pending = " Box: click the opposite corner." if len(item.prompts.corners) == 1 else ""
-        note = f"{item.name}: {given} prompt(s); the best of {len(result.masks)} masks is shown.{pending}"
+        by = f" (answered by {self.ctx.zoo.family_names()[answering]})" if answering else ""
+        note = f"{item.name}: {given} prompt(s); the best of {len(result.masks)} masks is shown{by}.{pending}"
         return self.view(photo, objects, result, masks, note)
 
     def restore_objects(self, photo: Photo, saved) -> tuple[Objects, dict, str]:
@@ -218,18 +228,26 @@ class SamTab:
         return {**upload, "objects": objects.to_json()}
 
     @handler("sam_seconds", "SAM", models=True)
-    def canvas_click(self, photo: Photo | None, objects: Objects, mode, masks, evt: gr.SelectData) -> SamView:
+    def canvas_click(self, photo: Photo | None, objects: Objects, mode, masks, evt: gr.SelectData,
+                     answering: str = "") -> SamView:
         if photo is None:
             raise ValueError(UPLOAD_FIRST)
         most = self.ctx.limits.points_per_object
         if len(objects.current.prompts.clicks) >= most:
             raise ValueError(f"one object takes at most {most} clicks: undo or clear some")
         x, y = evt.index
-        return self.run_sam(photo, objects.click(x, y, mode), masks)
+        return self.run_sam(photo, objects.click(x, y, mode), masks, answering)
 
     @handler("sam_seconds", "SAM", models=True)
-    def undo(self, photo: Photo | None, objects: Objects, masks) -> SamView:
-        return self.run_sam(photo, objects.undo(), masks)
+    def undo(self, photo: Photo | None, objects: Objects, masks, answering: str = "") -> SamView:
+        return self.run_sam(photo, objects.undo(), masks, answering)
+
+    @handler("sam_seconds", "SAM", models=True)
+    def answer_again(self, photo: Photo | None, objects: Objects, masks, answering: str = "") -> SamView:
+        """Another SAM chosen to answer the clicks: the selected object answered by it at once."""
+        if photo is None or not objects.current.prompts.ready():
+            return SamView(*SamView.unchanged())
+        return self.run_sam(photo, objects, masks, answering)
 
     @handler("segment_seconds", "clearing", models=False)
     def clear(self, photo: Photo | None, objects: Objects, masks) -> SamView:
@@ -313,6 +331,11 @@ class SamTab:
             add = gr.Button("Add an object", elem_id="sam-add", size="sm", scale=1, min_width=90)
             delete = gr.Button("Delete this object", elem_id="sam-delete", size="sm", scale=1, min_width=90)
             from_compare = gr.Button("Use the Compare photo", elem_id="from-compare", size="sm", scale=1, min_width=110)
+            family = self.ctx.zoo.family_names()
+            # which SAM answers the clicks: the default (its decoder also in the page), or one of the family
+            answering = gr.Dropdown([(self.ctx.zoo.sam_title(), ""), *((t, k) for k, t in family.items())], value="",
+                                    label="SAM answering the clicks", elem_id="sam-answering", visible=bool(family),
+                                    scale=2, min_width=200)
         with gr.Row():
             with gr.Column(scale=4, min_width=320):  # the photo takes most of the width
                 # JPEG for what the server draws here: WebP, the default, took most of a click's time to
@@ -365,8 +388,9 @@ class SamTab:
         # an edit's progress shows over the note, not over the photo: the browser decoder's mask is on the
         # photo already, and a click, hover or box corner must not land on an overlay
         edit: dict[str, Any] = {"show_progress_on": sam_note, **PAGE}
-        canvas.select(self.canvas_click, [sam_photo, objects, mode, masks], view, **edit)
-        undo.click(self.undo, [sam_photo, objects, masks], view, **edit)
+        canvas.select(self.canvas_click, [sam_photo, objects, mode, masks, answering], view, **edit)
+        undo.click(self.undo, [sam_photo, objects, masks, answering], view, **edit)
+        answering.change(self.answer_again, [sam_photo, objects, masks, answering], view, **edit)
         clear.click(self.clear, [sam_photo, objects, masks], view, **edit)
         add.click(self.add, [sam_photo, objects, masks], view, **edit)
         everything.click(self.every_object, [sam_photo, objects, masks, source], view,
