@@ -229,15 +229,18 @@ class Zoo:
         return {key: entry.title for key, entry in self.entries.items()}
 
     def loaded(self) -> set[str]:
-        """The keys of the models loaded so far ("sam" for SAM)."""
-        with self._lock:
-            return set(self._loaded)
+        """The keys of the models loaded so far ("sam" for SAM). Not behind the loading lock: a load (a
+        download) may hold it for minutes, and a question that loads nothing must not wait for it."""
+        return set(self._loaded.copy())  # one step for the interpreter: never a dict changing mid-read
 
     def missing(self) -> list[tuple[str, str]]:
         """(model, how to enable it) for each model that is not available."""
         return list(self._missing)
 
     def _once(self, key: str, load):
+        loaded = self._loaded.get(key)
+        if loaded is not None:  # loaded already: no wait behind another model's load
+            return loaded
         with self._lock:  # loading twice at once would double the memory for nothing
             if key not in self._loaded:
                 loaded = load()
