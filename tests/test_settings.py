@@ -146,3 +146,18 @@ def test_sam_models(tiny_sams, tmp_path):
         "facebook/sam2.1-hiera-tiny", "syscv-community/sam-hq-vit-base", "yonigozlan/EdgeTAM-hf", "facebook/sam3"}
     none = zoo(SEG_WEIGHTS_DIR=str(tmp_path), SEG_PRETRAINED_MODELS="", SEG_SAM_MODELS="")
     assert none.family_names() == {} and not [m for m, _ in none.missing() if m.startswith("SAM (")]
+
+
+def test_a_gated_sam_downloads_on_first_use_only_with_a_token(tmp_path, monkeypatch):
+    """On a Space (downloads on) SAM 3 is offered to download only where a token is set (HF_TOKEN, a
+    Space's secret); without one it is listed as missing, saying how to get it."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no token saved by `hf auth login` either
+    env = {"SEG_WEIGHTS_DIR": str(tmp_path), "SEG_PRETRAINED_MODELS": "", "SEG_SAM_MODELS": "facebook/sam3",
+           "SPACE_ID": "us/space"}
+    anonymous = zoo(**env)
+    assert anonymous.family_names() == {} and "sam3" not in anonymous.semantic_names()
+    assert "HF_TOKEN" in dict(anonymous.missing())["SAM 3 (sam3)"]
+    signed = zoo(**env, HF_TOKEN="hf_stand_in")
+    assert signed.family_names() == {"facebook/sam3": "SAM 3 (sam3) · downloads on first use"}
+    assert "sam3" in signed.semantic_names()

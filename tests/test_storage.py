@@ -5,6 +5,7 @@ in 8 s for 3 MB of its byte quota (1,000 ten-byte files a form)."""
 import os
 import re
 import time
+import uuid
 
 import httpx
 import pytest
@@ -13,10 +14,11 @@ from ui.files import Outputs
 from ui.limits import LIMITS
 
 
-def form(count: int, start: int = 0) -> list[tuple[str, tuple[str, bytes]]]:
-    """`count` ten-byte files, each of its own content: Gradio stores an upload in a folder named by its
-    content's hash, so files alike would land in one place and the disk would hold only the last."""
-    return [("files", (f"f{i}.txt", b"%010d" % i)) for i in range(start, start + count)]
+def form(count: int, start: int = 0, run: str = "") -> list[tuple[str, tuple[str, bytes]]]:
+    """`count` small files, each of its own content (numbered from `start`, after `run`): Gradio stores
+    an upload in a folder named by its content's hash, so files alike, in this run or an earlier one
+    (its upload folder outlives a run), would land where one already is."""
+    return [("files", (f"f{i}.txt", b"%s%010d" % (run.encode(), i))) for i in range(start, start + count)]
 
 
 def uploads_in(folder: str) -> int:
@@ -39,11 +41,12 @@ def test_a_form_of_many_small_files_is_stopped_as_it_streams(server):
 def test_an_address_past_its_file_quota_is_told_when_to_retry(server, app):
     """Forms of four files from one address until refused: exactly `files_per_address` go through, then
     429 whose Retry-After is the wait its message gives; each accepted file is counted on the disk's budget."""
+    app.ctx.outputs.sweep()  # first what has aged (Gradio's upload folder outlives a run): no sweep mid-test removes it
     before = app.ctx.outputs.counted()[1]
-    accepted = 0
+    accepted, run = 0, uuid.uuid4().hex
     with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.22"), timeout=30) as client:
         for _ in range(LIMITS.files_per_address // LIMITS.files_per_upload + 2):
-            answer = client.post(server + "gradio_api/upload", files=form(LIMITS.files_per_upload, accepted))
+            answer = client.post(server + "gradio_api/upload", files=form(LIMITS.files_per_upload, accepted, run))
             if answer.status_code != 200:
                 break
             accepted += LIMITS.files_per_upload

@@ -50,7 +50,7 @@ def make_zoo(settings: Settings, *, cores: int | None = None) -> Zoo:
                allow_download=settings.allow_download, sam_onnx_dir=settings.cache_dir / "sam_onnx",
                sam_threads=max(1, cores // CONCURRENCY), device="cuda" if settings.zero_gpu else "cpu",
                sam_everything_threads=cores,  # a rarer, longer job: every core it can get
-               sam_models=settings.sam_models)
+               sam_models=settings.sam_models, hub_token=settings.hub_token)
 
 
 @dataclass

@@ -19,6 +19,13 @@ from .limits import LIMITS
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def hub_token_set(env: Mapping[str, str]) -> bool:
+    """Whether a Hugging Face token is set: HF_TOKEN (a Space's secret), or one `hf auth login` saved."""
+    from huggingface_hub import get_token
+
+    return bool((env.get("HF_TOKEN") or "").strip()) or get_token() is not None
+
+
 class SettingError(SystemExit):
     """A setting the app cannot start with: its message says which and what is expected."""
 
@@ -30,6 +37,7 @@ class Settings:
     sam_variant: str = DEFAULT_VARIANT  # SEG_SAM_VARIANT
     sam_checkpoint: Path | None = None  # SEG_SAM_CHECKPOINT: a local file for that variant
     sam_models: tuple[str, ...] = tuple(KNOWN_SAMS)  # SEG_SAM_MODELS: the SAM family, Hub ids or folders
+    hub_token: bool = False  # a Hugging Face token is set (HF_TOKEN, or `hf auth login`): gated models can download
     cache_dir: Path = DEFAULT_CACHE  # SEG_CACHE_DIR: verified downloads that are not from the Hub
     allow_download: bool = False  # SEG_ALLOW_DOWNLOAD=1/0; on a Space (SPACE_ID set) it defaults to 1
     camvid_dir: Path | None = None  # SEG_CAMVID_DIR: adds the CamVid val picker
@@ -85,4 +93,5 @@ class Settings:
             keep_files_seconds=int(keep) if keep else cls.keep_files_seconds,
             outputs_dir=Path(get("SEG_OUTPUTS_DIR")).expanduser() if get("SEG_OUTPUTS_DIR") else None,
             browser_decoder=browser != "0", ort_web_dir=ort_web, cross_origin_isolation=isolation == "1",
-            on_space=on_space, zero_gpu=(get("SPACES_ZERO_GPU") or "").lower() in ("1", "true"), notes=notes)
+            hub_token=hub_token_set(env), on_space=on_space,
+            zero_gpu=(get("SPACES_ZERO_GPU") or "").lower() in ("1", "true"), notes=notes)

@@ -41,7 +41,7 @@ from ..fetch import DEFAULT_CACHE, hub_download_command
 from ..pretrained import mask2former, segformer
 from ..pretrained.hub_segmenter import read_config
 from ..sam.concepts import CAMVID_PHRASES, ConceptSam
-from ..sam.family import GENERATIONS, FamilySam, how_to_get, short_name
+from ..sam.family import GATED, GENERATIONS, FamilySam, how_to_get, short_name
 from ..sam.model import Sam
 from ..sam.weights import DEFAULT_VARIANT, VARIANTS, find_checkpoint, variant_spec
 from .semantic import PretrainedModel, ScratchModel, SemanticModel, ZeroShotModel
@@ -105,7 +105,7 @@ class Zoo:
                  sam_cache_dir: str | os.PathLike = DEFAULT_CACHE, device: str | torch.device = "cpu",
                  allow_download: bool = False, sam_onnx_dir: str | os.PathLike | None = None,
                  sam_threads: int = 1, sam_everything_threads: int | None = None,
-                 sam_models: tuple[str, ...] = ()):
+                 sam_models: tuple[str, ...] = (), hub_token: bool = False):
         """pretrained: Hub ids or save_pretrained folders of SegFormer and Mask2Former models;
         sam_checkpoint: a local SAM file for `sam_variant` (else the Hugging Face cache, then
         `sam_cache_dir`); allow_download: fetch what is missing on first use; sam_onnx_dir: where
@@ -114,11 +114,13 @@ class Zoo:
         not used (SAM decodes in PyTorch) and `sam_onnx_problem` says why and what to do.
         sam_models: Hub ids or save_pretrained folders of the SAM family (`seg.sam.family`, e.g.
         KNOWN_SAMS, the app's default); a SAM 3 checkpoint also answers text prompts and joins the
-        semantic models, zero-shot. None by default: a script's zoo holds what it asks for."""
+        semantic models, zero-shot. None by default: a script's zoo holds what it asks for.
+        hub_token: a Hugging Face token is set, so a gated checkpoint whose terms its account accepted
+        can download; without one, a gated checkpoint that is not cached is listed as missing."""
         self.weights_dir = Path(weights_dir)
         variant_spec(sam_variant)
         self.pretrained, self.sam_variant, self.sam_checkpoint = tuple(pretrained), sam_variant, sam_checkpoint
-        self.sam_models = tuple(sam_models)
+        self.sam_models, self.hub_token = tuple(sam_models), hub_token
         self.sam_onnx_problem = unwritable(sam_onnx_dir) if sam_onnx_dir is not None else ""
         if self.sam_onnx_problem:
             sam_onnx_dir = None
@@ -185,7 +187,7 @@ class Zoo:
             if config is not None and generation is None:
                 missing.append((title, f"a {kind!r} checkpoint, not a SAM: list SAM, SAM-HQ, SAM 2, EdgeTAM or "
                                        "SAM 3 checkpoints in SEG_SAM_MODELS"))
-            elif config is not None or self.allow_download:
+            elif config is not None or (self.allow_download and (name not in GATED or self.hub_token)):
                 suffix = "" if config is not None else " · downloads on first use"
                 entries[name] = Entry(name, title + suffix, kind or "sam", name)
             else:
