@@ -1,6 +1,6 @@
 // The pure parts of the Prompt SAM tab's page scripts: a click list to SAM's prompt, the photo's place
 // on screen, float16 to float32, the best of SAM's masks. No DOM is touched here: Node's test runner
-// checks them (tests/js/prompt.test.js), and tests/test_browser_rules.py holds `promptOf` to the
+// checks them (tests/js/prompt.test.js), and tests/test_page_scripts.py holds `promptOf` to the
 // server's `Prompts.to_sam` on shared cases. The page runs this file ahead of live.js and keys.js.
 
 // The prompt SAM gets for `clicks` ([[x, y, mode], ...]) by the rules the server sends
