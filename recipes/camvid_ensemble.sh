@@ -14,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EPOCHS=${EPOCHS:-12}
+PROTOCOL=${PROTOCOL:-fcn32s fcn8s deeplabv3 unet segformer_b0}   # the kinds the protocol stage trains
 HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --seed 0 --holdout-sequence 0006R0
       --class-weights median --fp16-weights --epochs "$EPOCHS")
 
@@ -33,11 +34,9 @@ PY
 mkdir -p runs
 case "${1:-}" in
   protocol)
-    train fcn32s
-    train fcn8s
-    train deeplabv3
-    train unet --width-mult 0.25
-    train segformer_b0
+    for model in $PROTOCOL; do
+      if [ "$model" = unet ]; then train unet --width-mult 0.25; else train "$model"; fi
+    done
     ;;
   choose)
     python recipes/ensemble_choice.py --runs runs --sequence 0006R0 --json runs/ensemble.json 2>&1 \

@@ -4,6 +4,7 @@ weights. Run by `recipes/camvid_ensemble.sh choose` and `... card`.
 
     python recipes/ensemble_choice.py --runs runs --sequence 0006R0 --json runs/ensemble.json
     python recipes/ensemble_choice.py --card runs/ensemble.json --weights weights/camvid
+    python recipes/ensemble_choice.py --protocol-card --runs runs   # the same choice over the protocol models
 
 `--runs` holds one protocol model of each shipped kind (runs/e-<kind>/model.safetensors, trained with
 the sequence held out and median-frequency weights). Each is scored with the logit adjustment at
@@ -35,7 +36,7 @@ from seg.explorer.zoo import Zoo  # noqa: E402
 from seg.inference import upsample_logits  # noqa: E402
 from seg.labels import IGNORE_INDEX  # noqa: E402
 from seg.metrics import ConfusionMatrix  # noqa: E402
-from seg.prior import adjust, prior_offsets  # noqa: E402
+from seg.prior import CARD_KEY, adjust, prior_offsets  # noqa: E402
 
 KINDS = ("fcn32s", "fcn8s", "deeplabv3", "unet", "segformer_b0")
 TAU = 0.5
@@ -118,27 +119,52 @@ def choose(runs: Path, data_dir: str, sequence: str) -> dict:
             "by_views": {k: round(v, 5) for k, v in by_views.items()}, "seconds": round(time.time() - started)}
 
 
+def ensemble_card(members: list[tuple[str, float]], folder: Path, views: dict, **entries) -> dict:
+    """An ensemble card over `members` ((path under `folder`, weight)) with the test-time `views`
+    ({"scales", "flip"}); classes, palette, size and parameters from the members' cards."""
+    cards = [read_card(folder / name) for name, _ in members]
+    first = cards[0]
+    return {"architecture": {"name": "ensemble"},
+            "members": [{"weights": name, "weight": w} for name, w in members],
+            "test_time": {"scales": views["scales"], "flip": views["flip"]},
+            "classes": first["classes"], "palette": first["palette"], "input_size": first["input_size"],
+            "parameters": sum(c["parameters"] for c in cards), **entries}
+
+
 def write_card(choice: dict, weights_dir: Path) -> Path:
     """weights_dir/ensemble.json: the shipped models the choice weights above 0, with its views; each
     member where the app's catalogue finds it (a .safetensors file, or SegFormer-B0's folder)."""
     shipped = Zoo(weights_dir.parent, pretrained=()).entries
     members = [(Path(shipped[kind].source).name, w) for kind, w in choice["weights"].items() if w]
-    cards = {name: read_card(weights_dir / name) for name, _ in members}
-    first = next(iter(cards.values()))
-    trained = sorted({split for c in cards.values() for split in c["data"]["train_split"].split("+")})
-    card = {
-        "architecture": {"name": "ensemble"},
-        "members": [{"weights": name, "weight": w} for name, w in members],
-        "test_time": {"scales": choice["views"]["scales"], "flip": choice["views"]["flip"]},
-        "classes": first["classes"], "palette": first["palette"], "input_size": first["input_size"],
-        "parameters": sum(c["parameters"] for c in cards.values()),
-        "data": {"dataset": "camvid", "train_split": "+".join(trained),
-                 "validation": "none of its own: its members' cards say what each trained and was scored on"},
-        "chosen_on": {k: choice[k] for k in ("sequence", "tau", "alone", "weights", "views", "by_views")},
-        "training": {"command": "recipes/camvid_ensemble.sh protocol && recipes/camvid_ensemble.sh choose && "
-                                "recipes/camvid_ensemble.sh card"},
-    }
+    trained = sorted({split for name, _ in members for split in read_card(weights_dir / name)["data"]["train_split"]
+                      .split("+")})
+    card = ensemble_card(
+        members, weights_dir, choice["views"],
+        data={"dataset": "camvid", "train_split": "+".join(trained),
+              "validation": "none of its own: its members' cards say what each trained and was scored on"},
+        chosen_on={k: choice[k] for k in ("sequence", "tau", "alone", "weights", "views", "by_views")},
+        training={"command": "recipes/camvid_ensemble.sh protocol && recipes/camvid_ensemble.sh choose && "
+                             "recipes/camvid_ensemble.sh card"})
     path = weights_dir / "ensemble.json"
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path
+
+
+def write_protocol_card(shipped: Path, runs: Path) -> Path:
+    """runs/e-ensemble.json: the shipped ensemble's choice (the members' weights and the views) over the
+    protocol models, which never saw the sequence it was chosen on. Each member must carry its logit
+    adjustment in its card (`python -m seg.cli.tau set`), as the shipped members carry or were fine-tuned
+    into: the teacher a distillation is chosen with (recipes/camvid_distill.sh)."""
+    choice = json.loads(shipped.read_text())["chosen_on"]
+    members = [(f"e-{kind}/model.safetensors", w) for kind, w in choice["weights"].items() if w]
+    bare = [name for name, _ in members if not read_card(runs / name).get(CARD_KEY)]
+    if bare:
+        raise SystemExit(f"{', '.join(bare)}: no logit adjustment in the card; run python -m seg.cli.tau set first")
+    card = ensemble_card(members, runs, choice["views"],
+                         data={"dataset": "camvid", "train_split": "train", "holdout_sequence": choice["sequence"],
+                               "validation": f"none of its own; its members never saw {choice['sequence']}"},
+                         training={"command": "recipes/camvid_distill.sh protocol"})
+    path = runs / "e-ensemble.json"
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
 
@@ -151,7 +177,12 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="where the choice is written")
     p.add_argument("--card", type=Path, help="a choice written by --json: write the ensemble card from it")
     p.add_argument("--weights", type=Path, default=ROOT / "weights" / "camvid")
+    p.add_argument("--protocol-card", action="store_true",
+                   help="write --runs/e-ensemble.json: the shipped card's choice over the protocol models")
     args = p.parse_args()
+    if args.protocol_card:
+        print(f"wrote {write_protocol_card(args.weights / 'ensemble.json', args.runs or ROOT / 'runs')}")
+        return 0
     if args.card:
         print(f"wrote {write_card(json.loads(args.card.read_text()), args.weights)}")
         return 0

@@ -17,11 +17,14 @@ from .prior import adjust, prior_offsets
 def train_one_epoch(model: nn.Module, loader: DataLoader, *, loss_fn: Callable[[Tensor, Tensor], Tensor],
                     optimizer: torch.optim.Optimizer, lr_at: Callable[[int], float], step: int,
                     scaler: torch.amp.GradScaler | None = None, amp_dtype: torch.dtype | None = None,
-                    progress: bool = True, desc: str = "train") -> tuple[float, int]:
+                    progress: bool = True, desc: str = "train",
+                    teacher: nn.Module | None = None) -> tuple[float, int]:
     """Train over `loader` once; returns (mean loss, global step after the epoch).
 
     lr_at: learning rate for a global step (set before every step). amp_dtype: autocast dtype
     (CUDA mixed precision) or None; scaler: a GradScaler when that dtype is float16.
+    teacher: a frozen model whose log-probabilities on the same batch are the loss's third argument
+    (`seg.distill`); None: the loss takes (logits, masks).
     Loader items: images `(B, 3, H, W)` float, masks `(B, H, W)` int64.
     """
     device = next(model.parameters()).device
@@ -34,7 +37,11 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, *, loss_fn: Callable[[
         images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(images)  # (B, C, H, W)
-        loss = loss_fn(logits.float(), masks)  # losses in float32: softmax sums are fragile in half
+            if teacher is not None:
+                with torch.no_grad():  # not inference_mode: the loss keeps the teacher's output for backward
+                    taught = upsample_logits(teacher(images).float(), logits.shape[-2:])
+        # losses in float32: softmax sums are fragile in half
+        loss = loss_fn(logits.float(), masks) if teacher is None else loss_fn(logits.float(), masks, taught)
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"the loss became {loss.item()} at step {step}: lower --lr")
         optimizer.zero_grad(set_to_none=True)

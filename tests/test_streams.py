@@ -8,12 +8,11 @@ import forge
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow  # each starts a /segment on the shared server (docs/testing.md)
 
-
+@pytest.mark.slow  # starts a /segment on the shared server (docs/testing.md), as does the next
 def test_one_message_stream_per_session(server, sample, caplog):
     """Ten streams opened at once for one session's event: one reads its messages, the others are
-    refused at once (409 while that stream is open; 404 once it has read the last message). Gradio
+    refused (409 while that stream stays open; 404 once it has read the last message). Gradio
     answered each extra one 200, then raised inside it when the session's events were done: a 500
     and a traceback per stream."""
     import logging
@@ -32,6 +31,7 @@ def test_one_message_stream_per_session(server, sample, caplog):
     assert "Traceback" not in caplog.text
 
 
+@pytest.mark.slow
 def test_a_session_read_to_the_end_is_not_read_again(server, sample):
     """Once a stream has read a session's last message, Gradio keeps the session's message queue and a
     second stream got heartbeats for ever (a connection held for nothing, and a test that never ended).
@@ -52,6 +52,55 @@ def test_a_session_read_to_the_end_is_not_read_again(server, sample):
     assert first.status_code == 200 and "event:" in first.text
     second = httpx.get(server + f"gradio_api/call/score/{call}", timeout=30)
     assert second.status_code == 404, second.text
+
+
+def test_a_pages_next_stream_is_served_when_its_last_one_ends_a_moment_later():
+    """The page opens a session's next stream as soon as the last one has sent "close_stream", which
+    can be before that stream's answer has ended on the server. That stream is served once the last one
+    ends (it was refused 409, and the page waited for its click's answer for ever); a stream that stays
+    open past the handover still refuses a second reader."""
+    import gradio as gr
+
+    from ui import gradio_private as private
+    from ui.guard import STREAM_HANDOVER_SECONDS, RequestGuard
+    from ui.limits import Limits
+
+    blocks = gr.Blocks()
+    private.queue(blocks).pending_event_ids_session["s"] = {"next event"}  # the page has joined its next event
+
+    async def scenario(last_ends_after: float):
+        released, served = asyncio.Event(), []
+
+        async def gradio(scope, receive, send):  # a message stream that ends when `released` is set
+            served.append(scope["query_string"])
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b'data: {"msg":"close_stream"}\n\n', "more_body": True})
+            await released.wait()
+            await send({"type": "http.response.body", "body": b""})
+
+        guard = RequestGuard(gradio, blocks=blocks, limits=Limits(), upload_folder="/tmp")
+        statuses = []
+
+        async def stream(name: bytes):
+            async def send(message):
+                if message["type"] == "http.response.start":
+                    statuses.append((name, message["status"]))
+            scope = {"type": "http", "method": "GET", "path": "/gradio_api/queue/data", "headers": [],
+                     "query_string": b"session_hash=s&" + name, "client": ("127.0.0.1", 1)}
+            await guard(scope, asyncio.Event().wait, send)
+
+        last = asyncio.create_task(stream(b"last"))
+        await asyncio.sleep(0.05)
+        asyncio.get_running_loop().call_later(last_ends_after, released.set)
+        await stream(b"next")
+        released.set()
+        await last
+        return statuses, served
+
+    statuses, served = asyncio.run(scenario(last_ends_after=0.3))
+    assert statuses == [(b"last", 200), (b"next", 200)] and len(served) == 2, statuses
+    statuses, served = asyncio.run(scenario(last_ends_after=STREAM_HANDOVER_SECONDS + 2))
+    assert statuses == [(b"last", 200), (b"next", 409)] and len(served) == 1, statuses
 
 
 def join_segment(server: str, sample) -> str:

@@ -30,6 +30,9 @@ from .limits import Limits
 
 log = logging.getLogger("seg.app")
 
+# How long a session's new message stream waits for its last one to end (see serve_stream)
+STREAM_HANDOVER_SECONDS = 5.0
+
 NOT_UPLOADED = ("a file must be uploaded to this server first (the page does it; gradio_client's handle_file "
                 "does it for scripts): paths, URLs and inline data are not accepted")
 
@@ -118,7 +121,7 @@ class RequestGuard:
         self.app, self.blocks, self.limits, self.stored = app, blocks, limits, stored
         self.upload_folder, self.trust_proxy = str(upload_folder), trust_proxy
         self.admission = admission or make_admission(blocks, limits)
-        self._streams: dict[str, object] = {}  # sessions whose message stream is open -> that stream's token
+        self._streams: dict[str, asyncio.Event] = {}  # sessions whose message stream is open -> set when it ends
         self.bodies = BodyGate(open_per_address={"upload": limits.uploads_per_address,
                                                  "request": limits.requests_per_address},
                                idle_seconds=limits.idle_body_seconds,
@@ -132,11 +135,6 @@ class RequestGuard:
             scope = single_range(scope)
             problem = check_route(scope["path"])
             session = None if problem else self.stream_session(scope)
-            if session is not None and not private.has_unread_events(self.blocks, session):
-                # Gradio would answer 200, then raise inside the stream (an unknown session) or send
-                # heartbeats for ever (a session whose events a stream has already read to the end)
-                problem = 404, ("this session has no events whose messages are waiting: join an event first, then "
-                                "read its messages once, with the same session_hash")
             if problem:
                 return await self.refuse(send, *problem)
             if session is not None:
@@ -235,17 +233,31 @@ class RequestGuard:
         ends, the session's waiting events are dropped and its running ones marked gone at once
         (`ui.jobs` stops them at their next check). Gradio notices by itself only when it next has a
         message to send or after 10 s of none, by which time a job of a few seconds has run for nobody."""
-        if session in self._streams:
-            # Gradio closes a session's messages when its events are done: a second stream of the same
-            # session then raised inside a started answer (a 500 and a traceback per stream)
-            return await self.refuse(send, 409, "this session's messages are already being read by another "
-                                                "connection: read them there, one stream per session")
-        token = self._streams[session] = object()
+        earlier = self._streams.get(session)
+        if earlier is not None:
+            # The page opens its next stream as soon as the last one has sent "close_stream", which can
+            # come before that stream's answer has ended here (on a busy server, often): wait for it a
+            # moment. A stream that stays open is another reader: Gradio closes a session's messages when
+            # its events are done, and a second stream then raised inside a started answer (a 500 each).
+            try:
+                await asyncio.wait_for(earlier.wait(), STREAM_HANDOVER_SECONDS)
+            except TimeoutError:
+                pass
+            if session in self._streams:
+                return await self.refuse(send, 409, "this session's messages are already being read by another "
+                                                    "connection: read them there, one stream per session")
+        if not private.has_unread_events(self.blocks, session):
+            # Gradio would answer 200, then raise inside the stream (an unknown session) or send
+            # heartbeats for ever (a session whose events a stream has already read to the end)
+            return await self.refuse(send, 404, "this session has no events whose messages are waiting: join an "
+                                                "event first, then read its messages once, with the same session_hash")
+        ended = self._streams[session] = asyncio.Event()
         finished = False
 
         def closed() -> None:  # this stream no longer holds its session (a newer one may)
-            if self._streams.get(session) is token:
+            if self._streams.get(session) is ended:
                 del self._streams[session]
+            ended.set()
 
         async def watched(message):
             nonlocal finished

@@ -5,6 +5,8 @@
     python -m seg.cli.train --model fcn8s --data camvid --train-split train+val \
         --init-from weights/camvid/fcn8s.safetensors --lr 2e-4 --epochs 6 --average-last 3
                                                    # fine-tune a model on every labelled frame we hold
+    python -m seg.cli.train --model fcn8s --data camvid --init-from weights/camvid/fcn8s.safetensors \
+        --teacher weights/camvid/ensemble.json --distill-weight 0.5   # taught by the ensemble (seg.distill)
     torchrun --nproc_per_node 4 -m seg.cli.train --model deeplabv3 --data camvid ...   # several GPUs (DDP)
 
 Every epoch it trains, evaluates on val at label resolution, and writes `last.pt` (everything
@@ -36,6 +38,7 @@ from ..checkpoint import load_model, save_model
 from ..data import DATASETS, build_dataset
 from ..data.camvid import ENV_VAR
 from ..data.transforms import eval_transform, train_transform
+from ..distill import Distillation, load_teacher
 from ..engine import evaluate, train_one_epoch
 from ..labels import IGNORE_INDEX
 from ..losses import LOSSES, WEIGHTINGS, build_loss, class_pixel_stats, class_weights
@@ -86,6 +89,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps (default: 50)")
     o.add_argument("--init-from", type=Path, metavar="WEIGHTS",
                    help="start from these weights (a .safetensors with its card, same architecture): fine-tuning")
+    o.add_argument("--teacher", type=Path, metavar="CARD",
+                   help="distil from this model or ensemble card (seg.distill): its probabilities on each batch join "
+                        "the labels in the loss")
+    o.add_argument("--distill-weight", type=float, default=0.5,
+                   help="with --teacher: the teacher's share of the loss, 0 to 1 (default: 0.5)")
+    o.add_argument("--distill-temperature", type=float, default=1.0,
+                   help="with --teacher: the softening temperature, above 0 (default: 1)")
     o.add_argument("--average-last", type=int, default=0, metavar="K",
                    help="save the average of the last K epochs' weights, BatchNorm recomputed, instead of the "
                         "best epoch (default: 0, off)")
@@ -117,6 +127,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--train-split applies to --data camvid")
     if not 0 <= args.average_last <= args.epochs:
         p.error(f"--average-last must be between 0 and --epochs ({args.epochs})")
+    if not 0 <= args.distill_weight <= 1 or args.distill_temperature <= 0:
+        p.error("--distill-weight must be between 0 and 1 and --distill-temperature above 0")
     if args.loss == "dice" and args.class_weights != "none":
         p.error("--class-weights applies to cross-entropy: use --loss ce or ce+dice")
     args.out = args.out or Path("runs") / args.model
@@ -186,6 +198,8 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
                      "loss": args.loss, "class_weights": args.class_weights,
                      "class_weight_values": None if weights is None else [round(w, 6) for w in weights.tolist()],
                      "init_from": args.init_from and str(args.init_from),
+                     "distillation": args.teacher and {"teacher": str(args.teacher), "weight": args.distill_weight,
+                                                       "temperature": args.distill_temperature},
                      "averaged_epochs": args.average_last or None, "hardware": system.describe(device),
                      "processes": world_size, "time_s": round(elapsed, 1)},
         "val_metrics": scores.to_dict(classes),
@@ -243,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         weights = class_weights(stats, args.class_weights)
         log("class weights:", ", ".join(f"{c}={w:.2f}" for c, w in zip(classes, weights.tolist())))
     loss_fn = build_loss(args.loss, class_weights=weights)
+    teacher = None
+    if args.teacher:
+        teacher, _ = load_teacher(args.teacher, classes=classes, device=device)
+        loss_fn = Distillation(loss_fn, weight=args.distill_weight, temperature=args.distill_temperature)
+        log(f"teacher: {args.teacher} (weight {args.distill_weight}, temperature {args.distill_temperature})")
 
     torch.manual_seed(args.seed)  # identical initial weights on every process
     net = build_model(args.model, num_classes=num_classes, **args.model_arguments).to(device)  # evaluated, saved
@@ -287,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             data.sampler.set_epoch(epoch)
         loss, state.step = train_one_epoch(model, data.train, loss_fn=loss_fn, optimizer=optimizer, lr_at=lr_at,
                                            step=state.step, scaler=scaler, amp_dtype=amp_dtype, progress=progress,
-                                           desc=f"epoch {epoch + 1}/{args.epochs}")
+                                           desc=f"epoch {epoch + 1}/{args.epochs}", teacher=teacher)
         if averaged is not None and epoch >= args.epochs - args.average_last:
             averaged.update_parameters(net)
         if is_main:
