@@ -11,7 +11,7 @@ from conftest import run_module
 from seg.checkpoint import load_model, save_model
 from seg.data.synthetic import CLASSES as SYNTHETIC_CLASSES
 from seg.ensemble import Ensemble
-from seg.models import build_model
+from seg.models import build_model, count_parameters
 from seg.prior import CARD_KEY, prior_offsets
 
 CLASSES = list(SYNTHETIC_CLASSES)
@@ -24,7 +24,8 @@ def member(folder, name, *, seed, prior=None):
     torch.manual_seed(seed)
     model = build_model(name, num_classes=len(CLASSES), width_mult=0.25).eval()
     card = {"architecture": {"name": name, "arguments": {"width_mult": 0.25}}, "classes": CLASSES,
-            "palette": [[0, 0, 0]] * len(CLASSES), "input_size": [64, 64], "data": DATA}
+            "palette": [[0, 0, 0]] * len(CLASSES), "input_size": [64, 64], "data": DATA,
+            "parameters": count_parameters(model)}
     if prior:
         card[CARD_KEY] = {"tau": prior[1], "class_weights": prior[0], "chosen_on": "a test"}
     save_model(model, folder / f"{name}.safetensors", card=card)
@@ -104,3 +105,33 @@ def test_the_catalogue_offers_the_ensemble_named_after_its_members(tmp_path):
     broken = Zoo(tmp_path, pretrained=())
     assert "ensemble" not in broken.semantic_names()
     assert any("not there (unet.safetensors)" in how for _, how in broken.missing())
+
+
+def test_the_protocol_teacher_is_the_shipped_choice_over_the_protocol_models(tmp_path):
+    """recipes/ensemble_choice.py --protocol-card: the shipped card's member weights and views over the
+    protocol runs (e-<kind>/), refused while a member's card carries no logit adjustment."""
+    runs = tmp_path / "runs"
+    for kind, seed in (("fcn8s", 0), ("unet", 1)):
+        (runs / f"e-{kind}").mkdir(parents=True)
+        member(runs / f"e-{kind}", kind, seed=seed)
+        (runs / f"e-{kind}" / f"{kind}.safetensors").rename(runs / f"e-{kind}" / "model.safetensors")
+        (runs / f"e-{kind}" / f"{kind}.json").rename(runs / f"e-{kind}" / "model.json")
+    choice = {"weights": {"fcn32s": 0, "fcn8s": 1, "unet": 2}, "views": {"scales": [1.0, 1.25], "flip": True},
+              "sequence": "0006R0"}
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    (shipped / "ensemble.json").write_text(json.dumps({"chosen_on": choice}))
+    command = ["--protocol-card", "--runs", str(runs), "--weights", str(shipped)]
+    refused = run_module("recipes.ensemble_choice", *command, check=False)
+    assert refused.returncode == 1 and "run python -m seg.cli.tau set first" in refused.stderr
+    for kind in ("fcn8s", "unet"):
+        card_file = runs / f"e-{kind}" / "model.json"
+        card = json.loads(card_file.read_text())
+        card[CARD_KEY] = {"tau": 0.5, "class_weights": [1.0, 2.0, 0.5, 4.0][:len(CLASSES)], "chosen_on": "a test"}
+        card_file.write_text(json.dumps(card))
+    run_module("recipes.ensemble_choice", *command)
+    teacher, card = load_model(runs / "e-ensemble.json")
+    assert card["members"] == [{"weights": "e-fcn8s/model.safetensors", "weight": 1},
+                               {"weights": "e-unet/model.safetensors", "weight": 2}]
+    assert (teacher.scales, teacher.flip) == ((1.0, 1.25), True) and card["data"]["holdout_sequence"] == "0006R0"
+    assert all(getattr(teacher, f"offset_{i}") is not None for i in range(2)) and not teacher.training
