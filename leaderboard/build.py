@@ -61,12 +61,16 @@ def latency_ms(model, image: np.ndarray, input_size, repeats: int) -> float:
 
 def training_summary(training: dict, base: dict | None = None) -> str:
     """e.g. "best at epoch 81 of 99 run (100 planned), 7 min on <hardware>", or for a fine-tuned model
-    "average of the last 4 of 8 epochs, 5 min on <hardware>, from: <its base's summary>"."""
+    "average of the last 4 of 8 epochs, 5 min on <hardware>, from: <its base's summary>"; a student says
+    its teacher (`seg.distill`)."""
     planned, run = training["epochs"], training.get("epochs_completed", training["epochs"])
     epochs = f"{run} run ({planned} planned)" if run < planned else f"{planned}"
     chosen = (f"average of the last {training['averaged_epochs']} of {epochs} epochs" if training.get("averaged_epochs")
               else f"best at epoch {training['epoch']} of {epochs}")
     text = f"{chosen}, {training['time_s'] / 60:.0f} min on {training['hardware']}"
+    if training.get("distillation"):
+        taught = training["distillation"]
+        text += f", taught by {Path(taught['teacher']).name} (share {taught['weight']:g})"
     if base:
         text += f"; fine-tuned from: {training_summary(base['training'], base.get('fine_tuned_from'))}"
     return text

@@ -2,6 +2,7 @@
 
     python recipes/ship.py [--runs runs] [--weights weights] [--data-note TEXT]
     python recipes/ship.py --fine-tuned            # runs/ft-<model> (recipes/camvid_prior.sh ship)
+    python recipes/ship.py --fine-tuned d          # runs/d-<model>, a student (recipes/camvid_distill.sh ship)
 
 A fine-tuned run replaces the weights it started from (its --init-from); its card keeps that
 model's training record, data and val metrics under "fine_tuned_from", since the file they
@@ -68,13 +69,15 @@ def main() -> int:
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--weights", type=Path, default=Path("weights"))
     parser.add_argument("--data-note", help="how the training data travelled, recorded in the CamVid cards")
-    parser.add_argument("--fine-tuned", action="store_true",
-                        help="ship runs/ft-<model> over the CamVid weights each started from, and nothing else")
+    parser.add_argument("--fine-tuned", nargs="?", const="ft", metavar="PREFIX",
+                        help="ship runs/PREFIX-<model> (default PREFIX: ft) over the CamVid weights each started "
+                             "from, and nothing else")
     args = parser.parse_args()
     if args.fine_tuned:
         for name in CAMVID:
-            if (args.runs / f"ft-{name}" / "model.safetensors").is_file():
-                ship_fine_tuned(args.runs / f"ft-{name}", args.weights / "camvid" / f"{name}.safetensors")
+            run = args.runs / f"{args.fine_tuned}-{name}"
+            if (run / "model.safetensors").is_file():
+                ship_fine_tuned(run, args.weights / "camvid" / f"{name}.safetensors")
         return 0
     for name in CAMVID:
         if (args.runs / name / "model.safetensors").is_file():

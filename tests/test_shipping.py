@@ -93,6 +93,30 @@ def test_a_fine_tuned_run_replaces_its_start_and_keeps_its_record(tmp_path):
     assert refused.returncode != 0 and "not weights/camvid/fcn8s.safetensors" in refused.stderr
 
 
+@pytest.mark.slow
+def test_a_student_ships_over_the_model_it_started_from_and_names_its_teacher(tmp_path):
+    """recipes/camvid_distill.sh ship writes runs/d-<model>; `ship.py --fine-tuned d` puts it in place of the
+    weights it started from, and the leaderboard's training column names its teacher."""
+    model = build_model("fcn8s", num_classes=11, width_mult=0.25)
+    target = save_model(model, tmp_path / "weights" / "camvid" / "fcn8s.safetensors", card=tiny_card())
+    student = tiny_card(train_split="train+val")
+    student["training"].update(command="python -m seg.cli.train --teacher weights/camvid/ensemble.json",
+                               init_from="weights/camvid/fcn8s.safetensors", averaged_epochs=4, epochs=8, epoch=8,
+                               distillation={"teacher": "weights/camvid/ensemble.json", "weight": 0.5,
+                                             "temperature": 1.0})
+    save_model(model, tmp_path / "runs" / "d-fcn8s" / "model.safetensors", card=student)
+    assert ship("--fine-tuned", cwd=tmp_path).returncode == 0  # no ft- run: nothing changes
+    base = json.loads(target.with_suffix(".json").read_text())
+    assert base["training"]["command"] == "python -m seg.cli.train --base"
+    result = ship("--fine-tuned", "d", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    card = json.loads(target.with_suffix(".json").read_text())
+    assert card["training"]["distillation"]["teacher"] == "weights/camvid/ensemble.json"
+    assert card["fine_tuned_from"]["training"]["command"] == "python -m seg.cli.train --base"
+    summary = build.training_summary(card["training"], card["fine_tuned_from"])
+    assert summary.startswith("average of the last 4 of 8 epochs, 1 min on a GPU, taught by ensemble.json (share 0.5)")
+
+
 def board_row(key: str, command: str, sha: str, **figures) -> dict:
     row = {"key": key, "title": key.upper(), "sha256": sha, "command": command, "trained_on_val": False,
            "miou": 0.62, "miou_no_prior": None, "prior_tau": None, "mean_dice": 0.7, "pixel_accuracy": 0.9,
