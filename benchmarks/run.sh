@@ -26,6 +26,7 @@ bench() {  # bench SCRIPT [ARGS...]: run one, which appends its section to $OUT
 
 bench benchmarks/metrics_speed.py
 bench benchmarks/model_speed.py
+bench benchmarks/fast_budget.py
 bench benchmarks/pretrained_speed.py
 bench benchmarks/sam_family.py               # about 5 minutes (SAM 3 reads a photo in about half a minute)
 bench benchmarks/app_speed.py

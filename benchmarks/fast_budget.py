@@ -1,0 +1,77 @@
+"""Which of our architectures fit the fast model's time budget (issue 39, goal 2): at most 1.5 times
+torchvision's LR-ASPP MobileNetV3-Large on a 360x480 image with 2 CPU threads.
+
+    python benchmarks/fast_budget.py [--rounds 15] [--markdown FILE]
+
+Every model runs once per round, in turn, the reference among them (interleaved, so a slower minute
+of the machine slows them all alike); each one's figure is the median of its rounds, after two warm-up
+rounds. Batch 1, eval mode, `torch.inference_mode`, random weights (speed does not depend on them).
+A verdict per model: its median over the reference's, against 1.5.
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from report import publish  # noqa: E402
+
+from seg.models import build_model, count_parameters  # noqa: E402
+
+BUDGET = 1.5  # times the reference's median
+REFERENCE = "LR-ASPP MobileNetV3-Large (torchvision)"
+# (label, architecture, its arguments): the shipped widths first, then narrower U-Nets, the candidates
+# for a student with a finer output than FCN-8s's
+CANDIDATES = [("FCN-32s (shipped, width 0.5)", "fcn32s", {"width_mult": 0.5}),
+              ("FCN-8s (shipped, width 0.5)", "fcn8s", {"width_mult": 0.5}),
+              ("DeepLabv3 (shipped, width 0.5)", "deeplabv3", {"width_mult": 0.5}),
+              ("U-Net (shipped, width 0.5)", "unet", {"width_mult": 0.5}),
+              ("U-Net, width 0.35", "unet", {"width_mult": 0.35}),
+              ("U-Net, width 0.25", "unet", {"width_mult": 0.25}),
+              ("SegFormer-B0 (shipped)", "segformer_b0", {})]
+
+
+def reference() -> torch.nn.Module:
+    from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+
+    return lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=11)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--markdown", type=Path, help="write the section to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    models = {REFERENCE: reference().eval()}
+    models.update({label: build_model(name, num_classes=11, **kwargs).eval() for label, name, kwargs in CANDIDATES})
+    x = torch.randn(1, 3, 360, 480)
+    times = {label: [] for label in models}
+    with torch.inference_mode():
+        for round_ in range(args.rounds + 2):
+            for label, model in models.items():
+                start = time.perf_counter()
+                model(x)
+                if round_ >= 2:
+                    times[label].append(time.perf_counter() - start)
+    base = statistics.median(times[REFERENCE])
+    rows = ["| model | parameters (M) | median (ms) | times the reference | within 1.5 times |",
+            "| --- | ---: | ---: | ---: | --- |"]
+    for label, model in models.items():
+        ratio = statistics.median(times[label]) / base
+        verdict = "(the reference)" if label == REFERENCE else ("yes" if ratio <= BUDGET else "no")
+        rows.append(f"| {label} | {count_parameters(model) / 1e6:.2f} | {1000 * statistics.median(times[label]):.0f} "
+                    f"| {ratio:.2f} | {verdict} |")
+    publish("The fast model's time budget (1.5 times LR-ASPP)",
+            f"A 360x480 image, batch 1, 2 threads; {args.rounds} interleaved rounds after 2 warm-up rounds, the "
+            "median of each; random weights.", rows, args.markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
