@@ -3,6 +3,7 @@ torchvision's LR-ASPP MobileNetV3-Large on a 360x480 image with 2 CPU threads.
 
     python benchmarks/fast_budget.py [--rounds 15] [--markdown FILE]
 
+The shipped ensemble cards are timed as the app runs them (their members' weights, their views).
 Every model runs once per round, in turn, the reference among them (interleaved, so a slower minute
 of the machine slows them all alike); each one's figure is the median of its rounds, after two warm-up
 rounds. Two measures: the forward pass alone (batch 1, eval mode, `torch.inference_mode`), and the
@@ -21,9 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 from report import publish  # noqa: E402
 
+from seg.checkpoint import load_model  # noqa: E402
+from seg.explorer.zoo import ENSEMBLES, Zoo  # noqa: E402
 from seg.inference import segment  # noqa: E402
 from seg.models import build_model, count_parameters  # noqa: E402
 
@@ -62,6 +66,10 @@ def main() -> int:
     torch.manual_seed(0)
     models = {REFERENCE: Reference().eval()}
     models.update({label: build_model(name, num_classes=11, **kwargs).eval() for label, name, kwargs in CANDIDATES})
+    zoo = Zoo(ROOT / "weights", pretrained=())
+    for key in ENSEMBLES:  # the shipped ensemble cards, as the app runs them
+        if key in zoo.entries:
+            models[f"{zoo.entries[key].title} (weights/camvid/{key}.json)"] = load_model(zoo.entries[key].source)[0]
     x = torch.randn(1, 3, 360, 480)
     photo = np.random.default_rng(0).integers(0, 256, (360, 480, 3), dtype=np.uint8)
     measures = {"forward": lambda model: model(x), "prediction": lambda model: segment(model, photo)}

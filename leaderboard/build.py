@@ -108,8 +108,10 @@ def ensemble_summary(card: dict) -> str:
     chosen, views = card["chosen_on"], card["test_time"]
     weights = ", ".join(f"{m['weights'].removesuffix('.safetensors')} x{m['weight']:g}" for m in card["members"])
     scales = "/".join(f"{s:g}" for s in views["scales"])
+    budget = chosen.get("budget")
+    within = f", within {budget['times_lr_aspp']:g} times LR-ASPP's time" if budget else ""
     return (f"probabilities averaged ({weights}) at scales {scales}{' with flips' if views['flip'] else ''}, "
-            f"chosen on {chosen['sequence']} with protocol models")
+            f"chosen on {chosen['sequence']} with protocol models{within}")
 
 
 def val_figures(source: Path, card: dict, data_dir: Path) -> dict:

@@ -6,6 +6,8 @@
 #   recipes/camvid_ensemble.sh protocol   # one protocol model of each shipped kind, 0006R0 held out
 #   recipes/camvid_ensemble.sh choose     # members, weights and scales chosen on 0006R0 -> runs/ensemble.json
 #   recipes/camvid_ensemble.sh card       # weights/camvid/ensemble.json: the shipped members, the choice
+#   recipes/camvid_ensemble.sh fast       # the same within 1.5 times LR-ASPP's time -> runs/fast.json
+#   recipes/camvid_ensemble.sh fast-card  # weights/camvid/fast.json
 #
 # Every protocol run writes runs/e-<model>/model.safetensors with its card and runs/e-<model>.log; a run
 # stopped midway goes on where it stopped when the stage is started again (--resume).
@@ -45,5 +47,12 @@ case "${1:-}" in
   card)
     python recipes/ensemble_choice.py --card runs/ensemble.json --weights weights/camvid
     ;;
-  *) echo "usage: $0 protocol|choose|card" >&2; exit 2 ;;
+  fast)  # issue 39, goal 2: the best ensemble of the fast kinds within 1.5 times LR-ASPP's time
+    python recipes/ensemble_choice.py --runs runs --sequence 0006R0 --kinds fcn32s fcn8s deeplabv3 \
+      --views "1" "1 + flip" "1, 1.25" "1, 1.25 + flip" --budget 1.5 --json runs/fast.json 2>&1 | tee runs/fast.log
+    ;;
+  fast-card)
+    python recipes/ensemble_choice.py --card runs/fast.json --weights weights/camvid --name fast
+    ;;
+  *) echo "usage: $0 protocol|choose|card|fast|fast-card" >&2; exit 2 ;;
 esac

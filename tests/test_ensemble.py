@@ -135,3 +135,40 @@ def test_the_protocol_teacher_is_the_shipped_choice_over_the_protocol_models(tmp
                                {"weights": "e-unet/model.safetensors", "weight": 2}]
     assert (teacher.scales, teacher.flip) == ((1.0, 1.25), True) and card["data"]["holdout_sequence"] == "0006R0"
     assert all(getattr(teacher, f"offset_{i}") is not None for i in range(2)) and not teacher.training
+
+
+@pytest.mark.slow
+def test_a_fast_ensemble_is_chosen_within_its_time_budget_and_offered_as_such(camvid_dir, tmp_path):
+    """recipes/ensemble_choice.py with --budget: every candidate (weighting and views) is timed against
+    LR-ASPP MobileNetV3-Large through the same prediction path, only those that fit are scored, and the
+    chosen one fits; a budget nothing fits is refused with a message. The catalogue offers the card as
+    the fast ensemble."""
+    from seg.explorer.zoo import Zoo
+
+    camvid_classes = json.loads((camvid_dir / "classes.json").read_text())["names"][:11]
+    runs = tmp_path / "runs"
+    for seed, kind in enumerate(("fcn32s", "fcn8s", "deeplabv3")):
+        torch.manual_seed(seed)
+        model = build_model(kind, num_classes=11, width_mult=0.25)
+        card = {"architecture": {"name": kind, "arguments": {"width_mult": 0.25}}, "classes": camvid_classes,
+                "palette": [[0, 0, 0]] * 11, "input_size": [45, 60], "parameters": count_parameters(model),
+                "data": {"dataset": "camvid", "train_split": "train"},
+                "training": {"class_weights": "median", "class_weight_values": [1.0 + i / 4 for i in range(11)]}}
+        save_model(model, runs / f"e-{kind}" / "model.safetensors", card=card)
+    choose = ["recipes.ensemble_choice", "--runs", str(runs), "--data-dir", str(camvid_dir), "--kinds", "fcn32s",
+              "fcn8s", "deeplabv3", "--views", "1", "1 + flip"]
+    run_module(*choose, "--budget", "1.5", "--json", str(tmp_path / "fast.json"))
+    choice = json.loads((tmp_path / "fast.json").read_text())
+    assert choice["budget"]["measured"] <= 1.5 and choice["candidates"]
+    scored = [c for c in choice["candidates"] if c["miou"] is not None]
+    assert all(c["times_lr_aspp"] <= 1.5 for c in scored)
+    assert all(c["miou"] is None for c in choice["candidates"] if c["times_lr_aspp"] > 1.5)
+    refused = run_module(*choose, "--budget", "0.01", "--json", str(tmp_path / "none.json"), check=False)
+    assert refused.returncode == 1 and "no weighting and views fit the budget of 0.01" in refused.stderr
+
+    camvid = tmp_path / "weights" / "camvid"
+    camvid.mkdir(parents=True)
+    member(camvid, "fcn8s", seed=0)
+    member(camvid, "unet", seed=1)
+    ensemble_card(camvid, [("fcn8s.safetensors", 1)]).rename(camvid / "fast.json")
+    assert Zoo(tmp_path / "weights", pretrained=()).semantic_names()["fast"] == "Fast ensemble of FCN-8s (from scratch)"

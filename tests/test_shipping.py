@@ -14,6 +14,7 @@ import torch
 
 from conftest import ROOT, run_module
 from seg.checkpoint import save_model, saw_frames
+from seg.explorer.zoo import ENSEMBLES
 from seg.models import build_model
 from ui.tabs.leaderboard import leaderboard
 
@@ -203,13 +204,15 @@ def test_the_shipped_cards_say_what_they_are_and_the_leaderboard_measured_these_
     rows = {r["key"]: r for r in board["models"]}
     folder = ROOT / "weights" / "camvid"
     shipped = sorted(p.stem for p in folder.glob("*.safetensors")) + ["segformer_b0"]
-    ensemble = folder / "ensemble.json"
-    assert sorted(rows) == sorted(shipped + (["ensemble"] if ensemble.is_file() else []))
-    if ensemble.is_file():  # its members are shipped files, chosen on a sequence none of the protocol models saw
-        card = json.loads(ensemble.read_text())
+    ensembles = [key for key in ENSEMBLES if (folder / f"{key}.json").is_file()]
+    assert sorted(rows) == sorted(shipped + ensembles)
+    for key in ensembles:  # members are shipped files, chosen on a sequence none of the protocol models saw
+        card = json.loads((folder / f"{key}.json").read_text())
         assert {Path(m["weights"]).name.removesuffix(".safetensors") for m in card["members"]} <= set(shipped)
         assert card["chosen_on"]["sequence"] == "0006R0"
-        assert rows["ensemble"]["sha256"] == build.digest(ensemble), "ensemble: rebuild the leaderboard"
+        assert rows[key]["sha256"] == build.digest(folder / f"{key}.json"), f"{key}: rebuild the leaderboard"
+    fast = json.loads((folder / "fast.json").read_text())["chosen_on"]["budget"]
+    assert fast["measured"] <= fast["times_lr_aspp"] == 1.5  # the budget, measured when chosen
     for key in shipped:
         source = folder / key if key == "segformer_b0" else folder / f"{key}.safetensors"
         card = json.loads((source / "model.json" if source.is_dir() else source.with_suffix(".json")).read_text())
