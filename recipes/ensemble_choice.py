@@ -5,6 +5,8 @@ weights. Run by `recipes/camvid_ensemble.sh choose` and `... card`.
     python recipes/ensemble_choice.py --runs runs --sequence 0006R0 --json runs/ensemble.json
     python recipes/ensemble_choice.py --card runs/ensemble.json --weights weights/camvid
     python recipes/ensemble_choice.py --protocol-card --runs runs   # the same choice over the protocol models
+    python recipes/ensemble_choice.py --runs runs --kinds fcn32s fcn8s deeplabv3 --views "1" "1 + flip" \
+        --budget 1.5 --json runs/fast.json      # within 1.5 times LR-ASPP's time; --card ... --name fast
 
 `--runs` holds one protocol model of each shipped kind (runs/e-<kind>/model.safetensors, trained with
 the sequence held out and median-frequency weights). Each is scored with the logit adjustment at
