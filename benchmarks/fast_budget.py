@@ -57,6 +57,20 @@ class Reference(torch.nn.Module):
         return self.net(x)["out"]
 
 
+@torch.inference_mode()
+def interleaved_medians(jobs: dict, *, rounds: int, warmup: int) -> dict:
+    """{key: the median seconds of `jobs[key]()`}: every job run once per round, in turn, so that a slower
+    minute of the machine slows them all alike; the first `warmup` rounds are not counted."""
+    times = {key: [] for key in jobs}
+    for round_ in range(warmup + rounds):
+        for key, job in jobs.items():
+            start = time.perf_counter()
+            job()
+            if round_ >= warmup:
+                times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
@@ -73,16 +87,9 @@ def main() -> int:
     x = torch.randn(1, 3, 360, 480)
     photo = np.random.default_rng(0).integers(0, 256, (360, 480, 3), dtype=np.uint8)
     measures = {"forward": lambda model: model(x), "prediction": lambda model: segment(model, photo)}
-    times = {(label, measure): [] for label in models for measure in measures}
-    with torch.inference_mode():
-        for round_ in range(args.rounds + 2):
-            for label, model in models.items():
-                for measure, run in measures.items():
-                    start = time.perf_counter()
-                    run(model)
-                    if round_ >= 2:
-                        times[label, measure].append(time.perf_counter() - start)
-    median = {key: statistics.median(values) for key, values in times.items()}
+    median = interleaved_medians({(label, measure): (lambda run=run, model=model: run(model))
+                                  for label, model in models.items() for measure, run in measures.items()},
+                                 rounds=args.rounds, warmup=2)
     rows = ["| model | parameters (M) | forward (ms) | times the reference | prediction (ms) | times the reference "
             "| within 1.5 times |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for label, model in models.items():

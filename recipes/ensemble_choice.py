@@ -20,7 +20,6 @@ import itertools
 import json
 import math
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -79,10 +78,11 @@ class Timer:
 
     def __init__(self, kinds: tuple[str, ...], weights_dir: Path, rounds: int = 15):
         sys.path.insert(0, str(ROOT / "benchmarks"))
-        from fast_budget import Reference
+        from fast_budget import Reference, interleaved_medians
 
         shipped = Zoo(weights_dir.parent, pretrained=()).entries
         self.reference, self.members, self.rounds = Reference().eval(), {}, rounds
+        self.medians = interleaved_medians
         for kind in kinds:
             architecture = read_card(shipped[kind].source)["architecture"]
             self.members[kind] = build_model(architecture["name"], num_classes=11,
@@ -96,15 +96,11 @@ class Timer:
                             weights=[w for w in weighting.values() if w], scales=scales, flip=flip).eval()
         threads = torch.get_num_threads()
         torch.set_num_threads(2)
-        times = {"ensemble": [], "reference": []}
-        for round_ in range(self.rounds + 1):
-            for name, model in (("ensemble", ensemble), ("reference", self.reference)):
-                started = time.perf_counter()
-                segment(model, self.photo)
-                if round_:
-                    times[name].append(time.perf_counter() - started)
+        median = self.medians({"ensemble": lambda: segment(ensemble, self.photo),
+                               "reference": lambda: segment(self.reference, self.photo)},
+                              rounds=self.rounds, warmup=1)
         torch.set_num_threads(threads)
-        return statistics.median(times["ensemble"]) / statistics.median(times["reference"])
+        return median["ensemble"] / median["reference"]
 
 
 @torch.inference_mode()

@@ -290,6 +290,18 @@ def photo_and_truth(page, photo, truth) -> None:
     page.locator("#truth").get_by_text(Path(truth).stem).first.wait_for(timeout=30_000)
 
 
+def sam_photo(page, server: str, photo):
+    """The page opened on the Prompt SAM tab with `photo` read by SAM and ready for clicks; its note."""
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    page.get_by_role("tab", name="Prompt SAM").click()
+    page.locator("#sam-canvas input[type=file]").set_input_files(str(photo))
+    note = page.locator("#sam-note")
+    expect(note).to_contain_text("Click the object", timeout=120_000)
+    return note
+
+
 def click(x, y):
     """A click on an image component at pixel (x, y), as Gradio hands it to a select handler."""
     import gradio as gr

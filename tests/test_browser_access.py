@@ -4,6 +4,8 @@ prompted with a cross-hair the arrow keys move."""
 
 import pytest
 
+from conftest import sam_photo
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
 
 FOCUSED = """() => { const e = document.activeElement;
@@ -44,11 +46,7 @@ def test_tab_walks_compare_and_leaves_a_dropdown_closed(server, page):
 def test_sam_is_prompted_by_keyboard(server, page, sample):
     from playwright.sync_api import expect
 
-    page.goto(server)
-    page.get_by_role("tab", name="Prompt SAM").click()
-    page.locator("#sam-canvas input[type=file]").set_input_files(str(sample[0]))
-    note = page.locator("#sam-note")
-    expect(note).to_contain_text("Click the object", timeout=120_000)
+    note = sam_photo(page, server, sample[0])
     page.locator("#sam-mode input").first.focus()  # from the click mode above the photo, by Tab alone
     tab_until(page, lambda f: f["id"] == "sam-canvas")
     assert page.evaluate(FOCUSED)["outline"] >= 2  # the photo shows it has the focus

@@ -4,7 +4,7 @@ tests/tiny_sams.py). Screenshots go to artifacts/screenshots/."""
 
 import pytest
 
-from conftest import SCREENSHOTS, click_when_answered
+from conftest import SCREENSHOTS, click_when_answered, sam_photo
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
 
@@ -13,11 +13,7 @@ def test_every_sam_answers_the_click_and_a_phrase_finds_objects(server, page, sa
     from playwright.sync_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(server)
-    page.get_by_role("tab", name="Prompt SAM").click()
-    page.locator("#sam-canvas input[type=file]").set_input_files(str(sample[0]))
-    note = page.locator("#sam-note")
-    expect(note).to_contain_text("Click the object", timeout=120_000)
+    note = sam_photo(page, server, sample[0])
     click_when_answered(page, 0.5, 0.75)
     expect(note).to_contain_text("object 1: 1 prompt(s)", timeout=60_000)
 

@@ -4,7 +4,7 @@ Screenshots go to artifacts/screenshots/."""
 
 import pytest
 
-from conftest import SCREENSHOTS, click_when_answered
+from conftest import SCREENSHOTS, click_when_answered, sam_photo
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
 
@@ -13,11 +13,7 @@ def test_a_clicked_object_with_a_class_becomes_the_compare_tabs_ground_truth(ser
     from playwright.sync_api import expect
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(server)
-    page.get_by_role("tab", name="Prompt SAM").click()
-    page.locator("#sam-canvas input[type=file]").set_input_files(str(sample[0]))
-    note = page.locator("#sam-note")
-    expect(note).to_contain_text("Click the object", timeout=120_000)
+    note = sam_photo(page, server, sample[0])
     page.locator("#from-compare").click()  # Compare has no photo: refused, and the photo here stays
     refused = page.get_by_text("Compare has no photo yet").first
     expect(refused).to_be_visible(timeout=30_000)

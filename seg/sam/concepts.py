@@ -11,17 +11,14 @@ then runs the text encoder and the detector's decoder. Coordinates are the photo
 """
 
 import os
-import threading
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..cache import BoundedCache
 from ..data.io import check_image
-from ..data.photos import image_digest
-from .family import how_to_get, short_name
+from .family import PhotoReader, load_cache_first, short_name
 from .rules import as_box
 
 MAX_TEXT = 60  # characters of one phrase: a noun phrase, not a paragraph (the text encoder reads 32 tokens)
@@ -89,18 +86,12 @@ def camvid_class_of(text: str) -> int | None:
     return None
 
 
-class ConceptSam:
+class ConceptSam(PhotoReader):
     """SAM 3 (`Sam3Model` and `Sam3Processor`) for text and exemplar prompts; stateless per call."""
 
     def __init__(self, model, processor, *, name: str, cache_size: int = 2):
-        if cache_size < 1:
-            raise ValueError("cache_size must be at least 1")
-        self.model, self.processor, self.name = model.eval(), processor, name
+        super().__init__(model, processor, name=name, cache_size=cache_size)
         self.title = f"SAM 3 ({short_name(name)})"
-        self._cache: BoundedCache[str, Encoded] = BoundedCache(capacity=cache_size)
-        self._lock = threading.Lock()
-        self.encoder_runs = 0
-        self.encode_seconds: float | None = None
 
     @classmethod
     def load(cls, source: str | os.PathLike, *, device: str | torch.device = "cpu", cache_dir: str | None = None,
@@ -119,42 +110,20 @@ class ConceptSam:
             return (transformers.Sam3Model.from_pretrained(name, **options),
                     transformers.Sam3Processor.from_pretrained(name, **options))
 
-        try:
-            try:
-                model, processor = attempt(offline=True)
-            except OSError:
-                if not download:
-                    raise
-                model, processor = attempt(offline=False)
-        except OSError as error:
-            raise FileNotFoundError(f"{name} could not be loaded ({str(error).splitlines()[0]}): "
-                                    f"{how_to_get(name)}") from None
+        model, processor = load_cache_first(name, attempt, download=download)
         return cls(model.to(device), processor, name=name, cache_size=cache_size)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def has_embedding(self, image: np.ndarray, *, digest: str | None = None) -> bool:
-        return self._key(image, digest) in self._cache
-
-    def _key(self, image: np.ndarray, digest: str | None) -> str:
-        return f"{self.name}:{image.shape}:{digest or image_digest(image)}"
 
     def encode(self, image: np.ndarray, *, digest: str | None = None) -> Encoded:
         """The photo's vision features, from the cache or computed once."""
-        check_image(image)
-        return self._cache.get_or_make(self._key(image, digest), lambda: self._encode(image))
+        return self._reading(image, digest)
 
     @torch.inference_mode()
-    def _encode(self, image: np.ndarray) -> Encoded:
+    def _read(self, image: np.ndarray) -> Encoded:
         started = time.perf_counter()
         pixels = self.processor(images=np.array(image), return_tensors="pt")["pixel_values"].to(self.device)
         vision = self.model.get_vision_features(pixels)
         seconds = time.perf_counter() - started
-        with self._lock:
-            self.encoder_runs += 1
-            self.encode_seconds = seconds
+        self._timed(seconds)
         return Encoded(vision=vision, size=tuple(image.shape[:2]), seconds=seconds)
 
     @torch.inference_mode()

@@ -13,6 +13,7 @@ to a square): `frame` maps a prompt into it, as the model's own processor does.
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,7 +74,65 @@ class FamilyEmbedding:
     seconds: float  # what the encoder took
 
 
-class FamilySam:
+def load_cache_first(name: str, attempt: Callable[[bool], tuple], *, download: bool) -> tuple:
+    """`attempt(offline)` -> (model, processor): the Hugging Face cache first (instant when present, no
+    network retries when offline), the Hub only with `download`; FileNotFoundError says how to get it."""
+    try:
+        try:
+            return attempt(True)
+        except OSError:
+            if not download:
+                raise
+            return attempt(False)
+    except OSError as error:
+        raise FileNotFoundError(f"{name} could not be loaded ({str(error).splitlines()[0]}): "
+                                f"{how_to_get(name)}") from None
+
+
+class PhotoReader:
+    """A transformers model that reads a photo once and answers prompts from its reading: the readings
+    kept per photo in a bounded, thread-safe cache, with how many were made and the last one's time.
+    A subclass makes a reading in `_read(image)` and reports its time with `_timed(seconds)`."""
+
+    def __init__(self, model, processor, *, name: str, cache_size: int):
+        if cache_size < 1:
+            raise ValueError("cache_size must be at least 1")
+        self.model, self.processor, self.name = model.eval(), processor, name
+        self._cache = BoundedCache(capacity=cache_size)
+        self._lock = threading.Lock()
+        self.encoder_runs = 0
+        self.encode_seconds: float | None = None  # the last encoding's time on this machine, once measured
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def embeddings_kept(self) -> int:
+        return len(self._cache)
+
+    def has_embedding(self, image: np.ndarray, *, digest: str | None = None) -> bool:
+        """Whether `image` is read already (a prompt then costs only the decoder)."""
+        return self._key(image, digest) in self._cache
+
+    def _key(self, image: np.ndarray, digest: str | None) -> str:
+        return f"{self.name}:{image.shape}:{digest or image_digest(image)}"
+
+    def _reading(self, image: np.ndarray, digest: str | None):
+        """The reading of `(H, W, 3) uint8 RGB` image, from the cache or made once."""
+        check_image(image)
+        return self._cache.get_or_make(self._key(image, digest), lambda: self._read(image))
+
+    def _read(self, image: np.ndarray):
+        raise NotImplementedError
+
+    def _timed(self, seconds: float) -> None:
+        with self._lock:
+            self.encoder_runs += 1
+            self.encode_seconds = seconds
+
+
+class FamilySam(PhotoReader):
     """A transformers SAM with a bounded, thread-safe cache of image embeddings; stateless per call.
 
     Args:
@@ -83,15 +142,9 @@ class FamilySam:
     """
 
     def __init__(self, model, processor, *, name: str, cache_size: int = 4):
-        if cache_size < 1:
-            raise ValueError("cache_size must be at least 1")
-        self.model, self.processor, self.name = model.eval(), processor, name
+        super().__init__(model, processor, name=name, cache_size=cache_size)
         self.generation = GENERATIONS[model.config.model_type]
         self.title = f"{self.generation.title} ({short_name(name)})"
-        self._cache: BoundedCache[str, FamilyEmbedding] = BoundedCache(capacity=cache_size)
-        self._lock = threading.Lock()
-        self.encoder_runs = 0
-        self.encode_seconds: float | None = None  # the last encoding's time on this machine, once measured
 
     @classmethod
     def load(cls, source: str | os.PathLike, *, device: str | torch.device = "cpu", cache_dir: str | None = None,
@@ -118,40 +171,15 @@ class FamilySam:
             processor = getattr(transformers, generation.processor_class).from_pretrained(name, **options)
             return model, processor
 
-        try:
-            try:  # the cache first: instant when present, no network retries when offline
-                model, processor = attempt(offline=True)
-            except OSError:
-                if not download:
-                    raise
-                model, processor = attempt(offline=False)
-        except OSError as error:
-            raise FileNotFoundError(f"{name} could not be loaded ({str(error).splitlines()[0]}): "
-                                    f"{how_to_get(name)}") from None
+        model, processor = load_cache_first(name, attempt, download=download)
         return cls(model.to(device), processor, name=name, cache_size=cache_size)
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @property
-    def embeddings_kept(self) -> int:
-        return len(self._cache)
-
-    def has_embedding(self, image: np.ndarray, *, digest: str | None = None) -> bool:
-        """Whether `image` is encoded already (a prompt then costs only the decoder)."""
-        return self._key(image, digest) in self._cache
-
-    def _key(self, image: np.ndarray, digest: str | None) -> str:
-        return f"{self.name}:{image.shape}:{digest or image_digest(image)}"
 
     def embed(self, image: np.ndarray, *, digest: str | None = None) -> FamilyEmbedding:
         """The embedding of `(H, W, 3) uint8 RGB` image, from the cache or computed once."""
-        check_image(image)
-        return self._cache.get_or_make(self._key(image, digest), lambda: self._encode(image))
+        return self._reading(image, digest)
 
     @torch.inference_mode()
-    def _encode(self, image: np.ndarray) -> FamilyEmbedding:
+    def _read(self, image: np.ndarray) -> FamilyEmbedding:
         started = time.perf_counter()
         # a writable copy: the processor wraps the array as a tensor, and torch warns on a read-only one
         pixels = self.processor(images=np.array(image), return_tensors="pt")["pixel_values"].to(self.device)
@@ -165,9 +193,7 @@ class FamilySam:
         scale = side / max(h, w)  # SAM's longer side to `side`, rounded half up as its processor does
         frame = (side, side) if self.generation.stretches else (int(h * scale + 0.5), int(w * scale + 0.5))
         seconds = time.perf_counter() - started
-        with self._lock:
-            self.encoder_runs += 1
-            self.encode_seconds = seconds
+        self._timed(seconds)
         return FamilyEmbedding(inputs=inputs, original_size=(h, w), frame=frame, seconds=seconds)
 
     def frame(self, embedding: FamilyEmbedding) -> np.ndarray:
