@@ -3,9 +3,14 @@ size at its peak, as JSON {endpoint: MiB}. Started by tests/test_memory.py in a 
 with the app's settings in the environment; not a test module itself.
 
 The peak is the kernel's own high-water mark (VmHWM), reset before each request through
-/proc/self/clear_refs, so it counts everything: numpy, PIL, torch and ONNX Runtime alike.
+/proc/self/clear_refs, so it counts everything: numpy, PIL, torch and ONNX Runtime alike. Before each
+request the C heap hands its free pages back to the kernel (glibc's malloc_trim): otherwise a request
+may reuse pages an earlier one freed but the allocator kept, and its figure depends on what ran before
+it (/segment's read 0 to 131 MiB across runs).
 """
 
+import ctypes
+import gc
 import json
 import sys
 from pathlib import Path
@@ -22,6 +27,8 @@ def resident(pid: str = "self") -> tuple[int, int]:
 
 def added(run) -> float:
     """MiB the resident size grew at its peak while `run()` ran."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap pages back to the kernel: they count when reused
     Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again from here
     before = resident()[0]
     run()

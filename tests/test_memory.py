@@ -43,8 +43,7 @@ def test_each_endpoints_worst_case_memory_is_the_readmes(weights_dir, vit_t_chec
     assert stated.keys() == measured["MiB"].keys()
     for endpoint, mib in measured["MiB"].items():
         # docs/deploy.md states the largest seen; a figure far above the measurement would be as wrong as one
-        # below it (the high-water mark of one request varies by a quarter between runs here, and a small
-        # one, /segment's, by 70 MiB: 48 to 119)
+        # below it (the high-water mark of one request varies by up to a quarter between runs here)
         assert mib <= stated[endpoint] <= mib * 1.5 + 96, f"/{endpoint}: measured {mib:.0f} MiB, stated " \
                                                            f"{stated[endpoint]:.0f}"
 
