@@ -24,12 +24,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-# name -> the released checkpoint whose architecture it has (transformers' default configuration)
+# name -> the released checkpoint whose architecture it has (transformers' default configuration; for
+# EdgeTAM, its default with the timm backbone the checkpoint names, RepViT-M1)
 MODELS = {
     "MobileSAM (vit_t)": "dhkim2810/MobileSAM",
     "SAM ViT-B": "facebook/sam-vit-base",
     "SAM-HQ ViT-B": "syscv-community/sam-hq-vit-base",
     "SAM 2.1 Hiera-T": "facebook/sam2.1-hiera-tiny",
+    "EdgeTAM": "yonigozlan/EdgeTAM-hf",
     "SAM 3 (clicks: its tracker)": "facebook/sam3",
     "SAM 3 (text: its detector)": "facebook/sam3",
 }
@@ -49,6 +51,11 @@ def family(name: str, folder: str):
         model, processor = T.SamHQModel(T.SamHQConfig()), T.SamHQProcessor(T.SamImageProcessor())
     elif name == "SAM 2.1 Hiera-T":
         model, processor = T.Sam2Model(T.Sam2Config()), T.Sam2Processor(T.Sam2ImageProcessor())
+    elif name == "EdgeTAM":  # transformers' default names timm's resnet50; the checkpoint's backbone is RepViT-M1
+        backbone = dict(model_type="timm_wrapper", architecture="repvit_m1.dist_in1k", do_pooling=False,
+                        num_classes=1000, model_args=dict(features_only=True, out_indices=[0, 1, 2, 3], in_chans=3))
+        model = T.EdgeTamModel(T.EdgeTamConfig(vision_config=dict(backbone_config=backbone)))
+        processor = T.Sam2Processor(T.Sam2ImageProcessor())
     elif name.startswith("SAM 3 (clicks"):
         model = T.Sam3TrackerModel(T.Sam3TrackerConfig())
         processor = T.Sam3TrackerProcessor(T.Sam2ImageProcessor(size={"height": 1008, "width": 1008}))
@@ -132,8 +139,8 @@ def main() -> int:
             "a positive point at a random place (multimask), or for SAM 3's text model the phrase \"car\" "
             "(its text encoder and detector; its masks at the photo's size). Peak resident memory of each "
             "model's own process. Random weights at the released checkpoints' architectures (speed does not "
-            "depend on their values). EdgeTAM is not measured: transformers' default EdgeTamConfig does not "
-            "build (its timm backbone's settings), and its checkpoint's config is not reachable from here.",
+            "depend on their values); EdgeTAM's backbone is RepViT-M1, the one its checkpoint names "
+            "(transformers' default configuration names another).",
             rows, args.markdown)
     return 0
 

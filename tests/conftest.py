@@ -30,13 +30,14 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def tiny_sams(tmp_path_factory) -> dict[str, Path]:
-    """{generation: its save_pretrained folder}: small SAM, SAM-HQ, SAM 2, SAM 3 tracker and SAM 3
-    checkpoints with random weights (tests/tiny_sams.py)."""
+    """{generation: its save_pretrained folder}: small SAM, SAM-HQ, SAM 2, EdgeTAM, SAM 3 (tracker and
+    detector in one checkpoint, as released), and SAM 3's tracker alone and detector alone, with random
+    weights (tests/tiny_sams.py)."""
     from tiny_sams import save_tiny
 
     root = tmp_path_factory.mktemp("sams")
     return {kind: save_tiny(kind, root / f"tiny-{kind.replace('_', '-')}")
-            for kind in ("sam", "sam_hq", "sam2", "sam3_tracker", "sam3")}
+            for kind in ("sam", "sam_hq", "sam2", "edgetam", "sam3_tracker", "sam3_detector", "sam3")}
 
 
 @pytest.fixture(scope="session")
@@ -165,12 +166,12 @@ def test_settings(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, cache_dir,
 
 @pytest.fixture(scope="session")
 def app(weights_dir, vit_t_checkpoint, camvid_dir, ort_web, tiny_sams, tmp_path_factory):
-    """The app built from the tests' settings (see `test_settings`) with the small SAM 2, SAM 3 tracker
-    and SAM 3 as its SAM family; SAM's decoder is exported into a temporary cache. Its temporary
-    folders are removed at the end."""
+    """The app built from the tests' settings (see `test_settings`) with the small SAM 2 and SAM 3 as its
+    SAM family; SAM's decoder is exported into a temporary cache. Its temporary folders are removed at
+    the end."""
     from ui.app import build
 
-    family = tuple(str(tiny_sams[kind]) for kind in ("sam2", "sam3_tracker", "sam3"))
+    family = tuple(str(tiny_sams[kind]) for kind in ("sam2", "sam3"))
     built = build(test_settings(weights_dir, vit_t_checkpoint, camvid_dir, ort_web,
                                 tmp_path_factory.mktemp("cache"), sam_models=family))
     yield built
@@ -251,16 +252,22 @@ def click_when_answered(page, fx: float, fy: float, press=None) -> None:
     is still open, even after its mask shows. The photo's place is measured at the click (scrolled into
     view, loaded, still): one measured earlier is stale once the page has scrolled.
     press: how to click (a phone's `page.touchscreen.tap`); the mouse's click by default."""
+    last_click_answered(page)
+    photo = page.locator("#sam-canvas img").first
+    photo.scroll_into_view_if_needed()
+    box = photo_box(photo)
+    (press or page.mouse.click)(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+
+
+def last_click_answered(page) -> None:
+    """Wait until the SAM tab's last click (a mouse's or a key's) has its event closed: one made before is
+    dropped by Gradio, and the page tells a person to click again."""
     import json
 
     from ui.gradio_private import open_event
 
     page.wait_for_function(f"() => !document.querySelector({json.dumps(open_event('sam-note'))})",
                            timeout=120_000)
-    photo = page.locator("#sam-canvas img").first
-    photo.scroll_into_view_if_needed()
-    box = photo_box(photo)
-    (press or page.mouse.click)(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
 
 
 def photo_box(locator) -> dict:

@@ -1,6 +1,6 @@
 """The SAM family in the app: the catalogue, every SAM on one prompt, SAM 3's text prompts as objects,
 SAM 3 zero-shot among the semantic models, and their endpoints, on the tests' app (its family: the
-small SAM 2, SAM 3 tracker and SAM 3 of tests/tiny_sams.py)."""
+small SAM 2 and SAM 3 of tests/tiny_sams.py, the SAM 3 laid out as the released checkpoint)."""
 
 import json
 
@@ -19,7 +19,7 @@ from ui.tabs.sam.tab import Opened, SamView
 def test_the_catalogue_offers_the_family_and_says_how_to_get_a_gated_sam3(app, weights_dir, tmp_path):
     zoo = app.ctx.zoo
     titles = list(zoo.family_names().values())
-    assert titles == ["SAM 2 (tiny-sam2)", "SAM 3 (tiny-sam3-tracker)", "SAM 3 (tiny-sam3)"]
+    assert titles == ["SAM 2 (tiny-sam2)", "SAM 3 (tiny-sam3)"]
     assert list(zoo.concept_names().values()) == ["SAM 3 (tiny-sam3)"]
     assert zoo.semantic_names()["sam3"] == "SAM 3 zero-shot (a phrase per CamVid class as its prompt)"
     assert "SAM 2 (tiny-sam2)" in app.ctx.status_markdown()
@@ -38,9 +38,7 @@ def test_every_sam_answers_one_prompt_through_the_endpoint(server, sample):
     client = Client(server, verbose=False)
     answer = client.predict(handle_file(str(sample[0])), "[[240, 270]]", "[1]", "", api_name="/sam_compare")
     models = [a["model"] for a in answer["answers"]]
-    # the detector-only SAM 3 checkpoint has no tracker to answer clicks: said, not answered at random
-    assert models == ["MobileSAM (vit_t)", "SAM 2 (tiny-sam2)", "SAM 3 (tiny-sam3-tracker)"]
-    assert "weights are not in the checkpoint" in answer["unavailable"]["SAM 3 (tiny-sam3)"]
+    assert models == ["MobileSAM (vit_t)", "SAM 2 (tiny-sam2)", "SAM 3 (tiny-sam3)"] and answer["unavailable"] == {}
     for a in answer["answers"]:
         assert rle_decode(a["rle"]).shape == (360, 480) and 0 <= a["seconds"] and isinstance(a["encoded"], bool)
         assert set(a["agreement"]) == set(models) - {a["model"]}
@@ -85,7 +83,7 @@ def test_the_tab_compares_the_sams_and_turns_a_phrase_into_objects(app, sample):
     tiles, rows, pairs, costs = tab.family.compare(photo, objects, str(sample[1]))
     assert len(tiles) == 3 and list(rows["model"])[0] == "MobileSAM (vit_t)"
     assert all(0 <= v <= 1 for v in rows["IoU with the ground truth"])  # the true region under the click
-    assert "has read this photo" in costs and "weights are not in the checkpoint" in costs
+    assert "has read this photo" in costs
     view = SamView(*tab.family.find_text(photo, objects, {}, "pedestrian", 0.0))
     found = [item for item in view.objects.items if item.name.startswith("pedestrian")]
     assert len(found) == 8 and {item.category for item in found} == {"Pedestrian"}
@@ -93,3 +91,7 @@ def test_the_tab_compares_the_sams_and_turns_a_phrase_into_objects(app, sample):
     assert "found 8 instance(s)" in view.note
     with pytest.raises(gr.Error, match="has no box"):
         tab.family.find_like(photo, objects, {}, "", 0.5)
+    # SAM 3 has answered clicks and a phrase: its tracker and its detector hold one backbone between them
+    [key] = app.ctx.zoo.concept_names()
+    assert app.ctx.zoo.family_sam(key).model.vision_encoder.backbone is \
+        app.ctx.zoo.concept_sam(key).model.vision_encoder.backbone

@@ -247,8 +247,7 @@ def test_sam_click_curve_against_the_truth(app, sample):
     # every SAM of the server: a curve and a line of NoC each, the default SAM's first
     _, _, every, _ = app.sam.models.click_curve(photo, truth, 0, [], None, True)
     lines = every.split("\n\n")
-    assert [line.split(":")[0] for line in lines] == ["MobileSAM (vit_t)", "SAM 2 (tiny-sam2)",
-                                                      "SAM 3 (tiny-sam3-tracker)"]
+    assert [line.split(":")[0] for line in lines] == ["MobileSAM (vit_t)", "SAM 2 (tiny-sam2)", "SAM 3 (tiny-sam3)"]
     assert all("NoC@85" in line for line in lines) and lines[0] == text.split("\n\n")[0]
 
 
@@ -265,3 +264,11 @@ def test_another_sam_answers_the_clicks_when_chosen(app, sample):
     assert tuple(app.sam.answer_again(photo, Objects(), {}, key)) == SamView.unchanged()  # nothing to answer yet
     with pytest.raises(gr.Error, match="unknown or unavailable SAM"):
         app.sam.canvas_click(photo, Objects(), "positive", {}, click(240, 180), "nobody/no-sam")
+    # objects imported from a COCO JSON get their masks from the SAM the picker names, as clicks do
+    upload = {"path": str(sample[0])}
+    files, _ = app.sam.files.export(photo, back.objects, back.masks, upload)
+    imported = app.sam.files.import_coco(photo, Objects(), {}, upload, files[1], key)
+    assert np.array_equal(imported.masks[imported.objects.items[0].id].mask, chosen.masks[0])
+    assert "their masks by SAM 2 (tiny-sam2)" in imported.note
+    with pytest.raises(gr.Error, match="unknown or unavailable SAM"):
+        app.sam.files.import_coco(photo, Objects(), {}, upload, files[1], "nobody/no-sam")

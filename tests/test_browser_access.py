@@ -4,7 +4,7 @@ prompted with a cross-hair the arrow keys move."""
 
 import pytest
 
-from conftest import sam_photo
+from conftest import last_click_answered, sam_photo
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]  # a real browser, seconds a test (docs/testing.md)
 
@@ -60,15 +60,18 @@ def test_sam_is_prompted_by_keyboard(server, page, sample):
     page.keyboard.press("Enter")  # a click in the chosen mode (positive) where the cross-hair is
     expect(note).to_contain_text("object 1: 1 prompt(s)", timeout=60_000)
     page.keyboard.press("Shift+ArrowUp")
+    last_click_answered(page)  # a key's click, like the mouse's, waits for the last one's event to close
     page.keyboard.press("n")  # a negative point there; the mode radio follows
     expect(note).to_contain_text("object 1: 2 prompt(s)", timeout=60_000)
     expect(page.locator("#sam-mode input:checked")).to_have_value("negative")
     page.keyboard.press("Shift+ArrowLeft")
+    last_click_answered(page)
     page.keyboard.press("b")  # a box: one corner, then the opposite one
     expect(note).to_contain_text("opposite corner", timeout=60_000)
     page.keyboard.press("Shift+ArrowRight")
     page.keyboard.press("Shift+ArrowRight")
     page.keyboard.press("Shift+ArrowDown")
+    last_click_answered(page)
     page.keyboard.press("b")
     expect(note).to_contain_text("object 1: 3 prompt(s)", timeout=60_000)
     page.locator("#sam-undo").focus()  # the cross-hair shows only while the photo has the focus

@@ -23,9 +23,9 @@ def test_every_sam_answers_the_click_and_a_phrase_finds_objects(server, page, sa
     page.locator("#sam-family-go").click()
     expect(page.locator("#sam-family-masks img")).to_have_count(3, timeout=120_000)
     table = page.locator("#sam-family-table")
-    for title in ("MobileSAM (vit_t)", "SAM 2 (tiny-sam2)", "SAM 3 (tiny-sam3-tracker)"):
+    for title in ("MobileSAM (vit_t)", "SAM 2 (tiny-sam2)", "SAM 3 (tiny-sam3)"):
         expect(table).to_contain_text(title)
-    expect(costs).to_contain_text("could not answer")  # the detector-only SAM 3, with why
+    expect(costs).to_contain_text("SAM 3 (tiny-sam3): has read this photo")  # what a next prompt costs
     expect(page.locator("#sam-family-agreement")).to_contain_text("IoU with")
     page.locator("#sam-family").screenshot(path=str(SCREENSHOTS / "sam_family.png"))
 

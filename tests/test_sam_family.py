@@ -9,7 +9,7 @@ from conftest import save_segformer
 from seg.sam.concepts import ConceptSam
 from seg.sam.family import GENERATIONS, FamilySam, how_to_get
 
-CLICKERS = ("sam", "sam_hq", "sam2", "sam3_tracker")
+CLICKERS = ("sam", "sam_hq", "sam2", "edgetam", "sam3_tracker", "sam3")  # "sam3": the released layout
 
 
 def photo(seed: int = 0, size=(90, 120)) -> np.ndarray:
@@ -74,7 +74,9 @@ def test_bad_prompts_and_sources_are_refused_with_what_was_expected(tiny_sams, t
     with pytest.raises(ValueError, match="needs a prompt"):
         sam.predict(photo(), points=None, labels=None)
     with pytest.raises(ValueError, match="weights are not in the checkpoint"):
-        FamilySam.load(tiny_sams["sam3"])  # SAM 3's detector alone: no tracker to answer clicks
+        FamilySam.load(tiny_sams["sam3_detector"])  # SAM 3's detector alone: no tracker to answer clicks
+    with pytest.raises(ValueError, match="'sam3_tracker' checkpoint: text prompts need SAM 3's"):
+        ConceptSam.load(tiny_sams["sam3_tracker"])  # and its tracker alone no detector for text
     save_segformer(tmp_path / "segformer", ["a", "b"], size=64)
     with pytest.raises(ValueError, match="not a SAM"):
         FamilySam.load(tmp_path / "segformer")
@@ -104,6 +106,28 @@ def test_sam3_finds_every_instance_of_a_phrase_or_an_example(tiny_sams):
             sam3.find(image, bad)
     with pytest.raises(ValueError, match="positive example"):
         sam3.find(image, negative=[[10, 10, 60, 50]])
+
+
+def test_the_released_sam3_answers_clicks_and_text_from_one_backbone(tiny_sams, tmp_path):
+    """facebook/sam3 holds the tracker and the detector; the backbone both read is kept once, and the
+    tracker answers through the detector's as it did through its own."""
+    from seg.sam.family import share_backbone
+
+    tracker, detector = FamilySam.load(tiny_sams["sam3"]), ConceptSam.load(tiny_sams["sam3"])
+    image = photo(4)
+    before = tracker.predict(image, points=[[70, 30]], labels=[1])
+    assert share_backbone(tracker, detector)
+    assert tracker.model.vision_encoder.backbone is detector.model.vision_encoder.backbone
+    after = FamilySam(tracker.model, tracker.processor, name=tracker.name).predict(image, points=[[70, 30]],
+                                                                                  labels=[1])
+    assert np.array_equal(before.masks, after.masks) and np.allclose(before.scores, after.scores)
+    assert len(detector.find(image, "car", threshold=0.0)) == 8
+    # another checkpoint's tracker keeps its own: its weights differ
+    from tiny_sams import save_tiny
+
+    other = FamilySam.load(save_tiny("sam3", tmp_path / "other", seed=1))
+    assert not share_backbone(other, detector)
+    assert other.model.vision_encoder.backbone is not detector.model.vision_encoder.backbone
 
 
 def test_the_commands_it_gives_for_a_gated_sam3_are_installed():

@@ -76,8 +76,8 @@ def space_cache(tmp_path_factory, vit_t_checkpoint):
         if files == ["mobile_sam.pt"]:
             (folder / "mobile_sam.pt").write_bytes(vit_t_checkpoint.read_bytes())
             continue
-        if repo in KNOWN_SAMS:  # a small SAM of its generation; SAM 2's for EdgeTAM (no small one builds here)
-            save_tiny("sam2" if KNOWN_SAMS[repo] == "edgetam" else KNOWN_SAMS[repo], folder)
+        if repo in KNOWN_SAMS:  # a small SAM of its generation
+            save_tiny(KNOWN_SAMS[repo], folder)
             continue
         names = cityscapes if "cityscapes" in repo else ade
         (save_mask2former if "mask2former" in repo else save_segformer)(folder, names)

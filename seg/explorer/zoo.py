@@ -41,7 +41,7 @@ from ..fetch import DEFAULT_CACHE, hub_download_command
 from ..pretrained import mask2former, segformer
 from ..pretrained.hub_segmenter import read_config
 from ..sam.concepts import CAMVID_PHRASES, ConceptSam
-from ..sam.family import GATED, GENERATIONS, FamilySam, how_to_get, short_name
+from ..sam.family import CONCEPT_TYPES, GATED, GENERATIONS, FamilySam, how_to_get, share_backbone, short_name
 from ..sam.model import Sam
 from ..sam.weights import DEFAULT_VARIANT, VARIANTS, find_checkpoint, variant_spec
 from .semantic import PretrainedModel, ScratchModel, SemanticModel, ZeroShotModel
@@ -59,7 +59,7 @@ TITLES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "unet": "U-Net", "deeplabv3": 
 ENSEMBLES = {"ensemble": "Ensemble", "fast": "Fast ensemble"}
 # The SAM family offered beside the default SAM, by Hub id: the open checkpoints, then SAM 3 (gated)
 KNOWN_SAMS = {"facebook/sam2.1-hiera-tiny": "sam2", "syscv-community/sam-hq-vit-base": "sam_hq",
-              "yonigozlan/EdgeTAM-hf": "edgetam", "facebook/sam3": "sam3"}
+              "yonigozlan/EdgeTAM-hf": "edgetam", "facebook/sam3": "sam3_video"}
 ZERO_SHOT = "sam3"  # the key of SAM 3 as a zero-shot semantic model (CamVid's class names as its prompts)
 
 
@@ -318,19 +318,31 @@ class Zoo:
 
     def concept_names(self) -> dict[str, str]:
         """key -> title of each SAM 3 of the family, which also answers text and exemplar prompts."""
-        return {key: entry.title for key, entry in self.family.items() if entry.kind == "sam3"}
+        return {key: entry.title for key, entry in self.family.items() if entry.kind in CONCEPT_TYPES}
 
     def family_sam(self, key: str) -> FamilySam:
         """The SAM `key` of `family_names()`, loaded on first use."""
         entry = self._family_entry(key, self.family)
-        return self._once(f"sam:{key}", lambda: FamilySam.load(entry.source, device=self.device,
-                                                               download=self.allow_download))
+        sam = self._once(f"sam:{key}", lambda: FamilySam.load(entry.source, device=self.device,
+                                                              download=self.allow_download))
+        self._share(key)
+        return sam
 
     def concept_sam(self, key: str) -> ConceptSam:
         """SAM 3 `key` of `concept_names()` for text and exemplar prompts, loaded on first use."""
         entry = self._family_entry(key, {k: self.family[k] for k in self.concept_names()})
-        return self._once(f"concepts:{key}", lambda: ConceptSam.load(entry.source, device=self.device,
-                                                                     download=self.allow_download))
+        sam = self._once(f"concepts:{key}", lambda: ConceptSam.load(entry.source, device=self.device,
+                                                                    download=self.allow_download))
+        self._share(key)
+        return sam
+
+    def _share(self, key: str) -> None:
+        """Once SAM 3 `key` answers both clicks (its tracker) and text (its detector), one vision backbone
+        serves the two (`share_backbone`)."""
+        tracker, detector = self._loaded.get(f"sam:{key}"), self._loaded.get(f"concepts:{key}")
+        if tracker is not None and detector is not None:
+            with self._lock:
+                share_backbone(tracker, detector)
 
     def sam_title(self) -> str:
         """The default SAM's name for people: "MobileSAM (vit_t)", "SAM (vit_b)", ..."""
@@ -355,7 +367,7 @@ class Zoo:
         """The first SAM 3 of the family, for text and exemplar prompts; ValueError says how to get one."""
         names = self.concept_names()
         if not names:
-            absent = [n for n in self.sam_models if KNOWN_SAMS.get(n) == "sam3"]
+            absent = [n for n in self.sam_models if KNOWN_SAMS.get(n) in CONCEPT_TYPES]
             how = f" ({how_to_get(absent[0])})" if absent else " (add facebook/sam3 to SEG_SAM_MODELS)"
             raise ValueError("text prompts need SAM 3, which is not available on this server" + how)
         return self.concept_sam(next(iter(names)))

@@ -44,7 +44,11 @@ GENERATIONS = {
     "edgetam": Generation("EdgeTAM", "EdgeTamModel", "Sam2Processor", stretches=True),
     "sam3_tracker": Generation("SAM 3", "Sam3TrackerModel", "Sam3TrackerProcessor", stretches=True),
     "sam3": Generation("SAM 3", "Sam3TrackerModel", "Sam3TrackerProcessor", stretches=True),  # its tracker
+    # facebook/sam3 as released: one Sam3VideoModel checkpoint holding the tracker and the detector
+    "sam3_video": Generation("SAM 3", "Sam3TrackerModel", "Sam3TrackerProcessor", stretches=True),
 }
+# the checkpoints that hold SAM 3's detector, which answers text and exemplar prompts (seg.sam.concepts)
+CONCEPT_TYPES = ("sam3_video", "sam3")
 # checkpoints whose terms must be accepted on the Hub before a token may download them
 GATED = ("facebook/sam3",)
 
@@ -72,6 +76,32 @@ class FamilyEmbedding:
     original_size: tuple[int, int]
     frame: tuple[int, int]
     seconds: float  # what the encoder took
+
+
+def complete(model_class, name: str, options: dict, whose: str, to: str):
+    """`model_class.from_pretrained(name)`, refused (ValueError) when weights are missing from the
+    checkpoint: initialised at random, the model would answer, and mean nothing."""
+    model, loading = model_class.from_pretrained(name, output_loading_info=True, **options)
+    if loading["missing_keys"]:
+        missing = sorted(loading["missing_keys"])
+        raise ValueError(f"{name}: {len(missing)} of {whose} weights are not in the checkpoint (such as "
+                         f"{missing[0]}), so it cannot {to}; give the full checkpoint")
+    return model
+
+
+def share_backbone(tracker: "FamilySam", detector) -> bool:
+    """Let SAM 3's tracker use its detector's vision backbone when both were loaded from one checkpoint
+    (facebook/sam3 stores it once, and both loaders read the same weights): one copy in memory instead of
+    two, about 1.7 GB at SAM 3's size. Done only when every weight is equal; True when shared."""
+    mine, theirs = tracker.model.vision_encoder.backbone, detector.model.vision_encoder.backbone
+    if mine is theirs:
+        return True
+    ours, other = mine.state_dict(), theirs.state_dict()
+    if ours.keys() != other.keys() or any(ours[k].shape != other[k].shape or not torch.equal(ours[k], other[k])
+                                          for k in ours):
+        return False
+    tracker.model.vision_encoder.backbone = theirs
+    return True
 
 
 def load_cache_first(name: str, attempt: Callable[[bool], tuple], *, download: bool) -> tuple:
@@ -143,7 +173,8 @@ class FamilySam(PhotoReader):
 
     def __init__(self, model, processor, *, name: str, cache_size: int = 4):
         super().__init__(model, processor, name=name, cache_size=cache_size)
-        self.generation = GENERATIONS[model.config.model_type]
+        # by the class loaded: SAM 3's tracker from the released checkpoint has the tracker's config
+        self.generation = next(g for g in GENERATIONS.values() if g.model_class == type(model).__name__)
         self.title = f"{self.generation.title} ({short_name(name)})"
 
     @classmethod
@@ -162,12 +193,8 @@ class FamilySam(PhotoReader):
                 raise ValueError(f"{name} is a {config.model_type!r} checkpoint, not a SAM: SEG_SAM_MODELS takes "
                                  f"checkpoints of {', '.join(sorted(GENERATIONS))}")
             generation = GENERATIONS[config.model_type]
-            model, loading = getattr(transformers, generation.model_class).from_pretrained(
-                name, output_loading_info=True, **options)
-            if loading["missing_keys"]:  # initialised at random: it would answer, and mean nothing
-                missing = sorted(loading["missing_keys"])
-                raise ValueError(f"{name}: {len(missing)} of {generation.title}'s weights are not in the checkpoint "
-                                 f"(such as {missing[0]}), so it cannot answer clicks; give the full checkpoint")
+            model = complete(getattr(transformers, generation.model_class), name, options,
+                             f"{generation.title}'s", "answer clicks")
             processor = getattr(transformers, generation.processor_class).from_pretrained(name, **options)
             return model, processor
 

@@ -40,10 +40,11 @@ class SamFiles:
         return [str(f) for f in files], note
 
     @handler("sam_seconds", "the import", models=True)
-    def import_coco(self, photo: Photo | None, objects: Objects, masks, upload, path):
+    def import_coco(self, photo: Photo | None, objects: Objects, masks, upload, path, answering: str = ""):
         """Objects from a COCO JSON this app exported, added after the open photo's own objects with
-        their masks. A file made on a photo of another size is refused; one whose photo had another
-        name is added, and the note says so."""
+        their masks from the SAM answering the clicks (`answering`, as the tab's picker). A file made on
+        a photo of another size is refused; one whose photo had another name is added, and the note
+        says so."""
         if photo is None:
             raise ValueError("open the photo the objects were made on first, then import its COCO JSON")
         if not path:  # the file was removed from the box: nothing changes
@@ -58,7 +59,8 @@ class SamFiles:
         if len(merged.items) > most:
             raise ValueError(f"{len(imported.items)} imported objects and the {len(merged.items) - len(imported.items)}"
                              f" here make {len(merged.items)}; one image takes at most {most}: delete some first")
-        note = f"{len(imported.items)} object(s) added from the file."
+        by = f", their masks by {self.tab.answering_sam(answering).title}" if answering else ""
+        note = f"{len(imported.items)} object(s) added from the file{by}."
         images = document.get("images")
         made_for = images[0].get("file_name") if isinstance(images, list) and images and \
             isinstance(images[0], dict) else None
@@ -66,15 +68,15 @@ class SamFiles:
         if made_for and here and made_for != here:
             note += (f" The file was made on **{str(made_for)[:80]}**, this photo is **{here}** (the same size): "
                      "check them.")
-        return self.tab.view(photo, merged, None, self.tab.object_masks(photo, merged, masks), note)
+        return self.tab.view(photo, merged, None, self.tab.object_masks(photo, merged, masks, answering), note)
 
-    def layout(self, sam_photo, objects, masks, upload, view, note) -> None:
+    def layout(self, sam_photo, objects, masks, upload, view, note, answering) -> None:
         """The panel's components (under "Find every object") and events; `view`: the tab's outputs,
-        `note`: where an import's progress shows, as every edit's."""
+        `note`: where an import's progress shows, as every edit's; `answering`: the SAM picker."""
         export = gr.Button("Export all objects (instance PNG, COCO JSON, one PNG each)", elem_id="sam-export")
         files = gr.File(label="Mask files", file_count="multiple", elem_id="sam-files", height=110)
         coco_in = gr.File(label="Continue from an exported COCO JSON", file_types=[".json"], type="filepath",
                           height=110, elem_id="sam-import")
         export.click(self.export, [sam_photo, objects, masks, upload], [files, note], **PAGE)
-        coco_in.upload(self.import_coco, [sam_photo, objects, masks, upload, coco_in], view,
+        coco_in.upload(self.import_coco, [sam_photo, objects, masks, upload, coco_in, answering], view,
                        show_progress_on=note, **PAGE)

@@ -44,9 +44,13 @@ class SamLabels:
         return gr.Radio(list(CLASSES), value=None, label="Class of this object (for a ground truth)",
                         elem_id="sam-class")
 
+    def default_sam(self) -> str:
+        """The SAM that finds every object, whichever answers the clicks: "MobileSAM", "SAM"."""
+        return self.ctx.zoo.sam_title().split(" (")[0]
+
     def sources(self) -> list[tuple[str, str]]:
         """What "Find every object" can prompt SAM with: its grid, or a model's regions."""
-        return [("a grid of points (SAM's automatic masks)", GRID)] + [
+        return [(f"a grid of points ({self.default_sam()}'s automatic masks)", GRID)] + [
             (f"{title}'s regions (each object with its class)",
              key) for key, title in self.ctx.zoo.semantic_names().items()]
 
@@ -57,9 +61,9 @@ class SamLabels:
     def everything_label(self, source: str) -> str:
         """"Find every object"'s button as it will run with `source`."""
         if source == GRID:  # the time measured by benchmarks/sam_everything.py (8x8 grid, 2 cores)
-            return "Find every object (SAM's automatic masks; about 3 s on 2 CPU cores)"
+            return f"Find every object ({self.default_sam()}'s automatic masks; about 3 s on 2 CPU cores)"
         title = self.ctx.zoo.semantic_names().get(source, "the model")
-        return f"Find every object: SAM prompted with {title}'s regions, each with its class"
+        return f"Find every object: {self.default_sam()} prompted with {title}'s regions, each with its class"
 
     @handler("segment_seconds", "setting the class", models=False)
     def classify(self, photo: Photo | None, objects: Objects, masks, category, result=None):

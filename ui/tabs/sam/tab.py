@@ -110,13 +110,14 @@ class SamTab:
         return MaskChoices(item.id, result.masks, tuple(map(float, result.scores)),
                            tuple(map(float, result.stability)), chosen=item.choice)
 
-    def object_masks(self, photo: Photo, objects: Objects, masks: dict | None = None) -> dict[int, ObjectMask]:
+    def object_masks(self, photo: Photo, objects: Objects, masks: dict | None = None,
+                     answering: str = "") -> dict[int, ObjectMask]:
         """{object id: its mask}: `masks` for the objects it has, SAM's chosen mask for the others that
-        have a prompt (the embedding is computed once, then each costs a decode)."""
+        have a prompt (the embedding is computed once, then each costs a decode); `answering`: which SAM."""
         masks = dict(masks or {})
         for item in objects.items:
             if item.id not in masks and item.prompts.ready():
-                masks[item.id] = self.mask_choices(photo, item).chosen_mask()
+                masks[item.id] = self.mask_choices(photo, item, answering).chosen_mask()
         return {k: v for k, v in masks.items() if k in {item.id for item in objects.items}}
 
     def browser_value(self, photo: Photo | None, objects: Objects, *, compute: bool = False) -> dict | None:
@@ -367,7 +368,7 @@ class SamTab:
                                      elem_id="sam-everything-from")
                 everything = gr.Button(self.labels.everything_label(GRID), elem_id="sam-everything")
                 everything_status = gr.Markdown(elem_id="sam-everything-status")
-                self.files.layout(sam_photo, objects, masks, upload, view, sam_note)
+                self.files.layout(sam_photo, objects, masks, upload, view, sam_note, answering)
         opened = list(Opened(photo=sam_photo, upload=upload, view=SamView(*view)).outputs())
         # SAM reads each photo as it arrives, not at the first click. Its progress shows over the decoder's
         # line, not the note: the note's progress is the page's sign that a click is being answered and a
