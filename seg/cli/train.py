@@ -44,6 +44,7 @@ from ..labels import IGNORE_INDEX
 from ..losses import LOSSES, WEIGHTINGS, build_loss, class_pixel_stats, class_weights
 from ..metrics import BOUNDARY_TOLERANCE
 from ..models import MODELS, build_model, count_parameters
+from ..slim import slim_unet
 from ..train_state import TrainState
 from .common import choose_device, run
 
@@ -88,7 +89,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default: 1e-4)")
     o.add_argument("--warmup-steps", type=int, default=50, help="linear warm-up steps (default: 50)")
     o.add_argument("--init-from", type=Path, metavar="WEIGHTS",
-                   help="start from these weights (a .safetensors with its card, same architecture): fine-tuning")
+                   help="start from these weights (a .safetensors with its card, same architecture): fine-tuning; "
+                        "a wider U-Net is cut to --width-mult, keeping its strongest channels (seg.slim)")
     o.add_argument("--teacher", type=Path, metavar="CARD",
                    help="distil from this model or ensemble card (seg.distill): its probabilities on each batch join "
                         "the labels in the loss")
@@ -152,14 +154,21 @@ def get_lr(step: int, *, peak: float, warmup: int, total: int) -> float:
     return peak * (1 - progress) ** 0.9
 
 
-def load_start(model: torch.nn.Module, path: Path, *, name: str, arguments: dict, classes: list[str]) -> None:
-    """Copy the weights at `path` into `model`, after checking that its card describes the same network."""
+def load_start(model: torch.nn.Module, path: Path, *, name: str, arguments: dict, classes: list[str]) -> float | None:
+    """Copy the weights at `path` into `model`, after checking that its card describes the same network,
+    or a wider U-Net, which is slimmed to `model`'s width first (seg.slim); the wider width, or None."""
     start, card = load_model(path)
     theirs = (card["architecture"]["name"], card["architecture"].get("arguments", {}), card["classes"])
+    wider = theirs[1].get("width_mult", 1.0)
+    if name == "unet" == theirs[0] and theirs[2] == classes and wider > arguments.get("width_mult", 1.0) and \
+            {**theirs[1], "width_mult": None} == {**arguments, "width_mult": None}:
+        model.load_state_dict(slim_unet(start, arguments.get("width_mult", 1.0)).state_dict())
+        return wider
     if theirs != (name, arguments, classes):
         raise ValueError(f"--init-from {path} holds {theirs[0]} {theirs[1]} for classes {theirs[2]}, not "
                          f"{name} {arguments} for {classes}: give the same --model, --width-mult and data")
     model.load_state_dict(start.state_dict())
+    return None
 
 
 def setup_distributed(device: torch.device, world_size: int) -> tuple[int, int]:
@@ -179,7 +188,7 @@ def run_command(argv: list[str] | None, world: int) -> str:
 def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch.nn.Module, classes: list[str],
                palette: list[list[int]], input_size: tuple[int, int], scores, epoch: int, elapsed: float,
                world_size: int, device: torch.device, train_images: int, val_images: int,
-               weights: torch.Tensor | None) -> dict:
+               weights: torch.Tensor | None, slimmed: float | None = None) -> dict:
     """Everything a reader needs to rebuild, reproduce and judge the checkpoint."""
     validation = (f"sequence {args.holdout_sequence}, held out of the {args.train_split} split" if args.holdout_sequence
                   else "the val split" + (", also trained on" if "val" in args.train_split.split("+") else ""))
@@ -197,7 +206,7 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
         "training": {"command": run_command(argv, world_size), "epoch": epoch, "epochs": args.epochs, "seed": args.seed,
                      "loss": args.loss, "class_weights": args.class_weights,
                      "class_weight_values": None if weights is None else [round(w, 6) for w in weights.tolist()],
-                     "init_from": args.init_from and str(args.init_from),
+                     "init_from": args.init_from and str(args.init_from), "slimmed_from_width": slimmed,
                      "distillation": args.teacher and {"teacher": str(args.teacher), "weight": args.distill_weight,
                                                        "temperature": args.distill_temperature},
                      "averaged_epochs": args.average_last or None, "hardware": system.describe(device),
@@ -265,8 +274,11 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.manual_seed(args.seed)  # identical initial weights on every process
     net = build_model(args.model, num_classes=num_classes, **args.model_arguments).to(device)  # evaluated, saved
+    slimmed = None  # the width of the U-Net it was cut from, if it was
     if args.init_from:
-        load_start(net, args.init_from, name=args.model, arguments=args.model_arguments, classes=classes)
+        slimmed = load_start(net, args.init_from, name=args.model, arguments=args.model_arguments, classes=classes)
+        if slimmed:
+            log(f"started from {args.init_from} (width {slimmed}), cut to width {args.model_arguments['width_mult']}")
     if world_size > 1 and device.type == "cuda":
         net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)  # BN statistics over the whole batch
     model = net if world_size == 1 else \
@@ -288,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     def card(weights_of: torch.nn.Module, scores, epoch: int) -> dict:
         return model_card(args, argv, model=weights_of, classes=classes, palette=data.palette, input_size=data.size,
                           scores=scores, epoch=epoch, elapsed=state.elapsed_s, world_size=world_size, device=device,
-                          train_images=len(data.train.dataset), val_images=len(data.val.dataset), weights=weights)
+                          train_images=len(data.train.dataset), val_images=len(data.val.dataset), weights=weights,
+                          slimmed=slimmed)
 
     def validate(weights_of: torch.nn.Module):
         return evaluate(weights_of, data.val, num_classes=num_classes, boundary_tolerance=args.boundary_tolerance,

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Issue 39, goal 2 on a 2-core CPU: a quarter-width U-Net, which fits 1.5 times LR-ASPP's time, every
+# choice made on sequence 0006R0 with protocol models that never saw it (docs/training.md, "A
+# quarter-width U-Net"). Cut from the half-width one (seg.slim, with and without it as teacher) or
+# trained from scratch, each then tuned as the shipped models were: from scratch won, so it ships.
+#
+#   recipes/camvid_quarter.sh protocol   # a protocol half-width U-Net; quarter-width ones cut from it and
+#                                        # from scratch, all tuned alike
+#   recipes/camvid_quarter.sh compare    # each on 0006R0
+#   recipes/camvid_quarter.sh ship       # from scratch at 360x480 on train+val, then tuned: runs/q-unet
+#
+# Every run writes runs/<name>/model.safetensors with its card and runs/<name>.log, and goes on where it
+# stopped when the stage is started again (--resume): the ship stage takes about an hour on 2 cores.
+# Needs CamVid in $SEG_CAMVID_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --seed 0 --holdout-sequence 0006R0)
+# the fine-tune that made the shipped models (recipes/camvid_prior.sh ship): every student gets it
+TUNE=(--class-weights sqrt --lr 5e-4 --warmup-steps 0 --epochs "${FT_EPOCHS:-8}" --average-last "${FT_AVERAGE:-4}"
+      --fp16-weights)
+WEIGHT=${WEIGHT:-0.5}            # the teacher's share of the loss
+TEMPERATURE=${TEMPERATURE:-1}
+TAU=(--tau 0.5 --chosen-on "sequence 0006R0, as for the shipped models (docs/training.md)")
+
+train() {  # train <run name> <seg.cli.train arguments...>: skips a finished run, resumes a stopped one
+  local out="runs/$1"; shift
+  if [ -f "$out/history.json" ] && [ -f "$out/model.json" ] && python - "$out" <<'PY'
+import json, sys
+epochs = json.load(open(f"{sys.argv[1]}/model.json"))["training"]["epochs"]
+sys.exit(0 if len(json.load(open(f"{sys.argv[1]}/history.json"))) >= epochs else 1)
+PY
+  then echo "$out: done"; return; fi
+  local resume=()
+  [ -f "$out/last.pt" ] && resume=(--resume)
+  python -m seg.cli.train --out "$out" "$@" "${resume[@]}" 2>&1 | tee -a "$out.log"
+}
+
+mkdir -p runs
+case "${1:-}" in
+  protocol)
+    # the wide network, as the protocol U-Net of the ensemble's choice but at the shipped width
+    train s-unet-w05 --model unet --width-mult 0.5 "${HALF[@]}" --class-weights median --fp16-weights --epochs 12
+    python -m seg.cli.tau set --checkpoint runs/s-unet-w05/model.safetensors "${TAU[@]}"
+    PROTOCOL=unet recipes/camvid_ensemble.sh protocol   # the quarter-width U-Net from scratch: runs/e-unet
+    train s-scratch --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/e-unet/model.safetensors "${TUNE[@]}"
+    train s-cut --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/s-unet-w05/model.safetensors "${TUNE[@]}"
+    train s-cut-taught --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/s-unet-w05/model.safetensors \
+      "${TUNE[@]}" --teacher runs/s-unet-w05/model.safetensors --distill-weight "$WEIGHT" \
+      --distill-temperature "$TEMPERATURE"
+    ;;
+  compare)
+    # the wide and the scratch ones with the logit adjustment the base models carry; the tuned ones as
+    # the shipped tuned models are, without (their square-root class weights take its place)
+    for run in s-unet-w05 e-unet s-scratch s-cut s-cut-taught; do
+      python -m seg.cli.evaluate --checkpoint "runs/$run/model.safetensors" --split train --sequence 0006R0 \
+        --json "runs/$run.0006R0.json" | tail -1 | sed "s|^|$run: |"
+    done
+    ;;
+  ship)
+    # every labelled frame we hold, at the images' own 360x480: the protocol's 12 epochs, then its tune
+    FULL=(--model unet --width-mult 0.25 --data camvid --train-split train+val --batch-size 8 --workers 1
+          --no-progress --seed 0)
+    # its last epoch's weights (averaging one), not its best on val: val is in its training data
+    train q-unet-base "${FULL[@]}" --class-weights median --fp16-weights --epochs 12 --average-last 1
+    train q-unet "${FULL[@]}" --init-from runs/q-unet-base/model.safetensors "${TUNE[@]}"
+    ;;
+  *) echo "usage: $0 protocol|compare|ship" >&2; exit 2 ;;
+esac
