@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..data.io import check_image
-from .family import CONCEPT_TYPES, PhotoReader, complete, load_cache_first, short_name
+from .family import CONCEPT_TYPES, PhotoReader, load_all_weights, load_cache_first, short_name
 from .rules import as_box
 
 MAX_TEXT = 60  # characters of one phrase: a noun phrase, not a paragraph (the text encoder reads 32 tokens)
@@ -108,7 +108,7 @@ class ConceptSam(PhotoReader):
             if config.model_type not in CONCEPT_TYPES:
                 raise ValueError(f"{name} is a {config.model_type!r} checkpoint: text prompts need SAM 3's "
                                  f"({' or '.join(CONCEPT_TYPES)})")
-            return (complete(transformers.Sam3Model, name, options, "SAM 3's detector", "answer text prompts"),
+            return (load_all_weights(transformers.Sam3Model, name, options, "SAM 3's detector", "answer text prompts"),
                     transformers.Sam3Processor.from_pretrained(name, **options))
 
         model, processor = load_cache_first(name, attempt, download=download)

@@ -78,7 +78,7 @@ class FamilyEmbedding:
     seconds: float  # what the encoder took
 
 
-def complete(model_class, name: str, options: dict, whose: str, to: str):
+def load_all_weights(model_class, name: str, options: dict, whose: str, to: str):
     """`model_class.from_pretrained(name)`, refused (ValueError) when weights are missing from the
     checkpoint: initialised at random, the model would answer, and mean nothing."""
     model, loading = model_class.from_pretrained(name, output_loading_info=True, **options)
@@ -193,7 +193,7 @@ class FamilySam(PhotoReader):
                 raise ValueError(f"{name} is a {config.model_type!r} checkpoint, not a SAM: SEG_SAM_MODELS takes "
                                  f"checkpoints of {', '.join(sorted(GENERATIONS))}")
             generation = GENERATIONS[config.model_type]
-            model = complete(getattr(transformers, generation.model_class), name, options,
+            model = load_all_weights(getattr(transformers, generation.model_class), name, options,
                              f"{generation.title}'s", "answer clicks")
             processor = getattr(transformers, generation.processor_class).from_pretrained(name, **options)
             return model, processor
