@@ -66,8 +66,9 @@ def layout(folder: Path = LEADERBOARD) -> None:
     gr.Markdown(caption)
     gr.Markdown(SIDEWAYS, elem_classes="phone-only")
     with gr.Column(elem_classes="sideways"):  # on a phone: readable columns, scrolled sideways
-        # the training summary gets the room it needs; the figures, what theirs need
-        gr.Dataframe(table, interactive=False, wrap=True, elem_id="leaderboard",
+        # the training summary gets the room it needs; the figures, what theirs need. Every row in the
+        # page's flow: Gradio's default height (500 px) scrolled the last rows out of sight inside the table
+        gr.Dataframe(table, interactive=False, wrap=True, elem_id="leaderboard", max_height=10_000,
                      column_widths=["15%", "7%", "6%", "7%", "9%", "8%", "7%", "6%", "35%"])
     if (folder / "per_class_iou.png").is_file():  # the chart carries its own title
         with gr.Column(elem_classes="sideways"):
