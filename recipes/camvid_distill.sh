@@ -23,14 +23,7 @@ d-kd-w05-t2 0.5 2"}
 SHIP_WEIGHT=${SHIP_WEIGHT:-0.5}
 SHIP_TEMPERATURE=${SHIP_TEMPERATURE:-1}
 
-train() {  # train <run name> <seg.cli.train arguments...>: skips a finished run, resumes a stopped one
-  local out="runs/$1"; shift
-  # every run here averages its last epochs, so its card is written once, at its end
-  if [ -f "$out/model.json" ]; then echo "$out: done"; return; fi
-  local resume=()
-  [ -f "$out/last.pt" ] && resume=(--resume)
-  python -m seg.cli.train --out "$out" "$@" "${resume[@]}" 2>&1 | tee -a "$out.log"
-}
+. recipes/resumable.sh
 
 mkdir -p runs
 case "${1:-}" in
@@ -39,12 +32,12 @@ case "${1:-}" in
     python -m seg.cli.tau set --checkpoint runs/e-fcn8s/model.safetensors runs/e-unet/model.safetensors --tau 0.5 \
       --chosen-on "sequence 0006R0, as for the shipped models (docs/training.md)"
     python recipes/ensemble_choice.py --protocol-card --runs runs
-    train e-fcn8s-ft --model fcn8s "${HALF[@]}" --init-from runs/e-fcn8s/model.safetensors "${TUNE[@]}"
+    train_run e-fcn8s-ft --model fcn8s "${HALF[@]}" --init-from runs/e-fcn8s/model.safetensors "${TUNE[@]}"
     ;;
   compare)
-    train d-none --model fcn8s "${HALF[@]}" --init-from runs/e-fcn8s-ft/model.safetensors "${TUNE[@]}"
+    train_run d-none --model fcn8s "${HALF[@]}" --init-from runs/e-fcn8s-ft/model.safetensors "${TUNE[@]}"
     while read -r name weight temperature; do
-      train "$name" --model fcn8s "${HALF[@]}" --init-from runs/e-fcn8s-ft/model.safetensors "${TUNE[@]}" \
+      train_run "$name" --model fcn8s "${HALF[@]}" --init-from runs/e-fcn8s-ft/model.safetensors "${TUNE[@]}" \
         --teacher runs/e-ensemble.json --distill-weight "$weight" --distill-temperature "$temperature"
     done <<< "$STUDENTS"
     for run in e-fcn8s-ft d-none $(cut -d' ' -f1 <<< "$STUDENTS"); do
@@ -56,7 +49,7 @@ case "${1:-}" in
     ;;
   ship)
     # every labelled frame we hold, at the images' own 360x480, from the FCN-8s we ship
-    train d-fcn8s --model fcn8s --data camvid --train-split train+val --batch-size 8 --workers 1 --no-progress \
+    train_run d-fcn8s --model fcn8s --data camvid --train-split train+val --batch-size 8 --workers 1 --no-progress \
       --seed 0 --init-from weights/camvid/fcn8s.safetensors "${TUNE[@]}" --teacher weights/camvid/ensemble.json \
       --distill-weight "$SHIP_WEIGHT" --distill-temperature "$SHIP_TEMPERATURE"
     ;;

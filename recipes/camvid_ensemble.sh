@@ -20,17 +20,10 @@ PROTOCOL=${PROTOCOL:-fcn32s fcn8s deeplabv3 unet segformer_b0}   # the kinds the
 HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --seed 0 --holdout-sequence 0006R0
       --class-weights median --fp16-weights --epochs "$EPOCHS")
 
-train() {  # train <model> <seg.cli.train arguments...>: resumes a run that stopped
+. recipes/resumable.sh
+train() {  # train <model> <seg.cli.train arguments...>: runs/e-<model>, resumed if it stopped
   local model=$1; shift
-  local out="runs/e-$model"
-  if [ -f "$out/history.json" ] && python - "$out" "$EPOCHS" <<'PY'
-import json, sys
-sys.exit(0 if len(json.load(open(f"{sys.argv[1]}/history.json"))) >= int(sys.argv[2]) else 1)
-PY
-  then echo "$out: done"; return; fi
-  local resume=()
-  [ -f "$out/last.pt" ] && resume=(--resume)
-  python -m seg.cli.train --out "$out" --model "$model" "${HALF[@]}" "$@" "${resume[@]}" 2>&1 | tee -a "$out.log"
+  train_run "e-$model" --model "$model" "${HALF[@]}" "$@"
 }
 
 mkdir -p runs

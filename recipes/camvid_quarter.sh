@@ -24,29 +24,18 @@ WEIGHT=${WEIGHT:-0.5}            # the teacher's share of the loss
 TEMPERATURE=${TEMPERATURE:-1}
 TAU=(--tau 0.5 --chosen-on "sequence 0006R0, as for the shipped models (docs/training.md)")
 
-train() {  # train <run name> <seg.cli.train arguments...>: skips a finished run, resumes a stopped one
-  local out="runs/$1"; shift
-  if [ -f "$out/history.json" ] && [ -f "$out/model.json" ] && python - "$out" <<'PY'
-import json, sys
-epochs = json.load(open(f"{sys.argv[1]}/model.json"))["training"]["epochs"]
-sys.exit(0 if len(json.load(open(f"{sys.argv[1]}/history.json"))) >= epochs else 1)
-PY
-  then echo "$out: done"; return; fi
-  local resume=()
-  [ -f "$out/last.pt" ] && resume=(--resume)
-  python -m seg.cli.train --out "$out" "$@" "${resume[@]}" 2>&1 | tee -a "$out.log"
-}
+. recipes/resumable.sh
 
 mkdir -p runs
 case "${1:-}" in
   protocol)
     # the wide network, as the protocol U-Net of the ensemble's choice but at the shipped width
-    train s-unet-w05 --model unet --width-mult 0.5 "${HALF[@]}" --class-weights median --fp16-weights --epochs 12
+    train_run s-unet-w05 --model unet --width-mult 0.5 "${HALF[@]}" --class-weights median --fp16-weights --epochs 12
     python -m seg.cli.tau set --checkpoint runs/s-unet-w05/model.safetensors "${TAU[@]}"
     PROTOCOL=unet recipes/camvid_ensemble.sh protocol   # the quarter-width U-Net from scratch: runs/e-unet
-    train s-scratch --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/e-unet/model.safetensors "${TUNE[@]}"
-    train s-cut --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/s-unet-w05/model.safetensors "${TUNE[@]}"
-    train s-cut-taught --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/s-unet-w05/model.safetensors \
+    train_run s-scratch --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/e-unet/model.safetensors "${TUNE[@]}"
+    train_run s-cut --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/s-unet-w05/model.safetensors "${TUNE[@]}"
+    train_run s-cut-taught --model unet --width-mult 0.25 "${HALF[@]}" --init-from runs/s-unet-w05/model.safetensors \
       "${TUNE[@]}" --teacher runs/s-unet-w05/model.safetensors --distill-weight "$WEIGHT" \
       --distill-temperature "$TEMPERATURE"
     ;;
@@ -63,8 +52,8 @@ case "${1:-}" in
     FULL=(--model unet --width-mult 0.25 --data camvid --train-split train+val --batch-size 8 --workers 1
           --no-progress --seed 0)
     # its last epoch's weights (averaging one), not its best on val: val is in its training data
-    train q-unet-base "${FULL[@]}" --class-weights median --fp16-weights --epochs 12 --average-last 1
-    train q-unet "${FULL[@]}" --init-from runs/q-unet-base/model.safetensors "${TUNE[@]}"
+    train_run q-unet-base "${FULL[@]}" --class-weights median --fp16-weights --epochs 12 --average-last 1
+    train_run q-unet "${FULL[@]}" --init-from runs/q-unet-base/model.safetensors "${TUNE[@]}"
     ;;
   *) echo "usage: $0 protocol|compare|ship" >&2; exit 2 ;;
 esac
