@@ -248,7 +248,8 @@ def main() -> int:
     p.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS), help="the members to choose from")
     p.add_argument("--views", nargs="+", choices=list(VIEWS), default=list(VIEWS), help="the views to choose from")
     p.add_argument("--budget", type=float,
-                   help="the most time an ensemble may take, in LR-ASPP MobileNetV3-Large's forward passes")
+                   help="the most time an ensemble's whole prediction may take, in times LR-ASPP "
+                        "MobileNetV3-Large's through the same path (Timer)")
     p.add_argument("--protocol-card", action="store_true",
                    help="write --runs/e-ensemble.json: the shipped card's choice over the protocol models")
     args = p.parse_args()

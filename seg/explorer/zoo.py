@@ -131,6 +131,7 @@ class Zoo:
         self.device, self.allow_download = torch.device(device), allow_download
         self._loaded: dict[str, object] = {}
         self._lock = threading.RLock()  # re-entered: SAM 3's zero-shot model loads SAM 3 itself
+        self._backbones_compared: set[str] = set()  # SAM 3s whose tracker and detector were compared (`_share`)
         self.entries, self._missing = self._scan()
         self.family, family_missing = self._scan_family()
         self._missing += family_missing
@@ -338,11 +339,16 @@ class Zoo:
 
     def _share(self, key: str) -> None:
         """Once SAM 3 `key` answers both clicks (its tracker) and text (its detector), one vision backbone
-        serves the two (`share_backbone`)."""
+        serves the two (`share_backbone`). Compared once: a later call, a click's, takes no lock (a load,
+        a download, may hold it for minutes) and compares nothing."""
+        if key in self._backbones_compared:
+            return
         tracker, detector = self._loaded.get(f"sam:{key}"), self._loaded.get(f"concepts:{key}")
         if tracker is not None and detector is not None:
             with self._lock:
-                share_backbone(tracker, detector)
+                if key not in self._backbones_compared:
+                    share_backbone(tracker, detector)
+                    self._backbones_compared.add(key)
 
     def sam_title(self) -> str:
         """The default SAM's name for people: "MobileSAM (vit_t)", "SAM (vit_b)", ..."""

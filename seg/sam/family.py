@@ -194,7 +194,7 @@ class FamilySam(PhotoReader):
                                  f"checkpoints of {', '.join(sorted(GENERATIONS))}")
             generation = GENERATIONS[config.model_type]
             model = load_all_weights(getattr(transformers, generation.model_class), name, options,
-                             f"{generation.title}'s", "answer clicks")
+                                     f"{generation.title}'s", "answer clicks")
             processor = getattr(transformers, generation.processor_class).from_pretrained(name, **options)
             return model, processor
 
