@@ -33,14 +33,14 @@ from seg.models import build_model, count_parameters  # noqa: E402
 
 BUDGET = 1.5  # times the reference's median
 REFERENCE = "LR-ASPP MobileNetV3-Large (torchvision)"
-# (label, architecture, its arguments): the shipped widths first, then narrower U-Nets, the candidates
-# for a student with a finer output than FCN-8s's
+# (label, architecture, its arguments): the shipped models' networks, and a U-Net between the two widths
+# shipped
 CANDIDATES = [("FCN-32s (shipped, width 0.5)", "fcn32s", {"width_mult": 0.5}),
               ("FCN-8s (shipped, width 0.5)", "fcn8s", {"width_mult": 0.5}),
               ("DeepLabv3 (shipped, width 0.5)", "deeplabv3", {"width_mult": 0.5}),
               ("U-Net (shipped, width 0.5)", "unet", {"width_mult": 0.5}),
               ("U-Net, width 0.35", "unet", {"width_mult": 0.35}),
-              ("U-Net, width 0.25", "unet", {"width_mult": 0.25}),
+              ("U-Net, quarter width (shipped, width 0.25)", "unet", {"width_mult": 0.25}),
               ("SegFormer-B0 (shipped)", "segformer_b0", {})]
 
 

@@ -3,12 +3,13 @@
 # choice made on sequence 0006R0 with protocol models that never saw it (docs/training.md, "A
 # quarter-width U-Net"). Cut from the half-width one (seg.slim, with and without it as teacher) or
 # trained from scratch, each then tuned as the shipped models were: from scratch won, so the ship stage
-# trains that one at full size (not yet shipped: docs/training.md says what shipping it takes).
+# trains that one at full size and ships it as weights/camvid/unet_quarter.safetensors.
 #
 #   recipes/camvid_quarter.sh protocol   # a protocol half-width U-Net; quarter-width ones cut from it and
 #                                        # from scratch, all tuned alike
 #   recipes/camvid_quarter.sh compare    # each on 0006R0
-#   recipes/camvid_quarter.sh ship       # from scratch at 360x480 on train+val, then tuned: runs/q-unet
+#   recipes/camvid_quarter.sh ship       # from scratch at 360x480 on train+val, then tuned (runs/q-unet),
+#                                        # shipped as weights/camvid/unet_quarter.safetensors
 #
 # Every run writes runs/<name>/model.safetensors with its card and runs/<name>.log, and goes on where it
 # stopped when the stage is started again (--resume): the ship stage takes about an hour on 2 cores.
@@ -54,6 +55,7 @@ case "${1:-}" in
     # its last epoch's weights (averaging one), not its best on val: val is in its training data
     train_run q-unet-base "${FULL[@]}" --class-weights median --fp16-weights --epochs 12 --average-last 1
     train_run q-unet "${FULL[@]}" --init-from runs/q-unet-base/model.safetensors "${TUNE[@]}"
+    python recipes/ship.py --run q-unet --as unet_quarter
     ;;
   *) echo "usage: $0 protocol|compare|ship" >&2; exit 2 ;;
 esac

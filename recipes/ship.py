@@ -3,6 +3,10 @@
     python recipes/ship.py [--runs runs] [--weights weights] [--data-note TEXT]
     python recipes/ship.py --fine-tuned            # runs/ft-<model> (recipes/camvid_prior.sh ship)
     python recipes/ship.py --fine-tuned d          # runs/d-<model>, a student (recipes/camvid_distill.sh ship)
+    python recipes/ship.py --run q-unet --as unet_quarter   # one run as a model of its own
+
+A run shipped with --as becomes weights/camvid/<KEY>.safetensors; where it was tuned from a run (its
+--init-from), its card keeps that run's record under "fine_tuned_from".
 
 A fine-tuned run replaces the weights it started from (its --init-from); its card keeps that
 model's training record, data and val metrics under "fine_tuned_from", since the file they
@@ -23,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from seg.checkpoint import load_model  # noqa: E402
+from seg.explorer.zoo import TITLES  # noqa: E402
 from seg.models.segformer import save_pretrained_folder  # noqa: E402
 
 CAMVID = ("fcn32s", "fcn8s", "unet", "deeplabv3")
@@ -64,6 +69,20 @@ def ship_fine_tuned(run: Path, target: Path) -> None:
     copy_run(run, target, None, extra={"fine_tuned_from": replaced})
 
 
+def ship_as(run: Path, target: Path) -> None:
+    """The run to `target`, a model of its own; the card keeps the record of the run it was tuned from."""
+    card = json.loads((run / "model.json").read_text())
+    start = Path(card["training"].get("init_from") or "")
+    if not start.name:
+        copy_run(run, target, None)
+        return
+    if not start.with_suffix(".json").is_file():
+        raise SystemExit(f"{run} was tuned from {start}, whose card is not there: its record would be lost")
+    base = shipped_card(start.parent, json.loads(start.with_suffix(".json").read_text()), None)
+    copy_run(run, target, None, extra={"fine_tuned_from": {k: base[k] for k in ("training", "data", "val_metrics",
+                                                                                "logit_adjustment") if k in base}})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=Path, default=Path("runs"))
@@ -72,7 +91,16 @@ def main() -> int:
     parser.add_argument("--fine-tuned", nargs="?", const="ft", metavar="PREFIX",
                         help="ship runs/PREFIX-<model> (default PREFIX: ft) over the CamVid weights each started "
                              "from, and nothing else")
+    parser.add_argument("--run", help="ship runs/RUN alone, as weights/camvid/KEY.safetensors (with --as)")
+    parser.add_argument("--as", dest="key", metavar="KEY", help="the shipped model's name (seg.explorer.zoo.TITLES)")
     args = parser.parse_args()
+    if bool(args.run) != bool(args.key):
+        parser.error("--run and --as go together")
+    if args.run:
+        if args.key not in TITLES:
+            parser.error(f"--as {args.key}: the app offers {', '.join(TITLES)}")
+        ship_as(args.runs / args.run, args.weights / "camvid" / f"{args.key}.safetensors")
+        return 0
     if args.fine_tuned:
         for name in CAMVID:
             run = args.runs / f"{args.fine_tuned}-{name}"

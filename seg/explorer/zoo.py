@@ -50,10 +50,14 @@ from .semantic import PretrainedModel, ScratchModel, SemanticModel, ZeroShotMode
 FAMILIES = {"segformer": segformer.SegFormerSegmenter, "mask2former": mask2former.Mask2FormerSegmenter}
 KNOWN_PRETRAINED = {**{k: "segformer" for k in segformer.KNOWN_MODELS},
                     **{k: "mask2former" for k in mask2former.KNOWN_MODELS}}
-# Our models, in the order they are offered; a key is both the architecture's name in seg.models and
-# the weights' file name, so one name follows a model from training to the app and its API.
+# Our models, in the order they are offered, by the weights' file name, which is also the model's name
+# in the app and its API; the architecture is its card's. The first five are named after it; the
+# quarter-width U-Net is the fast model (docs/training.md, "A quarter-width U-Net").
 TITLES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "unet": "U-Net", "deeplabv3": "DeepLabv3 (ASPP)",
-          "segformer_b0": "SegFormer-B0"}
+          "segformer_b0": "SegFormer-B0", "unet_quarter": "U-Net, quarter width"}
+# how a model that is not in the weights folder is made, where it is not the main recipes
+RECIPES = {"unet_quarter": "`recipes/camvid_quarter.sh ship`, then `python recipes/ship.py --run q-unet --as "
+                           "unet_quarter`"}
 # weights/camvid/<key>.json: ensembles of the models above (seg.ensemble), each titled "<word> of <members>":
 # the most accurate, and the best within the fast model's time (1.5 times LR-ASPP MobileNetV3's)
 ENSEMBLES = {"ensemble": "Ensemble", "fast": "Fast ensemble"}
@@ -151,12 +155,15 @@ class Zoo:
                 except (OSError, ValueError, KeyError, TypeError) as error:  # one broken card must not stop the app
                     missing.append((name, f"{weights}: its model card is unreadable ({error}); train or copy it again"))
                     continue
-                entries[name] = Entry(name, f"{TITLES.get(arch, arch)} (from scratch)", "scratch", str(weights))
+                same = arch == name or name.startswith(arch + "_")  # the card's network is the one its name says
+                title = TITLES[name] if same else f"{TITLES.get(arch, arch)} in {name}"
+                entries[name] = Entry(name, f"{title} (from scratch)", "scratch", str(weights))
             elif (folder / "config.json").is_file():
                 entries[name] = Entry(name, f"{TITLES[name]} (from scratch)", "segformer", str(folder))
             else:
+                recipe = RECIPES.get(name, "`recipes/camvid_gpu.sh` (or camvid_cpu.sh)")
                 missing.append((f"{TITLES[name]} (from scratch)",
-                                f"no weights in {camvid}: train them with `recipes/camvid_gpu.sh` (or camvid_cpu.sh), "
+                                f"no weights in {camvid}: train them with {recipe}, "
                                 "or point the app at a folder that has them (SEG_WEIGHTS_DIR)"))
         for key, word in ENSEMBLES.items():
             ensemble = self._ensemble(camvid / f"{key}.json", key, word)
