@@ -29,6 +29,9 @@ def test_help(module):
     (["seg.cli.train", "--model-args", "[8]"], "--model-args must be a JSON object"),
     (["seg.cli.train", "--model", "unet", "--model-args", '{"output_stride": 8}', "--epochs", "1"], "does not accept"),
     (["seg.cli.train", "--holdout-sequence", "0006R0"], "--holdout-sequence applies to --data camvid"),
+    (["seg.cli.train", "--focus-classes", "Pole", "--focus-share", "2"], "--focus-share is a share of the crops"),
+    (["seg.cli.train", "--focus-classes", "Lamppost", "--synthetic-images", "4", "--epochs", "1"],
+     "Lamppost not among synthetic's classes (background"),
     (["seg.cli.evaluate"], "give either --checkpoint"),
     (["seg.cli.evaluate", "--checkpoint", "/nonexistent.safetensors"], "no weights at"),
     (["seg.cli.predict", "x.png", "--checkpoint", "m.safetensors", "--out", "o", "--alpha", "2"], "--alpha must be in"),
@@ -125,9 +128,10 @@ def test_train_and_evaluate_on_camvid_tiny(camvid_dir, tmp_path):
     run_module("seg.cli.train", "--model", "fcn8s", "--width-mult", "0.25", "--data", "camvid", "--data-dir",
                str(camvid_dir), "--resize", "90", "120", "--limit-train", "8", "--limit-val", "4", "--epochs", "1",
                "--batch-size", "4", "--class-weights", "median", "--loss", "ce+dice", "--workers", "0",
-               "--no-progress", "--out", str(out))
+               "--no-progress", "--out", str(out), "--focus-classes", "Pole", "Pedestrian", "--focus-share", "0.5")
     card = json.loads((out / "model.json").read_text())
     assert card["classes"][0] == "Sky" and card["input_size"] == [90, 120]
+    assert card["training"]["focus_crops"] == {"classes": ["Pole", "Pedestrian"], "share": 0.5}
     result = run_module("seg.cli.evaluate", "--checkpoint", str(out / "model.safetensors"), "--data-dir",
                         str(camvid_dir),
                         "--limit", "4")

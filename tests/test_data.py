@@ -135,6 +135,34 @@ def test_crop_pads_the_mask_with_the_ignore_label():
     assert img[:, m == IGNORE_INDEX].abs().sum() == 0
 
 
+def test_class_uniform_crops_put_a_rare_class_in_view():
+    """A 3x3 'pole' in a 200x200 field of road: a 40x40 window falling anywhere holds it 1 time in 27;
+    with focus every focus window holds it, and with two focus classes present each is drawn about half
+    the time, however few pixels one has. The image is cut where the mask is."""
+    mask = np.full((200, 200), 3, np.uint8)
+    mask[150:153, 20:23] = 2
+    image = np.zeros((200, 200, 3), np.uint8)
+    image[..., 0] = mask * 80
+
+    def share_with_pole(crop: RandomCrop, draws: int = 400) -> float:
+        random.seed(0)
+        seen = 0
+        for _ in range(draws):
+            img, m = Compose([ToTensors(), crop])(image, mask)
+            assert torch.equal((img[0] * 255 / 80).round().long(), m)
+            seen += bool((m == 2).any())
+        return seen / draws
+
+    anywhere = share_with_pole(RandomCrop((40, 40)))
+    assert anywhere < 0.15
+    assert share_with_pole(RandomCrop((40, 40), focus=(2,), focus_share=1.0)) == 1.0
+    assert 0.4 < share_with_pole(RandomCrop((40, 40), focus=(2,), focus_share=0.5)) < 0.65
+    assert 0.4 < share_with_pole(RandomCrop((40, 40), focus=(2, 3), focus_share=1.0)) < 0.65  # drawn by class
+    assert share_with_pole(RandomCrop((40, 40), focus=(7,), focus_share=1.0)) < 0.15  # absent: anywhere
+    with pytest.raises(ValueError, match="0 to 1"):
+        RandomCrop((40, 40), focus=(2,), focus_share=1.5)
+
+
 def test_train_transform_outputs_normalised_tensors():
     image, mask = blocks()
     img, m = train_transform(crop_size=(32, 32))(image, mask)

@@ -67,6 +67,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--scale", type=float, nargs=2, default=(0.75, 1.5), metavar=("MIN", "MAX"),
                    help="random scale range (default: 0.75 1.5)")
     d.add_argument("--jitter", type=float, default=0.3, help="colour jitter strength, 0 for none (default: 0.3)")
+    d.add_argument("--focus-classes", nargs="+", default=[], metavar="CLASS",
+                   help="class-uniform crops: a share of the crop windows is placed around a pixel of one of these "
+                        "classes, drawn uniformly among those in the image (e.g. Pole SignSymbol Pedestrian); a "
+                        "window chooses only where the scaled image is larger than the crop")
+    d.add_argument("--focus-share", type=float, default=0.5,
+                   help="with --focus-classes: the share of the windows placed so, 0 to 1 (default: 0.5)")
     d.add_argument("--train-split", default="train",
                    help="CamVid split(s) to train on, e.g. train+val for a final model (default: train)")
     d.add_argument("--holdout-sequence", metavar="SEQ",
@@ -131,6 +137,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--average-last must be between 0 and --epochs ({args.epochs})")
     if not 0 <= args.distill_weight <= 1 or args.distill_temperature <= 0:
         p.error("--distill-weight must be between 0 and 1 and --distill-temperature above 0")
+    if not 0 <= args.focus_share <= 1:
+        p.error("--focus-share is a share of the crops, 0 to 1")
     if args.loss == "dice" and args.class_weights != "none":
         p.error("--class-weights applies to cross-entropy: use --loss ce or ce+dice")
     args.out = args.out or Path("runs") / args.model
@@ -209,6 +217,7 @@ def model_card(args: argparse.Namespace, argv: list[str] | None, *, model: torch
                      "init_from": args.init_from and str(args.init_from), "slimmed_from_width": slimmed,
                      "distillation": args.teacher and {"teacher": str(args.teacher), "weight": args.distill_weight,
                                                        "temperature": args.distill_temperature},
+                     "focus_crops": args.focus_classes and {"classes": args.focus_classes, "share": args.focus_share},
                      "averaged_epochs": args.average_last or None, "hardware": system.describe(device),
                      "processes": world_size, "time_s": round(elapsed, 1)},
         "val_metrics": scores.to_dict(classes),
@@ -235,15 +244,21 @@ def make_data(args: argparse.Namespace, *, rank: int, world_size: int, device: t
     val_set = build_dataset(args.data, val_split, limit=args.limit_val, sequences=val_only,
                             transform=eval_transform(resize=args.resize), **options)
     height, width = args.resize or train_set.read(0)[1].shape  # CamVid's images are all one size
+    classes = list(train_set.classes)
+    unknown = [name for name in args.focus_classes if name not in classes]
+    if unknown:
+        raise SystemExit(f"--focus-classes: {', '.join(unknown)} not among {args.data}'s classes "
+                         f"({', '.join(classes)})")
     train_set.transform = train_transform(crop_size=tuple(args.crop or (height, width)), scale_range=tuple(args.scale),
-                                          resize=args.resize, jitter=args.jitter)
+                                          resize=args.resize, jitter=args.jitter, focus_share=args.focus_share,
+                                          focus=tuple(classes.index(name) for name in args.focus_classes))
     sampler = DistributedSampler(train_set, seed=args.seed) if world_size > 1 else None
     train = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
                        num_workers=args.workers, drop_last=len(train_set) >= args.batch_size,
                        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(args.seed + rank),
                        persistent_workers=args.workers > 0)
     val = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
-    return Data(train, val, sampler, (height, width), list(train_set.classes), [list(c) for c in train_set.palette])
+    return Data(train, val, sampler, (height, width), classes, [list(c) for c in train_set.palette])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,10 +105,17 @@ class RandomScale:
 
 
 class RandomCrop:
-    """Crop both at one random (H, W) window; pad first where the image is smaller (mask with ignore)."""
+    """Crop both at one random (H, W) window; pad first where the image is smaller (mask with ignore).
 
-    def __init__(self, size: tuple[int, int]):
-        self.size = tuple(size)
+    Class-uniform crops: with `focus` (class ids), a `focus_share` of the windows is placed around one
+    pixel of one focus class present in the mask, the class drawn uniformly among those present, so a
+    class of thin or rare objects (a pole: 1% of CamVid's pixels) is in view as often as a common one.
+    The rest, and every window of a mask with no focus class, fall anywhere."""
+
+    def __init__(self, size: tuple[int, int], *, focus: tuple[int, ...] = (), focus_share: float = 0.0):
+        if not 0 <= focus_share <= 1:
+            raise ValueError(f"focus_share is a share of the crops, 0 to 1, not {focus_share}")
+        self.size, self.focus, self.focus_share = tuple(size), tuple(focus), focus_share
 
     def __call__(self, image: Tensor, mask: Tensor) -> Pair:
         ch, cw = self.size
@@ -118,8 +125,21 @@ class RandomCrop:
             image = F.pad(image, (0, pad_w, 0, pad_h), value=0.0)
             mask = F.pad(mask, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
             h, w = mask.shape
-        top, left = random.randint(0, h - ch), random.randint(0, w - cw)
+        top, left = self.corner(mask)
         return image[:, top:top + ch, left:left + cw], mask[top:top + ch, left:left + cw]
+
+    def corner(self, mask: Tensor) -> tuple[int, int]:
+        """The window's top-left corner in `mask` (at least the window's size)."""
+        (ch, cw), (h, w) = self.size, mask.shape
+        if self.focus and random.random() < self.focus_share:
+            present = [c for c in self.focus if bool((mask == c).any())]
+            if present:
+                ys, xs = torch.nonzero(mask == random.choice(present), as_tuple=True)
+                i = random.randrange(len(ys))
+                y, x = int(ys[i]), int(xs[i])  # any window that holds this pixel
+                return random.randint(max(0, y - ch + 1), min(h - ch, y)), random.randint(max(0, x - cw + 1),
+                                                                                          min(w - cw, x))
+        return random.randint(0, h - ch), random.randint(0, w - cw)
 
 
 class RandomHorizontalFlip:
@@ -153,10 +173,13 @@ class Normalize:
 
 
 def train_transform(*, crop_size: tuple[int, int], scale_range: tuple[float, float] = (0.5, 2.0),
-                    resize: tuple[int, int] | None = None, jitter: float = 0.3) -> Compose:
-    """The training pipeline: [resize], random scale, crop, flip, colour jitter, normalise."""
+                    resize: tuple[int, int] | None = None, jitter: float = 0.3, focus: tuple[int, ...] = (),
+                    focus_share: float = 0.0) -> Compose:
+    """The training pipeline: [resize], random scale, crop (`focus_share` of them around a `focus` class:
+    `RandomCrop`), flip, colour jitter, normalise."""
     steps = [ToTensors()] + ([Resize(resize)] if resize else [])
-    steps += [RandomScale(*scale_range), RandomCrop(crop_size), RandomHorizontalFlip()]
+    steps += [RandomScale(*scale_range), RandomCrop(crop_size, focus=focus, focus_share=focus_share),
+              RandomHorizontalFlip()]
     steps += [ColorJitter(jitter, jitter, jitter)] if jitter > 0 else []
     return Compose(steps + [Normalize()])
 
