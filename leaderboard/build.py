@@ -65,8 +65,9 @@ def training_summary(training: dict, base: dict | None = None) -> str:
     its teacher (`seg.distill`)."""
     planned, run = training["epochs"], training.get("epochs_completed", training["epochs"])
     epochs = f"{run} run ({planned} planned)" if run < planned else f"{planned}"
-    chosen = (f"average of the last {training['averaged_epochs']} of {epochs} epochs" if training.get("averaged_epochs")
-              else f"best at epoch {training['epoch']} of {epochs}")
+    averaged = training.get("averaged_epochs")
+    chosen = (f"the last of {epochs} epochs" if averaged == 1 else f"average of the last {averaged} of {epochs} epochs"
+              if averaged else f"best at epoch {training['epoch']} of {epochs}")
     text = f"{chosen}, {training['time_s'] / 60:.0f} min on {training['hardware']}"
     if training.get("distillation"):
         taught = training["distillation"]

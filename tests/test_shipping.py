@@ -127,6 +127,7 @@ def test_a_run_ships_as_a_model_of_its_own_with_the_record_of_the_run_it_was_tun
     model = build_model("unet", num_classes=11, width_mult=0.25)
     quarter = {"architecture": {"name": "unet", "arguments": {"width_mult": 0.25}}}
     base = {**tiny_card(train_split="train+val"), **quarter}
+    base["training"]["averaged_epochs"] = 1  # its last epoch kept: val is in its data
     save_model(model, tmp_path / "runs" / "q-unet-base" / "model.safetensors", card=base)
     (tmp_path / "runs" / "q-unet-base" / "history.json").write_text(json.dumps([{"epoch": 5}]))
     tuned = {**tiny_card(train_split="train+val"), **quarter}
@@ -144,6 +145,8 @@ def test_a_run_ships_as_a_model_of_its_own_with_the_record_of_the_run_it_was_tun
     assert card["training"]["command"] == "python -m seg.cli.train --tune"
     assert card["fine_tuned_from"]["training"]["command"] == "python -m seg.cli.train --base"
     assert card["fine_tuned_from"]["training"]["epochs_completed"] == 5  # the base run's history, read
+    summary = build.training_summary(card["training"], card["fine_tuned_from"])
+    assert summary.endswith("fine-tuned from: the last of 5 epochs, 1 min on a GPU")
     save_model(model, tmp_path / "weights" / "camvid" / "unet.safetensors", card={**tiny_card(), **quarter})
     names = Zoo(tmp_path / "weights", pretrained=()).semantic_names()
     assert names["unet_quarter"] == "U-Net, quarter width (from scratch)" and names["unet"] == "U-Net (from scratch)"
