@@ -66,8 +66,12 @@ def training_summary(training: dict, base: dict | None = None) -> str:
     planned, run = training["epochs"], training.get("epochs_completed", training["epochs"])
     epochs = f"{run} run ({planned} planned)" if run < planned else f"{planned}"
     averaged = training.get("averaged_epochs")
-    chosen = (f"the last of {epochs} epochs" if averaged == 1 else f"average of the last {averaged} of {epochs} epochs"
-              if averaged else f"best at epoch {training['epoch']} of {epochs}")
+    if not averaged:
+        chosen = f"best at epoch {training['epoch']} of {epochs}"
+    elif averaged == 1:  # its last epoch kept
+        chosen = f"the last of {epochs} epochs"
+    else:
+        chosen = f"average of the last {averaged} of {epochs} epochs"
     text = f"{chosen}, {training['time_s'] / 60:.0f} min on {training['hardware']}"
     if training.get("distillation"):
         taught = training["distillation"]

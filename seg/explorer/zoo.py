@@ -51,8 +51,8 @@ FAMILIES = {"segformer": segformer.SegFormerSegmenter, "mask2former": mask2forme
 KNOWN_PRETRAINED = {**{k: "segformer" for k in segformer.KNOWN_MODELS},
                     **{k: "mask2former" for k in mask2former.KNOWN_MODELS}}
 # Our models, in the order they are offered, by the weights' file name, which is also the model's name
-# in the app and its API; the architecture is its card's. The first five are named after it; the
-# quarter-width U-Net is the fast model (docs/training.md, "A quarter-width U-Net").
+# in the app and its API; the architecture is its card's. The first five are named after their
+# architecture; the quarter-width U-Net is a fast model (docs/training.md, "A quarter-width U-Net").
 TITLES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "unet": "U-Net", "deeplabv3": "DeepLabv3 (ASPP)",
           "segformer_b0": "SegFormer-B0", "unet_quarter": "U-Net, quarter width"}
 # how a model that is not in the weights folder is made, where it is not the main recipes
