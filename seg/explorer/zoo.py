@@ -56,8 +56,7 @@ KNOWN_PRETRAINED = {**{k: "segformer" for k in segformer.KNOWN_MODELS},
 TITLES = {"fcn32s": "FCN-32s", "fcn8s": "FCN-8s", "unet": "U-Net", "deeplabv3": "DeepLabv3 (ASPP)",
           "segformer_b0": "SegFormer-B0", "unet_quarter": "U-Net, quarter width"}
 # how a model that is not in the weights folder is made, where it is not the main recipes
-RECIPES = {"unet_quarter": "`recipes/camvid_quarter.sh ship`, then `python recipes/ship.py --run q-unet --as "
-                           "unet_quarter`"}
+RECIPES = {"unet_quarter": "`recipes/camvid_quarter.sh ship` (it trains and ships it)"}
 # weights/camvid/<key>.json: ensembles of the models above (seg.ensemble), each titled "<word> of <members>":
 # the most accurate, and the best within the fast model's time (1.5 times LR-ASPP MobileNetV3's)
 ENSEMBLES = {"ensemble": "Ensemble", "fast": "Fast ensemble"}
