@@ -55,6 +55,13 @@ def copy_run(run: Path, target: Path, data_note: str | None, *, extra: dict | No
     print(f"{run} -> {target} ({target.stat().st_size / 1e6:.1f} MB)")
 
 
+def record(card: dict) -> dict:
+    """What a tuned model's card keeps of the model it started from: how it was trained, on what, its
+    val metrics and prior, and its own start's record."""
+    return {k: card[k] for k in ("training", "data", "val_metrics", "fine_tuned_from", "logit_adjustment")
+            if k in card}
+
+
 def ship_fine_tuned(run: Path, target: Path) -> None:
     """Replace `target` by the fine-tuned `run`, keeping the replaced model's record in the card."""
     card = json.loads((run / "model.json").read_text())
@@ -64,9 +71,7 @@ def ship_fine_tuned(run: Path, target: Path) -> None:
     if base["training"]["command"] == card["training"]["command"]:
         print(f"{target} is already {run}")
         return
-    replaced = {k: base[k] for k in ("training", "data", "val_metrics", "fine_tuned_from", "logit_adjustment")
-                if k in base}
-    copy_run(run, target, None, extra={"fine_tuned_from": replaced})
+    copy_run(run, target, None, extra={"fine_tuned_from": record(base)})
 
 
 def ship_as(run: Path, target: Path) -> None:
@@ -79,8 +84,7 @@ def ship_as(run: Path, target: Path) -> None:
     if not start.with_suffix(".json").is_file():
         raise SystemExit(f"{run} was tuned from {start}, whose card is not there: its record would be lost")
     base = shipped_card(start.parent, json.loads(start.with_suffix(".json").read_text()), None)
-    copy_run(run, target, None, extra={"fine_tuned_from": {k: base[k] for k in ("training", "data", "val_metrics",
-                                                                                "logit_adjustment") if k in base}})
+    copy_run(run, target, None, extra={"fine_tuned_from": record(base)})
 
 
 def main() -> int:

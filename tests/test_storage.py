@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from ui.files import Outputs, measure
+from ui.files import Outputs
 from ui.limits import LIMITS
 
 
@@ -66,14 +66,8 @@ def test_an_address_past_its_file_quota_is_told_when_to_retry(server, app):
 
 
 def entries(outputs: Outputs) -> dict[str, int]:
-    """The files of each entry directly inside the budget's folders, as a sweep measures them."""
-    found = {}
-    for folder in (outputs.root, *outputs.kept):
-        for item in os.scandir(folder) if folder.is_dir() else ():
-            entry = measure(item.path)
-            if entry is not None:
-                found[entry.path] = entry.files
-    return found
+    """The files of each entry a sweep measures, by its path."""
+    return {entry.path: entry.files for entry in outputs.entries()}
 
 
 def gone(present: dict[str, int], outputs: Outputs) -> int:

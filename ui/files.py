@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -89,17 +89,11 @@ class Outputs:
                 for folder in map(os.path.realpath, (self.root, *self.kept)):
                     if path.startswith(folder + os.sep):
                         holders.add(os.path.join(folder, os.path.relpath(path, folder).split(os.sep)[0]))
-            for folder in (self.root, *self.kept):
-                for item in os.scandir(folder) if folder.is_dir() else ():
-                    if os.path.realpath(item.path) in holders:
-                        continue
-                    entry = measure(item.path)
-                    if entry is None:
-                        continue
-                    if entry.made < cutoff:
-                        removed += remove(entry.path)
-                    else:
-                        entries.append(entry)
+            for entry in self.entries(skip=holders):
+                if entry.made < cutoff:
+                    removed += remove(entry.path)
+                else:
+                    entries.append(entry)
             size, files = sum(e.size for e in entries), sum(e.files for e in entries)
             if self.budget is not None:
                 for entry in sorted(entries, key=lambda e: e.made):  # oldest first
@@ -113,6 +107,14 @@ class Outputs:
             return removed
         finally:
             self._lock.release()
+
+    def entries(self, skip: set[str] = frozenset()) -> Iterator[Entry]:
+        """Every entry directly inside `root` and the kept folders, measured, but those whose real path is
+        in `skip` (not walked); one that vanishes meanwhile is left out."""
+        for folder in (self.root, *self.kept):
+            for item in os.scandir(folder) if folder.is_dir() else ():
+                if os.path.realpath(item.path) not in skip and (entry := measure(item.path)) is not None:
+                    yield entry
 
     def counted(self) -> tuple[int, int]:
         """Bytes and files on disk as the last sweep counted them, with those added since."""
