@@ -103,6 +103,60 @@ def test_a_pages_next_stream_is_served_when_its_last_one_ends_a_moment_later():
     assert statuses == [(b"last", 200), (b"next", 409)] and len(served) == 1, statuses
 
 
+def test_a_hang_up_after_the_last_message_keeps_the_event_joined_since():
+    """The page closes a session's stream as soon as it reads "close_stream", often before the answer's
+    last chunk has left the server. A click made at that moment joins its event, and that hang-up was
+    taken for a client leaving: the event was dropped, and the page waited for its answer for ever (a
+    keyboard click in CI, 60 s). A hang-up before that message is a client leaving: its events go."""
+    import gradio as gr
+    from gradio.queueing import Event
+
+    from ui import gradio_private as private
+    from ui.guard import RequestGuard
+    from ui.limits import Limits
+
+    def scenario(hang_up_after: bytes) -> bool:
+        """Whether the event joined during the stream is still in the queue once the client hung up."""
+        with gr.Blocks() as blocks:
+            gr.Button().click(lambda: None, None, None, concurrency_id="cpu")
+        blocks.queue()
+        queue = private.queue(blocks)
+        fn = next(iter(blocks.fns.values()))
+        queue.create_event_queue_for_fn(fn)
+        event = Event("s", fn, None, None)  # the page's next event, joined as its last one's answer came
+        queue.event_queue_per_concurrency_id["cpu"].queue.append(event)
+        queue.pending_event_ids_session["s"] = {event._id}
+
+        async def run():
+            sent = asyncio.Event()
+
+            async def gradio(scope, receive, send):  # the last event's answer, close_stream, the end
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                for body in (b'data: {"msg":"process_completed"}\n\n', b'data: {"msg":"close_stream"}\n\n'):
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                    await asyncio.sleep(0.2)  # the guard sees a hang-up made after this chunk before the next
+                await send({"type": "http.response.body", "body": b""})
+
+            async def send(message):
+                if hang_up_after in message.get("body", b""):
+                    sent.set()
+
+            async def receive():  # the client hangs up once it has read `hang_up_after`
+                await sent.wait()
+                return {"type": "http.disconnect"}
+
+            guard = RequestGuard(gradio, blocks=blocks, limits=Limits(), upload_folder="/tmp")
+            scope = {"type": "http", "method": "GET", "path": "/gradio_api/queue/data", "headers": [],
+                     "query_string": b"session_hash=s", "client": ("127.0.0.1", 1)}
+            await guard(scope, receive, send)
+
+        asyncio.run(run())
+        return event in queue.event_queue_per_concurrency_id["cpu"].queue
+
+    assert scenario(hang_up_after=b"close_stream")  # the page read the last message: its next event stays
+    assert not scenario(hang_up_after=b"process_completed")  # it left before: its events are dropped
+
+
 def join_segment(server: str, sample) -> str:
     """A fresh session with one /segment event joined to the queue."""
     from conftest import upload

@@ -6,7 +6,8 @@ Used: the queue's waiting lists, running jobs, live events and sessions (`Blocks
 event's `_id` and `alive` (false once its client's stream has closed), the event running in the
 calling thread (`gradio.context.LocalContext`), the queue's `clean_events`, the components'
 `keep_in_cache`, `Blocks.process_api` (wrapped so that no failure prints a traceback), the routes'
-paths (matched by the request guard), and CSS on the frontend's internal class names.
+paths (matched by the request guard), the stream's last message ("close_stream"), and CSS on the
+frontend's internal class names.
 """
 
 import re
@@ -22,6 +23,8 @@ EVENT = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?(?P<call>[^/]+)|run/
                    r"|stream/[^/]+|component_server)/?$")
 STREAM = re.compile(r"/gradio_api/queue/data/?$")
 CALL_STREAM = re.compile(r"/gradio_api/call/(?:v2/)?[^/]+/(?P<event>[^/]+)/?$")
+# Gradio's last message on a session's stream (its events are done; the page closes the stream on reading it)
+CLOSE_STREAM = b'"msg":"close_stream"'
 JOINS = re.compile(r"/gradio_api/(?:queue/join|call/(?:v2/)?[^/]+)/?$")
 ROUTES = ("/gradio_api/queue/join", "/gradio_api/queue/data", "/gradio_api/upload")  # checked on a live server
 
@@ -187,6 +190,11 @@ def problems(blocks: gr.Blocks) -> list[str]:
 
     found += [f"gradio.context.LocalContext.{name}" for name in ("blocks", "event_id")
               if not hasattr(LocalContext, name)]
+    import orjson
+    from gradio.server_messages import CloseStreamMessage
+
+    if CLOSE_STREAM not in orjson.dumps(CloseStreamMessage().model_dump()):
+        found.append("gradio.server_messages.CloseStreamMessage as CLOSE_STREAM")
     text = frontend_text()
     found += [f"CSS class .{name} in Gradio's frontend" for name in INTERNAL_CLASSES if name not in text]
     return [f"{name} (the app was built for Gradio {TESTED_WITH}; installed: {gr.__version__})" for name in found]
