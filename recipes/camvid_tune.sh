@@ -7,12 +7,15 @@
 #   long:  16 epochs instead of 8, the last 8 averaged instead of 4
 #
 #   recipes/camvid_tune.sh protocol   # the tunes, from the protocol models of recipes/camvid_ensemble.sh
-#                                     # protocol (PROTOCOL="fcn8s unet")
+#                                     # protocol (PROTOCOL="fcn8s unet deeplabv3")
 #   recipes/camvid_tune.sh compare    # each on 0006R0
+#   recipes/camvid_tune.sh ship       # the longer tune of the shipped MODELS, on train+val at full size,
+#                                     # from the weights the shipped tunes started from, shipped over them
 #
-# ARMS (default "plain focus long") and SEEDS (default "0 1") choose the runs. Every run writes
-# runs/c-<model>[-<arm>]-s<seed>/model.safetensors with its card and a log beside it, and goes on where it
-# stopped when the stage is started again. Needs CamVid in $SEG_CAMVID_DIR.
+# ARMS (default "plain focus long"), SEEDS (default "0 1") and TUNED (default "fcn8s unetq") choose the
+# protocol's runs, MODELS (default "fcn8s deeplabv3 unet") the shipped ones. Every run writes
+# runs/<name>/model.safetensors with its card and a log beside it, and goes on where it stopped when the
+# stage is started again. Needs CamVid in $SEG_CAMVID_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +24,10 @@ HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --
 TUNE=(--class-weights sqrt --lr 5e-4 --warmup-steps 0 --fp16-weights)
 ARMS=${ARMS:-plain focus long}
 SEEDS=${SEEDS:-0 1}
+TUNED=${TUNED:-fcn8s unetq}
+MODELS=${MODELS:-fcn8s deeplabv3 unet}
+# the commit whose weights/camvid/<model> the shipped 8-epoch tune started from (its card's fine_tuned_from)
+declare -A BASE=([fcn8s]=1b88440 [unet]=1b88440 [deeplabv3]=1b88440)
 
 . recipes/resumable.sh
 
@@ -37,8 +44,14 @@ runs() {  # <run name> <arm> <seed> <protocol model> <architecture arguments>
   for seed in $SEEDS; do
     for arm in $ARMS; do
       suffix=$([ "$arm" = plain ] && echo "" || echo "-$arm")
-      echo "c-fcn8s$suffix-s$seed $arm $seed e-fcn8s --model fcn8s"
-      echo "c-unetq$suffix-s$seed $arm $seed e-unet --model unet --width-mult 0.25"
+      for tuned in $TUNED; do
+        case $tuned in
+          fcn8s) echo "c-fcn8s$suffix-s$seed $arm $seed e-fcn8s --model fcn8s" ;;
+          unetq) echo "c-unetq$suffix-s$seed $arm $seed e-unet --model unet --width-mult 0.25" ;;
+          deeplabv3) echo "c-deeplabv3$suffix-s$seed $arm $seed e-deeplabv3 --model deeplabv3" ;;
+          *) echo "unknown protocol model $tuned" >&2; return 2 ;;
+        esac
+      done
     done
   done
 }
@@ -46,7 +59,7 @@ runs() {  # <run name> <arm> <seed> <protocol model> <architecture arguments>
 mkdir -p runs
 case "${1:-}" in
   protocol)
-    for model in e-fcn8s e-unet; do
+    for model in e-fcn8s e-unet e-deeplabv3; do
       [ -f "runs/$model/model.safetensors" ] || { echo "runs/$model: run recipes/camvid_ensemble.sh protocol" >&2; exit 1; }
     done
     runs | while read -r name arm seed start architecture; do
@@ -62,5 +75,18 @@ case "${1:-}" in
         --json "runs/$name.0006R0.json" < /dev/null | tail -1 | sed "s|^|$name: |"
     done
     ;;
-  *) echo "usage: $0 protocol|compare" >&2; exit 2 ;;
+  ship)
+    for model in $MODELS; do
+      # the start: the shipped weights as they were before their 8-epoch tune, with their card
+      mkdir -p "runs/base-$model"
+      git show "${BASE[$model]}:weights/camvid/$model.safetensors" > "runs/base-$model/model.safetensors"
+      # its command as it runs today: seg.train became seg.cli.train after (9822cc4)
+      git show "${BASE[$model]}:weights/camvid/$model.json" | sed 's/python -m seg\.train /python -m seg.cli.train /' \
+        > "runs/base-$model/model.json"
+      train_run "l-$model" --model "$model" --data camvid --train-split train+val --batch-size 8 --workers 1 \
+        --no-progress --seed 0 --init-from "runs/base-$model/model.safetensors" "${TUNE[@]}" $(arm long) < /dev/null
+      python recipes/ship.py --run "l-$model" --as "$model"
+    done
+    ;;
+  *) echo "usage: $0 protocol|compare|ship" >&2; exit 2 ;;
 esac
