@@ -104,10 +104,11 @@ def test_a_pages_next_stream_is_served_when_its_last_one_ends_a_moment_later():
 
 
 def test_a_hang_up_after_the_last_message_keeps_the_event_joined_since():
-    """The page closes a session's stream as soon as it reads "close_stream", often before the answer's
-    last chunk has left the server. A click made at that moment joins its event, and that hang-up was
-    taken for a client leaving: the event was dropped, and the page waited for its answer for ever (a
-    keyboard click in CI, 60 s). A hang-up before that message is a client leaving: its events go."""
+    """The page closes a session's stream as soon as it reads "close_stream", which can be before the
+    answer's last chunk has left the server. A click made at that moment joins its event, and that
+    hang-up was taken for a client leaving: the event was dropped, and the page waited for its answer
+    for ever (the likely cause of a keyboard click unanswered for 60 s in CI). A hang-up before that
+    message is a client leaving: its events go."""
     import gradio as gr
     from gradio.queueing import Event
 

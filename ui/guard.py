@@ -261,10 +261,10 @@ class RequestGuard:
 
         async def watched(message):
             nonlocal finished
-            # The page closes its stream as soon as it reads Gradio's last message, often before the
-            # answer's empty last chunk has passed here: that hang-up is no leaving. Taken for one, it
-            # dropped the event the page had just joined (a click the moment the last one's answer came),
-            # and the page waited for it for ever.
+            # The page closes its stream as soon as it reads Gradio's last message, which can be before
+            # the answer's empty last chunk has passed here: that hang-up is no leaving. Taken for one,
+            # it dropped the event the page had just joined (a click the moment the last one's answer
+            # came), and the page waited for it for ever.
             if message["type"] == "http.response.body" and (
                     not message.get("more_body", False) or private.CLOSE_STREAM in message.get("body", b"")):
                 finished = True
