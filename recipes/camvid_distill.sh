@@ -14,9 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --seed 0 --holdout-sequence 0006R0)
-# the fine-tune that made the shipped FCN-8s (recipes/camvid_prior.sh ship), and the one a student gets
-TUNE=(--class-weights sqrt --lr 5e-4 --warmup-steps 0 --epochs "${FT_EPOCHS:-8}" --average-last "${FT_AVERAGE:-4}"
-      --fp16-weights)
+. recipes/fine_tune.sh
+# the fine-tune that made the shipped FCN-8s, and the one a student gets
+TUNE=("${FINE_TUNE[@]}" "${SHORT_TUNE[@]}")
 # the teacher's share and temperature of each compared student: "name weight temperature"
 STUDENTS=${STUDENTS:-"d-kd-w05-t1 0.5 1
 d-kd-w05-t2 0.5 2"}

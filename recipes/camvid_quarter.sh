@@ -18,10 +18,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --seed 0 --holdout-sequence 0006R0)
-# the fine-tune that made the shipped models (recipes/camvid_prior.sh ship), its settings, then its length:
-# every student gets it
-TUNED=(--class-weights sqrt --lr 5e-4 --warmup-steps 0 --fp16-weights)
-TUNE=("${TUNED[@]}" --epochs "${FT_EPOCHS:-8}" --average-last "${FT_AVERAGE:-4}")
+. recipes/fine_tune.sh
+# the fine-tune that made the shipped models: every student gets it
+TUNE=("${FINE_TUNE[@]}" "${SHORT_TUNE[@]}")
 WEIGHT=${WEIGHT:-0.5}            # the teacher's share of the loss
 TEMPERATURE=${TEMPERATURE:-1}
 TAU=(--tau 0.5 --chosen-on "sequence 0006R0, as for the shipped models (docs/training.md)")
@@ -56,8 +55,7 @@ case "${1:-}" in
     # its last epoch's weights (averaging one), not its best on val: val is in its training data
     train_run q-unet-base "${FULL[@]}" --class-weights median --fp16-weights --epochs 12 --average-last 1
     # then the longer tune, which beat the 8 epochs on 0006R0 (recipes/camvid_tune.sh, the "long" arm)
-    train_run q-unet16 "${FULL[@]}" --init-from runs/q-unet-base/model.safetensors "${TUNED[@]}" --epochs 16 \
-      --average-last 8
+    train_run q-unet16 "${FULL[@]}" --init-from runs/q-unet-base/model.safetensors "${FINE_TUNE[@]}" "${LONG_TUNE[@]}"
     python recipes/ship.py --run q-unet16 --as unet_quarter
     ;;
   *) echo "usage: $0 protocol|compare|ship" >&2; exit 2 ;;

@@ -13,29 +13,28 @@
 #                                     # from the weights the shipped tunes started from, shipped over them
 #
 # ARMS (default "plain focus long"), SEEDS (default "0 1") and TUNED (default "fcn8s unetq") choose the
-# protocol's runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones. Every run writes
-# runs/<name>/model.safetensors with its card and a log beside it, and goes on where it stopped when the
-# stage is started again. Needs CamVid in $SEG_CAMVID_DIR.
+# protocol's runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
+# Every run writes runs/<name>/model.safetensors with its card and a log beside it, and goes on where it
+# stopped when the stage is started again. Needs CamVid in $SEG_CAMVID_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --holdout-sequence 0006R0)
-# the fine-tune that made the shipped models (recipes/camvid_prior.sh ship)
-TUNE=(--class-weights sqrt --lr 5e-4 --warmup-steps 0 --fp16-weights)
+. recipes/fine_tune.sh  # the fine-tune that made the shipped models, FINE_TUNE, and its lengths
 ARMS=${ARMS:-plain focus long}
 SEEDS=${SEEDS:-0 1}
 TUNED=${TUNED:-fcn8s unetq}
 MODELS=${MODELS:-fcn8s unet}
-# the commit whose weights/camvid/<model> the shipped 8-epoch tune started from (its card's fine_tuned_from)
-declare -A BASE=([fcn8s]=1b88440 [unet]=1b88440 [deeplabv3]=1b88440)
+# the commit whose weights/camvid/<model> the shipped 8-epoch tunes started from (their cards' fine_tuned_from)
+BASE=1b88440
 
 . recipes/resumable.sh
 
-arm() {  # the arm's arguments on top of TUNE
+arm() {  # the arm's arguments on top of FINE_TUNE
   case $1 in
     plain) echo "--epochs 8 --average-last 4" ;;
     focus) echo "--epochs 8 --average-last 4 --focus-classes Pole SignSymbol Pedestrian Bicyclist --focus-share 0.5" ;;
-    long) echo "--epochs 16 --average-last 8" ;;
+    long) echo "${LONG_TUNE[*]}" ;;
     *) echo "unknown arm $1" >&2; return 2 ;;
   esac
 }
@@ -65,7 +64,7 @@ case "${1:-}" in
     runs | while read -r name arm seed start architecture; do
       # shellcheck disable=SC2046,SC2086  # the arm's and the architecture's arguments are words
       train_run "$name" $architecture "${HALF[@]}" --seed "$seed" --init-from "runs/$start/model.safetensors" \
-        "${TUNE[@]}" $(arm "$arm") < /dev/null
+        "${FINE_TUNE[@]}" $(arm "$arm") < /dev/null
     done
     ;;
   compare)
@@ -79,12 +78,12 @@ case "${1:-}" in
     for model in $MODELS; do
       # the start: the shipped weights as they were before their 8-epoch tune, with their card
       mkdir -p "runs/base-$model"
-      git show "${BASE[$model]}:weights/camvid/$model.safetensors" > "runs/base-$model/model.safetensors"
+      git show "$BASE:weights/camvid/$model.safetensors" > "runs/base-$model/model.safetensors"
       # its command as it runs today: seg.train became seg.cli.train after (9822cc4)
-      git show "${BASE[$model]}:weights/camvid/$model.json" | sed 's/python -m seg\.train /python -m seg.cli.train /' \
+      git show "$BASE:weights/camvid/$model.json" | sed 's/python -m seg\.train /python -m seg.cli.train /' \
         > "runs/base-$model/model.json"
       train_run "l-$model" --model "$model" --data camvid --train-split train+val --batch-size 8 --workers 1 \
-        --no-progress --seed 0 --init-from "runs/base-$model/model.safetensors" "${TUNE[@]}" $(arm long) < /dev/null
+        --no-progress --seed 0 --init-from "runs/base-$model/model.safetensors" "${FINE_TUNE[@]}" "${LONG_TUNE[@]}" < /dev/null
       python recipes/ship.py --run "l-$model" --as "$model"
     done
     ;;
