@@ -12,8 +12,8 @@
 #   recipes/camvid_tune.sh ship       # the longer tune of the shipped MODELS, on train+val at full size,
 #                                     # from the weights the shipped tunes started from, shipped over them
 #
-# ARMS (default "plain focus long"), SEEDS (default "0 1") and TUNED (default "fcn8s unetq") choose the
-# protocol's runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
+# ARMS (default "plain focus long"), SEEDS (default "0 1") and TUNED (default "fcn8s unetq"; also
+# deeplabv3, and unet: the half-width protocol U-Net of recipes/camvid_quarter.sh) choose the protocol's runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
 # Every run writes runs/<name>/model.safetensors with its card and a log beside it, and goes on where it
 # stopped when the stage is started again. Needs CamVid in $SEG_CAMVID_DIR.
 set -euo pipefail
@@ -47,6 +47,7 @@ runs() {  # <run name> <arm> <seed> <protocol model> <architecture arguments>
         case $tuned in
           fcn8s) echo "c-fcn8s$suffix-s$seed $arm $seed e-fcn8s --model fcn8s" ;;
           unetq) echo "c-unetq$suffix-s$seed $arm $seed e-unet --model unet --width-mult 0.25" ;;
+          unet) echo "c-unet$suffix-s$seed $arm $seed s-unet-w05 --model unet --width-mult 0.5" ;;
           deeplabv3) echo "c-deeplabv3$suffix-s$seed $arm $seed e-deeplabv3 --model deeplabv3" ;;
           *) echo "unknown protocol model $tuned" >&2; return 2 ;;
         esac
@@ -61,6 +62,9 @@ case "${1:-}" in
     for model in e-fcn8s e-unet e-deeplabv3; do
       [ -f "runs/$model/model.safetensors" ] || { echo "runs/$model: run recipes/camvid_ensemble.sh protocol" >&2; exit 1; }
     done
+    case " $TUNED " in *" unet "*)  # the half-width protocol U-Net, as wide as the shipped one
+      [ -f runs/s-unet-w05/model.safetensors ] || { echo "runs/s-unet-w05: run recipes/camvid_quarter.sh protocol" >&2; exit 1; }
+    esac
     runs | while read -r name arm seed start architecture; do
       # shellcheck disable=SC2046,SC2086  # the arm's and the architecture's arguments are words
       train_run "$name" $architecture "${HALF[@]}" --seed "$seed" --init-from "runs/$start/model.safetensors" \

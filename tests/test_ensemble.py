@@ -172,3 +172,81 @@ def test_a_fast_ensemble_is_chosen_within_its_time_budget_and_offered_as_such(ca
     member(camvid, "unet", seed=1)
     ensemble_card(camvid, [("fcn8s.safetensors", 1)]).rename(camvid / "fast.json")
     assert Zoo(tmp_path / "weights", pretrained=()).semantic_names()["fast"] == "Fast ensemble of FCN-8s (from scratch)"
+
+
+@pytest.mark.slow
+def test_a_choice_over_fine_tuned_protocol_runs_scores_them_as_the_shipped_ones_run(camvid_dir, tmp_path):
+    """recipes/ensemble_choice.py --protocol KIND=RUN: the named run stands for its kind; one fine-tuned
+    (its card names its start) is scored as it is, as the shipped fine-tuned models run, one from scratch
+    with the logit adjustment at tau 0.5; the choice records which runs made it, and the teacher written
+    from it has those runs as members. A malformed or missing run is refused with a message."""
+    camvid_classes = json.loads((camvid_dir / "classes.json").read_text())["names"][:11]
+    runs = tmp_path / "runs"
+    for seed, (run, kind, start) in enumerate((("e-fcn32s", "fcn32s", None), ("c-fcn8s-long", "fcn8s", "e-fcn8s"))):
+        torch.manual_seed(seed)
+        model = build_model(kind, num_classes=11, width_mult=0.25)
+        card = {"architecture": {"name": kind, "arguments": {"width_mult": 0.25}}, "classes": camvid_classes,
+                "palette": [[0, 0, 0]] * 11, "input_size": [45, 60], "parameters": count_parameters(model),
+                "data": {"dataset": "camvid", "train_split": "train", "holdout_sequence": "0006R0"},
+                "training": {"class_weights": "median", "class_weight_values": [1.0 + i / 2 for i in range(11)],
+                             "init_from": start and f"runs/{start}/model.safetensors"}}
+        save_model(model, runs / run / "model.safetensors", card=card)
+    choose = ["recipes.ensemble_choice", "--runs", str(runs), "--data-dir", str(camvid_dir), "--kinds", "fcn32s",
+              "fcn8s", "--views", "1", "--json", str(tmp_path / "choice.json")]
+    run_module(*choose, "--protocol", "fcn8s=c-fcn8s-long")
+    choice = json.loads((tmp_path / "choice.json").read_text())
+    assert choice["protocol"] == {"fcn32s": "e-fcn32s", "fcn8s": "c-fcn8s-long"} and choice["tuned"] == ["fcn8s"]
+    bare = {}
+    for run in ("e-fcn32s", "c-fcn8s-long"):  # the evaluation command scores a card without an adjustment bare
+        run_module("seg.cli.evaluate", "--checkpoint", str(runs / run / "model.safetensors"), "--data-dir",
+                   str(camvid_dir), "--split", "train", "--sequence", "0006R0", "--json", str(tmp_path / f"{run}.json"))
+        bare[run] = json.loads((tmp_path / f"{run}.json").read_text())["miou"]
+    assert choice["alone"]["fcn8s"] == pytest.approx(bare["c-fcn8s-long"], abs=1e-4)
+    assert abs(choice["alone"]["fcn32s"] - bare["e-fcn32s"]) > 1e-3  # scored with the adjustment
+
+    shipped = tmp_path / "weights"
+    shipped.mkdir()
+    (shipped / "ensemble.json").write_text(json.dumps({"chosen_on": {**choice, "weights": {"fcn32s": 0, "fcn8s": 1}}}))
+    run_module("recipes.ensemble_choice", "--protocol-card", "--runs", str(runs), "--weights", str(shipped))
+    teacher, card = load_model(runs / "e-ensemble.json")
+    assert card["members"] == [{"weights": "c-fcn8s-long/model.safetensors", "weight": 1}]
+    assert teacher.offset_0 is None and not teacher.training
+
+    for wrong, message in ((["--protocol", "fcn8s"], "expected KIND=RUN"),
+                           (["--protocol", "vgg=c-fcn8s-long"], "expected KIND=RUN"),
+                           (["--protocol", "fcn8s=c-none"], "no protocol model at")):
+        refused = run_module(*choose, *wrong, check=False)
+        assert refused.returncode == 1 and message in refused.stderr, refused.stderr
+
+
+def test_the_shipped_choice_is_kept_unless_beaten_by_more_than_the_noise(tmp_path):
+    """recipes/ensemble_choice.py: a new choice replaces the shipped card only when it beats the shipped
+    choice, scored over the same protocol models, by more than NOISE (and the shipped one still fits a
+    budget); a kept card is left byte for byte (its test figures are recorded by digest), and a choice of
+    one shipped model at one view writes no card that would only repeat it."""
+    from recipes.ensemble_choice import NOISE, keep_shipped, write_card
+
+    kinds = ("fcn8s", "unet")
+    shipped = {"weights": {"fcn8s": 1, "unet": 2}, "views": {"name": "1, 1.25 + flip", "scales": [1.0, 1.25],
+                                                            "flip": True}}
+    seen = []
+
+    def score(g, view):
+        seen.append((g, view))
+        return 0.40 - NOISE / 2
+
+    kept = keep_shipped(shipped, kinds, 0.40, score, None, None)
+    assert seen == [((1, 2), ((1.0, 1.25), True))] and kept["miou"] == pytest.approx(0.40 - NOISE / 2)
+    assert keep_shipped(shipped, kinds, 0.40 + NOISE, score, None, None) is None
+    assert keep_shipped(shipped, ("fcn8s",), 0.40, score, None, None) is None  # a member not chosen from now
+    assert keep_shipped(shipped, kinds, 0.40, score, lambda weighting, view: 1.6, 1.5) is None  # over the budget
+    assert keep_shipped(shipped, kinds, 0.40, score, lambda weighting, view: 1.2, 1.5)["times_lr_aspp"] == 1.2
+
+    card = tmp_path / "ensemble.json"
+    card.write_bytes(b'{"a card": "as shipped"}\n')
+    write_card({"weights": {"fcn8s": 1, "unet": 2}, "views": {"scales": [1.0], "flip": False}, "kept": kept},
+               tmp_path)
+    assert card.read_bytes() == b'{"a card": "as shipped"}\n'
+    with pytest.raises(SystemExit, match="the shipped unet alone at one view"):
+        write_card({"weights": {"fcn8s": 0, "unet": 1}, "views": {"scales": [1.0], "flip": False}}, tmp_path)
+    assert card.read_bytes() == b'{"a card": "as shipped"}\n'
