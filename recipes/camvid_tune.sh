@@ -10,10 +10,12 @@
 #                                     # protocol (PROTOCOL="fcn8s unet deeplabv3")
 #   recipes/camvid_tune.sh compare    # each on 0006R0
 #   recipes/camvid_tune.sh ship       # the longer tune of the shipped MODELS, on train+val at full size,
-#                                     # from the weights the shipped tunes started from, shipped over them
+#                                     # from the weights the shipped tunes started from (SegFormer-B0, never
+#                                     # tuned before: from its shipped folder), shipped over them
 #
 # ARMS (default "plain focus long"), SEEDS (default "0 1") and TUNED (default "fcn8s unetq"; also
-# deeplabv3, and unet: the half-width protocol U-Net of recipes/camvid_quarter.sh) choose the protocol's runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
+# deeplabv3, segformer_b0, and unet: the half-width protocol U-Net of recipes/camvid_quarter.sh) choose the
+# protocol's runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
 # Every run writes runs/<name>/model.safetensors with its card and a log beside it, and goes on where it
 # stopped when the stage is started again. Needs CamVid in $SEG_CAMVID_DIR.
 set -euo pipefail
@@ -49,6 +51,7 @@ runs() {  # <run name> <arm> <seed> <protocol model> <architecture arguments>
           unetq) echo "c-unetq$suffix-s$seed $arm $seed e-unet --model unet --width-mult 0.25" ;;
           unet) echo "c-unet$suffix-s$seed $arm $seed s-unet-w05 --model unet --width-mult 0.5" ;;
           deeplabv3) echo "c-deeplabv3$suffix-s$seed $arm $seed e-deeplabv3 --model deeplabv3" ;;
+          segformer_b0) echo "c-segformer_b0$suffix-s$seed $arm $seed e-segformer_b0 --model segformer_b0" ;;
           *) echo "unknown protocol model $tuned" >&2; return 2 ;;
         esac
       done
@@ -59,7 +62,8 @@ runs() {  # <run name> <arm> <seed> <protocol model> <architecture arguments>
 mkdir -p runs
 case "${1:-}" in
   protocol)
-    for model in e-fcn8s e-unet e-deeplabv3; do
+    for tuned in $TUNED; do
+      case $tuned in unetq) model=e-unet ;; unet) continue ;; *) model=e-$tuned ;; esac
       [ -f "runs/$model/model.safetensors" ] || { echo "runs/$model: run recipes/camvid_ensemble.sh protocol" >&2; exit 1; }
     done
     case " $TUNED " in *" unet "*)  # the half-width protocol U-Net, as wide as the shipped one
@@ -80,14 +84,21 @@ case "${1:-}" in
     ;;
   ship)
     for model in $MODELS; do
-      # the start: the shipped weights as they were before their 8-epoch tune, with their card
-      mkdir -p "runs/base-$model"
-      git show "$BASE:weights/camvid/$model.safetensors" > "runs/base-$model/model.safetensors"
-      # its command as it runs today: seg.train became seg.cli.train after (9822cc4)
-      git show "$BASE:weights/camvid/$model.json" | sed 's/python -m seg\.train /python -m seg.cli.train /' \
-        > "runs/base-$model/model.json"
+      if [ "$model" = segformer_b0 ]; then
+        # never tuned before: from the shipped folder, which the tune then replaces (a finished run is not
+        # trained again, so a second start of this stage does not tune the tuned one)
+        start=weights/camvid/segformer_b0
+      else
+        # the start: the shipped weights as they were before their 8-epoch tune, with their card
+        mkdir -p "runs/base-$model"
+        git show "$BASE:weights/camvid/$model.safetensors" > "runs/base-$model/model.safetensors"
+        # its command as it runs today: seg.train became seg.cli.train after (9822cc4)
+        git show "$BASE:weights/camvid/$model.json" | sed 's/python -m seg\.train /python -m seg.cli.train /' \
+          > "runs/base-$model/model.json"
+        start=runs/base-$model/model.safetensors
+      fi
       train_run "l-$model" --model "$model" --data camvid --train-split train+val --batch-size 8 --workers 1 \
-        --no-progress --seed 0 --init-from "runs/base-$model/model.safetensors" "${FINE_TUNE[@]}" "${LONG_TUNE[@]}" < /dev/null
+        --no-progress --seed 0 --init-from "$start" "${FINE_TUNE[@]}" "${LONG_TUNE[@]}" < /dev/null
       python recipes/ship.py --run "l-$model" --as "$model"
     done
     ;;

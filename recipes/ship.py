@@ -5,8 +5,9 @@
     python recipes/ship.py --fine-tuned d          # runs/d-<model>, a student (recipes/camvid_distill.sh ship)
     python recipes/ship.py --run q-unet16 --as unet_quarter   # one run as a model of its own
 
-A run shipped with --as becomes weights/camvid/<KEY>.safetensors; where it was tuned from a run (its
---init-from), its card keeps that run's record under "fine_tuned_from".
+A run shipped with --as becomes weights/camvid/<KEY>.safetensors (SegFormer-B0: the folder); where it was
+tuned from a run or a shipped model (its --init-from), its card keeps that one's record under
+"fine_tuned_from".
 
 A fine-tuned run replaces the weights it started from (its --init-from); its card keeps that
 model's training record, data and val metrics under "fine_tuned_from", since the file they
@@ -74,17 +75,40 @@ def ship_fine_tuned(run: Path, target: Path) -> None:
     copy_run(run, target, None, extra={"fine_tuned_from": record(base)})
 
 
+def card_file(weights: Path) -> Path:
+    """The card beside a weights file, or in SegFormer's folder."""
+    return weights / "model.json" if weights.is_dir() else weights.with_suffix(".json")
+
+
+def write_segformer(run: Path, folder: Path, card: dict) -> None:
+    """A SegFormer run as a transformers `save_pretrained` folder, in float32, with `card` as model.json."""
+    model, trained = load_model(run / "model.safetensors")
+    shutil.rmtree(folder, ignore_errors=True)
+    save_pretrained_folder(model.float(), folder, classes=trained["classes"], input_size=tuple(trained["input_size"]))
+    card = {**card, "weights": "model.safetensors", "weights_dtype": "float32",
+            "format": "transformers save_pretrained folder (SegformerForSemanticSegmentation)"}
+    (folder / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(f"{run} -> {folder} ({sum(f.stat().st_size for f in folder.iterdir()) / 1e6:.1f} MB)")
+
+
 def ship_as(run: Path, target: Path) -> None:
-    """The run to `target`, a model of its own; the card keeps the record of the run it was tuned from."""
+    """The run to `target` (a weights file, or SegFormer's folder), a model of its own; the card keeps the
+    record of the run or model it was tuned from, which may be `target` itself (SegFormer-B0's tune)."""
     card = json.loads((run / "model.json").read_text())
     start = Path(card["training"].get("init_from") or "")
-    if not start.name:
-        copy_run(run, target, None)
-        return
-    if not start.with_suffix(".json").is_file():
-        raise SystemExit(f"{run} was tuned from {start}, whose card is not there: its record would be lost")
-    base = shipped_card(start.parent, json.loads(start.with_suffix(".json").read_text()), None)
-    copy_run(run, target, None, extra={"fine_tuned_from": record(base)})
+    extra = {}
+    if start.name:
+        if not card_file(start).is_file():
+            raise SystemExit(f"{run} was tuned from {start}, whose card is not there: its record would be lost")
+        base = shipped_card(start.parent, json.loads(card_file(start).read_text()), None)
+        if base["training"]["command"] == card["training"]["command"]:  # shipped already: no record of itself
+            print(f"{target} is already {run}")
+            return
+        extra = {"fine_tuned_from": record(base)}
+    if card["architecture"]["name"] == "segformer_b0":
+        write_segformer(run, target, {**shipped_card(run, card, None), **extra})
+    else:
+        copy_run(run, target, None, extra=extra)
 
 
 def main() -> int:
@@ -103,7 +127,8 @@ def main() -> int:
     if args.run:
         if args.key not in TITLES:
             parser.error(f"--as {args.key}: the app offers {', '.join(TITLES)}")
-        ship_as(args.runs / args.run, args.weights / "camvid" / f"{args.key}.safetensors")
+        target = args.key if args.key == "segformer_b0" else f"{args.key}.safetensors"  # SegFormer ships a folder
+        ship_as(args.runs / args.run, args.weights / "camvid" / target)
         return 0
     if args.fine_tuned:
         for name in CAMVID:
@@ -116,15 +141,8 @@ def main() -> int:
             copy_run(args.runs / name, args.weights / "camvid" / f"{name}.safetensors", args.data_note)
     run = args.runs / "segformer_b0"
     if (run / "model.safetensors").is_file():
-        model, card = load_model(run / "model.safetensors")
-        folder = args.weights / "camvid" / "segformer_b0"
-        shutil.rmtree(folder, ignore_errors=True)
-        save_pretrained_folder(model.float(), folder, classes=card["classes"], input_size=tuple(card["input_size"]))
-        card = {**shipped_card(run, card, args.data_note), "weights": "model.safetensors", "weights_dtype": "float32",
-                "format": "transformers save_pretrained folder (SegformerForSemanticSegmentation)"}
-        (folder / "model.json").write_text(json.dumps(card, indent=2) + "\n")
-        size = sum(f.stat().st_size for f in folder.iterdir())
-        print(f"{run} -> {folder} ({size / 1e6:.1f} MB)")
+        card = shipped_card(run, json.loads((run / "model.json").read_text()), args.data_note)
+        write_segformer(run, args.weights / "camvid" / "segformer_b0", card)
     for name in SYNTHETIC:
         if (args.runs / f"synthetic-{name}" / "model.safetensors").is_file():
             copy_run(args.runs / f"synthetic-{name}", args.weights / "synthetic" / f"{name}.safetensors", None)

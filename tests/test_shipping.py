@@ -156,6 +156,39 @@ def test_a_run_ships_as_a_model_of_its_own_with_the_record_of_the_run_it_was_tun
     assert refused.returncode != 0 and "whose card is not there" in refused.stderr
 
 
+@pytest.mark.slow
+def test_a_segformer_tuned_from_the_shipped_folder_replaces_it_and_keeps_its_record(weights_dir, tmp_path):
+    """`ship.py --run l-segformer_b0 --as segformer_b0`: the run, tuned from the shipped folder itself, is
+    written over it as a float32 transformers folder whose card keeps the replaced model's record; shipping
+    it again leaves the folder as it is, with no record of itself."""
+    from seg.checkpoint import load_model
+
+    folder = tmp_path / "weights" / "camvid" / "segformer_b0"
+    shutil.copytree(weights_dir / "camvid" / "segformer_b0", folder)
+    shipped = {**tiny_card(), "architecture": {"name": "segformer_b0", "arguments": {}}}  # as ship.py writes it
+    (folder / "model.json").write_text(json.dumps(shipped))
+    start, _ = load_model(folder)
+    with torch.no_grad():  # the tune's weights: the start's, moved
+        for parameter in start.parameters():
+            parameter.add_(0.01 * torch.randn_like(parameter))
+    tuned = {**shipped, "data": {"dataset": "camvid", "train_split": "train+val"}}
+    tuned["training"] = {**tiny_card()["training"], "command": "python -m seg.cli.train --tune",
+                         "init_from": "weights/camvid/segformer_b0"}
+    save_model(start, tmp_path / "runs" / "l-segformer_b0" / "model.safetensors", card=tuned)
+
+    result = ship("--run", "l-segformer_b0", "--as", "segformer_b0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    loaded, card = load_model(folder)
+    assert not loaded.training and card["weights_dtype"] == "float32"
+    assert card["training"]["command"] == "python -m seg.cli.train --tune"
+    assert card["fine_tuned_from"]["training"]["command"] == shipped["training"]["command"]
+    x = torch.rand(1, 3, 64, 96)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(x), start.eval()(x))
+    again = ship("--run", "l-segformer_b0", "--as", "segformer_b0", cwd=tmp_path)
+    assert "already" in again.stdout and json.loads((folder / "model.json").read_text()) == card
+
+
 def board_row(key: str, command: str, sha: str, **figures) -> dict:
     row = {"key": key, "title": key.upper(), "sha256": sha, "command": command, "trained_on_val": False,
            "miou": 0.62, "miou_no_prior": None, "prior_tau": None, "mean_dice": 0.7, "pixel_accuracy": 0.9,
