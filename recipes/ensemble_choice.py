@@ -180,6 +180,7 @@ def choose(runs: Path, data_dir: str, sequence: str, *, kinds: tuple[str, ...] =
     print(f"pass 1 ({time.time() - started:.0f} s): members alone "
           + ", ".join(f"{k} {100 * miou(m):.2f}" for k, m in single.items())
           + f"; best weighting {dict(zip(kinds, ranked[0]))}: {100 * scored[ranked[0]]:.2f} (at half resolution)")
+
     def score(g: tuple, view: tuple) -> float:  # a weighting over views, at label resolution
         ensemble = Ensemble([models[k][0] for k, w in zip(kinds, g) if w], weights=[w for w in g if w],
                             offsets=[models[k][1] for k, w in zip(kinds, g) if w], scales=view[0], flip=view[1])
@@ -240,7 +241,8 @@ def choose(runs: Path, data_dir: str, sequence: str, *, kinds: tuple[str, ...] =
 def keep_shipped(shipped: dict, kinds: tuple[str, ...], best: float, score, timer, budget: float | None) -> dict | None:
     """The shipped card's choice (`shipped`, its chosen_on) scored over the same protocol models: kept,
     with its figure, when the new best beats it by no more than NOISE (and it still fits the budget);
-    None otherwise. A card changes only on evidence: its members' test figures are measured by digest."""
+    None otherwise. A card changes only on evidence: its test figures are recorded by its digest, which a
+    rewritten card changes."""
     members = [k for k, w in shipped["weights"].items() if w]
     if any(k not in kinds for k in members):
         print(f"the shipped choice has members not chosen from now ({', '.join(members)}): not compared")
