@@ -62,13 +62,10 @@ runs() {  # <run name> <arm> <seed> <protocol model> <architecture arguments>
 mkdir -p runs
 case "${1:-}" in
   protocol)
-    for tuned in $TUNED; do
-      case $tuned in unetq) model=e-unet ;; unet) continue ;; *) model=e-$tuned ;; esac
-      [ -f "runs/$model/model.safetensors" ] || { echo "runs/$model: run recipes/camvid_ensemble.sh protocol" >&2; exit 1; }
+    runs | while read -r _ _ _ start _; do  # every start the table names, before any run trains
+      case $start in s-unet-w05) recipe=camvid_quarter.sh ;; *) recipe=camvid_ensemble.sh ;; esac
+      [ -f "runs/$start/model.safetensors" ] || { echo "runs/$start: run recipes/$recipe protocol" >&2; exit 1; }
     done
-    case " $TUNED " in *" unet "*)  # the half-width protocol U-Net, as wide as the shipped one
-      [ -f runs/s-unet-w05/model.safetensors ] || { echo "runs/s-unet-w05: run recipes/camvid_quarter.sh protocol" >&2; exit 1; }
-    esac
     runs | while read -r name arm seed start architecture; do
       # shellcheck disable=SC2046,SC2086  # the arm's and the architecture's arguments are words
       train_run "$name" $architecture "${HALF[@]}" --seed "$seed" --init-from "runs/$start/model.safetensors" \

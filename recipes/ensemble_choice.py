@@ -66,14 +66,19 @@ def protocol_runs(runs: Path, kinds: tuple[str, ...], named: dict[str, str] | No
     return {kind: runs / (named or {}).get(kind, f"e-{kind}") for kind in kinds}
 
 
+def fine_tuned(card: dict) -> bool:
+    """Whether a run was fine-tuned (its card names the weights it started from): it then runs as it is,
+    as the shipped fine-tuned models carry no logit adjustment."""
+    return bool((card.get("training") or {}).get("init_from"))
+
+
 def protocol_models(folders: dict[str, Path], data_dir: str) -> dict:
     """kind -> (model, offsets) of each protocol run: at TAU with the class weights its card trained with,
     or None for a fine-tuned run (the shipped fine-tuned models carry no adjustment)."""
     models = {}
     for kind, folder in folders.items():
         model, card = load_model(folder / "model.safetensors")
-        tuned = (card.get("training") or {}).get("init_from")
-        models[kind] = (model, None if tuned else prior_offsets(weights_of(card, data_dir), TAU))
+        models[kind] = (model, None if fine_tuned(card) else prior_offsets(weights_of(card, data_dir), TAU))
     return models
 
 
@@ -311,8 +316,7 @@ def write_protocol_card(shipped: Path, runs: Path) -> Path:
     named = choice.get("protocol", {})  # a choice over fine-tuned protocol runs names them
     members = [(f"{named.get(kind, f'e-{kind}')}/model.safetensors", w) for kind, w in choice["weights"].items() if w]
     cards = {name: read_card(runs / name) for name, _ in members}
-    bare = [name for name, card in cards.items()
-            if not card.get(CARD_KEY) and not (card.get("training") or {}).get("init_from")]
+    bare = [name for name, card in cards.items() if not card.get(CARD_KEY) and not fine_tuned(card)]
     if bare:
         raise SystemExit(f"{', '.join(bare)}: no logit adjustment in the card; run python -m seg.cli.tau set first")
     card = ensemble_card(members, runs, choice["views"],

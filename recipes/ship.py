@@ -64,15 +64,12 @@ def record(card: dict) -> dict:
 
 
 def ship_fine_tuned(run: Path, target: Path) -> None:
-    """Replace `target` by the fine-tuned `run`, keeping the replaced model's record in the card."""
+    """Replace `target` by the fine-tuned `run`, keeping the replaced model's record in the card: `ship_as`
+    for a run that started from `target` itself."""
     card = json.loads((run / "model.json").read_text())
-    base = json.loads(target.with_suffix(".json").read_text())
     if Path(card["training"].get("init_from") or "").resolve() != target.resolve():
         raise SystemExit(f"{run} was fine-tuned from {card['training'].get('init_from')}, not {target}")
-    if base["training"]["command"] == card["training"]["command"]:
-        print(f"{target} is already {run}")
-        return
-    copy_run(run, target, None, extra={"fine_tuned_from": record(base)})
+    ship_as(run, target)
 
 
 def card_file(weights: Path) -> Path:
