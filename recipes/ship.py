@@ -3,7 +3,7 @@
     python recipes/ship.py [--runs runs] [--weights weights] [--data-note TEXT]
     python recipes/ship.py --fine-tuned            # runs/ft-<model> (recipes/camvid_prior.sh ship)
     python recipes/ship.py --fine-tuned d          # runs/d-<model>, a student (recipes/camvid_distill.sh ship)
-    python recipes/ship.py --run q-unet16 --as unet_quarter   # one run as a model of its own
+    python recipes/ship.py --run q-unet-e48 --as unet_quarter   # one run as a model of its own
 
 A run shipped with --as becomes weights/camvid/<KEY>.safetensors (SegFormer-B0: the folder); where it was
 tuned from a run or a shipped model (its --init-from), its card keeps that one's record under
