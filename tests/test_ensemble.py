@@ -41,6 +41,19 @@ def ensemble_card(folder, members, **extra):
     return path
 
 
+def protocol_run(runs, run, kind, classes, *, seed, weight_step, start=None):
+    """A random CamVid protocol model of `kind` in runs/<run>, its card as the recipes write it: median
+    class weights (1, 1 + weight_step, ...), 0006R0 held out, and fine-tuned from runs/<start> if given."""
+    torch.manual_seed(seed)
+    model = build_model(kind, num_classes=11, width_mult=0.25)
+    card = {"architecture": {"name": kind, "arguments": {"width_mult": 0.25}}, "classes": classes,
+            "palette": [[0, 0, 0]] * 11, "input_size": [45, 60], "parameters": count_parameters(model),
+            "data": {"dataset": "camvid", "train_split": "train", "holdout_sequence": "0006R0"},
+            "training": {"class_weights": "median", "class_weight_values": [1.0 + i * weight_step for i in range(11)],
+                         "init_from": start and f"runs/{start}/model.safetensors"}}
+    save_model(model, runs / run / "model.safetensors", card=card)
+
+
 def test_the_card_loads_as_the_weighted_average_of_its_members_after_their_priors(tmp_path):
     weights = [1.0, 4.0, 0.5, 2.0][:len(CLASSES)]
     a = member(tmp_path, "fcn8s", seed=0, prior=(weights, 0.5))
@@ -148,13 +161,7 @@ def test_a_fast_ensemble_is_chosen_within_its_time_budget_and_offered_as_such(ca
     camvid_classes = json.loads((camvid_dir / "classes.json").read_text())["names"][:11]
     runs = tmp_path / "runs"
     for seed, kind in enumerate(("fcn32s", "fcn8s", "deeplabv3")):
-        torch.manual_seed(seed)
-        model = build_model(kind, num_classes=11, width_mult=0.25)
-        card = {"architecture": {"name": kind, "arguments": {"width_mult": 0.25}}, "classes": camvid_classes,
-                "palette": [[0, 0, 0]] * 11, "input_size": [45, 60], "parameters": count_parameters(model),
-                "data": {"dataset": "camvid", "train_split": "train"},
-                "training": {"class_weights": "median", "class_weight_values": [1.0 + i / 4 for i in range(11)]}}
-        save_model(model, runs / f"e-{kind}" / "model.safetensors", card=card)
+        protocol_run(runs, f"e-{kind}", kind, camvid_classes, seed=seed, weight_step=1 / 4)
     choose = ["recipes.ensemble_choice", "--runs", str(runs), "--data-dir", str(camvid_dir), "--kinds", "fcn32s",
               "fcn8s", "deeplabv3", "--views", "1", "1 + flip"]
     run_module(*choose, "--budget", "1.5", "--json", str(tmp_path / "fast.json"))
@@ -183,14 +190,7 @@ def test_a_choice_over_fine_tuned_protocol_runs_scores_them_as_the_shipped_ones_
     camvid_classes = json.loads((camvid_dir / "classes.json").read_text())["names"][:11]
     runs = tmp_path / "runs"
     for seed, (run, kind, start) in enumerate((("e-fcn32s", "fcn32s", None), ("c-fcn8s-long", "fcn8s", "e-fcn8s"))):
-        torch.manual_seed(seed)
-        model = build_model(kind, num_classes=11, width_mult=0.25)
-        card = {"architecture": {"name": kind, "arguments": {"width_mult": 0.25}}, "classes": camvid_classes,
-                "palette": [[0, 0, 0]] * 11, "input_size": [45, 60], "parameters": count_parameters(model),
-                "data": {"dataset": "camvid", "train_split": "train", "holdout_sequence": "0006R0"},
-                "training": {"class_weights": "median", "class_weight_values": [1.0 + i / 2 for i in range(11)],
-                             "init_from": start and f"runs/{start}/model.safetensors"}}
-        save_model(model, runs / run / "model.safetensors", card=card)
+        protocol_run(runs, run, kind, camvid_classes, seed=seed, weight_step=1 / 2, start=start)
     choose = ["recipes.ensemble_choice", "--runs", str(runs), "--data-dir", str(camvid_dir), "--kinds", "fcn32s",
               "fcn8s", "--views", "1", "--json", str(tmp_path / "choice.json")]
     run_module(*choose, "--protocol", "fcn8s=c-fcn8s-long")
