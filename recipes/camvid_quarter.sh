@@ -9,7 +9,8 @@
 #   recipes/camvid_quarter.sh protocol   # a protocol half-width U-Net; quarter-width ones cut from it and
 #                                        # from scratch, all tuned alike
 #   recipes/camvid_quarter.sh longer     # quarter-width ones from scratch for BASE_EPOCHS (default "24 48")
-#                                        # instead of 12, each tuned as the shipped one (SEEDS, default "0 1")
+#                                        # instead of 12, each tuned as the shipped one by recipes/camvid_tune.sh
+#                                        # (SEEDS, default "0 1")
 #   recipes/camvid_quarter.sh compare    # each on 0006R0
 #   recipes/camvid_quarter.sh ship       # from scratch at 360x480 on train+val for 48 epochs, then tuned for
 #                                        # 16 (runs/q-unet-e48), shipped as weights/camvid/unet_quarter.safetensors
@@ -21,8 +22,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-UNSEEDED=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --holdout-sequence 0006R0)
-HALF=("${UNSEEDED[@]}" --seed 0)
+HALF=(--data camvid --resize 180 240 --batch-size 8 --workers 1 --no-progress --seed 0 --holdout-sequence 0006R0)
+BASE_EPOCHS=${BASE_EPOCHS:-24 48}  # the longer stage's bases
+# shellcheck disable=SC2086  # recipes/camvid_tune.sh's names for them: unetq-e24 unetq-e48
+LONGER=$(printf 'unetq-e%s ' $BASE_EPOCHS)
 . recipes/fine_tune.sh
 # the fine-tune that made the shipped models: every student gets it
 TUNE=("${FINE_TUNE[@]}" "${SHORT_TUNE[@]}")
@@ -49,27 +52,24 @@ case "${1:-}" in
     # the shipped quarter-width U-Net's base had the protocol's 12 epochs, and its curve was still
     # rising at the last of them (runs/e-unet.log): the same run for longer, its last epoch kept as
     # the ship stage keeps it, each then given the shipped model's longer tune
-    for epochs in ${BASE_EPOCHS:-24 48}; do
+    for epochs in $BASE_EPOCHS; do
       train_run "e-unet-e$epochs" --model unet --width-mult 0.25 "${HALF[@]}" --class-weights median \
         --fp16-weights --epochs "$epochs" --average-last 1
     done
-    for seed in ${SEEDS:-0 1}; do
-      for epochs in ${BASE_EPOCHS:-24 48}; do
-        train_run "c-unetq-e$epochs-long-s$seed" --model unet --width-mult 0.25 "${UNSEEDED[@]}" --seed "$seed" \
-          --init-from "runs/e-unet-e$epochs/model.safetensors" "${FINE_TUNE[@]}" "${LONG_TUNE[@]}"
-      done
-    done
+    ARMS=long TUNED=$LONGER recipes/camvid_tune.sh protocol  # runs/c-unetq-eN-long-s<seed>, SEEDS "0 1"
     ;;
   compare)
     # the wide and the scratch ones with the logit adjustment the base models carry (the longer bases
     # without: only the 12-epoch ones had tau set); the tuned ones as the shipped tuned models are, without
     # (their square-root class weights take its place)
-    for run in s-unet-w05 e-unet s-scratch s-cut s-cut-taught e-unet-e24 e-unet-e48 c-unetq-e24-long-s0 \
-      c-unetq-e48-long-s0 c-unetq-e24-long-s1 c-unetq-e48-long-s1; do
-      [ -f "runs/$run/model.safetensors" ] || continue  # the longer stage's runs, if it ran
+    for run in s-unet-w05 e-unet s-scratch s-cut s-cut-taught $(printf 'e-unet-e%s ' $BASE_EPOCHS); do
+      [ -f "runs/$run/model.safetensors" ] || continue  # the longer stage's bases, if it ran
       python -m seg.cli.evaluate --checkpoint "runs/$run/model.safetensors" --split train --sequence 0006R0 \
         --json "runs/$run.0006R0.json" | tail -1 | sed "s|^|$run: |"
     done
+    if [ -f "runs/c-${LONGER%% *}-long-s0/model.safetensors" ]; then  # and their tunes
+      ARMS=long TUNED=$LONGER recipes/camvid_tune.sh compare
+    fi
     ;;
   ship)
     # every labelled frame we hold, at the images' own 360x480: 48 epochs from scratch (the longer stage's

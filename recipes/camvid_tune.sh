@@ -14,8 +14,9 @@
 #                                     # tuned before: from its shipped folder), shipped over them
 #
 # ARMS (default "plain focus long"), SEEDS (default "0 1") and TUNED (default "fcn8s unetq"; also
-# deeplabv3, segformer_b0, and unet: the half-width protocol U-Net of recipes/camvid_quarter.sh) choose the
-# protocol's runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
+# deeplabv3, segformer_b0, unet: the half-width protocol U-Net of recipes/camvid_quarter.sh protocol, and
+# unetq-eN: the quarter-width one trained N epochs from scratch by its longer stage) choose the protocol's
+# runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
 # Every run writes runs/<name>/model.safetensors with its card and a log beside it, and goes on where it
 # stopped when the stage is started again. Needs CamVid in $SEG_CAMVID_DIR.
 set -euo pipefail
@@ -49,6 +50,7 @@ runs() {  # <run name> <arm> <seed> <protocol model> <architecture arguments>
         case $tuned in
           fcn8s) echo "c-fcn8s$suffix-s$seed $arm $seed e-fcn8s --model fcn8s" ;;
           unetq) echo "c-unetq$suffix-s$seed $arm $seed e-unet --model unet --width-mult 0.25" ;;
+          unetq-e*) echo "c-$tuned$suffix-s$seed $arm $seed e-unet-${tuned#unetq-} --model unet --width-mult 0.25" ;;
           unet) echo "c-unet$suffix-s$seed $arm $seed s-unet-w05 --model unet --width-mult 0.5" ;;
           deeplabv3) echo "c-deeplabv3$suffix-s$seed $arm $seed e-deeplabv3 --model deeplabv3" ;;
           segformer_b0) echo "c-segformer_b0$suffix-s$seed $arm $seed e-segformer_b0 --model segformer_b0" ;;
@@ -63,8 +65,12 @@ mkdir -p runs
 case "${1:-}" in
   protocol)
     runs | while read -r _ _ _ start _; do  # every start the table names, before any run trains
-      case $start in s-unet-w05) recipe=camvid_quarter.sh ;; *) recipe=camvid_ensemble.sh ;; esac
-      [ -f "runs/$start/model.safetensors" ] || { echo "runs/$start: run recipes/$recipe protocol" >&2; exit 1; }
+      case $start in
+        s-unet-w05) recipe="camvid_quarter.sh protocol" ;;
+        e-unet-e*) recipe="camvid_quarter.sh longer" ;;
+        *) recipe="camvid_ensemble.sh protocol" ;;
+      esac
+      [ -f "runs/$start/model.safetensors" ] || { echo "runs/$start: run recipes/$recipe" >&2; exit 1; }
     done
     runs | while read -r name arm seed start architecture; do
       # shellcheck disable=SC2046,SC2086  # the arm's and the architecture's arguments are words
