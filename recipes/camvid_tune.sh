@@ -14,9 +14,10 @@
 #                                     # tuned before: from its shipped folder), shipped over them
 #
 # ARMS (default "plain focus long"), SEEDS (default "0 1") and TUNED (default "fcn8s unetq"; also
-# deeplabv3, segformer_b0, unet: the half-width protocol U-Net of recipes/camvid_quarter.sh protocol, and
-# unetq-eN: the quarter-width one trained N epochs from scratch by its longer stage) choose the protocol's
-# runs, MODELS (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
+# deeplabv3, segformer_b0, unet: the half-width protocol U-Net of recipes/camvid_quarter.sh protocol;
+# unetq-eN: the quarter-width one trained N epochs from scratch by its longer stage; fcn8s-eN, deeplabv3-eN
+# and unet-eN: those recipes/camvid_ensemble.sh longer trains for N) choose the protocol's runs, MODELS
+# (default "fcn8s unet", those the protocol showed it helps) the shipped ones.
 # Every run writes runs/<name>/model.safetensors with its card and a log beside it, and goes on where it
 # stopped when the stage is started again. Needs CamVid in $SEG_CAMVID_DIR.
 set -euo pipefail
@@ -52,6 +53,8 @@ runs() {  # <run name> <arm> <seed> <protocol model> <architecture arguments>
           unetq) echo "c-unetq$suffix-s$seed $arm $seed e-unet --model unet --width-mult 0.25" ;;
           unetq-e*) echo "c-$tuned$suffix-s$seed $arm $seed e-unet-${tuned#unetq-} --model unet --width-mult 0.25" ;;
           unet) echo "c-unet$suffix-s$seed $arm $seed s-unet-w05 --model unet --width-mult 0.5" ;;
+          unet-e*) echo "c-$tuned$suffix-s$seed $arm $seed s-unet-w05-${tuned#unet-} --model unet --width-mult 0.5" ;;
+          fcn8s-e* | deeplabv3-e*) echo "c-$tuned$suffix-s$seed $arm $seed e-$tuned --model ${tuned%-e*}" ;;
           deeplabv3) echo "c-deeplabv3$suffix-s$seed $arm $seed e-deeplabv3 --model deeplabv3" ;;
           segformer_b0) echo "c-segformer_b0$suffix-s$seed $arm $seed e-segformer_b0 --model segformer_b0" ;;
           *) echo "unknown protocol model $tuned" >&2; return 2 ;;
@@ -68,6 +71,7 @@ case "${1:-}" in
       case $start in
         s-unet-w05) recipe="camvid_quarter.sh protocol" ;;
         e-unet-e*) recipe="camvid_quarter.sh longer" ;;
+        e-*-e* | s-unet-w05-e*) recipe="camvid_ensemble.sh longer" ;;
         *) recipe="camvid_ensemble.sh protocol" ;;
       esac
       [ -f "runs/$start/model.safetensors" ] || { echo "runs/$start: run recipes/$recipe" >&2; exit 1; }

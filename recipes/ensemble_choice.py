@@ -278,10 +278,11 @@ def ensemble_card(members: list[tuple[str, float]], folder: Path, views: dict, *
             "parameters": sum(c["parameters"] for c in cards), **entries}
 
 
-def write_card(choice: dict, weights_dir: Path, name: str = "ensemble") -> Path:
+def write_card(choice: dict, weights_dir: Path, name: str = "ensemble", command: str | None = None) -> Path:
     """weights_dir/<name>.json: the shipped models the choice weights above 0, with its views; each
-    member where the app's catalogue finds it (a .safetensors file, or SegFormer-B0's folder). A choice
-    that kept the shipped card leaves it as it is, byte for byte."""
+    member where the app's catalogue finds it (a .safetensors file, or SegFormer-B0's folder), and
+    `command` (default: the recipe's stages for `name`) as what made it. A choice that kept the shipped
+    card leaves it as it is, byte for byte."""
     if choice.get("kept"):
         print(f"{weights_dir / name}.json stays as it is: the new best {100 * choice['kept']['best']:.2f} beats its "
               f"{100 * choice['kept']['miou']:.2f} by no more than the noise")
@@ -300,7 +301,7 @@ def write_card(choice: dict, weights_dir: Path, name: str = "ensemble") -> Path:
               "validation": "none of its own: its members' cards say what each trained and was scored on"},
         chosen_on={k: choice[k] for k in ("sequence", "tau", "protocol", "tuned", "alone", "weights", "views",
                                           "by_views", "budget") if k in choice},
-        training={"command": STAGES[name]})
+        training={"command": command or STAGES[name]})
     path = weights_dir / f"{name}.json"
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
@@ -335,6 +336,8 @@ def main() -> int:
     p.add_argument("--sequence", default="0006R0")
     p.add_argument("--json", type=Path, help="where the choice is written")
     p.add_argument("--card", type=Path, help="a choice written by --json: write the ensemble card from it")
+    p.add_argument("--command", help="with --card: the commands that made the choice, for the card (default: "
+                                     "recipes/camvid_ensemble.sh's stages over the 12-epoch protocol models)")
     p.add_argument("--weights", type=Path, default=ROOT / "weights" / "camvid")
     p.add_argument("--name", choices=list(STAGES), default="ensemble",
                    help="the card's name: ensemble (the most accurate) or fast (within --budget); a choice is "
@@ -355,7 +358,7 @@ def main() -> int:
         return 0
     if args.card:
         choice = json.loads(args.card.read_text())
-        path = write_card(choice, args.weights, args.name)
+        path = write_card(choice, args.weights, args.name, args.command)
         if not choice.get("kept"):
             print(f"wrote {path}")
         return 0

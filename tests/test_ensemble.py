@@ -250,3 +250,24 @@ def test_the_shipped_choice_is_kept_unless_beaten_by_more_than_the_noise(tmp_pat
     with pytest.raises(SystemExit, match="the shipped unet alone at one view"):
         write_card({"weights": {"fcn8s": 0, "unet": 1}, "views": {"scales": [1.0], "flip": False}}, tmp_path)
     assert card.read_bytes() == b'{"a card": "as shipped"}\n'
+
+
+def test_a_new_choice_is_written_as_a_card_that_names_the_commands_that_made_it(tmp_path):
+    """recipes/ensemble_choice.py --card: a choice not kept becomes a card of the shipped members that
+    loads as one model; its training command is the recipe's stages over the 12-epoch protocol models
+    unless --command names others (the longer twins' stages, recipes/camvid_ensemble.sh card)."""
+    from recipes.ensemble_choice import STAGES, write_card
+
+    camvid = tmp_path / "weights" / "camvid"
+    camvid.mkdir(parents=True)
+    member(camvid, "fcn8s", seed=0)
+    member(camvid, "unet", seed=1)
+    choice = {"sequence": "0006R0", "weights": {"fcn8s": 1, "unet": 2, "fcn32s": 0},
+              "views": {"name": "1 + flip", "scales": [1.0], "flip": True}}
+    longer = "BASE_EPOCHS=48 recipes/camvid_ensemble.sh choose"
+    for command, expected in ((None, STAGES["ensemble"]), (longer, longer)):
+        ensemble, card = load_model(write_card(choice, camvid, command=command))
+        assert card["training"]["command"] == expected and card["chosen_on"]["sequence"] == "0006R0"
+        assert card["members"] == [{"weights": "fcn8s.safetensors", "weight": 1},
+                                   {"weights": "unet.safetensors", "weight": 2}]
+        assert isinstance(ensemble, Ensemble) and ensemble.flip and not ensemble.training
