@@ -180,7 +180,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.tests_only:
         return attach_tests(args.out)
-    data_dir = resolve_root(args.data_dir)
+    try:
+        data_dir = resolve_root(args.data_dir)
+    except FileNotFoundError as error:  # no folder given, or not one: say so, not a traceback
+        parser.error(str(error))
     image = read_image(sorted((data_dir / "val").glob("*.png"))[0])  # 360x480
     split = read_test_split()
     zoo = Zoo(args.weights, pretrained=())

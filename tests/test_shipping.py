@@ -4,6 +4,7 @@ model trained on val gets no val score, a replaced model keeps its figures and i
 import importlib.util
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -307,3 +308,14 @@ def test_the_app_says_which_models_trained_on_the_val_frames_it_offers(weights_d
     card = json.loads(card_file.read_text())
     card_file.write_text(json.dumps({**card, "data": {"train_split": "train+val"}}))
     assert Zoo(tmp_path / "weights", pretrained=()).trained_on("val") == ["U-Net"]
+
+
+def test_the_leaderboard_build_without_camvid_says_what_it_needs(tmp_path):
+    """leaderboard/build.py with no CamVid folder, or one that is not CamVid: a usage message that says
+    where the folder comes from, not a traceback, and nothing written."""
+    env = {k: v for k, v in os.environ.items() if k != "SEG_CAMVID_DIR"}
+    for extra in ([], ["--data-dir", str(tmp_path / "nowhere")]):
+        result = subprocess.run([sys.executable, str(ROOT / "leaderboard" / "build.py"), "--out", str(tmp_path / "b"),
+                                 *extra], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "seg.cli.download" in result.stderr and not (tmp_path / "b").exists()
