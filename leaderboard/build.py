@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from seg import system  # noqa: E402
 from seg.charts import per_class_chart  # noqa: E402
 from seg.checkpoint import load_model, read_card, saw_frames  # noqa: E402
+from seg.cli.common import run  # noqa: E402
 from seg.data.camvid import CLASSES, ENV_VAR, resolve_root  # noqa: E402
 from seg.data.io import read_image  # noqa: E402
 from seg.ensemble import member_paths  # noqa: E402
@@ -180,10 +181,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.tests_only:
         return attach_tests(args.out)
-    try:
-        data_dir = resolve_root(args.data_dir)
-    except FileNotFoundError as error:  # no folder given, or not one: say so, not a traceback
-        parser.error(str(error))
+    data_dir = resolve_root(args.data_dir)
     image = read_image(sorted((data_dir / "val").glob("*.png"))[0])  # 360x480
     split = read_test_split()
     zoo = Zoo(args.weights, pretrained=())
@@ -286,4 +284,4 @@ def write_markdown(board: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)  # a missing or wrong CamVid folder: its message, not a traceback

@@ -51,18 +51,16 @@ made_by() {  # made_by <choice stage> <card stage>: the card's command, every st
 }
 
 . recipes/resumable.sh
-train() {  # train <model> <seg.cli.train arguments...>: runs/e-<model>, resumed if it stopped
+train() {  # train <model> <seg.cli.train arguments...>: runs/e-<model>, EPOCHS long, resumed if it stopped
   local model=$1; shift
-  train_run "e-$model" --model "$model" "${HALF[@]}" "$@"
+  train_run "e-$model" --model "$model" "${HALF[@]}" --epochs "$EPOCHS" "$@"
 }
 
 mkdir -p runs
 case "${1:-}" in
   protocol)
     for model in $PROTOCOL; do
-      width=$([ "$model" = unet ] && echo "--width-mult 0.25" || echo "")  # e-unet: the quarter-width twin
-      # shellcheck disable=SC2086  # no words, or the flag and its value
-      train "$model" $width --epochs "$EPOCHS"
+      if [ "$model" = unet ]; then train unet --width-mult 0.25; else train "$model"; fi
     done
     ;;
   tuned)
